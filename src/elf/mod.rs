@@ -1,0 +1,288 @@
+//! What one ELF file says about loading it, behind a small facade over goblin.
+//!
+//! Owns: recognising ELF files, and extracting class, machine, OS ABI, type, PT_INTERP,
+//! DT_NEEDED, DT_SONAME, DT_RPATH and DT_RUNPATH. Malformed input is an error, never a panic
+//! (goblin is additionally fenced with `catch_unwind`) and never an unbounded allocation.
+//! Does not own: searching for libraries (`resolve`).
+//! Invariant: nothing here executes the file.
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// 32- or 64-bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Class {
+    Elf32,
+    Elf64,
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Class::Elf32 => "32-bit",
+            Class::Elf64 => "64-bit",
+        })
+    }
+}
+
+/// ELF object type as far as loading is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ElfType {
+    Executable,
+    SharedObject,
+    Relocatable,
+    Other,
+}
+
+/// The loading-relevant facts of one ELF file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElfInfo {
+    pub class: Class,
+    pub little_endian: bool,
+    pub machine: u16,
+    pub osabi: u8,
+    pub elf_type: ElfType,
+    pub interpreter: Option<String>,
+    pub needed: Vec<String>,
+    pub soname: Option<String>,
+    pub rpath: Vec<String>,
+    pub runpath: Vec<String>,
+    /// Has a PT_DYNAMIC segment (so it is not a fully static executable).
+    pub dynamic: bool,
+}
+
+impl ElfInfo {
+    /// Whether an object of `other`'s shape can be loaded into a process of `self`'s.
+    pub fn compatible(&self, other: &ElfInfo) -> bool {
+        self.class == other.class
+            && self.machine == other.machine
+            && self.little_endian == other.little_endian
+            && (self.osabi == other.osabi
+                || self.osabi == 0
+                || other.osabi == 0
+                || other.osabi == 3
+                || self.osabi == 3)
+    }
+
+    pub fn is_static(&self) -> bool {
+        self.interpreter.is_none() && self.needed.is_empty()
+    }
+
+    /// A short description such as "64-bit x86-64".
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.class, machine_name(self.machine))
+    }
+}
+
+pub fn machine_name(m: u16) -> String {
+    match m {
+        3 => "i386".into(),
+        8 => "mips".into(),
+        20 => "ppc".into(),
+        21 => "ppc64".into(),
+        22 => "s390".into(),
+        40 => "arm".into(),
+        62 => "x86-64".into(),
+        183 => "aarch64".into(),
+        243 => "riscv".into(),
+        258 => "loongarch".into(),
+        n => format!("machine {n}"),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not an ELF file", path.display())]
+    NotElf { path: PathBuf },
+    #[error("{} is a malformed ELF file: {reason}", path.display())]
+    Malformed { path: PathBuf, reason: String },
+}
+
+const MAGIC: &[u8; 4] = b"\x7fELF";
+
+/// Whether `path` starts with the ELF magic (false for directories and short files).
+pub fn is_elf(path: &Path) -> std::io::Result<bool> {
+    let mut f = fs_err::File::open(path)?;
+    if !f.metadata()?.is_file() {
+        return Ok(false);
+    }
+    let mut m = [0u8; 4];
+    let mut n = 0;
+    while n < 4 {
+        match f.read(&mut m[n..])? {
+            0 => return Ok(false),
+            k => n += k,
+        }
+    }
+    Ok(&m == MAGIC)
+}
+
+/// Reads the loading facts of the ELF file at `path`.
+pub fn read(path: &Path) -> Result<ElfInfo, Error> {
+    let io = |e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let file = fs_err::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(Error::NotElf {
+            path: path.to_path_buf(),
+        });
+    }
+    if meta.len() < 52 {
+        let mut head = Vec::new();
+        file.file().take(4).read_to_end(&mut head).map_err(io)?;
+        return Err(if head == MAGIC {
+            Error::Malformed {
+                path: path.to_path_buf(),
+                reason: format!("truncated: only {} bytes", meta.len()),
+            }
+        } else {
+            Error::NotElf {
+                path: path.to_path_buf(),
+            }
+        });
+    }
+    let map = map_file(file.file()).map_err(io)?;
+    parse(&map).map_err(|e| match e {
+        ParseError::NotElf => Error::NotElf {
+            path: path.to_path_buf(),
+        },
+        ParseError::Malformed(reason) => Error::Malformed {
+            path: path.to_path_buf(),
+            reason,
+        },
+    })
+}
+
+/// Maps the file read-only. Only ELF headers and dynamic metadata are touched, so resident
+/// memory stays small even for large binaries.
+#[allow(unsafe_code)]
+fn map_file(f: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: the map is read-only and private to this process; if another process truncates
+    // the file while it is mapped, reads past the new end fault (SIGBUS). kiln reads inputs the
+    // user controls, and a concurrent truncation is outside its contract.
+    unsafe { memmap2::Mmap::map(f) }
+}
+
+#[derive(Debug)]
+pub enum ParseError {
+    NotElf,
+    Malformed(String),
+}
+
+/// Parses ELF bytes. Public for the fuzz target.
+pub fn parse(bytes: &[u8]) -> Result<ElfInfo, ParseError> {
+    if bytes.len() < 4 || &bytes[..4] != MAGIC {
+        return Err(ParseError::NotElf);
+    }
+    let result = catch_quietly(|| goblin::elf::Elf::parse(bytes).map(|elf| extract(&elf)));
+    match result {
+        Ok(Ok(info)) => Ok(info),
+        Ok(Err(e)) => Err(ParseError::Malformed(e.to_string())),
+        Err(_) => Err(ParseError::Malformed(
+            "the ELF parser rejected it (inconsistent headers)".into(),
+        )),
+    }
+}
+
+/// Runs `f`, turning a panic into `Err` without printing it. goblin is careful, but a parser
+/// bug must not become a crash on hostile input.
+fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    use std::cell::Cell;
+    use std::sync::Once;
+    thread_local!(static QUIET: Cell<bool> = const { Cell::new(false) });
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                prev(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(false));
+    r
+}
+
+fn extract(elf: &goblin::elf::Elf<'_>) -> ElfInfo {
+    use goblin::elf::header;
+    let split = |v: &[&str]| -> Vec<String> {
+        v.iter()
+            .flat_map(|s| s.split(':'))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    ElfInfo {
+        class: if elf.is_64 {
+            Class::Elf64
+        } else {
+            Class::Elf32
+        },
+        little_endian: elf.little_endian,
+        machine: elf.header.e_machine,
+        osabi: elf.header.e_ident[header::EI_OSABI],
+        elf_type: match elf.header.e_type {
+            header::ET_EXEC => ElfType::Executable,
+            header::ET_DYN => ElfType::SharedObject,
+            header::ET_REL => ElfType::Relocatable,
+            _ => ElfType::Other,
+        },
+        interpreter: elf.interpreter.map(str::to_string),
+        needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
+        soname: elf.soname.map(str::to_string),
+        rpath: split(&elf.rpaths),
+        runpath: split(&elf.runpaths),
+        dynamic: elf.dynamic.is_some(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_test_binary() {
+        let exe = std::env::current_exe().unwrap();
+        let info = read(&exe).unwrap();
+        assert_eq!(
+            info.class,
+            if cfg!(target_pointer_width = "64") {
+                Class::Elf64
+            } else {
+                Class::Elf32
+            }
+        );
+        assert!(
+            info.needed.iter().any(|n| n.starts_with("libc.so")),
+            "{info:?}"
+        );
+        assert!(info.interpreter.is_some());
+    }
+
+    #[test]
+    fn garbage_and_truncation_are_errors_not_panics() {
+        let exe = fs_err::read(std::env::current_exe().unwrap()).unwrap();
+        for len in [0, 3, 4, 16, 52, 63, 64, 200, 1000, 4096] {
+            let _ = parse(&exe[..len.min(exe.len())]);
+        }
+        let mut junk = exe[..4096].to_vec();
+        for (i, b) in junk.iter_mut().enumerate().skip(16) {
+            *b = (i * 7919 % 251) as u8;
+        }
+        assert!(parse(&junk).is_err());
+        assert!(matches!(parse(b"#!/bin/sh\n"), Err(ParseError::NotElf)));
+    }
+}

@@ -1,0 +1,225 @@
+//! The OCI image around the layers: config, manifest and index, and the output forms.
+//!
+//! Owns: the OCI JSON types (serialised once, from typed structs with a fixed key order and
+//! sorted maps), the config view of the Plan (Entrypoint, Cmd, Env with PATH and
+//! SSL_CERT_FILE, User, WorkingDir, ExposedPorts, Labels, `created`, history), and writing
+//! an image as an OCI layout, oci-archive or docker-archive (`output`).
+//! Invariant: the bytes hashed are the bytes written; outputs appear atomically.
+
+pub mod output;
+
+use crate::digest::Digest;
+use crate::layer::{self, Layer};
+use crate::manifest::{LayerKind, DEFAULT_PATH};
+use crate::plan::Plan;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub platform: Option<Platform>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Platform {
+    pub architecture: String,
+    pub os: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub variant: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageManifest {
+    pub schema_version: u32,
+    pub media_type: &'static str,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    pub schema_version: u32,
+    pub media_type: &'static str,
+    pub manifests: Vec<Descriptor>,
+}
+
+#[derive(Serialize)]
+pub struct Config {
+    pub created: String,
+    pub architecture: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    pub os: &'static str,
+    pub config: RunConfig,
+    pub rootfs: RootFs,
+    pub history: Vec<History>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RunConfig {
+    pub user: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub exposed_ports: BTreeMap<String, BTreeMap<String, String>>,
+    pub env: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    pub working_dir: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+pub struct RootFs {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub diff_ids: Vec<Digest>,
+}
+
+#[derive(Serialize)]
+pub struct History {
+    pub created: String,
+    pub created_by: String,
+    pub comment: String,
+}
+
+/// The OCI platform of a Plan: from the machine of its ELF files, else the host's.
+pub fn platform(plan: &Plan) -> Platform {
+    let (arch, variant) = match plan.machine {
+        Some(62) => ("amd64", None),
+        Some(183) => ("arm64", None),
+        Some(3) => ("386", None),
+        Some(40) => ("arm", Some("v7")),
+        Some(243) => ("riscv64", None),
+        Some(21) => ("ppc64le", None),
+        Some(22) => ("s390x", None),
+        _ => match std::env::consts::ARCH {
+            "x86_64" => ("amd64", None),
+            "aarch64" => ("arm64", None),
+            other => (other, None),
+        },
+    };
+    Platform {
+        architecture: arch.into(),
+        os: "linux".into(),
+        variant: variant.map(str::to_string),
+    }
+}
+
+/// The config's environment: the manifest's, plus PATH and SSL_CERT_FILE unless given.
+pub fn env(plan: &Plan) -> Vec<String> {
+    let mut env = plan.image.env.clone();
+    env.entry("PATH".into())
+        .or_insert_with(|| DEFAULT_PATH.into());
+    if let Some(ca) = &plan.ca_bundle {
+        env.entry("SSL_CERT_FILE".into())
+            .or_insert_with(|| ca.to_string());
+    }
+    let mut v = vec![format!("PATH={}", env["PATH"])];
+    v.extend(
+        env.iter()
+            .filter(|(k, _)| *k != "PATH")
+            .map(|(k, v)| format!("{k}={v}")),
+    );
+    v
+}
+
+/// The config JSON for `plan` with `layers`.
+pub fn config(plan: &Plan, layers: &[Layer]) -> Config {
+    let created = plan.epoch.rfc3339();
+    let p = platform(plan);
+    Config {
+        created: created.clone(),
+        architecture: p.architecture,
+        variant: p.variant,
+        os: "linux",
+        config: RunConfig {
+            user: format!("{}:{}", plan.image.user.0, plan.image.user.1),
+            exposed_ports: plan
+                .image
+                .ports
+                .iter()
+                .map(|p| (p.clone(), BTreeMap::new()))
+                .collect(),
+            env: env(plan),
+            entrypoint: plan.image.entrypoint.clone(),
+            cmd: plan.image.cmd.clone(),
+            working_dir: plan.image.workdir.to_string(),
+            labels: plan.image.labels.clone(),
+        },
+        rootfs: RootFs {
+            kind: "layers",
+            diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
+        },
+        history: layers
+            .iter()
+            .map(|l| History {
+                created: created.clone(),
+                created_by: format!("kiln build: {} layer", l.kind.as_str()),
+                comment: layer_comment(plan, l.kind),
+            })
+            .collect(),
+    }
+}
+
+fn layer_comment(plan: &Plan, kind: LayerKind) -> String {
+    let mut names: Vec<&str> = plan
+        .components
+        .iter()
+        .filter(|c| c.layer == kind)
+        .map(|c| c.name.as_str())
+        .collect();
+    if kind == LayerKind::Libraries {
+        names = plan
+            .entries
+            .iter()
+            .filter(|e| e.layer == kind)
+            .map(|e| e.provenance.component.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        return format!("shared libraries resolved for: {}", names.join(", "));
+    }
+    format!("components: {}", names.join(", "))
+}
+
+/// JSON bytes as kiln writes them: compact, keys in struct order or sorted.
+pub fn to_bytes<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("OCI JSON serialises")
+}
+
+/// A built image: what was written and its identity.
+#[derive(Clone, Debug)]
+pub struct Built {
+    pub manifest: Descriptor,
+    pub config: Descriptor,
+    pub layers: Vec<Layer>,
+}
+
+pub(crate) fn layer_descriptor(l: &Layer) -> Descriptor {
+    Descriptor {
+        media_type: layer::MEDIA_TYPE.into(),
+        digest: l.digest.clone(),
+        size: l.size,
+        platform: None,
+        annotations: BTreeMap::new(),
+    }
+}

@@ -1,0 +1,533 @@
+//! Output forms in skopeo's transport syntax, each written atomically.
+//!
+//! - `oci:DIR[:TAG]`: an OCI image layout. A new DIR is assembled under a temporary name and
+//!   renamed into place; an existing layout gets its blobs first (each renamed into place
+//!   under its digest) and then a new `index.json` by rename, so a reader sees the old index
+//!   or the new one, never a broken one.
+//! - `oci-archive:FILE[:TAG]`: a tar of such a layout, written to a temporary file and renamed.
+//! - `docker-archive:FILE[:NAME[:TAG]]`: `docker load`'s format (manifest.json, the config
+//!   and uncompressed layers), written to a temporary file and renamed.
+//!
+//! The default output is `oci:out/NAME:latest` (NAME from `[image] name`).
+
+use super::{
+    config, layer_descriptor, platform, to_bytes, Built, Descriptor, ImageManifest, Index,
+    CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, REF_NAME,
+};
+use crate::digest::Digest;
+use crate::layer::{self, tar};
+use crate::manifest::LayerKind;
+use crate::plan::Plan;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Where and how to write an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Oci {
+        dir: PathBuf,
+        tag: String,
+    },
+    OciArchive {
+        file: PathBuf,
+        tag: String,
+    },
+    DockerArchive {
+        file: PathBuf,
+        reference: Option<String>,
+    },
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Oci { dir, tag } => write!(f, "oci:{}:{tag}", dir.display()),
+            Output::OciArchive { file, tag } => write!(f, "oci-archive:{}:{tag}", file.display()),
+            Output::DockerArchive {
+                file,
+                reference: Some(r),
+            } => write!(f, "docker-archive:{}:{r}", file.display()),
+            Output::DockerArchive {
+                file,
+                reference: None,
+            } => write!(f, "docker-archive:{}", file.display()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("output {spec:?} is not valid: {why}")]
+    Spec { spec: String, why: String },
+    #[error("cannot write image to {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} exists and is not an OCI image layout (no oci-layout file); kiln will not write into it", path.display())]
+    NotALayout { path: PathBuf },
+    #[error("cannot read the existing layout's index {}", path.display())]
+    BadIndex {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Layer(#[from] layer::Error),
+}
+
+fn valid_tag(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 128
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && t.as_bytes()[0] != b'.'
+        && t.as_bytes()[0] != b'-'
+}
+
+impl Output {
+    /// Parses `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` or `docker-archive:FILE[:NAME[:TAG]]`.
+    pub fn parse(spec: &str) -> Result<Output, Error> {
+        let bad = |why: &str| Error::Spec {
+            spec: spec.to_string(),
+            why: why.to_string(),
+        };
+        let (transport, rest) = spec
+            .split_once(':')
+            .ok_or_else(|| bad("expected TRANSPORT:PATH, e.g. oci:out/app:latest"))?;
+        let (path, reference) = match rest.split_once(':') {
+            Some((p, r)) => (p, Some(r)),
+            None => (rest, None),
+        };
+        if path.is_empty() {
+            return Err(bad("the path is empty"));
+        }
+        let path = PathBuf::from(path);
+        let tag = |r: Option<&str>| -> Result<String, Error> {
+            match r {
+                None => Ok("latest".into()),
+                Some(t) if valid_tag(t) => Ok(t.to_string()),
+                Some(t) => Err(bad(&format!(
+                    "{t:?} is not a valid tag (letters, digits, `.`, `_`, `-`; at most 128)"
+                ))),
+            }
+        };
+        match transport {
+            "oci" => Ok(Output::Oci {
+                dir: path,
+                tag: tag(reference)?,
+            }),
+            "oci-archive" => Ok(Output::OciArchive {
+                file: path,
+                tag: tag(reference)?,
+            }),
+            "docker-archive" => {
+                let reference = match reference {
+                    None => None,
+                    Some(r) => {
+                        let (name, t) = r
+                            .rsplit_once(':')
+                            .filter(|(_, t)| !t.contains('/'))
+                            .unwrap_or((r, "latest"));
+                        let name_ok = !name.is_empty()
+                            && name.bytes().all(|b| {
+                                b.is_ascii_lowercase()
+                                    || b.is_ascii_digit()
+                                    || b"._-/:".contains(&b)
+                            });
+                        if !name_ok {
+                            return Err(bad(&format!("{name:?} is not a valid image name")));
+                        }
+                        Some(format!("{name}:{}", tag(Some(t))?))
+                    }
+                };
+                Ok(Output::DockerArchive {
+                    file: path,
+                    reference,
+                })
+            }
+            other => Err(bad(&format!(
+                "unknown transport {other:?}; kiln writes oci:, oci-archive: and docker-archive:"
+            ))),
+        }
+    }
+
+    /// The documented default: `oci:out/NAME:latest`.
+    pub fn default_for(name: &str) -> Output {
+        Output::Oci {
+            dir: Path::new("out").join(name),
+            tag: "latest".into(),
+        }
+    }
+}
+
+fn werr(p: &Path) -> impl Fn(io::Error) -> Error + '_ {
+    move |e| Error::Write {
+        path: p.to_path_buf(),
+        source: e,
+    }
+}
+
+/// Writes `bytes` as a blob into `blobs` (a `blobs/sha256` folder), atomically.
+fn write_blob(blobs: &Path, bytes: &[u8]) -> Result<Digest, Error> {
+    let d = Digest::of(bytes);
+    let dest = blobs.join(d.hex());
+    if dest.exists() {
+        return Ok(d);
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".blob-")
+        .tempfile_in(blobs)
+        .map_err(werr(blobs))?;
+    tmp.write_all(bytes).map_err(werr(tmp.path()))?;
+    tmp.as_file().sync_all().map_err(werr(&dest))?;
+    tmp.persist(&dest).map_err(|e| Error::Write {
+        path: dest.clone(),
+        source: e.error,
+    })?;
+    Ok(d)
+}
+
+/// Writes layers, config and manifest blobs into `layout` (which has `blobs/sha256`).
+fn write_image(plan: &Plan, layout: &Path) -> Result<Built, Error> {
+    let blobs = layout.join("blobs/sha256");
+    fs_err::create_dir_all(&blobs).map_err(werr(&blobs))?;
+    let mut layers = Vec::new();
+    for kind in LayerKind::ALL {
+        if let Some(l) = layer::write_layer(plan, kind, &blobs)? {
+            layers.push(l);
+        }
+    }
+    let cfg = to_bytes(&config(plan, &layers));
+    let cfg_d = write_blob(&blobs, &cfg)?;
+    let config = Descriptor {
+        media_type: CONFIG_MEDIA_TYPE.into(),
+        digest: cfg_d,
+        size: cfg.len() as u64,
+        platform: None,
+        annotations: BTreeMap::new(),
+    };
+    let m = ImageManifest {
+        schema_version: 2,
+        media_type: MANIFEST_MEDIA_TYPE,
+        config: config.clone(),
+        layers: layers.iter().map(layer_descriptor).collect(),
+        annotations: plan.image.annotations.clone(),
+    };
+    let mb = to_bytes(&m);
+    let md = write_blob(&blobs, &mb)?;
+    let manifest = Descriptor {
+        media_type: MANIFEST_MEDIA_TYPE.into(),
+        digest: md,
+        size: mb.len() as u64,
+        platform: Some(platform(plan)),
+        annotations: BTreeMap::new(),
+    };
+    Ok(Built {
+        manifest,
+        config,
+        layers,
+    })
+}
+
+fn tagged(built: &Built, tag: &str) -> Descriptor {
+    let mut d = built.manifest.clone();
+    d.annotations.insert(REF_NAME.into(), tag.into());
+    d
+}
+
+fn write_new_layout(plan: &Plan, dir: &Path, tag: &str) -> Result<Built, Error> {
+    let built = write_image(plan, dir)?;
+    let index = Index {
+        schema_version: 2,
+        media_type: INDEX_MEDIA_TYPE,
+        manifests: vec![tagged(&built, tag)],
+    };
+    write_file_atomic(
+        &dir.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
+    write_file_atomic(&dir.join("index.json"), &to_bytes(&index))?;
+    Ok(built)
+}
+
+fn write_file_atomic(dest: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".kiln-")
+        .tempfile_in(parent)
+        .map_err(werr(parent))?;
+    tmp.write_all(bytes).map_err(werr(dest))?;
+    tmp.as_file().sync_all().map_err(werr(dest))?;
+    tmp.persist(dest).map_err(|e| Error::Write {
+        path: dest.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+fn parent_of(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(x) if !x.as_os_str().is_empty() => x.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes the image for `plan` to `out`.
+pub fn write(plan: &Plan, out: &Output) -> Result<Built, Error> {
+    match out {
+        Output::Oci { dir, tag } => write_oci(plan, dir, tag),
+        Output::OciArchive { file, tag } => {
+            let parent = parent_of(file);
+            fs_err::create_dir_all(&parent).map_err(werr(&parent))?;
+            let work = tempfile::Builder::new()
+                .prefix(".kiln-build-")
+                .tempdir_in(&parent)
+                .map_err(werr(&parent))?;
+            let built = write_new_layout(plan, work.path(), tag)?;
+            let mut files: Vec<(String, PathBuf)> = vec![];
+            for d in blob_list(&built) {
+                files.push((
+                    format!("blobs/sha256/{}", d.hex()),
+                    work.path().join("blobs/sha256").join(d.hex()),
+                ));
+            }
+            files.push(("index.json".into(), work.path().join("index.json")));
+            files.push(("oci-layout".into(), work.path().join("oci-layout")));
+            write_archive(file, &["blobs", "blobs/sha256"], files, plan.epoch.0)?;
+            Ok(built)
+        }
+        Output::DockerArchive { file, reference } => {
+            let parent = parent_of(file);
+            fs_err::create_dir_all(&parent).map_err(werr(&parent))?;
+            let work = tempfile::Builder::new()
+                .prefix(".kiln-build-")
+                .tempdir_in(&parent)
+                .map_err(werr(&parent))?;
+            let built = write_image(plan, work.path())?;
+            let blobs = work.path().join("blobs/sha256");
+            let mut files: Vec<(String, PathBuf)> = vec![];
+            let mut layer_names = vec![];
+            for l in &built.layers {
+                let p = work.path().join(format!("{}.tar", l.diff_id.hex()));
+                let f = fs_err::File::create(&p).map_err(werr(&p))?;
+                let mut w = BufWriter::new(f);
+                layer::write_tar(&plan.layer_entries(l.kind), plan.epoch.0, &mut w)?;
+                w.flush().map_err(werr(&p))?;
+                layer_names.push(format!("{}.tar", l.diff_id.hex()));
+                files.push((format!("{}.tar", l.diff_id.hex()), p));
+            }
+            let cfg_name = format!("{}.json", built.config.digest.hex());
+            files.push((cfg_name.clone(), blobs.join(built.config.digest.hex())));
+            let reference = reference
+                .clone()
+                .unwrap_or_else(|| format!("{}:latest", plan.image.name));
+            #[derive(serde::Serialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct DockerManifest {
+                config: String,
+                repo_tags: Vec<String>,
+                layers: Vec<String>,
+            }
+            let dm = to_bytes(&vec![DockerManifest {
+                config: cfg_name,
+                repo_tags: vec![reference],
+                layers: layer_names,
+            }]);
+            let mp = work.path().join("manifest.json");
+            fs_err::write(&mp, dm).map_err(werr(&mp))?;
+            files.push(("manifest.json".into(), mp));
+            files.sort();
+            write_archive(file, &[], files, plan.epoch.0)?;
+            Ok(built)
+        }
+    }
+}
+
+fn blob_list(b: &Built) -> Vec<Digest> {
+    let mut v: Vec<Digest> = b.layers.iter().map(|l| l.digest.clone()).collect();
+    v.push(b.config.digest.clone());
+    v.push(b.manifest.digest.clone());
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Streams `files` (name in archive, host path) into a deterministic tar at `dest`, atomically.
+fn write_archive(
+    dest: &Path,
+    dirs: &[&str],
+    files: Vec<(String, PathBuf)>,
+    mtime: u64,
+) -> Result<(), Error> {
+    let parent = parent_of(dest);
+    let tmp = tempfile::Builder::new()
+        .prefix(".kiln-")
+        .tempfile_in(&parent)
+        .map_err(werr(&parent))?;
+    {
+        let mut tw = tar::TarWriter::new(BufWriter::with_capacity(256 * 1024, tmp.as_file()));
+        let w = werr(dest);
+        for d in dirs {
+            tw.header(&tar::Meta {
+                path: d,
+                kind: tar::Kind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                size: 0,
+                mtime,
+                link: "",
+            })
+            .map_err(&w)?;
+        }
+        let mut entries = files;
+        entries.sort();
+        for (name, host) in entries {
+            let mut f = fs_err::File::open(&host).map_err(werr(&host))?;
+            let size = f.metadata().map_err(werr(&host))?.len();
+            tw.header(&tar::Meta {
+                path: &name,
+                kind: tar::Kind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                size,
+                mtime,
+                link: "",
+            })
+            .map_err(&w)?;
+            let n = io::copy(&mut (&mut f).take(size), tw.data()).map_err(werr(&host))?;
+            if n != size {
+                return Err(Error::Write {
+                    path: host,
+                    source: io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file shrank while archiving",
+                    ),
+                });
+            }
+            tw.pad(size).map_err(&w)?;
+        }
+        let mut out = tw.finish().map_err(&w)?;
+        out.flush().map_err(&w)?;
+    }
+    tmp.as_file().sync_all().map_err(werr(dest))?;
+    tmp.persist(dest).map_err(|e| Error::Write {
+        path: dest.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+fn write_oci(plan: &Plan, dir: &Path, tag: &str) -> Result<Built, Error> {
+    let exists = dir.exists();
+    let empty = exists && fs_err::read_dir(dir).map_err(werr(dir))?.next().is_none();
+    if !exists || empty {
+        // Assemble next to the destination, then rename: a killed build leaves only a hidden
+        // temporary folder, never a DIR that looks like a layout.
+        let parent = parent_of(dir);
+        fs_err::create_dir_all(&parent).map_err(werr(&parent))?;
+        let work = tempfile::Builder::new()
+            .prefix(".kiln-build-")
+            .tempdir_in(&parent)
+            .map_err(werr(&parent))?;
+        let built = write_new_layout(plan, work.path(), tag)?;
+        if empty {
+            fs_err::remove_dir(dir).map_err(werr(dir))?;
+        }
+        let work = work.keep();
+        fs_err::rename(&work, dir).map_err(|e| {
+            let _ = fs_err::remove_dir_all(&work);
+            Error::Write {
+                path: dir.to_path_buf(),
+                source: e.into(),
+            }
+        })?;
+        return Ok(built);
+    }
+    if !dir.join("oci-layout").is_file() {
+        return Err(Error::NotALayout {
+            path: dir.to_path_buf(),
+        });
+    }
+    let index_path = dir.join("index.json");
+    let old = fs_err::read(&index_path).map_err(werr(&index_path))?;
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&old).map_err(|e| Error::BadIndex {
+            path: index_path.clone(),
+            source: e,
+        })?;
+    let built = write_image(plan, dir)?;
+    let ours = serde_json::to_value(tagged(&built, tag)).expect("descriptor serialises");
+    let manifests = index
+        .as_object_mut()
+        .and_then(|o| o.get_mut("manifests"))
+        .and_then(|m| m.as_array_mut())
+        .ok_or_else(|| Error::BadIndex {
+            path: index_path.clone(),
+            source: serde::de::Error::custom("no `manifests` array"),
+        })?;
+    manifests.retain(|m| {
+        m.pointer(&format!("/annotations/{}", REF_NAME.replace('/', "~1")))
+            .and_then(|v| v.as_str())
+            != Some(tag)
+    });
+    manifests.push(ours);
+    write_file_atomic(
+        &index_path,
+        &serde_json::to_vec(&index).expect("index serialises"),
+    )?;
+    Ok(built)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_transport_syntax() {
+        assert_eq!(
+            Output::parse("oci:out/x").unwrap(),
+            Output::Oci {
+                dir: "out/x".into(),
+                tag: "latest".into()
+            }
+        );
+        assert_eq!(
+            Output::parse("oci:out/x:v1").unwrap(),
+            Output::Oci {
+                dir: "out/x".into(),
+                tag: "v1".into()
+            }
+        );
+        assert_eq!(
+            Output::parse("oci-archive:x.tar:v2").unwrap(),
+            Output::OciArchive {
+                file: "x.tar".into(),
+                tag: "v2".into()
+            }
+        );
+        assert_eq!(
+            Output::parse("docker-archive:x.tar:kiln/app:v3").unwrap(),
+            Output::DockerArchive {
+                file: "x.tar".into(),
+                reference: Some("kiln/app:v3".into())
+            }
+        );
+        assert_eq!(
+            Output::parse("docker-archive:x.tar:app").unwrap(),
+            Output::DockerArchive {
+                file: "x.tar".into(),
+                reference: Some("app:latest".into())
+            }
+        );
+        assert!(Output::parse("docker://x").is_err());
+        assert!(Output::parse("oci:").is_err());
+        assert!(Output::parse("oci:x:bad tag").is_err());
+        assert!(Output::parse("nonsense").is_err());
+    }
+}

@@ -1,0 +1,20 @@
+//! kiln builds minimal, hardened, reproducible OCI images from a declarative manifest.
+//!
+//! The pipeline: a TOML [`manifest`] is parsed and validated (spans kept for errors), each
+//! component is expanded and ELF files get their shared-library closure [`resolve`]d the way
+//! the target's dynamic loader would; the result is a [`plan::Plan`], the sorted list of every
+//! path the image will contain with its provenance. [`layer`] writes deterministic tar+gzip
+//! blobs from the Plan, and [`image`] adds the OCI config, manifest and index and writes the
+//! requested output form atomically. Everything after `plan` is a view of the Plan.
+
+pub mod cli;
+pub mod digest;
+pub mod elf;
+pub mod image;
+pub mod init;
+pub mod layer;
+pub mod manifest;
+pub mod plan;
+pub mod resolve;
+pub mod span;
+pub mod time;

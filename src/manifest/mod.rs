@@ -1,0 +1,162 @@
+//! The manifest: what the user wants in the image and why, validated, with spans kept.
+//!
+//! Owns: reading the TOML file, rejecting unknown keys, bad types, missing or empty `why`,
+//! bad image paths, bad users and ports, and duplicate component names, each with file, line,
+//! column and field; the validated model (`Manifest`, `Component`, `ComponentSpec`).
+//! Does not own: touching the files a manifest names (that is `plan`'s job, which reports
+//! problems with the spans kept here).
+//! Invariant: a `Manifest` value is valid; every `ImagePath` in it is absolute and normalised.
+
+mod model;
+mod raw;
+mod suggest;
+
+pub use model::*;
+
+use crate::span::{Diagnostic, Location, SourceFile};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read manifest {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("manifest {} is not UTF-8 text (invalid byte at line {line}, column {col})", path.display())]
+    NotUtf8 {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+    },
+    #[error(transparent)]
+    Invalid(#[from] Box<Diagnostic>),
+}
+
+/// Reads and validates the manifest at `path`.
+pub fn load(path: &Path) -> Result<Manifest, Error> {
+    let bytes = fs_err::read(path).map_err(|e| Error::Read {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+            let col = good.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+            return Err(Error::NotUtf8 {
+                path: path.to_path_buf(),
+                line,
+                col,
+            });
+        }
+    };
+    let dir = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."));
+    let dir = fs_err::canonicalize(dir).map_err(|e| Error::Read {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    parse(
+        Arc::new(SourceFile {
+            path: path.to_path_buf(),
+            text,
+        }),
+        dir,
+    )
+}
+
+/// Validates manifest text; `dir` is the folder relative sources are resolved against.
+pub fn parse(file: Arc<SourceFile>, dir: PathBuf) -> Result<Manifest, Error> {
+    let raw: raw::RawManifest = match toml::from_str(&file.text) {
+        Ok(r) => r,
+        Err(e) => return Err(Error::Invalid(Box::new(toml_error(&file, &e)))),
+    };
+    model::validate(&file, dir, raw).map_err(|d| Error::Invalid(Box::new(d)))
+}
+
+/// Turns a TOML/serde error into a diagnostic, rephrasing unknown keys with a suggestion.
+fn toml_error(file: &Arc<SourceFile>, e: &toml::de::Error) -> Diagnostic {
+    let span = e.span().unwrap_or(0..0);
+    let msg = e.message().trim().to_string();
+    let context = section_context(&file.text, span.start);
+    let loc = Location::new(file, span.clone());
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let key = rest.split('`').next().unwrap_or("");
+        let expected: Vec<&str> = rest
+            .split("expected")
+            .nth(1)
+            .map(|s| s.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        let mut d = Diagnostic::new(format!("unknown key `{key}` {context}"), loc);
+        if let Some(s) = suggest::did_you_mean(key, &expected) {
+            d = d.with_hint(format!("did you mean `{s}`?"));
+        }
+        return d;
+    }
+    let key = key_at(&file.text, span.start);
+    let what = match key {
+        Some(k) => format!("invalid value for `{k}` {context}: {msg}"),
+        None if span.is_empty() && span.start == 0 => format!("invalid manifest: {msg}"),
+        None => format!("invalid TOML {context}: {msg}"),
+    };
+    Diagnostic::new(what, loc)
+}
+
+/// "in component `x`", "in [image]", or "at the top level", for the table around `offset`.
+fn section_context(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let header_start = before
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .chain(std::iter::once(0))
+        .filter(|&i| text[i..].trim_start().starts_with('['))
+        .max();
+    let Some(hs) = header_start else {
+        return "at the top level".into();
+    };
+    let header_line = text[hs..].lines().next().unwrap_or("").trim();
+    if header_line.starts_with("[[component") {
+        let body_end = text[hs + header_line.len()..]
+            .match_indices("\n[")
+            .next()
+            .map_or(text.len(), |(i, _)| hs + header_line.len() + i);
+        let name = text[hs..body_end].lines().find_map(|l| {
+            let l = l.trim();
+            let v = l
+                .strip_prefix("name")?
+                .trim_start()
+                .strip_prefix('=')?
+                .trim();
+            Some(v.trim_matches('"').to_string())
+        });
+        match name {
+            Some(n) => format!("in component `{n}`"),
+            None => "in a component".into(),
+        }
+    } else {
+        format!("in {}", header_line.split('#').next().unwrap_or("").trim())
+    }
+}
+
+/// The key on the line that holds `offset`, if that line is `key = value`.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let ls = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[ls..].lines().next()?;
+    let (k, _) = line.split_once('=')?;
+    let k = k.trim().trim_matches('"');
+    (!k.is_empty() && !k.starts_with('[') && !k.contains(' ')).then(|| k.to_string())
+}

@@ -1,0 +1,1168 @@
+//! The validated manifest model and the checks that produce it from `raw`.
+
+use super::raw::{RawComponent, RawManifest, RawOwnership, S};
+use super::suggest::did_you_mean;
+use crate::span::{Diagnostic, Location, SourceFile, Span};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A validated manifest.
+#[derive(Debug)]
+pub struct Manifest {
+    pub file: Arc<SourceFile>,
+    /// The manifest's folder, canonical; relative sources are resolved against it.
+    pub dir: PathBuf,
+    pub image: ImageSpec,
+    pub components: Vec<Component>,
+}
+
+#[derive(Debug)]
+pub struct ImageSpec {
+    pub name: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    /// Numeric `uid:gid`, resolved against the accounts components.
+    pub user: (u32, u32),
+    pub workdir: ImagePath,
+    pub env: BTreeMap<String, String>,
+    /// Canonical `PORT/PROTO`.
+    pub ports: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Who owns a component and when it goes: the ownership statement of every component.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Ownership {
+    pub owner: Option<String>,
+    pub capabilities: Vec<String>,
+    pub cadence: Option<String>,
+    pub remove_when: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Component {
+    pub name: String,
+    pub why: String,
+    pub ownership: Ownership,
+    pub layer: LayerKind,
+    pub spec: ComponentSpec,
+    /// Where the component's `[[component]]` table starts, for errors about it.
+    pub location: Location,
+}
+
+/// The three layers, in the order they are stacked (least to most frequently changed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayerKind {
+    Base,
+    Libraries,
+    Application,
+}
+
+impl LayerKind {
+    pub const ALL: [LayerKind; 3] = [
+        LayerKind::Base,
+        LayerKind::Libraries,
+        LayerKind::Application,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayerKind::Base => "base",
+            LayerKind::Libraries => "libraries",
+            LayerKind::Application => "application",
+        }
+    }
+}
+
+/// A file on the build host named by the manifest.
+#[derive(Clone, Debug)]
+pub struct SourcePath {
+    /// As written in the manifest.
+    pub written: String,
+    /// Absolute: relative paths are joined to the manifest's folder.
+    pub host: PathBuf,
+    /// Whether it was relative (and so must stay inside the manifest's folder).
+    pub relative: bool,
+    pub location: Location,
+}
+
+#[derive(Clone, Debug)]
+pub enum FileContent {
+    Path(SourcePath),
+    Inline(String),
+}
+
+/// An account in /etc/passwd.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+    pub shell: String,
+}
+
+/// A group in /etc/group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug)]
+pub enum ComponentSpec {
+    Elf {
+        from: SourcePath,
+        to: ImagePath,
+        mode: Option<u32>,
+        uid: u32,
+        gid: u32,
+        resolve: bool,
+    },
+    File {
+        content: FileContent,
+        to: ImagePath,
+        mode: Option<u32>,
+        uid: u32,
+        gid: u32,
+    },
+    Tree {
+        from: SourcePath,
+        to: ImagePath,
+        include: Vec<String>,
+        exclude: Vec<String>,
+        uid: u32,
+        gid: u32,
+        resolve: bool,
+    },
+    Dir {
+        to: ImagePath,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Symlink {
+        to: ImagePath,
+        target: String,
+    },
+    Accounts {
+        users: Vec<User>,
+        groups: Vec<Group>,
+    },
+    CaBundle {
+        from: Vec<SourcePath>,
+        extra: Vec<SourcePath>,
+        to: ImagePath,
+    },
+    Tzdata {
+        zones: Option<Vec<String>>,
+        from: SourcePath,
+        to: ImagePath,
+    },
+    OsRelease {
+        fields: BTreeMap<String, String>,
+        to: ImagePath,
+    },
+}
+
+impl ComponentSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ComponentSpec::Elf { .. } => "elf",
+            ComponentSpec::File { .. } => "file",
+            ComponentSpec::Tree { .. } => "tree",
+            ComponentSpec::Dir { .. } => "dir",
+            ComponentSpec::Symlink { .. } => "symlink",
+            ComponentSpec::Accounts { .. } => "accounts",
+            ComponentSpec::CaBundle { .. } => "ca-bundle",
+            ComponentSpec::Tzdata { .. } => "tzdata",
+            ComponentSpec::OsRelease { .. } => "os-release",
+        }
+    }
+}
+
+/// An absolute, normalised path inside the image (`/`, `/usr/bin/x`; never `..`, `//` or a
+/// trailing `/`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct ImagePath(String);
+
+impl ImagePath {
+    pub fn root() -> ImagePath {
+        ImagePath("/".into())
+    }
+
+    /// Normalises `s`; errors say why it is not a valid image path.
+    pub fn parse(s: &str) -> Result<ImagePath, String> {
+        if s.is_empty() {
+            return Err("is empty".into());
+        }
+        if !s.starts_with('/') {
+            return Err("is relative; image paths start with `/`".into());
+        }
+        if s.contains('\0') {
+            return Err("contains a NUL byte".into());
+        }
+        let mut parts = Vec::new();
+        for part in s.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => return Err("contains `..`; image paths may not escape `/`".into()),
+                p => parts.push(p),
+            }
+        }
+        Ok(ImagePath(format!("/{}", parts.join("/"))))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0 == "/"
+    }
+
+    /// `self` joined with a relative, already clean path (no `..`).
+    pub fn join(&self, rel: &str) -> ImagePath {
+        let rel = rel.trim_matches('/');
+        if rel.is_empty() {
+            return self.clone();
+        }
+        if self.is_root() {
+            ImagePath(format!("/{rel}"))
+        } else {
+            ImagePath(format!("{}/{rel}", self.0))
+        }
+    }
+
+    pub fn parent(&self) -> Option<ImagePath> {
+        if self.is_root() {
+            return None;
+        }
+        let i = self.0.rfind('/').unwrap_or(0);
+        Some(if i == 0 {
+            ImagePath::root()
+        } else {
+            ImagePath(self.0[..i].to_string())
+        })
+    }
+
+    pub fn file_name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or("")
+    }
+
+    /// Every ancestor from `/`'s child down to the parent, e.g. `/usr`, `/usr/bin`.
+    pub fn ancestors(&self) -> Vec<ImagePath> {
+        let mut v = Vec::new();
+        let mut p = self.parent();
+        while let Some(q) = p {
+            if q.is_root() {
+                break;
+            }
+            p = q.parent();
+            v.push(q);
+        }
+        v.reverse();
+        v
+    }
+
+    /// The path without its leading `/`, as tar and `Path::join` want it.
+    pub fn relative(&self) -> &str {
+        &self.0[1..]
+    }
+}
+
+impl fmt::Display for ImagePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ImagePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+const IMAGE_KEYS: &[&str] = &[
+    "name",
+    "entrypoint",
+    "cmd",
+    "user",
+    "workdir",
+    "env",
+    "ports",
+    "labels",
+    "annotations",
+];
+const KINDS: &[&str] = &[
+    "elf",
+    "file",
+    "tree",
+    "dir",
+    "symlink",
+    "accounts",
+    "ca-bundle",
+    "tzdata",
+    "os-release",
+];
+
+/// Default PATH, as in distroless and Docker.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+struct Ctx<'a> {
+    file: &'a Arc<SourceFile>,
+    dir: &'a Path,
+}
+
+type R<T> = Result<T, Diagnostic>;
+
+impl Ctx<'_> {
+    fn loc(&self, span: Span) -> Location {
+        Location::new(self.file, span)
+    }
+
+    fn err(&self, span: Span, msg: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(msg, self.loc(span))
+    }
+
+    fn image_path(&self, v: &S<String>, what: &str) -> R<ImagePath> {
+        ImagePath::parse(v.get_ref())
+            .map_err(|why| self.err(v.span(), format!("`{what}` {:?} {why}", v.get_ref())))
+    }
+
+    fn source(&self, v: &S<String>, field: &str) -> R<SourcePath> {
+        let s = v.get_ref();
+        if s.is_empty() {
+            return Err(self.err(v.span(), format!("`{field}` is empty")));
+        }
+        let p = Path::new(s);
+        Ok(SourcePath {
+            written: s.clone(),
+            host: if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                self.dir.join(p)
+            },
+            relative: !p.is_absolute(),
+            location: self.loc(v.span()),
+        })
+    }
+
+    fn id(&self, v: &Option<S<i64>>, field: &str) -> R<u32> {
+        match v {
+            None => Ok(0),
+            Some(x) => u32::try_from(*x.get_ref())
+                .ok()
+                .filter(|&n| n != u32::MAX)
+                .ok_or_else(|| {
+                    self.err(
+                        x.span(),
+                        format!("`{field}` must be between 0 and 4294967294"),
+                    )
+                }),
+        }
+    }
+
+    fn mode(&self, v: &Option<S<toml::Value>>) -> R<Option<u32>> {
+        let Some(v) = v else { return Ok(None) };
+        let bad = |m: &str| {
+            self.err(v.span(), m.to_string()).with_hint(
+            "write modes in octal, as a string (\"0755\", \"1777\") or a TOML octal integer (0o755)",
+        )
+        };
+        let n = match v.get_ref() {
+            toml::Value::String(s) => {
+                if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                    return Err(bad(&format!("`mode` {s:?} is not an octal file mode")));
+                }
+                u32::from_str_radix(s, 8).map_err(|_| bad("`mode` is not an octal file mode"))?
+            }
+            toml::Value::Integer(i) => {
+                let written = self.file.text.get(v.span()).unwrap_or("");
+                if !written.trim_start_matches('+').starts_with("0o") && *i > 7 {
+                    return Err(bad(&format!("`mode` {i} is a decimal number")));
+                }
+                u32::try_from(*i).map_err(|_| bad("`mode` is negative"))?
+            }
+            other => {
+                return Err(bad(&format!(
+                    "`mode` must be a string or integer, not {}",
+                    other.type_str()
+                )))
+            }
+        };
+        if n > 0o7777 {
+            return Err(bad(&format!("`mode` {n:o} has bits beyond 07777")));
+        }
+        Ok(Some(n))
+    }
+
+    fn nonempty(&self, v: &S<String>, what: &str) -> R<String> {
+        let s = v.get_ref().trim();
+        if s.is_empty() {
+            return Err(self.err(v.span(), format!("{what} is empty")));
+        }
+        Ok(s.to_string())
+    }
+}
+
+pub(super) fn validate(file: &Arc<SourceFile>, dir: PathBuf, raw: RawManifest) -> R<Manifest> {
+    let cx = Ctx { file, dir: &dir };
+    let Some(image) = raw.image else {
+        return Err(cx
+            .err(0..0, "the manifest has no [image] table")
+            .with_hint("add `[image]` with at least `name = \"...\"`"));
+    };
+    let defaults = raw.defaults.unwrap_or_default();
+    let mut components = Vec::new();
+    let mut names: BTreeMap<String, Span> = BTreeMap::new();
+    for c in &raw.component {
+        let comp = component(&cx, c, &defaults)?;
+        if let Some(prev) = names.get(&comp.name) {
+            let span = c
+                .get_ref()
+                .name
+                .as_ref()
+                .map(|n| n.span())
+                .unwrap_or(c.span());
+            return Err(cx
+                .err(span, format!("two components are named `{}`", comp.name))
+                .also(cx.loc(prev.clone()), "(the first)")
+                .with_hint(
+                    "component names must be unique; they appear in the SBOM and in errors",
+                ));
+        }
+        names.insert(
+            comp.name.clone(),
+            c.get_ref()
+                .name
+                .as_ref()
+                .map(|n| n.span())
+                .unwrap_or(c.span()),
+        );
+        components.push(comp);
+    }
+    if components.is_empty() {
+        return Err(cx
+            .err(
+                image.span(),
+                "the manifest has no `[[component]]`; an image needs at least one",
+            )
+            .with_hint("`kiln init BINARY --why TEXT` writes a starting manifest"));
+    }
+    let image = image_spec(&cx, image, &components)?;
+    Ok(Manifest {
+        file: file.clone(),
+        dir,
+        image,
+        components,
+    })
+}
+
+fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component]) -> R<ImageSpec> {
+    let span = image.span();
+    let img = image.into_inner();
+    let _ = IMAGE_KEYS;
+    let name = match &img.name {
+        None => {
+            return Err(cx
+                .err(span, "[image] has no `name`")
+                .with_hint("add `name = \"my-service\"`"))
+        }
+        Some(n) => {
+            let s = n.get_ref();
+            let ok = !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/".contains(&b))
+                && s.as_bytes()[0].is_ascii_alphanumeric()
+                && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric();
+            if !ok {
+                return Err(cx
+                    .err(
+                        n.span(),
+                        format!("image `name` {s:?} is not a valid repository name"),
+                    )
+                    .with_hint(
+                        "use lower-case letters, digits and `.`, `_`, `-`, `/` separators",
+                    ));
+            }
+            s.clone()
+        }
+    };
+    let list = |v: &Option<S<Vec<S<String>>>>| {
+        v.as_ref().map(|l| {
+            l.get_ref()
+                .iter()
+                .map(|s| s.get_ref().clone())
+                .collect::<Vec<_>>()
+        })
+    };
+    let entrypoint = list(&img.entrypoint);
+    if let (Some(ep), Some(raw)) = (&entrypoint, &img.entrypoint) {
+        if ep.is_empty() || ep[0].is_empty() {
+            return Err(cx.err(raw.span(), "`entrypoint` is empty"));
+        }
+        if !ep[0].starts_with('/') {
+            return Err(cx
+                .err(
+                    raw.get_ref()[0].span(),
+                    format!("`entrypoint` {:?} is not an absolute path", ep[0]),
+                )
+                .with_hint(
+                    "images have no shell to search PATH with; give the program's full path",
+                ));
+        }
+    }
+    let user = match &img.user {
+        None => (65532, 65532),
+        Some(u) => user(cx, u, comps)?,
+    };
+    let workdir = match &img.workdir {
+        None => ImagePath::root(),
+        Some(w) => cx.image_path(w, "workdir")?,
+    };
+    let mut env = BTreeMap::new();
+    for (k, v) in img.env.iter().flatten() {
+        let key = k.get_ref();
+        if key.is_empty() || key.contains('=') || key.contains('\0') || v.get_ref().contains('\0') {
+            return Err(cx.err(
+                k.span(),
+                format!("environment variable name {key:?} is not valid"),
+            ));
+        }
+        env.insert(key.clone(), v.get_ref().clone());
+    }
+    let mut ports = Vec::new();
+    for p in img.ports.iter().flatten() {
+        ports.push(port(cx, p)?);
+    }
+    ports.sort();
+    ports.dedup();
+    let strings = |m: Option<BTreeMap<String, S<String>>>| {
+        m.unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.into_inner()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    Ok(ImageSpec {
+        name,
+        entrypoint,
+        cmd: list(&img.cmd),
+        user,
+        workdir,
+        env,
+        ports,
+        labels: strings(img.labels),
+        annotations: strings(img.annotations),
+    })
+}
+
+fn user(cx: &Ctx<'_>, u: &S<String>, comps: &[Component]) -> R<(u32, u32)> {
+    let s = u.get_ref().trim();
+    let num = |x: &str| x.parse::<u32>().ok().filter(|&n| n != u32::MAX);
+    if let Some((a, b)) = s.split_once(':') {
+        return match (num(a), num(b)) {
+            (Some(a), Some(b)) => Ok((a, b)),
+            _ => Err(cx
+                .err(
+                    u.span(),
+                    format!("`user` {s:?} is not `UID:GID` with numbers"),
+                )
+                .with_hint("use an account name from an accounts component, `UID` or `UID:GID`")),
+        };
+    }
+    if let Some(n) = num(s) {
+        return Ok((n, n));
+    }
+    let users = comps.iter().filter_map(|c| match &c.spec {
+        ComponentSpec::Accounts { users, .. } => Some(users),
+        _ => None,
+    });
+    let mut known = Vec::new();
+    for list in users {
+        for usr in list {
+            if usr.name == s {
+                return Ok((usr.uid, usr.gid));
+            }
+            known.push(usr.name.as_str());
+        }
+    }
+    let mut d = cx.err(
+        u.span(),
+        format!("`user` {s:?} is not defined by any accounts component"),
+    );
+    d = match did_you_mean(s, &known) {
+        Some(k) => d.with_hint(format!("did you mean `{k}`?")),
+        None if known.is_empty() => d.with_hint("add a component with `kind = \"accounts\"` (it defines root, nobody and nonroot), or give a numeric `UID:GID`"),
+        None => d.with_hint(format!("accounts define: {}", known.join(", "))),
+    };
+    Err(d)
+}
+
+fn port(cx: &Ctx<'_>, p: &S<toml::Value>) -> R<String> {
+    let bad = || {
+        cx.err(
+            p.span(),
+            format!("`ports` entry {} is not a port", p.get_ref()),
+        )
+        .with_hint("write ports as \"8080/tcp\", \"53/udp\" or 8080")
+    };
+    let (num, proto) = match p.get_ref() {
+        toml::Value::Integer(i) => (i.to_string(), "tcp".to_string()),
+        toml::Value::String(s) => match s.split_once('/') {
+            Some((n, pr)) => (n.to_string(), pr.to_ascii_lowercase()),
+            None => (s.clone(), "tcp".to_string()),
+        },
+        _ => return Err(bad()),
+    };
+    match num.parse::<u16>() {
+        Ok(n) if n > 0 && matches!(proto.as_str(), "tcp" | "udp" | "sctp") => {
+            Ok(format!("{n}/{proto}"))
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn ownership(
+    own: Option<&S<String>>,
+    caps: Option<&Vec<S<String>>>,
+    cad: Option<&S<String>>,
+    rw: Option<&S<String>>,
+    d: &RawOwnership,
+) -> Ownership {
+    let s = |a: Option<&S<String>>, b: &Option<S<String>>| {
+        a.or(b.as_ref())
+            .map(|x| x.get_ref().trim().to_string())
+            .filter(|x| !x.is_empty())
+    };
+    Ownership {
+        owner: s(own, &d.owner),
+        capabilities: caps
+            .or(d.capabilities.as_ref())
+            .map(|v| v.iter().map(|x| x.get_ref().clone()).collect())
+            .unwrap_or_default(),
+        cadence: s(cad, &d.cadence),
+        remove_when: s(rw, &d.remove_when),
+    }
+}
+
+/// Which kind-specific fields each kind accepts.
+fn allowed(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "elf" => &["from", "to", "mode", "uid", "gid", "resolve"],
+        "file" => &["from", "content", "to", "mode", "uid", "gid"],
+        "tree" => &["from", "to", "include", "exclude", "uid", "gid", "resolve"],
+        "dir" => &["to", "mode", "uid", "gid"],
+        "symlink" => &["to", "target"],
+        "accounts" => &["defaults", "users", "groups"],
+        "ca-bundle" => &["from", "extra", "to"],
+        "tzdata" => &["zones", "from", "to"],
+        "os-release" => &["fields", "to"],
+        _ => &[],
+    }
+}
+
+fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component> {
+    let span = c.span();
+    let header = span.start..span.start + cx.file.text[span.start..].find('\n').unwrap_or(0);
+    let r = c.get_ref();
+    let name = match &r.name {
+        None => {
+            return Err(cx
+                .err(header, "a component has no `name`")
+                .with_hint("add `name = \"...\"`; names appear in the SBOM and in errors"))
+        }
+        Some(n) => cx.nonempty(n, "component `name`")?,
+    };
+    let Some(kind) = &r.kind else {
+        return Err(cx
+            .err(
+                r.name.as_ref().map_or(header.clone(), |n| n.span()),
+                format!("component `{name}` has no `kind`"),
+            )
+            .with_hint(format!("`kind` is one of: {}", KINDS.join(", "))));
+    };
+    let k = kind.get_ref().as_str();
+    if !KINDS.contains(&k) {
+        let mut e = cx.err(
+            kind.span(),
+            format!("unknown kind {k:?} in component `{name}`"),
+        );
+        e = match did_you_mean(k, KINDS) {
+            Some(s) => e.with_hint(format!("did you mean `{s}`?")),
+            None => e.with_hint(format!("`kind` is one of: {}", KINDS.join(", "))),
+        };
+        return Err(e);
+    }
+    let why = match &r.why {
+        None => {
+            return Err(cx
+                .err(
+                    r.name.as_ref().map_or(header.clone(), |n| n.span()),
+                    format!("component `{name}` has no `why`"),
+                )
+                .with_hint(
+                    "every component needs a reason to be in the image: add `why = \"...\"`",
+                ))
+        }
+        Some(w) => cx
+            .nonempty(w, &format!("`why` of component `{name}`"))
+            .map_err(|e| e.with_hint("every component needs a reason to be in the image"))?,
+    };
+    let ok = allowed(k);
+    for (field, fspan) in r.present_fields() {
+        if !ok.contains(&field) {
+            return Err(cx
+                .err(
+                    fspan,
+                    format!("`{field}` does not apply to component `{name}` of kind `{k}`"),
+                )
+                .with_hint(format!("a `{k}` component takes: {}", ok.join(", "))));
+        }
+    }
+    let layer = match &r.layer {
+        None => match k {
+            "elf" | "file" | "tree" => LayerKind::Application,
+            _ => LayerKind::Base,
+        },
+        Some(l) => match l.get_ref().as_str() {
+            "base" => LayerKind::Base,
+            "libraries" => LayerKind::Libraries,
+            "application" => LayerKind::Application,
+            other => {
+                return Err(cx
+                    .err(
+                        l.span(),
+                        format!("unknown layer {other:?} in component `{name}`"),
+                    )
+                    .with_hint("`layer` is one of: base, libraries, application"))
+            }
+        },
+    };
+    let need_to = || {
+        r.to.as_ref().ok_or_else(|| {
+            cx.err(
+                header.clone(),
+                format!("component `{name}` of kind `{k}` has no `to`"),
+            )
+            .with_hint("add `to = \"/absolute/path/in/image\"`")
+        })
+    };
+    let from_str = |field: &str| -> R<Option<S<String>>> {
+        match &r.from {
+            None => Ok(None),
+            Some(v) => match v.get_ref() {
+                toml::Value::String(s) => Ok(Some(S::new(v.span(), s.clone()))),
+                other => Err(cx.err(
+                    v.span(),
+                    format!(
+                        "`{field}` of component `{name}` must be a string, not {}",
+                        other.type_str()
+                    ),
+                )),
+            },
+        }
+    };
+    let need_from = || -> R<SourcePath> {
+        match from_str("from")? {
+            Some(s) => cx.source(&s, "from"),
+            None => Err(cx
+                .err(
+                    header.clone(),
+                    format!("component `{name}` of kind `{k}` has no `from`"),
+                )
+                .with_hint("add `from = \"path/on/the/build/host\"`")),
+        }
+    };
+    let uid = cx.id(&r.uid, "uid")?;
+    let gid = cx.id(&r.gid, "gid")?;
+    let mode = cx.mode(&r.mode)?;
+    let resolve = r.resolve.as_ref().map_or(true, |b| *b.get_ref());
+    let strings = |v: &Option<S<Vec<S<String>>>>| {
+        v.as_ref().map(|l| {
+            l.get_ref()
+                .iter()
+                .map(|s| s.get_ref().clone())
+                .collect::<Vec<_>>()
+        })
+    };
+    let spec = match k {
+        "elf" => ComponentSpec::Elf {
+            from: need_from()?,
+            to: cx.image_path(need_to()?, "to")?,
+            mode,
+            uid,
+            gid,
+            resolve,
+        },
+        "file" => {
+            let content =
+                match (&r.content, from_str("from")?) {
+                    (Some(_), Some(f)) => {
+                        return Err(cx
+                            .err(
+                                f.span(),
+                                format!("component `{name}` has both `from` and `content`"),
+                            )
+                            .with_hint("keep one of them"))
+                    }
+                    (Some(c), None) => FileContent::Inline(c.get_ref().clone()),
+                    (None, Some(f)) => FileContent::Path(cx.source(&f, "from")?),
+                    (None, None) => return Err(cx.err(
+                        header,
+                        format!(
+                            "component `{name}` of kind `file` has neither `from` nor `content`"
+                        ),
+                    )),
+                };
+            ComponentSpec::File {
+                content,
+                to: cx.image_path(need_to()?, "to")?,
+                mode,
+                uid,
+                gid,
+            }
+        }
+        "tree" => {
+            let include = strings(&r.include).unwrap_or_else(|| vec!["**".into()]);
+            let exclude = strings(&r.exclude).unwrap_or_default();
+            for (list, field) in [(&r.include, "include"), (&r.exclude, "exclude")] {
+                for g in list.iter().flat_map(|l| l.get_ref().iter()) {
+                    if let Err(e) = globset::Glob::new(g.get_ref()) {
+                        return Err(cx.err(
+                            g.span(),
+                            format!(
+                                "`{field}` pattern {:?} is not a valid glob: {}",
+                                g.get_ref(),
+                                e.kind()
+                            ),
+                        ));
+                    }
+                }
+            }
+            ComponentSpec::Tree {
+                from: need_from()?,
+                to: cx.image_path(need_to()?, "to")?,
+                include,
+                exclude,
+                uid,
+                gid,
+                resolve,
+            }
+        }
+        "dir" => ComponentSpec::Dir {
+            to: cx.image_path(need_to()?, "to")?,
+            mode: mode.unwrap_or(0o755),
+            uid,
+            gid,
+        },
+        "symlink" => {
+            let target = match &r.target {
+                None => {
+                    return Err(cx.err(
+                        header,
+                        format!("component `{name}` of kind `symlink` has no `target`"),
+                    ))
+                }
+                Some(t) if t.get_ref().is_empty() || t.get_ref().contains('\0') => {
+                    return Err(cx.err(t.span(), "`target` is empty"))
+                }
+                Some(t) => t.get_ref().clone(),
+            };
+            let to = cx.image_path(need_to()?, "to")?;
+            if to.is_root() {
+                return Err(cx.err(need_to()?.span(), "`to` of a symlink cannot be `/`"));
+            }
+            ComponentSpec::Symlink { to, target }
+        }
+        "accounts" => accounts(cx, r, &name)?,
+        "ca-bundle" => {
+            let from = match &r.from {
+                None => vec![cx.source(
+                    &S::new(
+                        header.clone(),
+                        "/etc/ssl/certs/ca-certificates.crt".to_string(),
+                    ),
+                    "from",
+                )?],
+                Some(v) => match v.get_ref() {
+                    toml::Value::String(s) => {
+                        vec![cx.source(&S::new(v.span(), s.clone()), "from")?]
+                    }
+                    toml::Value::Array(a) if !a.is_empty() => a
+                        .iter()
+                        .map(|x| match x {
+                            toml::Value::String(s) => {
+                                cx.source(&S::new(v.span(), s.clone()), "from")
+                            }
+                            _ => Err(
+                                cx.err(v.span(), "`from` of a ca-bundle must list PEM file paths")
+                            ),
+                        })
+                        .collect::<R<Vec<_>>>()?,
+                    _ => return Err(cx.err(
+                        v.span(),
+                        "`from` of a ca-bundle must be a PEM file path or a non-empty list of them",
+                    )),
+                },
+            };
+            let extra = r
+                .extra
+                .iter()
+                .flat_map(|l| l.get_ref().iter())
+                .map(|s| cx.source(s, "extra"))
+                .collect::<R<Vec<_>>>()?;
+            let to = match &r.to {
+                Some(t) => cx.image_path(t, "to")?,
+                None => ImagePath::parse("/etc/ssl/certs/ca-certificates.crt").expect("valid"),
+            };
+            ComponentSpec::CaBundle { from, extra, to }
+        }
+        "tzdata" => {
+            let from = match from_str("from")? {
+                Some(s) => cx.source(&s, "from")?,
+                None => cx.source(
+                    &S::new(header.clone(), "/usr/share/zoneinfo".to_string()),
+                    "from",
+                )?,
+            };
+            let zones = match &r.zones {
+                None => None,
+                Some(z) => {
+                    let mut v = Vec::new();
+                    for zone in z.get_ref() {
+                        let s = zone.get_ref();
+                        if s.is_empty()
+                            || s.starts_with('/')
+                            || s.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+                        {
+                            return Err(cx.err(
+                                zone.span(),
+                                format!("zone {s:?} is not a zone name like \"Europe/Berlin\""),
+                            ));
+                        }
+                        v.push(s.clone());
+                    }
+                    if v.is_empty() {
+                        return Err(cx
+                            .err(z.span(), "`zones` is empty")
+                            .with_hint("list zones, or remove `zones` to ship all of them"));
+                    }
+                    Some(v)
+                }
+            };
+            let to = match &r.to {
+                Some(t) => cx.image_path(t, "to")?,
+                None => ImagePath::parse("/usr/share/zoneinfo").expect("valid"),
+            };
+            ComponentSpec::Tzdata { zones, from, to }
+        }
+        "os-release" => {
+            let mut fields = BTreeMap::new();
+            for (key, v) in r.fields.iter().flat_map(|f| f.get_ref().iter()) {
+                if key.is_empty()
+                    || !key
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                {
+                    return Err(cx.err(v.span(), format!("os-release field name {key:?} must be upper-case letters, digits and `_`")));
+                }
+                if v.get_ref().contains(['\n', '\0']) {
+                    return Err(cx.err(
+                        v.span(),
+                        format!("os-release field `{key}` must be one line"),
+                    ));
+                }
+                fields.insert(key.clone(), v.get_ref().clone());
+            }
+            let to = match &r.to {
+                Some(t) => cx.image_path(t, "to")?,
+                None => ImagePath::parse("/etc/os-release").expect("valid"),
+            };
+            ComponentSpec::OsRelease { fields, to }
+        }
+        _ => unreachable!("kind checked above"),
+    };
+    Ok(Component {
+        name,
+        why,
+        ownership: ownership(
+            r.owner.as_ref(),
+            r.capabilities.as_ref(),
+            r.cadence.as_ref(),
+            r.remove_when.as_ref(),
+            d,
+        ),
+        layer,
+        spec,
+        location: cx.loc(header),
+    })
+}
+
+fn accounts(cx: &Ctx<'_>, r: &RawComponent, name: &str) -> R<ComponentSpec> {
+    let defaults = r.defaults.as_ref().map_or(true, |b| *b.get_ref());
+    let mut users: Vec<User> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
+    if defaults {
+        for (n, id, home) in [
+            ("root", 0, "/root"),
+            ("nobody", 65534, "/nonexistent"),
+            ("nonroot", 65532, "/home/nonroot"),
+        ] {
+            users.push(User {
+                name: n.into(),
+                uid: id,
+                gid: id,
+                home: home.into(),
+                shell: "/sbin/nologin".into(),
+            });
+            groups.push(Group {
+                name: n.into(),
+                gid: id,
+                members: vec![],
+            });
+        }
+    }
+    let valid_name = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 32
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            && !s.starts_with('-')
+    };
+    let id = |v: &S<i64>, what: &str| {
+        u32::try_from(*v.get_ref())
+            .ok()
+            .filter(|&n| n != u32::MAX)
+            .ok_or_else(|| {
+                cx.err(
+                    v.span(),
+                    format!("`{what}` must be between 0 and 4294967294"),
+                )
+            })
+    };
+    for g in r.groups.iter().flat_map(|l| l.get_ref().iter()) {
+        let g = g.get_ref();
+        if !valid_name(g.name.get_ref()) {
+            return Err(cx.err(
+                g.name.span(),
+                format!(
+                    "group name {:?} in component `{name}` is not valid",
+                    g.name.get_ref()
+                ),
+            ));
+        }
+        let gid = id(&g.gid, "gid")?;
+        groups.retain(|x| x.name != *g.name.get_ref());
+        if let Some(other) = groups.iter().find(|x| x.gid == gid) {
+            return Err(cx.err(
+                g.gid.span(),
+                format!(
+                    "gid {gid} of group `{}` is already used by group `{}`",
+                    g.name.get_ref(),
+                    other.name
+                ),
+            ));
+        }
+        groups.push(Group {
+            name: g.name.get_ref().clone(),
+            gid,
+            members: g.members.iter().map(|m| m.get_ref().clone()).collect(),
+        });
+    }
+    let mut seen = Vec::new();
+    for u in r.users.iter().flat_map(|l| l.get_ref().iter()) {
+        let u = u.get_ref();
+        let uname = u.name.get_ref();
+        if !valid_name(uname) {
+            return Err(cx.err(
+                u.name.span(),
+                format!("user name {uname:?} in component `{name}` is not valid"),
+            ));
+        }
+        if seen.contains(uname) {
+            return Err(cx.err(
+                u.name.span(),
+                format!("user `{uname}` is defined twice in component `{name}`"),
+            ));
+        }
+        seen.push(uname.clone());
+        let uid = id(&u.uid, "uid")?;
+        let gid = match &u.gid {
+            Some(g) => id(g, "gid")?,
+            None => uid,
+        };
+        let home = match &u.home {
+            Some(h) => cx.image_path(h, "home")?.to_string(),
+            None => format!("/home/{uname}"),
+        };
+        let shell = u
+            .shell
+            .as_ref()
+            .map_or("/sbin/nologin".to_string(), |s| s.get_ref().clone());
+        if shell.contains([':', '\n']) {
+            return Err(cx.err(
+                u.shell.as_ref().map_or(u.name.span(), |s| s.span()),
+                "`shell` may not contain `:` or a newline",
+            ));
+        }
+        users.retain(|x| x.name != *uname);
+        if !groups.iter().any(|g| g.gid == gid) {
+            groups.retain(|g| g.name != *uname);
+            groups.push(Group {
+                name: uname.clone(),
+                gid,
+                members: vec![],
+            });
+        }
+        users.push(User {
+            name: uname.clone(),
+            uid,
+            gid,
+            home,
+            shell,
+        });
+    }
+    if users.is_empty() {
+        return Err(cx.err(
+            r.defaults.as_ref().map_or(0..0, |d| d.span()),
+            format!("component `{name}` defines no users"),
+        ));
+    }
+    users.sort_by_key(|u| (u.uid, u.name.clone()));
+    groups.sort_by_key(|g| (g.gid, g.name.clone()));
+    Ok(ComponentSpec::Accounts { users, groups })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_paths_are_normalised_or_rejected() {
+        assert_eq!(
+            ImagePath::parse("/usr//bin/./x").unwrap().as_str(),
+            "/usr/bin/x"
+        );
+        assert_eq!(ImagePath::parse("/tmp/").unwrap().as_str(), "/tmp");
+        assert_eq!(ImagePath::parse("/").unwrap().as_str(), "/");
+        assert!(ImagePath::parse("usr/bin").is_err());
+        assert!(ImagePath::parse("/usr/../etc").is_err());
+        assert!(ImagePath::parse("").is_err());
+        let p = ImagePath::parse("/usr/local/bin/x").unwrap();
+        let anc: Vec<String> = p.ancestors().iter().map(|a| a.to_string()).collect();
+        assert_eq!(anc, ["/usr", "/usr/local", "/usr/local/bin"]);
+        assert_eq!(p.parent().unwrap().as_str(), "/usr/local/bin");
+        assert_eq!(
+            ImagePath::parse("/x").unwrap().parent().unwrap().as_str(),
+            "/"
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! The manifest exactly as written: serde structs with spans, no validation beyond TOML types.
+//!
+//! Every field is optional here so that `model` can report a missing field with the place of
+//! the table it is missing from. Unknown keys are rejected by serde (`deny_unknown_fields`).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+pub(crate) type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawManifest {
+    pub(crate) image: Option<S<RawImage>>,
+    pub(crate) defaults: Option<RawOwnership>,
+    #[serde(default)]
+    pub(crate) component: Vec<S<RawComponent>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawImage {
+    pub(crate) name: Option<S<String>>,
+    pub(crate) entrypoint: Option<S<Vec<S<String>>>>,
+    pub(crate) cmd: Option<S<Vec<S<String>>>>,
+    pub(crate) user: Option<S<String>>,
+    pub(crate) workdir: Option<S<String>>,
+    pub(crate) env: Option<BTreeMap<S<String>, S<String>>>,
+    pub(crate) ports: Option<Vec<S<toml::Value>>>,
+    pub(crate) labels: Option<BTreeMap<String, S<String>>>,
+    pub(crate) annotations: Option<BTreeMap<String, S<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawOwnership {
+    pub(crate) owner: Option<S<String>>,
+    pub(crate) capabilities: Option<Vec<S<String>>>,
+    pub(crate) cadence: Option<S<String>>,
+    pub(crate) remove_when: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawComponent {
+    pub(crate) name: Option<S<String>>,
+    pub(crate) kind: Option<S<String>>,
+    pub(crate) why: Option<S<String>>,
+    pub(crate) owner: Option<S<String>>,
+    pub(crate) capabilities: Option<Vec<S<String>>>,
+    pub(crate) cadence: Option<S<String>>,
+    pub(crate) remove_when: Option<S<String>>,
+    pub(crate) layer: Option<S<String>>,
+    // Kind-specific fields; `model` checks which apply.
+    pub(crate) from: Option<S<toml::Value>>,
+    pub(crate) to: Option<S<String>>,
+    pub(crate) content: Option<S<String>>,
+    pub(crate) mode: Option<S<toml::Value>>,
+    pub(crate) uid: Option<S<i64>>,
+    pub(crate) gid: Option<S<i64>>,
+    pub(crate) resolve: Option<S<bool>>,
+    pub(crate) include: Option<S<Vec<S<String>>>>,
+    pub(crate) exclude: Option<S<Vec<S<String>>>>,
+    pub(crate) target: Option<S<String>>,
+    pub(crate) defaults: Option<S<bool>>,
+    pub(crate) users: Option<S<Vec<S<RawUser>>>>,
+    pub(crate) groups: Option<S<Vec<S<RawGroup>>>>,
+    pub(crate) extra: Option<S<Vec<S<String>>>>,
+    pub(crate) zones: Option<S<Vec<S<String>>>>,
+    pub(crate) fields: Option<S<BTreeMap<String, S<String>>>>,
+}
+
+impl RawComponent {
+    /// The kind-specific fields that are present, with their spans, for "does not apply" checks.
+    pub(crate) fn present_fields(&self) -> Vec<(&'static str, std::ops::Range<usize>)> {
+        let mut v = Vec::new();
+        macro_rules! f {
+            ($($field:ident => $key:literal),*) => {
+                $( if let Some(x) = &self.$field { v.push(($key, x.span())); } )*
+            };
+        }
+        f!(from => "from", to => "to", content => "content", mode => "mode", uid => "uid",
+           gid => "gid", resolve => "resolve", include => "include", exclude => "exclude",
+           target => "target", defaults => "defaults", users => "users", groups => "groups",
+           extra => "extra", zones => "zones", fields => "fields");
+        v
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawUser {
+    pub(crate) name: S<String>,
+    pub(crate) uid: S<i64>,
+    pub(crate) gid: Option<S<i64>>,
+    pub(crate) home: Option<S<String>>,
+    pub(crate) shell: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawGroup {
+    pub(crate) name: S<String>,
+    pub(crate) gid: S<i64>,
+    #[serde(default)]
+    pub(crate) members: Vec<S<String>>,
+}

@@ -1,0 +1,470 @@
+//! The Plan: every path the image will contain, with its bytes' source, mode, owner, digest
+//! and the reason it is there.
+//!
+//! Owns: expanding components into entries (`expand`), adding the shared-library closures
+//! that `resolve` computes, adding every parent directory, detecting two components that
+//! claim one path with different content, and checking every source the manifest names
+//! (exists, right type, stays inside the manifest's folder).
+//! Does not own: bytes on disk in image form (`layer`), OCI JSON (`image`).
+//! Invariant: nothing after `plan` decides what ships; layers, config and SBOM are views of
+//! the Plan. Entries are sorted by path bytes, so parents precede children.
+
+mod expand;
+mod render;
+
+use crate::digest::Digest;
+use crate::manifest::{Component, ImagePath, ImageSpec, LayerKind, Manifest, Ownership};
+use crate::resolve::{self, OverlayNode, Resolver};
+use crate::span::{Diagnostic, Location};
+use crate::time::Epoch;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use render::table;
+
+/// Where an entry's bytes come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A file on the build host (or in the sysroot), streamed when layers are written.
+    Host(PathBuf),
+    /// Bytes kiln generated (passwd, group, os-release, a CA bundle).
+    Inline(Arc<Vec<u8>>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    Dir,
+    File {
+        source: Source,
+        size: u64,
+        sha256: Digest,
+    },
+    Symlink {
+        target: String,
+    },
+}
+
+impl EntryKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EntryKind::Dir => "dir",
+            EntryKind::File { .. } => "file",
+            EntryKind::Symlink { .. } => "symlink",
+        }
+    }
+}
+
+/// Why an entry is in the image.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Provenance {
+    /// The manifest component that put it there.
+    pub component: String,
+    /// For resolved libraries and loaders: the DT_NEEDED chain from the root object, e.g.
+    /// `["/usr/bin/curl", "libcurl.so.4", "libzstd.so.1"]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needed_by: Vec<String>,
+    /// How the loader finds it (for resolved objects), or why a directory exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub path: ImagePath,
+    pub kind: EntryKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub layer: LayerKind,
+    pub provenance: Provenance,
+}
+
+/// A component as the Plan and its views need it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ComponentInfo {
+    pub name: String,
+    pub kind: &'static str,
+    pub why: String,
+    #[serde(flatten)]
+    pub ownership: Ownership,
+    pub layer: LayerKind,
+}
+
+/// The complete description of an image's file system and configuration.
+#[derive(Debug)]
+pub struct Plan {
+    pub image: ImageSpec,
+    pub components: Vec<ComponentInfo>,
+    /// Sorted by path bytes; every parent directory is present; `/` itself is not listed.
+    pub entries: Vec<Entry>,
+    /// The CA bundle's path, when one ships (the config sets `SSL_CERT_FILE`).
+    pub ca_bundle: Option<ImagePath>,
+    pub epoch: Epoch,
+    pub warnings: Vec<String>,
+    /// ELF `e_machine` of the first resolved executable: the image's architecture.
+    pub machine: Option<u16>,
+}
+
+impl Plan {
+    pub fn component(&self, name: &str) -> Option<&ComponentInfo> {
+        self.components.iter().find(|c| c.name == name)
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    /// The entries of one layer, with the parent directories they need.
+    pub fn layer_entries(&self, layer: LayerKind) -> Vec<&Entry> {
+        let mut wanted: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        for e in self.entries.iter().filter(|e| e.layer == layer) {
+            wanted.insert(e.path.as_str());
+            let mut p = e.path.as_str();
+            while let Some(i) = p.rfind('/') {
+                p = &p[..i];
+                if p.is_empty() || !wanted.insert(p) {
+                    break;
+                }
+            }
+        }
+        self.entries
+            .iter()
+            .filter(|e| wanted.contains(e.path.as_str()))
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Invalid(Box<Diagnostic>),
+    #[error("{source}\n{location} (component `{component}`)\n\nhint: {hint}")]
+    Resolve {
+        component: String,
+        location: Location,
+        hint: String,
+        source: resolve::Error,
+    },
+    #[error("cannot read {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<Diagnostic> for Error {
+    fn from(d: Diagnostic) -> Self {
+        Error::Invalid(Box::new(d))
+    }
+}
+
+/// One path a component (or the resolver on its behalf) wants in the image.
+#[derive(Clone, Debug)]
+pub(crate) struct Claim {
+    pub(crate) path: ImagePath,
+    pub(crate) kind: EntryKind,
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) layer: LayerKind,
+    pub(crate) provenance: Provenance,
+    /// Index of the manifest component, for conflict messages.
+    pub(crate) component: usize,
+}
+
+/// Builds the Plan for `manifest`, resolving libraries inside `root` (`/` or a sysroot).
+pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Error> {
+    let mut hashes = expand::Hashes::default();
+    let mut claims = Vec::new();
+    let mut roots = Vec::new();
+    let mut ca_bundle = None;
+    for (i, c) in manifest.components.iter().enumerate() {
+        let out = expand::component(manifest, i, c, root, &mut hashes)?;
+        claims.extend(out.claims);
+        roots.extend(out.elf_roots.into_iter().map(|(p, h)| (i, p, h)));
+        if out.ca_bundle.is_some() {
+            ca_bundle = out.ca_bundle;
+        }
+    }
+    // The overlay: what components place, which the loader sees before the target root.
+    let mut overlay = BTreeMap::new();
+    for cl in &claims {
+        for a in cl.path.ancestors() {
+            overlay.entry(a).or_insert(OverlayNode::Dir);
+        }
+        let node = match &cl.kind {
+            EntryKind::Dir => OverlayNode::Dir,
+            EntryKind::Symlink { target } => OverlayNode::Symlink(target.clone()),
+            EntryKind::File {
+                source: Source::Host(h),
+                ..
+            } => OverlayNode::File(h.clone()),
+            EntryKind::File {
+                source: Source::Inline(_),
+                ..
+            } => OverlayNode::File(PathBuf::new()),
+        };
+        overlay.insert(cl.path.clone(), node);
+    }
+    let resolver = Resolver::new(root, &overlay);
+    let mut warnings = Vec::new();
+    let mut machine = None;
+    for (ci, path, host) in roots {
+        let comp = &manifest.components[ci];
+        let closure = resolver
+            .closure(&path, &host)
+            .map_err(|e| resolve_error(comp, e))?;
+        let root_info = &closure.objects[0].info;
+        if machine.is_none()
+            && matches!(
+                root_info.elf_type,
+                crate::elf::ElfType::Executable | crate::elf::ElfType::SharedObject
+            )
+        {
+            machine = Some(root_info.machine);
+        }
+        warnings.extend(
+            closure
+                .warnings
+                .iter()
+                .map(|w| format!("component `{}`: {w}", comp.name)),
+        );
+        for (oi, obj) in closure.objects.iter().enumerate().skip(1) {
+            let chain = closure.chain(oi);
+            let prov = |note: String| Provenance {
+                component: comp.name.clone(),
+                needed_by: chain.clone(),
+                note: Some(note),
+            };
+            for link in obj.links.iter().filter(|l| l.from_root) {
+                claims.push(Claim {
+                    path: link.path.clone(),
+                    kind: EntryKind::Symlink {
+                        target: link.target.clone(),
+                    },
+                    mode: 0o777,
+                    uid: 0,
+                    gid: 0,
+                    layer: LayerKind::Libraries,
+                    provenance: prov(format!("symlink on the way to {}", obj.real)),
+                    component: ci,
+                });
+            }
+            if let resolve::Origin::Root(h) = &obj.origin {
+                let (sha256, size, mode) = hashes.file(h).map_err(|e| Error::Io {
+                    path: h.clone(),
+                    source: e,
+                })?;
+                claims.push(Claim {
+                    path: obj.real.clone(),
+                    kind: EntryKind::File {
+                        source: Source::Host(h.clone()),
+                        size,
+                        sha256,
+                    },
+                    mode: expand::normal_mode(mode),
+                    uid: 0,
+                    gid: 0,
+                    layer: LayerKind::Libraries,
+                    provenance: prov(format!("found by {}", obj.rule)),
+                    component: ci,
+                });
+            }
+        }
+    }
+    let entries = merge(manifest, claims)?;
+    warnings.sort();
+    warnings.dedup();
+    Ok(Plan {
+        image: clone_image(&manifest.image),
+        components: manifest
+            .components
+            .iter()
+            .map(|c: &Component| ComponentInfo {
+                name: c.name.clone(),
+                kind: c.spec.kind(),
+                why: c.why.clone(),
+                ownership: c.ownership.clone(),
+                layer: c.layer,
+            })
+            .collect(),
+        entries,
+        ca_bundle,
+        epoch,
+        warnings,
+        machine,
+    })
+}
+
+fn clone_image(i: &ImageSpec) -> ImageSpec {
+    ImageSpec {
+        name: i.name.clone(),
+        entrypoint: i.entrypoint.clone(),
+        cmd: i.cmd.clone(),
+        user: i.user,
+        workdir: i.workdir.clone(),
+        env: i.env.clone(),
+        ports: i.ports.clone(),
+        labels: i.labels.clone(),
+        annotations: i.annotations.clone(),
+    }
+}
+
+fn resolve_error(comp: &Component, e: resolve::Error) -> Error {
+    let hint = match &e {
+        resolve::Error::Missing { name, .. } => format!(
+            "install the package that provides `{name}` in the target root, or ship it with a `file` component in a directory the loader searches"
+        ),
+        resolve::Error::NoInterpreter { .. } => "install the target's C library (libc6) in the target root".into(),
+        resolve::Error::Elf(_) => "check that `from` names the ELF executable you meant".into(),
+    };
+    Error::Resolve {
+        component: comp.name.clone(),
+        location: comp.location.clone(),
+        hint,
+        source: e,
+    }
+}
+
+/// Merges claims into sorted entries: identical claims collapse, different ones conflict,
+/// and every missing parent directory is added.
+fn merge(manifest: &Manifest, claims: Vec<Claim>) -> Result<Vec<Entry>, Error> {
+    let mut map: BTreeMap<ImagePath, Claim> = BTreeMap::new();
+    for c in claims {
+        if c.path.is_root() {
+            continue;
+        }
+        match map.get(&c.path) {
+            None => {
+                map.insert(c.path.clone(), c);
+            }
+            Some(prev) if same(prev, &c) => {}
+            Some(prev) => return Err(conflict(manifest, prev, &c)),
+        }
+    }
+    // A path under a symlink would be hidden or redirected at run time: refuse it.
+    for c in map.values() {
+        for a in c.path.ancestors() {
+            match map.get(&a) {
+                Some(p) if matches!(p.kind, EntryKind::Symlink { .. }) => {
+                    let (a_comp, b_comp) = (
+                        &manifest.components[p.component],
+                        &manifest.components[c.component],
+                    );
+                    return Err(Diagnostic::new(
+                        format!(
+                            "component `{}` places {} inside {}, which component `{}` makes a symlink",
+                            b_comp.name, c.path, a, a_comp.name
+                        ),
+                        b_comp.location.clone(),
+                    )
+                    .also(a_comp.location.clone(), format!("(`{}`)", a_comp.name))
+                    .with_hint(format!("place it at the symlink's destination instead of under {a}"))
+                    .into());
+                }
+                Some(p) if !matches!(p.kind, EntryKind::Dir) => {
+                    return Err(conflict(manifest, p, c));
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut parents: BTreeMap<ImagePath, Claim> = BTreeMap::new();
+    for c in map.values() {
+        for a in c.path.ancestors() {
+            if !map.contains_key(&a) && !parents.contains_key(&a) {
+                parents.insert(
+                    a.clone(),
+                    Claim {
+                        path: a.clone(),
+                        kind: EntryKind::Dir,
+                        mode: 0o755,
+                        uid: 0,
+                        gid: 0,
+                        layer: c.layer,
+                        provenance: Provenance {
+                            component: c.provenance.component.clone(),
+                            needed_by: vec![],
+                            note: Some(format!("parent directory of {}", c.path)),
+                        },
+                        component: c.component,
+                    },
+                );
+            }
+        }
+    }
+    map.extend(parents);
+    Ok(map
+        .into_values()
+        .map(|c| Entry {
+            path: c.path,
+            kind: c.kind,
+            mode: c.mode,
+            uid: c.uid,
+            gid: c.gid,
+            layer: c.layer,
+            provenance: c.provenance,
+        })
+        .collect())
+}
+
+fn same(a: &Claim, b: &Claim) -> bool {
+    let content = match (&a.kind, &b.kind) {
+        (EntryKind::File { sha256: x, .. }, EntryKind::File { sha256: y, .. }) => x == y,
+        (x, y) => x == y,
+    };
+    content && a.mode == b.mode && a.uid == b.uid && a.gid == b.gid
+}
+
+fn conflict(manifest: &Manifest, a: &Claim, b: &Claim) -> Error {
+    let (ca, cb) = (
+        &manifest.components[a.component],
+        &manifest.components[b.component],
+    );
+    let what = if a.component == b.component {
+        format!(
+            "component `{}` places two different entries at {}",
+            ca.name, b.path
+        )
+    } else {
+        format!(
+            "components `{}` and `{}` both place {}",
+            ca.name, cb.name, b.path
+        )
+    };
+    let detail = |c: &Claim| match &c.kind {
+        EntryKind::Dir => format!("a directory {:04o} {}:{}", c.mode, c.uid, c.gid),
+        EntryKind::File { sha256, .. } => format!(
+            "a file {:04o} {}:{} {}",
+            c.mode,
+            c.uid,
+            c.gid,
+            sha256.short()
+        ),
+        EntryKind::Symlink { target } => format!("a symlink to {target}"),
+    };
+    let d = Diagnostic::new(
+        format!("{what}, with different content"),
+        ca.location.clone(),
+    );
+    let mut d = Diagnostic {
+        message: d.message,
+        locations: vec![],
+        hint: None,
+    };
+    d.locations.push((
+        ca.location.clone(),
+        Some(format!("(`{}`: {})", ca.name, detail(a))),
+    ));
+    d.locations.push((
+        cb.location.clone(),
+        Some(format!("(`{}`: {})", cb.name, detail(b))),
+    ));
+    d.with_hint("keep one of them, or give one of them a different `to`")
+        .into()
+}
