@@ -275,7 +275,7 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(got[0].0, "usr");
+        assert_eq!(got[0].0, "usr/");
         assert_eq!(
             got[1],
             ("usr/hello".into(), 65532, 0o755, 1_700_000_000, None)

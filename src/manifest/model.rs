@@ -803,25 +803,26 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
             resolve,
         },
         "file" => {
-            let content =
-                match (&r.content, from_str("from")?) {
-                    (Some(_), Some(f)) => {
-                        return Err(cx
-                            .err(
-                                f.span(),
-                                format!("component `{name}` has both `from` and `content`"),
-                            )
-                            .with_hint("keep one of them"))
-                    }
-                    (Some(c), None) => FileContent::Inline(c.get_ref().clone()),
-                    (None, Some(f)) => FileContent::Path(cx.source(&f, "from")?),
-                    (None, None) => return Err(cx.err(
+            let content = match (&r.content, from_str("from")?) {
+                (Some(_), Some(f)) => {
+                    return Err(cx
+                        .err(
+                            f.span(),
+                            format!("component `{name}` has both `from` and `content`"),
+                        )
+                        .with_hint("keep one of them"))
+                }
+                (Some(c), None) => FileContent::Inline(c.get_ref().clone()),
+                (None, Some(f)) => FileContent::Path(cx.source(&f, "from")?),
+                (None, None) => {
+                    return Err(cx.err(
                         header,
                         format!(
                             "component `{name}` of kind `file` has neither `from` nor `content`"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             ComponentSpec::File {
                 content,
                 to: cx.image_path(need_to()?, "to")?,

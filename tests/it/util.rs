@@ -1,0 +1,281 @@
+//! Shared helpers: the kiln binary, per-test folders, required tools, images on disk.
+//!
+//! Tools are required, never optional: a missing tool fails the test with the command that
+//! installs it (`cargo xtask test` installs everything).
+
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub(crate) fn kiln() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    c.env_remove("SOURCE_DATE_EPOCH").env("RUST_BACKTRACE", "1");
+    c
+}
+
+pub(crate) fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Fails (never skips) when `tool` is not installed.
+pub(crate) fn require(tool: &str) -> PathBuf {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+    {
+        let p = Path::new(dir).join(tool);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("`{tool}` is not installed; run `cargo xtask test`, which installs every test tool");
+}
+
+pub(crate) fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("kiln-it-")
+        .tempdir()
+        .unwrap()
+}
+
+pub(crate) fn check(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({})\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub(crate) fn run(cmd: &mut Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    check(&out, what);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Copies a folder of the repository (an example) into `dest`.
+pub(crate) fn copy_tree(src: &Path, dest: &Path) {
+    std::fs::create_dir_all(dest).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let t = e.file_type().unwrap();
+        let d = dest.join(e.file_name());
+        if t.is_dir() {
+            if e.file_name() == "target" {
+                continue;
+            }
+            copy_tree(&e.path(), &d);
+        } else if t.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(e.path()).unwrap(), d).unwrap();
+        } else {
+            std::fs::copy(e.path(), d).unwrap();
+        }
+    }
+}
+
+/// `kiln build MANIFEST --output SPEC --json`; returns the summary JSON.
+pub(crate) fn build(manifest: &Path, output: &str) -> Value {
+    let out = run(
+        kiln()
+            .args(["build"])
+            .arg(manifest)
+            .args(["--output", output, "--json"]),
+        "kiln build",
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+pub(crate) fn manifest_digest(summary: &Value) -> String {
+    summary["manifest"]["digest"].as_str().unwrap().to_string()
+}
+
+/// Reads a blob of an OCI layout.
+pub(crate) fn blob(layout: &Path, digest: &str) -> Vec<u8> {
+    std::fs::read(
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap()
+}
+
+pub(crate) fn json_blob(layout: &Path, digest: &str) -> Value {
+    serde_json::from_slice(&blob(layout, digest)).unwrap()
+}
+
+/// The image manifest and config of the image tagged `tag` in `layout`.
+pub(crate) fn image(layout: &Path, tag: &str) -> (Value, Value) {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let desc = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap_or_else(|| panic!("no tag {tag} in {index}"))
+        .clone();
+    let m = json_blob(layout, desc["digest"].as_str().unwrap());
+    let c = json_blob(layout, m["config"]["digest"].as_str().unwrap());
+    (m, c)
+}
+
+/// One tar entry as the tests compare it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct TarEntry {
+    pub(crate) path: String,
+    pub(crate) kind: String,
+    pub(crate) mode: u32,
+    pub(crate) uid: u64,
+    pub(crate) gid: u64,
+    pub(crate) size: u64,
+    pub sha256: Option<String>,
+    pub(crate) target: Option<String>,
+    pub(crate) mtime: u64,
+    pub(crate) uname: Vec<u8>,
+}
+
+/// Every entry of a gzip-compressed layer blob.
+pub(crate) fn layer_entries(bytes: &[u8]) -> Vec<TarEntry> {
+    let gz = flate2::read::GzDecoder::new(bytes);
+    let mut a = tar::Archive::new(gz);
+    let mut v = vec![];
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let h = e.header().clone();
+        let kind = match h.entry_type() {
+            tar::EntryType::Directory => "dir",
+            tar::EntryType::Symlink => "symlink",
+            tar::EntryType::Regular => "file",
+            other => panic!("unexpected entry type {other:?}"),
+        };
+        let path = format!(
+            "/{}",
+            e.path().unwrap().to_string_lossy().trim_end_matches('/')
+        );
+        let target = e
+            .link_name()
+            .unwrap()
+            .map(|l| l.to_string_lossy().into_owned());
+        let mut sha = None;
+        if kind == "file" {
+            use sha2::Digest;
+            let mut hasher = sha2::Sha256::new();
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = e.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+            }
+            sha = Some(format!("sha256:{}", hex::encode(hasher.finalize())));
+        }
+        v.push(TarEntry {
+            path,
+            kind: kind.into(),
+            mode: h.mode().unwrap(),
+            uid: h.uid().unwrap(),
+            gid: h.gid().unwrap(),
+            size: if kind == "file" { h.size().unwrap() } else { 0 },
+            sha256: sha,
+            target,
+            mtime: h.mtime().unwrap(),
+            uname: h.username_bytes().unwrap_or_default().to_vec(),
+        });
+    }
+    v
+}
+
+/// `umoci unpack` of `layout:tag` into `bundle`; returns the rootfs.
+pub(crate) fn unpack(layout: &Path, tag: &str, bundle: &Path) -> PathBuf {
+    let umoci = require("umoci");
+    run(
+        Command::new(umoci)
+            .args(["unpack", "--image"])
+            .arg(format!("{}:{tag}", layout.display()))
+            .arg(bundle),
+        "umoci unpack",
+    );
+    bundle.join("rootfs")
+}
+
+/// Runs the image's entrypoint (plus `args`, or the image's Cmd) in `chroot` as the image's
+/// user, with an empty environment plus the image's Env.
+pub(crate) fn run_in_chroot(rootfs: &Path, config: &Value, args: Option<&[&str]>) -> Output {
+    let chroot = require("chroot");
+    let cfg = &config["config"];
+    let user = cfg["User"].as_str().unwrap();
+    let mut argv: Vec<String> = cfg["Entrypoint"]
+        .as_array()
+        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    match args {
+        Some(a) => argv.extend(a.iter().map(|s| s.to_string())),
+        None => argv.extend(
+            cfg["Cmd"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|s| s.as_str().unwrap().to_string())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
+        ),
+    }
+    // Like a container runtime, give the process its own /proc: glibc reads
+    // /proc/self/exe to expand $ORIGIN for the main program.
+    std::fs::create_dir_all(rootfs.join("proc")).unwrap();
+    let mut c = Command::new(require("unshare"));
+    c.args(["--fork", "--pid", "--mount"])
+        .arg(format!("--mount-proc={}", rootfs.join("proc").display()))
+        .arg(chroot);
+    c.env_clear();
+    for kv in cfg["Env"].as_array().unwrap() {
+        let (k, v) = kv.as_str().unwrap().split_once('=').unwrap();
+        c.env(k, v);
+    }
+    c.arg(format!("--userspec={user}")).arg(rootfs).args(&argv);
+    c.output().unwrap()
+}
+
+pub(crate) fn skopeo_inspect(spec: &str) -> Value {
+    let skopeo = require("skopeo");
+    let out = run(
+        Command::new(skopeo).args(["inspect", spec]),
+        &format!("skopeo inspect {spec}"),
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Compiles C `source` with gcc; `args` go after the source file.
+pub(crate) fn cc(dir: &Path, source: &str, name: &str, out: &str, args: &[&str]) -> PathBuf {
+    let gcc = require("gcc");
+    let src = dir.join(name);
+    std::fs::write(&src, source).unwrap();
+    let o = dir.join(out);
+    run(
+        Command::new(gcc)
+            .arg("-O2")
+            .arg("-o")
+            .arg(&o)
+            .arg(&src)
+            .args(args)
+            .current_dir(dir),
+        &format!("gcc {name}"),
+    );
+    o
+}
+
+/// The plan JSON of a manifest.
+pub(crate) fn plan_json(manifest: &Path) -> Value {
+    let out = run(
+        kiln().args(["build", "--plan", "--json"]).arg(manifest),
+        "kiln build --plan --json",
+    );
+    serde_json::from_str(&out).unwrap()
+}
