@@ -444,7 +444,7 @@ fn write_oci(plan: &Plan, dir: &Path, tag: &str) -> Result<Built, Error> {
             let _ = fs_err::remove_dir_all(&work);
             Error::Write {
                 path: dir.to_path_buf(),
-                source: e.into(),
+                source: e,
             }
         })?;
         return Ok(built);

@@ -66,7 +66,7 @@ pub fn load(path: &Path) -> Result<Manifest, Error> {
         .unwrap_or(Path::new("."));
     let dir = fs_err::canonicalize(dir).map_err(|e| Error::Read {
         path: path.to_path_buf(),
-        source: e.into(),
+        source: e,
     })?;
     parse(
         Arc::new(SourceFile {

@@ -784,7 +784,7 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
     let uid = cx.id(&r.uid, "uid")?;
     let gid = cx.id(&r.gid, "gid")?;
     let mode = cx.mode(&r.mode)?;
-    let resolve = r.resolve.as_ref().map_or(true, |b| *b.get_ref());
+    let resolve = r.resolve.as_ref().is_none_or(|b| *b.get_ref());
     let strings = |v: &Option<S<Vec<S<String>>>>| {
         v.as_ref().map(|l| {
             l.get_ref()
@@ -1008,7 +1008,7 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
 }
 
 fn accounts(cx: &Ctx<'_>, r: &RawComponent, name: &str) -> R<ComponentSpec> {
-    let defaults = r.defaults.as_ref().map_or(true, |b| *b.get_ref());
+    let defaults = r.defaults.as_ref().is_none_or(|b| *b.get_ref());
     let mut users: Vec<User> = Vec::new();
     let mut groups: Vec<Group> = Vec::new();
     if defaults {

@@ -147,7 +147,7 @@ pub enum Error {
         component: String,
         location: Location,
         hint: String,
-        source: resolve::Error,
+        source: Box<resolve::Error>,
     },
     #[error("cannot read {}", path.display())]
     Io {
@@ -327,7 +327,7 @@ fn resolve_error(comp: &Component, e: resolve::Error) -> Error {
         component: comp.name.clone(),
         location: comp.location.clone(),
         hint,
-        source: e,
+        source: Box::new(e),
     }
 }
 

@@ -92,7 +92,7 @@ fn broken_manifests_fail_clearly_and_leave_nothing() {
         );
         if let Some(h) = &c.hint {
             assert!(
-                stderr.contains(&format!("hint: ")) && stderr.contains(h.as_str()),
+                stderr.contains("hint: ") && stderr.contains(h.as_str()),
                 "{name}: expected hint {h:?} in\n{stderr}"
             );
         }

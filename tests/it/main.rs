@@ -1,6 +1,11 @@
 //! kiln's integration tests: the real binary on real inputs, checked with real peers
 //! (skopeo, umoci, chroot). One test binary; one module per property.
 
+// Tests report measurements (peak RSS) on stderr.
+#![allow(clippy::print_stderr)]
+// Test code panics with the path anyway; plain std::fs keeps it short.
+#![allow(clippy::disallowed_methods)]
+
 mod util;
 
 mod big_file;
