@@ -171,8 +171,9 @@ fn werr(p: &Path) -> impl Fn(io::Error) -> Error + '_ {
     }
 }
 
-/// Writes `bytes` as a blob into `blobs` (a `blobs/sha256` folder), atomically.
-fn write_blob(blobs: &Path, bytes: &[u8]) -> Result<Digest, Error> {
+/// Writes `bytes` as a blob into `blobs` (a `blobs/sha256` folder), atomically, staged in
+/// `staging`.
+fn write_blob(blobs: &Path, staging: &Path, bytes: &[u8]) -> Result<Digest, Error> {
     let d = Digest::of(bytes);
     let dest = blobs.join(d.hex());
     if dest.exists() {
@@ -180,8 +181,8 @@ fn write_blob(blobs: &Path, bytes: &[u8]) -> Result<Digest, Error> {
     }
     let mut tmp = tempfile::Builder::new()
         .prefix(".blob-")
-        .tempfile_in(blobs)
-        .map_err(werr(blobs))?;
+        .tempfile_in(staging)
+        .map_err(werr(staging))?;
     tmp.write_all(bytes).map_err(werr(tmp.path()))?;
     tmp.as_file().sync_all().map_err(werr(&dest))?;
     tmp.persist(&dest).map_err(|e| Error::Write {
@@ -191,18 +192,25 @@ fn write_blob(blobs: &Path, bytes: &[u8]) -> Result<Digest, Error> {
     Ok(d)
 }
 
-/// Writes layers, config and manifest blobs into `layout` (which has `blobs/sha256`).
+/// Writes layers, config and manifest blobs into `layout` (which has `blobs/sha256`). Partial
+/// blobs live in a staging folder beside `blobs`, so a killed build never leaves a stray file
+/// among the blobs of an existing layout.
 fn write_image(plan: &Plan, layout: &Path) -> Result<Built, Error> {
     let blobs = layout.join("blobs/sha256");
     fs_err::create_dir_all(&blobs).map_err(werr(&blobs))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".kiln-staging-")
+        .tempdir_in(layout)
+        .map_err(werr(layout))?;
+    let staging = staging.path();
     let mut layers = Vec::new();
     for kind in LayerKind::ALL {
-        if let Some(l) = layer::write_layer(plan, kind, &blobs)? {
+        if let Some(l) = layer::write_layer(plan, kind, &blobs, staging)? {
             layers.push(l);
         }
     }
     let cfg = to_bytes(&config(plan, &layers));
-    let cfg_d = write_blob(&blobs, &cfg)?;
+    let cfg_d = write_blob(&blobs, staging, &cfg)?;
     let config = Descriptor {
         media_type: CONFIG_MEDIA_TYPE.into(),
         digest: cfg_d,
@@ -218,7 +226,7 @@ fn write_image(plan: &Plan, layout: &Path) -> Result<Built, Error> {
         annotations: plan.image.annotations.clone(),
     };
     let mb = to_bytes(&m);
-    let md = write_blob(&blobs, &mb)?;
+    let md = write_blob(&blobs, staging, &mb)?;
     let manifest = Descriptor {
         media_type: MANIFEST_MEDIA_TYPE.into(),
         digest: md,

@@ -157,8 +157,14 @@ fn copy_checked(
 }
 
 /// Writes the gzip-compressed layer `kind` of `plan` into `blobs` (a `blobs/sha256` folder)
-/// under its digest. Returns None when the layer would be empty.
-pub fn write_layer(plan: &Plan, kind: LayerKind, blobs: &Path) -> Result<Option<Layer>, Error> {
+/// under its digest, staging it in `staging` (same file system) until it is complete.
+/// Returns None when the layer would be empty.
+pub fn write_layer(
+    plan: &Plan,
+    kind: LayerKind,
+    blobs: &Path,
+    staging: &Path,
+) -> Result<Option<Layer>, Error> {
     let entries = plan.layer_entries(kind);
     if !entries.iter().any(|e| e.layer == kind) {
         return Ok(None);
@@ -169,8 +175,8 @@ pub fn write_layer(plan: &Plan, kind: LayerKind, blobs: &Path) -> Result<Option<
     };
     let tmp = tempfile::Builder::new()
         .prefix(".layer-")
-        .tempfile_in(blobs)
-        .map_err(werr(blobs))?;
+        .tempfile_in(staging)
+        .map_err(werr(staging))?;
     let file = BufWriter::with_capacity(256 * 1024, tmp.as_file());
     let blob_hw = HashingWriter::new(file);
     let mut gz = flate2::GzBuilder::new()

@@ -101,5 +101,12 @@ fn one_gib_file_builds_in_bounded_memory_and_kills_leave_no_valid_output() {
             1,
             "the new tag appears only when complete"
         );
+        for blob in std::fs::read_dir(d.join("img/blobs/sha256")).unwrap() {
+            let name = blob.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()),
+                "a killed build left {name} among the blobs"
+            );
+        }
     }
 }
