@@ -203,7 +203,7 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
             l.kind.as_str()
         );
     }
-    if let Output::Oci { dir, tag } = &output {
+    if let (Output::Oci { dir, tag }, Some(_)) = (&output, &plan.image.entrypoint) {
         let ep = plan
             .image
             .entrypoint

@@ -7,6 +7,7 @@
 //! host file still has the size and SHA-256 the Plan recorded.
 //! Invariant: memory does not grow with file size; files stream through a 256 KiB buffer.
 
+pub mod pgzip;
 pub mod tar;
 
 use crate::digest::{Digest, HashingWriter};
@@ -179,10 +180,8 @@ pub fn write_layer(
         .map_err(werr(staging))?;
     let file = BufWriter::with_capacity(256 * 1024, tmp.as_file());
     let blob_hw = HashingWriter::new(file);
-    let mut gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(blob_hw, flate2::Compression::new(LEVEL));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut gz = pgzip::ParGzWriter::new(blob_hw, LEVEL, threads).map_err(werr(tmp.path()))?;
     let (diff_id, _) = write_tar(&entries, plan.epoch.0, &mut gz)?;
     let blob_hw = gz.finish().map_err(werr(tmp.path()))?;
     let (digest, size, mut file) = blob_hw.finish();
