@@ -51,7 +51,81 @@ pub struct ElfInfo {
     pub runpath: Vec<String>,
     /// Has a PT_DYNAMIC segment (so it is not a fully static executable).
     pub dynamic: bool,
+    /// DF_1_NODEFLIB: the loader must not search the cache and default directories for it.
+    pub nodeflib: bool,
+    /// Symbol versions needed, per library (`.gnu.version_r`).
+    pub version_needs: Vec<VersionNeed>,
+    /// Symbol versions defined (`.gnu.version_d`), the base (file) entry excluded.
+    pub version_defs: Vec<String>,
+    /// Undefined dynamic symbols that make glibc load modules at run time (see
+    /// [`DLOPEN_TRIGGERS`]).
+    pub triggers: Vec<String>,
+    /// Entries of systemd-style `.note.dlopen` ELF notes.
+    pub dlopen_notes: Vec<DlopenNote>,
 }
+
+/// The versions one object needs from one library.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct VersionNeed {
+    pub file: String,
+    /// (version, weak)
+    pub versions: Vec<(String, bool)>,
+}
+
+/// One entry of a `.note.dlopen` note (https://systemd.io/ELF_DLOPEN_METADATA/).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DlopenNote {
+    #[serde(default)]
+    pub feature: String,
+    #[serde(default)]
+    pub description: String,
+    /// required, recommended or suggested (default recommended).
+    #[serde(default = "recommended")]
+    pub priority: String,
+    pub soname: Vec<String>,
+}
+
+fn recommended() -> String {
+    "recommended".into()
+}
+
+/// Undefined symbols whose use makes glibc open shared objects at run time: libgcc_s for
+/// thread cancellation and unwinding, NSS modules for user, group and host lookups, gconv
+/// modules for iconv. Only these are kept in [`ElfInfo::triggers`].
+pub const DLOPEN_TRIGGERS: &[&str] = &[
+    "backtrace",
+    "pthread_cancel",
+    "pthread_exit",
+    "iconv_open",
+    "getpwnam",
+    "getpwnam_r",
+    "getpwuid",
+    "getpwuid_r",
+    "getpwent",
+    "getgrnam",
+    "getgrnam_r",
+    "getgrgid",
+    "getgrgid_r",
+    "getgrent",
+    "getgrouplist",
+    "initgroups",
+    "getspnam",
+    "getspnam_r",
+    "gethostbyname",
+    "gethostbyname_r",
+    "gethostbyname2",
+    "gethostbyname2_r",
+    "gethostbyaddr",
+    "gethostbyaddr_r",
+    "getaddrinfo",
+    "getnameinfo",
+    "getservbyname",
+    "getservbyname_r",
+    "getservbyport",
+    "getprotobyname",
+    "getprotobynumber",
+    "getnetbyname",
+];
 
 impl ElfInfo {
     /// Whether an object of `other`'s shape can be loaded into a process of `self`'s.
@@ -185,7 +259,7 @@ pub fn parse(bytes: &[u8]) -> Result<ElfInfo, ParseError> {
     if bytes.len() < 4 || &bytes[..4] != MAGIC {
         return Err(ParseError::NotElf);
     }
-    let result = catch_quietly(|| goblin::elf::Elf::parse(bytes).map(|elf| extract(&elf)));
+    let result = catch_quietly(|| goblin::elf::Elf::parse(bytes).map(|elf| extract(&elf, bytes)));
     match result {
         Ok(Ok(info)) => Ok(info),
         Ok(Err(e)) => Err(ParseError::Malformed(e.to_string())),
@@ -216,8 +290,60 @@ fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
     r
 }
 
-fn extract(elf: &goblin::elf::Elf<'_>) -> ElfInfo {
+/// Caps on counts read from the file, so hostile input cannot make kiln allocate or loop
+/// without bound.
+const MAX_ITEMS: usize = 1 << 16;
+
+fn extract(elf: &goblin::elf::Elf<'_>, bytes: &[u8]) -> ElfInfo {
     use goblin::elf::header;
+    let dynstr = |off: usize| elf.dynstrtab.get_at(off).unwrap_or("").to_string();
+    let mut version_needs = Vec::new();
+    if let Some(vn) = &elf.verneed {
+        for need in vn.iter().take(MAX_ITEMS) {
+            let versions = need
+                .iter()
+                .take(MAX_ITEMS)
+                .map(|aux| (dynstr(aux.vna_name), aux.vna_flags & 0x2 != 0))
+                .collect();
+            version_needs.push(VersionNeed {
+                file: dynstr(need.vn_file),
+                versions,
+            });
+        }
+    }
+    let mut version_defs = Vec::new();
+    if let Some(vd) = &elf.verdef {
+        for def in vd.iter().take(MAX_ITEMS) {
+            if def.vd_flags & 0x1 != 0 {
+                continue; // VER_FLG_BASE names the file itself
+            }
+            if let Some(aux) = def.iter().next() {
+                version_defs.push(dynstr(aux.vda_name));
+            }
+        }
+    }
+    let mut triggers: Vec<String> = elf
+        .dynsyms
+        .iter()
+        .take(1 << 20)
+        .filter(|s| s.st_shndx == 0 && s.st_name != 0)
+        .filter_map(|s| elf.dynstrtab.get_at(s.st_name))
+        .filter(|n| DLOPEN_TRIGGERS.contains(n))
+        .map(str::to_string)
+        .collect();
+    triggers.sort();
+    triggers.dedup();
+    let mut dlopen_notes = Vec::new();
+    if let Some(notes) = elf.iter_note_sections(bytes, Some(".note.dlopen")) {
+        for note in notes.take(MAX_ITEMS).flatten() {
+            if note.n_type == 0x407c_0c0a && note.name == "FDO" {
+                let json = note.desc.split(|&b| b == 0).next().unwrap_or(&[]);
+                if let Ok(entries) = serde_json::from_slice::<Vec<DlopenNote>>(json) {
+                    dlopen_notes.extend(entries);
+                }
+            }
+        }
+    }
     let split = |v: &[&str]| -> Vec<String> {
         v.iter()
             .flat_map(|s| s.split(':'))
@@ -246,6 +372,14 @@ fn extract(elf: &goblin::elf::Elf<'_>) -> ElfInfo {
         rpath: split(&elf.rpaths),
         runpath: split(&elf.runpaths),
         dynamic: elf.dynamic.is_some(),
+        nodeflib: elf
+            .dynamic
+            .as_ref()
+            .is_some_and(|d| d.info.flags_1 & 0x800 != 0),
+        version_needs,
+        version_defs,
+        triggers,
+        dlopen_notes,
     }
 }
 

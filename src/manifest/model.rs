@@ -16,6 +16,17 @@ pub struct Manifest {
     pub dir: PathBuf,
     pub image: ImageSpec,
     pub components: Vec<Component>,
+    /// Run-time loads left out on purpose (`[[waive]]`): key → reason.
+    pub waivers: Vec<Waiver>,
+}
+
+/// A run-time load (dlopen) the manifest leaves out, with its reason.
+#[derive(Clone, Debug)]
+pub struct Waiver {
+    /// `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, a soname, or a `.note.dlopen` feature.
+    pub load: String,
+    pub why: String,
+    pub location: Location,
 }
 
 #[derive(Debug)]
@@ -31,6 +42,10 @@ pub struct ImageSpec {
     pub ports: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+    /// The x86-64 level the image's CPUs have at least (decides glibc-hwcaps directories).
+    pub cpu_level: crate::resolve::HwcapsLevel,
+    /// The root libraries are resolved in (default `/`).
+    pub sysroot: Option<SourcePath>,
 }
 
 /// Who owns a component and when it goes: the ownership statement of every component.
@@ -290,17 +305,6 @@ impl fmt::Debug for ImagePath {
     }
 }
 
-const IMAGE_KEYS: &[&str] = &[
-    "name",
-    "entrypoint",
-    "cmd",
-    "user",
-    "workdir",
-    "env",
-    "ports",
-    "labels",
-    "annotations",
-];
 const KINDS: &[&str] = &[
     "elf",
     "file",
@@ -458,18 +462,44 @@ pub(super) fn validate(file: &Arc<SourceFile>, dir: PathBuf, raw: RawManifest) -
             .with_hint("`kiln init BINARY --why TEXT` writes a starting manifest"));
     }
     let image = image_spec(&cx, image, &components)?;
+    let mut waivers = Vec::new();
+    for w in &raw.waive {
+        let r = w.get_ref();
+        let load =
+            match &r.load {
+                None => return Err(cx.err(w.span(), "a [[waive]] has no `load`").with_hint(
+                    "name what is left out: `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, or a soname",
+                )),
+                Some(l) => cx.nonempty(l, "`load` of a [[waive]]")?,
+            };
+        let why = match &r.why {
+            None => {
+                let span = r.load.as_ref().map_or(w.span(), |l| l.span());
+                return Err(cx
+                    .err(span, format!("the waiver of `{load}` has no `why`"))
+                    .with_hint("say why the image can do without it"));
+            }
+            Some(y) => cx.nonempty(y, &format!("`why` of the waiver of `{load}`"))?,
+        };
+        let at = r.load.as_ref().map_or(w.span(), |l| l.span());
+        waivers.push(Waiver {
+            load,
+            why,
+            location: cx.loc(at),
+        });
+    }
     Ok(Manifest {
         file: file.clone(),
         dir,
         image,
         components,
+        waivers,
     })
 }
 
 fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component]) -> R<ImageSpec> {
     let span = image.span();
     let img = image.into_inner();
-    let _ = IMAGE_KEYS;
     let name = match &img.name {
         None => {
             return Err(cx
@@ -551,7 +581,21 @@ fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component])
             .map(|(k, v)| (k, v.into_inner()))
             .collect::<BTreeMap<_, _>>()
     };
+    let cpu_level = match &img.cpu_level {
+        None => crate::resolve::HwcapsLevel::Baseline,
+        Some(l) => crate::resolve::HwcapsLevel::parse(l.get_ref()).ok_or_else(|| {
+            cx.err(l.span(), format!("unknown `cpu-level` {:?}", l.get_ref()))
+                .with_hint("one of: baseline, x86-64-v2, x86-64-v3, x86-64-v4")
+        })?,
+    };
+    let sysroot = img
+        .sysroot
+        .as_ref()
+        .map(|s| cx.source(s, "sysroot"))
+        .transpose()?;
     Ok(ImageSpec {
+        cpu_level,
+        sysroot,
         name,
         entrypoint,
         cmd: list(&img.cmd),

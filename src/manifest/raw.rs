@@ -16,6 +16,15 @@ pub(crate) struct RawManifest {
     pub(crate) defaults: Option<RawOwnership>,
     #[serde(default)]
     pub(crate) component: Vec<S<RawComponent>>,
+    #[serde(default)]
+    pub(crate) waive: Vec<S<RawWaive>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawWaive {
+    pub(crate) load: Option<S<String>>,
+    pub(crate) why: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -30,6 +39,8 @@ pub(crate) struct RawImage {
     pub(crate) ports: Option<Vec<S<toml::Value>>>,
     pub(crate) labels: Option<BTreeMap<String, S<String>>>,
     pub(crate) annotations: Option<BTreeMap<String, S<String>>>,
+    pub(crate) cpu_level: Option<S<String>>,
+    pub(crate) sysroot: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

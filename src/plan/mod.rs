@@ -142,12 +142,12 @@ impl Plan {
 pub enum Error {
     #[error(transparent)]
     Invalid(Box<Diagnostic>),
-    #[error("{source}\n{location} (component `{component}`)\n\nhint: {hint}")]
+    #[error("{error}\n{location} (component `{component}`)\n\nhint: {hint}")]
     Resolve {
         component: String,
         location: Location,
         hint: String,
-        source: Box<resolve::Error>,
+        error: Box<resolve::Error>,
     },
     #[error("cannot read {}", path.display())]
     Io {
@@ -162,6 +162,10 @@ impl From<Diagnostic> for Error {
         Error::Invalid(Box::new(d))
     }
 }
+
+/// The nsswitch.conf kiln adds when a program uses NSS and no component ships one: only
+/// services built into glibc ≥ 2.34, so no module has to be loaded.
+pub const DEFAULT_NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\ngshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\nethers: files\nrpc: files\n";
 
 /// One path a component (or the resolver on its behalf) wants in the image.
 #[derive(Clone, Debug)]
@@ -211,9 +215,41 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         };
         overlay.insert(cl.path.clone(), node);
     }
-    let resolver = Resolver::new(root, &overlay);
+    // The nsswitch.conf the image will have: a component's, or the one kiln adds.
+    let placed_nss = claims
+        .iter()
+        .find(|c| c.path.as_str() == "/etc/nsswitch.conf");
+    let nss_text = match placed_nss.map(|c| &c.kind) {
+        Some(EntryKind::File {
+            source: Source::Inline(b),
+            ..
+        }) => String::from_utf8_lossy(b).into_owned(),
+        Some(EntryKind::File {
+            source: Source::Host(h),
+            ..
+        }) => fs_err::read_to_string(h).map_err(|e| Error::Io {
+            path: h.clone(),
+            source: e,
+        })?,
+        _ => DEFAULT_NSSWITCH.to_string(),
+    };
+    let generate_nss = placed_nss.is_none();
+    let options = resolve::Options {
+        hwcaps: manifest.image.cpu_level,
+        dlopen: Some(resolve::DlopenPolicy {
+            waived: manifest
+                .waivers
+                .iter()
+                .map(|w| (w.load.clone(), w.why.clone()))
+                .collect(),
+            nss: resolve::Nss::Text(nss_text),
+            suggested: false,
+        }),
+    };
+    let resolver = Resolver::new(root, &overlay, options);
     let mut warnings = Vec::new();
     let mut machine = None;
+    let mut nss_user: Option<(usize, String)> = None;
     for (ci, path, host) in roots {
         let comp = &manifest.components[ci];
         let closure = resolver
@@ -234,6 +270,61 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                 .iter()
                 .map(|w| format!("component `{}`: {w}", comp.name)),
         );
+        if nss_user.is_none() {
+            if let Some(o) = closure.objects.iter().find(|o| {
+                o.soname.as_deref() != Some("libc.so.6")
+                    && o.info
+                        .triggers
+                        .iter()
+                        .any(|t| t.starts_with("get") || t == "initgroups")
+            }) {
+                nss_user = Some((ci, o.name.clone()));
+            }
+        }
+        for (found, reason) in &closure.data_files {
+            for link in found.links.iter().filter(|l| l.from_root) {
+                claims.push(Claim {
+                    path: link.path.clone(),
+                    kind: EntryKind::Symlink {
+                        target: link.target.clone(),
+                    },
+                    mode: 0o777,
+                    uid: 0,
+                    gid: 0,
+                    layer: LayerKind::Libraries,
+                    provenance: Provenance {
+                        component: comp.name.clone(),
+                        needed_by: vec![],
+                        note: Some(format!("symlink on the way to {}", found.real)),
+                    },
+                    component: ci,
+                });
+            }
+            if let resolve::Origin::Root(h) = &found.origin {
+                let (sha256, size, _) = hashes.file(h).map_err(|e| Error::Io {
+                    path: h.clone(),
+                    source: e,
+                })?;
+                claims.push(Claim {
+                    path: found.real.clone(),
+                    kind: EntryKind::File {
+                        source: Source::Host(h.clone()),
+                        size,
+                        sha256,
+                    },
+                    mode: 0o644,
+                    uid: 0,
+                    gid: 0,
+                    layer: LayerKind::Libraries,
+                    provenance: Provenance {
+                        component: comp.name.clone(),
+                        needed_by: vec![],
+                        note: Some(format!("loaded at run time: {reason}")),
+                    },
+                    component: ci,
+                });
+            }
+        }
         for (oi, obj) in closure.objects.iter().enumerate().skip(1) {
             let chain = closure.chain(oi);
             let prov = |note: String| Provenance {
@@ -271,11 +362,31 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                     uid: 0,
                     gid: 0,
                     layer: LayerKind::Libraries,
-                    provenance: prov(format!("found by {}", obj.rule)),
+                    provenance: prov(match &obj.rule {
+                        resolve::Rule::Dlopen(why) => format!("loaded at run time: {why}"),
+                        rule => format!("found by {rule}"),
+                    }),
                     component: ci,
                 });
             }
         }
+    }
+    if let (true, Some((ci, user))) = (generate_nss, &nss_user) {
+        let bytes = DEFAULT_NSSWITCH.as_bytes().to_vec();
+        claims.push(Claim {
+            path: ImagePath::parse("/etc/nsswitch.conf").expect("static path"),
+            kind: EntryKind::File { sha256: Digest::of(&bytes), size: bytes.len() as u64, source: Source::Inline(Arc::new(bytes)) },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            layer: LayerKind::Base,
+            provenance: Provenance {
+                component: manifest.components[*ci].name.clone(),
+                needed_by: vec![],
+                note: Some(format!("added by kiln: {user} looks up users, groups or hosts through NSS; this nsswitch.conf names only the services built into glibc (files, dns)")),
+            },
+            component: *ci,
+        });
     }
     let entries = merge(manifest, claims)?;
     warnings.sort();
@@ -312,6 +423,8 @@ fn clone_image(i: &ImageSpec) -> ImageSpec {
         ports: i.ports.clone(),
         labels: i.labels.clone(),
         annotations: i.annotations.clone(),
+        cpu_level: i.cpu_level,
+        sysroot: i.sysroot.clone(),
     }
 }
 
@@ -322,12 +435,13 @@ fn resolve_error(comp: &Component, e: resolve::Error) -> Error {
         ),
         resolve::Error::NoInterpreter { .. } => "install the target's C library (libc6) in the target root".into(),
         resolve::Error::Elf(_) => "check that `from` names the ELF executable you meant".into(),
+        resolve::Error::MissingVersion { .. } => "the binary was built against a newer library (often glibc) than the target root has: build it on or for the target distribution, or resolve against a newer root (`sysroot`)".into(),
     };
     Error::Resolve {
         component: comp.name.clone(),
         location: comp.location.clone(),
         hint,
-        source: Box::new(e),
+        error: Box::new(e),
     }
 }
 

@@ -1,21 +1,27 @@
-//! Resolves an ELF object's shared-library closure the way glibc's ld.so would, without
-//! running it.
+//! Resolves an ELF object's shared-library closure the way the target's dynamic loader would,
+//! without running it.
 //!
-//! Owns: the search order (PT_INTERP; then for each DT_NEEDED: DT_RPATH of the object and its
-//! loaders when the object has no DT_RUNPATH, DT_RUNPATH of the object itself, the target's
-//! `ld.so.conf` directories, the default directories), `$ORIGIN`/`$LIB`/`$PLATFORM`
-//! expansion, compatibility checks on candidates, reuse of already loaded sonames, and the
-//! "needed by" chain of every object.
+//! Owns: glibc's search order (PT_INTERP; then for each DT_NEEDED: DT_RPATH of the object and
+//! of every object above it in the loading chain when the object has no DT_RUNPATH, DT_RUNPATH
+//! of the object itself, the target's `ld.so.cache` (or, without one, its `ld.so.conf`
+//! directories) and the default directories unless DF_1_NODEFLIB), `glibc-hwcaps`
+//! subdirectories chosen by a stated target level, `$ORIGIN`/`$LIB`/`$PLATFORM` expansion,
+//! compatibility checks on candidates (class, machine, byte order, OS ABI, shared type),
+//! reuse of already loaded sonames, symbol-version checks, musl's search order, the
+//! run-time loads glibc makes on its own (`dlopen`), and the "needed by" chain of every object.
 //! Does not own: reading ELF bytes (`elf`), deciding image paths and modes (`plan`).
 //! Invariant: a library that cannot be found is an error listing every directory tried; it is
-//! never silently dropped.
-//! Known gaps (next steps): the binary `ld.so.cache` (its directories are read from
-//! `ld.so.conf` instead), glibc-hwcaps subdirectories, symbol versions, dlopen'ed modules
-//! (libgcc_s, NSS, gconv), musl's path file.
+//! never silently dropped. Nothing is executed.
+//! Known gaps: glibc's legacy hwcap subdirectories (`tls/`, `x86_64/`, removed in glibc 2.37);
+//! hwcaps levels for architectures other than x86-64; `LD_LIBRARY_PATH` and `LD_PRELOAD` are
+//! ignored on purpose (an image has no environment at build time).
 
+mod cache;
+mod dlopen;
 mod ldconf;
 mod view;
 
+pub use dlopen::{DlopenPolicy, Nss};
 pub use view::{Found, Link, Lookup, Origin, OverlayNode, View};
 
 use crate::elf::{self, ElfInfo};
@@ -38,10 +44,18 @@ pub enum Rule {
     Rpath(String),
     /// DT_RUNPATH of the requester.
     Runpath,
-    /// A directory from the target's ld.so.conf.
+    /// The target's ld.so.cache.
+    LdSoCache,
+    /// A directory from the target's ld.so.conf (no ld.so.cache in the root).
     LdSoConf,
     /// The loader's built-in default directories.
     Default,
+    /// musl's path file (`/etc/ld-musl-ARCH.path`) or its default path.
+    MuslPath,
+    /// musl's loader is also its libc: `libc.so` and friends are the loader itself.
+    MuslBuiltin,
+    /// Not in DT_NEEDED: loaded at run time, for the stated reason.
+    Dlopen(String),
 }
 
 impl fmt::Display for Rule {
@@ -52,8 +66,12 @@ impl fmt::Display for Rule {
             Rule::Path => f.write_str("path in DT_NEEDED"),
             Rule::Rpath(of) => write!(f, "DT_RPATH of {of}"),
             Rule::Runpath => f.write_str("DT_RUNPATH"),
+            Rule::LdSoCache => f.write_str("ld.so.cache"),
             Rule::LdSoConf => f.write_str("ld.so.conf"),
-            Rule::Default => f.write_str("default"),
+            Rule::Default => f.write_str("default directories"),
+            Rule::MuslPath => f.write_str("musl path"),
+            Rule::MuslBuiltin => f.write_str("musl built-in"),
+            Rule::Dlopen(why) => write!(f, "dlopen: {why}"),
         }
     }
 }
@@ -83,27 +101,33 @@ pub struct Object {
 #[derive(Clone, Debug)]
 pub struct Closure {
     pub objects: Vec<Object>,
+    /// Files the loader does not map but glibc opens at run time (gconv configuration).
+    pub data_files: Vec<(Found, String)>,
     /// Things that will work differently at run time than kiln can promise.
     pub warnings: Vec<String>,
+    /// The root is statically linked (no loader, no libraries).
+    pub is_static: bool,
 }
 
 impl Closure {
     /// Names from the root down to object `i`, e.g. `[/usr/bin/curl, libcurl.so.4, libzstd.so.1]`.
     pub fn chain(&self, i: usize) -> Vec<String> {
-        let mut v = vec![];
-        let mut cur = Some(i);
-        let mut guard = 0;
-        while let Some(c) = cur {
-            guard += 1;
-            if guard > self.objects.len() + 1 {
-                break;
-            }
-            v.push(self.objects[c].name.clone());
-            cur = self.objects[c].loader;
-        }
-        v.reverse();
-        v
+        chain(&self.objects, i)
     }
+}
+
+fn chain(objects: &[Object], i: usize) -> Vec<String> {
+    let mut v = vec![];
+    let mut cur = Some(i);
+    while let Some(c) = cur {
+        if v.len() > objects.len() {
+            break;
+        }
+        v.push(objects[c].name.clone());
+        cur = objects[c].loader;
+    }
+    v.reverse();
+    v
 }
 
 /// One step of the search order as it was walked for a name, for error messages.
@@ -129,8 +153,24 @@ pub enum Error {
         object: String,
         root: PathBuf,
     },
+    #[error("{object} needs version `{version}` of {library}, but {found} does not define it{}", if defined.is_empty() { String::new() } else { format!(" (it defines {})", summarize(defined)) })]
+    MissingVersion {
+        object: String,
+        version: String,
+        library: String,
+        found: String,
+        defined: Vec<String>,
+    },
     #[error(transparent)]
     Elf(#[from] elf::Error),
+}
+
+fn summarize(v: &[String]) -> String {
+    if v.len() <= 6 {
+        v.join(", ")
+    } else {
+        format!("{} ... {}", v[..3].join(", "), v[v.len() - 2..].join(", "))
+    }
 }
 
 fn fmt_searched(s: &[Searched]) -> String {
@@ -155,17 +195,62 @@ fn fmt_skipped(s: &[(String, String)]) -> String {
         .collect()
 }
 
-/// The loader's facts for one target: default directories and `$LIB`/`$PLATFORM` values.
+/// The x86-64 micro-architecture level the image is built for: it decides which
+/// `glibc-hwcaps` subdirectories the loader will search (never the build host's CPU).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HwcapsLevel {
+    /// x86-64 baseline: no glibc-hwcaps subdirectory is eligible.
+    #[default]
+    Baseline,
+    V2,
+    V3,
+    V4,
+}
+
+impl HwcapsLevel {
+    pub fn parse(s: &str) -> Option<HwcapsLevel> {
+        match s {
+            "baseline" | "x86-64" => Some(HwcapsLevel::Baseline),
+            "x86-64-v2" | "v2" => Some(HwcapsLevel::V2),
+            "x86-64-v3" | "v3" => Some(HwcapsLevel::V3),
+            "x86-64-v4" | "v4" => Some(HwcapsLevel::V4),
+            _ => None,
+        }
+    }
+
+    /// Subdirectories in the loader's priority order.
+    fn subdirs(self) -> Vec<&'static str> {
+        let all = ["x86-64-v4", "x86-64-v3", "x86-64-v2"];
+        let n = match self {
+            HwcapsLevel::Baseline => 0,
+            HwcapsLevel::V2 => 1,
+            HwcapsLevel::V3 => 2,
+            HwcapsLevel::V4 => 3,
+        };
+        all[3 - n..].to_vec()
+    }
+}
+
+/// Which loader's rules apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flavor {
+    Glibc,
+    Musl,
+}
+
+/// The loader's facts for one target: default directories, `$LIB`/`$PLATFORM` values and the
+/// glibc-hwcaps subdirectories in priority order.
 #[derive(Clone, Debug)]
 pub struct Target {
     pub defaults: Vec<String>,
     pub lib: String,
     pub platform: String,
+    pub hwcaps: Vec<&'static str>,
 }
 
 impl Target {
     /// Debian's multiarch layout for the machine and class of `info`.
-    pub fn for_elf(info: &ElfInfo) -> Target {
+    pub fn for_elf(info: &ElfInfo, level: HwcapsLevel) -> Target {
         let triplet = match (info.machine, info.class) {
             (62, elf::Class::Elf64) => Some(("x86_64-linux-gnu", "x86_64")),
             (62, elf::Class::Elf32) => Some(("x86_64-linux-gnux32", "x86_64")),
@@ -177,6 +262,11 @@ impl Target {
             (22, _) => Some(("s390x-linux-gnu", "z196")),
             _ => None,
         };
+        let hwcaps = if info.machine == 62 && info.class == elf::Class::Elf64 {
+            level.subdirs()
+        } else {
+            vec![]
+        };
         match triplet {
             Some((t, plat)) => Target {
                 defaults: vec![
@@ -187,32 +277,79 @@ impl Target {
                 ],
                 lib: format!("lib/{t}"),
                 platform: plat.into(),
+                hwcaps,
             },
             None => Target {
                 defaults: vec!["/lib".into(), "/usr/lib".into()],
                 lib: "lib".into(),
                 platform: String::new(),
+                hwcaps,
             },
         }
     }
+}
+
+/// Options of a resolution.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub hwcaps: HwcapsLevel,
+    /// Add the objects glibc loads at run time (libgcc_s, NSS modules, gconv, .note.dlopen).
+    pub dlopen: Option<DlopenPolicy>,
 }
 
 /// Resolves closures against one target root and one overlay.
 pub struct Resolver<'a> {
     view: View<'a>,
     conf_dirs: Vec<String>,
+    cache: Option<cache::Cache>,
+    options: Options,
+    /// Parsed ELF files by host path: a library is read once however many closures use it.
+    parsed: std::sync::Mutex<BTreeMap<PathBuf, Result<ElfInfo, String>>>,
 }
 
 impl<'a> Resolver<'a> {
-    pub fn new(root: &'a Path, overlay: &'a BTreeMap<ImagePath, OverlayNode>) -> Resolver<'a> {
+    pub fn new(
+        root: &'a Path,
+        overlay: &'a BTreeMap<ImagePath, OverlayNode>,
+        options: Options,
+    ) -> Resolver<'a> {
         Resolver {
             view: View { root, overlay },
             conf_dirs: ldconf::directories(root),
+            cache: cache::Cache::read(root),
+            options,
+            parsed: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
     pub fn view(&self) -> &View<'a> {
         &self.view
+    }
+
+    /// `elf::read`, memoised. Errors are kept as their message: a file that failed to parse
+    /// is reported the same way on every lookup.
+    fn read_elf(&self, host: &Path) -> Result<ElfInfo, elf::Error> {
+        if let Ok(m) = self.parsed.lock() {
+            if let Some(r) = m.get(host) {
+                return r.clone().map_err(|reason| elf::Error::Malformed {
+                    path: host.to_path_buf(),
+                    reason,
+                });
+            }
+        }
+        let r = elf::read(host);
+        if let Ok(mut m) = self.parsed.lock() {
+            match &r {
+                Ok(info) => {
+                    m.insert(host.to_path_buf(), Ok(info.clone()));
+                }
+                Err(elf::Error::Malformed { reason, .. }) => {
+                    m.insert(host.to_path_buf(), Err(reason.clone()));
+                }
+                Err(_) => {}
+            }
+        }
+        r
     }
 
     /// The closure of the object placed at `path` (a file in the overlay or the root).
@@ -234,16 +371,25 @@ impl<'a> Resolver<'a> {
         }];
         let mut warnings = Vec::new();
         if !info.dynamic || (info.interpreter.is_none() && info.needed.is_empty()) {
-            return Ok(Closure { objects, warnings });
+            return Ok(Closure {
+                objects,
+                data_files: vec![],
+                warnings,
+                is_static: true,
+            });
         }
-        let target = Target::for_elf(&info);
+        let target = Target::for_elf(&info, self.options.hwcaps);
+        let flavor = match &info.interpreter {
+            Some(i) if i.contains("ld-musl-") => Flavor::Musl,
+            _ => Flavor::Glibc,
+        };
         if let Some(interp) = &info.interpreter {
             let f = self.view.lookup(interp).map_err(|_| Error::NoInterpreter {
                 interpreter: interp.clone(),
                 object: path.to_string(),
                 root: self.view.root.to_path_buf(),
             })?;
-            let iinfo = elf::read(f.origin.host())?;
+            let iinfo = self.read_elf(f.origin.host())?;
             objects.push(Object {
                 name: interp.clone(),
                 soname: iinfo.soname.clone(),
@@ -257,25 +403,120 @@ impl<'a> Resolver<'a> {
                 info: iinfo,
             });
         }
-        // Breadth-first, like glibc's _dl_map_object_deps.
-        let mut next = 0;
+        self.load_needed(&mut objects, 0, &target, flavor, &info, &mut warnings)?;
+        if flavor == Flavor::Glibc {
+            self.check_versions(&objects)?;
+        }
+        let mut data_files = Vec::new();
+        if let (Some(policy), Flavor::Glibc) = (&self.options.dlopen, flavor) {
+            let wants = dlopen::wants(&objects, policy, &self.view, &target, &mut warnings);
+            for want in wants {
+                match want {
+                    dlopen::Want::Library {
+                        name,
+                        alternatives,
+                        requester,
+                        reason,
+                        required,
+                    } => {
+                        let names: Vec<String> =
+                            std::iter::once(name.clone()).chain(alternatives).collect();
+                        if names
+                            .iter()
+                            .any(|n| self.loaded(&objects, n, flavor).is_some())
+                        {
+                            continue;
+                        }
+                        let from = objects
+                            .iter()
+                            .position(|o| o.soname.as_deref() == Some("libc.so.6"))
+                            .unwrap_or(requester);
+                        let mut first_err = None;
+                        let mut hit = None;
+                        for n in &names {
+                            match self.search(
+                                &objects,
+                                from,
+                                n,
+                                &target,
+                                flavor,
+                                &info,
+                                &mut warnings,
+                            ) {
+                                Ok(r) => {
+                                    hit = Some((n.clone(), r));
+                                    break;
+                                }
+                                Err(e) => {
+                                    first_err.get_or_insert(e);
+                                }
+                            }
+                        }
+                        match (hit, first_err) {
+                            (Some((n, (found, _, finfo))), _) => {
+                                if objects.iter().any(|o| o.real == found.real) {
+                                    continue;
+                                }
+                                let start = objects.len();
+                                objects.push(Object {
+                                    name: n,
+                                    soname: finfo.soname.clone(),
+                                    path: found.path.clone(),
+                                    real: found.real,
+                                    links: found.links,
+                                    origin: found.origin,
+                                    rule: Rule::Dlopen(reason),
+                                    loader: Some(requester),
+                                    needed_by: vec![requester],
+                                    info: finfo,
+                                });
+                                self.load_needed(&mut objects, start, &target, flavor, &info, &mut warnings)?;
+                            }
+                            (None, Some(e)) if required => return Err(e),
+                            _ => warnings.push(format!("{name} is not in the target root ({reason}); it will be missing at run time")),
+                        }
+                    }
+                    dlopen::Want::Data { found, reason } => data_files.push((found, reason)),
+                }
+            }
+            self.check_versions(&objects)?;
+        }
+        Ok(Closure {
+            objects,
+            data_files,
+            warnings,
+            is_static: false,
+        })
+    }
+
+    /// Breadth-first loading of DT_NEEDED from object `from` onwards, like glibc's
+    /// `_dl_map_object_deps`.
+    fn load_needed(
+        &self,
+        objects: &mut Vec<Object>,
+        from: usize,
+        target: &Target,
+        flavor: Flavor,
+        root_info: &ElfInfo,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), Error> {
+        let mut next = from;
         while next < objects.len() {
             let needed = objects[next].info.needed.clone();
             for name in needed {
-                if let Some(j) = objects
-                    .iter()
-                    .position(|o| o.name == name || o.soname.as_deref() == Some(&name))
-                {
+                if let Some(j) = self.loaded(objects, &name, flavor) {
                     if !objects[j].needed_by.contains(&next) && j != next {
                         objects[j].needed_by.push(next);
                     }
                     continue;
                 }
                 let (found, rule, finfo) =
-                    self.search(&objects, next, &name, &target, &info, &mut warnings)?;
+                    self.search(objects, next, &name, target, flavor, root_info, warnings)?;
                 // The same file reached under another name is the same object.
                 if let Some(j) = objects.iter().position(|o| o.real == found.real) {
-                    objects[j].needed_by.push(next);
+                    if !objects[j].needed_by.contains(&next) {
+                        objects[j].needed_by.push(next);
+                    }
                     continue;
                 }
                 objects.push(Object {
@@ -293,7 +534,43 @@ impl<'a> Resolver<'a> {
             }
             next += 1;
         }
-        Ok(Closure { objects, warnings })
+        Ok(())
+    }
+
+    /// An already loaded object that satisfies `name`.
+    fn loaded(&self, objects: &[Object], name: &str, flavor: Flavor) -> Option<usize> {
+        if flavor == Flavor::Musl && musl_builtin(name) {
+            return objects.iter().position(|o| o.rule == Rule::Interpreter);
+        }
+        objects.iter().position(|o| {
+            o.rule != Rule::Root
+                && (o.name == name || o.soname.as_deref() == Some(name) || o.path == name)
+        })
+    }
+
+    /// Every needed symbol version must be defined by the library that will be loaded.
+    fn check_versions(&self, objects: &[Object]) -> Result<(), Error> {
+        for o in objects {
+            for need in &o.info.version_needs {
+                let Some(lib) = objects.iter().find(|l| {
+                    l.soname.as_deref() == Some(need.file.as_str()) || l.name == need.file
+                }) else {
+                    continue;
+                };
+                for (version, weak) in &need.versions {
+                    if !weak && !lib.info.version_defs.contains(version) {
+                        return Err(Error::MissingVersion {
+                            object: o.path.clone(),
+                            version: version.clone(),
+                            library: need.file.clone(),
+                            found: lib.real.to_string(),
+                            defined: lib.info.version_defs.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn expand(&self, s: &str, obj: &Object, target: &Target) -> Option<String> {
@@ -326,16 +603,18 @@ impl<'a> Resolver<'a> {
             // process's working directory, which kiln does not model.
             return None;
         }
-        Some(out.trim_end_matches('/').to_string())
-            .map(|d| if d.is_empty() { "/".into() } else { d })
+        let d = out.trim_end_matches('/').to_string();
+        Some(if d.is_empty() { "/".into() } else { d })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn search(
         &self,
         objects: &[Object],
         req: usize,
         name: &str,
         target: &Target,
+        flavor: Flavor,
         root_info: &ElfInfo,
         warnings: &mut Vec<String>,
     ) -> Result<(Found, Rule, ElfInfo), Error> {
@@ -343,7 +622,7 @@ impl<'a> Resolver<'a> {
         let mut searched = Vec::new();
         let mut skipped = Vec::new();
         if name.contains('/') {
-            if let Some(r) = self.try_dir("", name, root_info, &mut skipped) {
+            if let Some(r) = self.try_file(name, root_info, &mut skipped) {
                 return Ok((r.0, Rule::Path, r.1));
             }
             searched.push(Searched {
@@ -352,61 +631,148 @@ impl<'a> Resolver<'a> {
             });
         } else {
             let mut steps: Vec<(Rule, String, Vec<String>)> = Vec::new();
-            if requester.info.runpath.is_empty() {
-                let mut l = Some(req);
-                while let Some(i) = l {
-                    let o = &objects[i];
-                    if o.info.runpath.is_empty() && !o.info.rpath.is_empty() {
-                        let dirs = o
-                            .info
-                            .rpath
-                            .iter()
-                            .filter_map(|d| self.expand(d, o, target))
-                            .collect();
-                        let label = short(&o.name);
-                        steps.push((
-                            Rule::Rpath(label.clone()),
-                            format!("DT_RPATH of {label}"),
-                            dirs,
-                        ));
+            match flavor {
+                Flavor::Glibc => {
+                    if requester.info.runpath.is_empty() {
+                        let mut l = Some(req);
+                        let mut guard = 0;
+                        while let Some(i) = l {
+                            guard += 1;
+                            if guard > objects.len() {
+                                break;
+                            }
+                            let o = &objects[i];
+                            if o.info.runpath.is_empty() && !o.info.rpath.is_empty() {
+                                let dirs = o
+                                    .info
+                                    .rpath
+                                    .iter()
+                                    .filter_map(|d| self.expand(d, o, target))
+                                    .collect();
+                                let label = short(&o.name);
+                                steps.push((
+                                    Rule::Rpath(label.clone()),
+                                    format!("DT_RPATH of {label}"),
+                                    dirs,
+                                ));
+                            }
+                            l = o.loader;
+                        }
                     }
-                    l = o.loader;
+                    let runpath: Vec<String> = requester
+                        .info
+                        .runpath
+                        .iter()
+                        .filter_map(|d| self.expand(d, requester, target))
+                        .collect();
+                    steps.push((
+                        Rule::Runpath,
+                        format!("DT_RUNPATH of {}", short(&requester.name)),
+                        runpath,
+                    ));
+                    if requester.info.nodeflib {
+                        searched.extend(steps.iter().map(|(_, l, d)| Searched {
+                            rule: l.clone(),
+                            dirs: d.clone(),
+                        }));
+                        searched.push(Searched {
+                            rule: "cache and default directories".into(),
+                            dirs: vec![format!(
+                                "(skipped: {} has DF_1_NODEFLIB)",
+                                short(&requester.name)
+                            )],
+                        });
+                        steps.clear();
+                    }
                 }
-            }
-            let runpath: Vec<String> = requester
-                .info
-                .runpath
-                .iter()
-                .filter_map(|d| self.expand(d, requester, target))
-                .collect();
-            steps.push((
-                Rule::Runpath,
-                format!("DT_RUNPATH of {}", short(&requester.name)),
-                runpath,
-            ));
-            steps.push((Rule::LdSoConf, "ld.so.conf".into(), self.conf_dirs.clone()));
-            steps.push((Rule::Default, "default".into(), target.defaults.clone()));
-            for (rule, label, dirs) in steps {
-                for d in &dirs {
-                    if let Some((found, info)) = self.try_dir(d, name, root_info, &mut skipped) {
-                        if rule == Rule::LdSoConf && !target.defaults.contains(d) {
-                            warnings.push(format!(
-                                "{name} was found in {d}, a directory from ld.so.conf; the image has no ld.so.cache, so the loader will not search there at run time"
+                Flavor::Musl => {
+                    // musl: the RPATH/RUNPATH of the requester and of every object above it.
+                    let mut l = Some(req);
+                    let mut guard = 0;
+                    while let Some(i) = l {
+                        guard += 1;
+                        if guard > objects.len() {
+                            break;
+                        }
+                        let o = &objects[i];
+                        let list = if o.info.runpath.is_empty() {
+                            &o.info.rpath
+                        } else {
+                            &o.info.runpath
+                        };
+                        if !list.is_empty() {
+                            let dirs = list
+                                .iter()
+                                .filter_map(|d| self.expand(d, o, target))
+                                .collect();
+                            steps.push((
+                                Rule::Runpath,
+                                format!("DT_RUNPATH/DT_RPATH of {}", short(&o.name)),
+                                dirs,
                             ));
                         }
-                        return Ok((found, rule, info));
+                        l = o.loader;
                     }
+                    let (label, dirs) = self.musl_path(root_info);
+                    steps.push((Rule::MuslPath, label, dirs));
+                }
+            }
+            let glibc_defaults = flavor == Flavor::Glibc && !requester.info.nodeflib;
+            for (rule, label, dirs) in steps {
+                if let Some(r) = self.try_dirs(&dirs, name, target, root_info, &mut skipped) {
+                    return Ok((r.0, rule, r.1));
                 }
                 searched.push(Searched { rule: label, dirs });
             }
+            if glibc_defaults {
+                match &self.cache {
+                    Some(cache) => {
+                        for p in cache.lookup(name) {
+                            if let Some(r) = self.try_file(p, root_info, &mut skipped) {
+                                let dir = p.rsplit_once('/').map_or("/", |(d, _)| d);
+                                if !target.defaults.iter().any(|d| d == dir) {
+                                    warnings.push(format!("{name} is found through ld.so.cache in {dir}, which is not a default directory; the image has no ld.so.cache, so its loader will not look there"));
+                                }
+                                return Ok((r.0, Rule::LdSoCache, r.1));
+                            }
+                        }
+                        searched.push(Searched {
+                            rule: "ld.so.cache".into(),
+                            dirs: cache.directories(),
+                        });
+                    }
+                    None => {
+                        if let Some(r) =
+                            self.try_dirs(&self.conf_dirs, name, target, root_info, &mut skipped)
+                        {
+                            let dir =
+                                r.0.path
+                                    .rsplit_once('/')
+                                    .map_or("/", |(d, _)| d)
+                                    .to_string();
+                            if !target.defaults.contains(&dir) {
+                                warnings.push(format!("{name} is found in {dir}, a directory from ld.so.conf; the image has no ld.so.cache, so its loader will not look there"));
+                            }
+                            return Ok((r.0, Rule::LdSoConf, r.1));
+                        }
+                        searched.push(Searched {
+                            rule: "ld.so.conf (no ld.so.cache)".into(),
+                            dirs: self.conf_dirs.clone(),
+                        });
+                    }
+                }
+                if let Some(r) =
+                    self.try_dirs(&target.defaults, name, target, root_info, &mut skipped)
+                {
+                    return Ok((r.0, Rule::Default, r.1));
+                }
+                searched.push(Searched {
+                    rule: "default".into(),
+                    dirs: target.defaults.clone(),
+                });
+            }
         }
-        let mut chain: Vec<String> = {
-            let c = Closure {
-                objects: objects.to_vec(),
-                warnings: vec![],
-            };
-            c.chain(req)
-        };
+        let mut chain = chain(objects, req);
         chain.push(name.to_string());
         Err(Error::Missing {
             name: name.to_string(),
@@ -417,63 +783,120 @@ impl<'a> Resolver<'a> {
         })
     }
 
-    fn try_dir(
+    fn musl_path(&self, info: &ElfInfo) -> (String, Vec<String>) {
+        let arch = match info.machine {
+            62 => "x86_64",
+            183 => "aarch64",
+            3 => "i386",
+            40 => "armhf",
+            243 => "riscv64",
+            _ => "unknown",
+        };
+        let file = format!("/etc/ld-musl-{arch}.path");
+        match fs_err::read_to_string(
+            self.view
+                .host_path(&ImagePath::parse(&file).expect("static path")),
+        ) {
+            Ok(text) => (
+                file,
+                text.split(['\n', ':'])
+                    .map(str::trim)
+                    .filter(|s| s.starts_with('/'))
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            Err(_) => (
+                "musl default path".into(),
+                vec!["/lib".into(), "/usr/local/lib".into(), "/usr/lib".into()],
+            ),
+        }
+    }
+
+    /// Tries each directory (its eligible glibc-hwcaps subdirectories first).
+    fn try_dirs(
         &self,
-        dir: &str,
+        dirs: &[String],
         name: &str,
+        target: &Target,
         want: &ElfInfo,
         skipped: &mut Vec<(String, String)>,
     ) -> Option<(Found, ElfInfo)> {
-        let path = if dir.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}/{name}", dir.trim_end_matches('/'))
-        };
-        let found = match self.view.lookup(&path) {
+        for d in dirs {
+            let d = d.trim_end_matches('/');
+            for sub in &target.hwcaps {
+                if let Some(r) =
+                    self.try_file(&format!("{d}/glibc-hwcaps/{sub}/{name}"), want, skipped)
+                {
+                    return Some(r);
+                }
+            }
+            if let Some(r) = self.try_file(&format!("{d}/{name}"), want, skipped) {
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    fn try_file(
+        &self,
+        path: &str,
+        want: &ElfInfo,
+        skipped: &mut Vec<(String, String)>,
+    ) -> Option<(Found, ElfInfo)> {
+        let found = match self.view.lookup(path) {
             Ok(f) => f,
             Err(Lookup::Missing) => return None,
             Err(Lookup::NotAFile) => {
-                skipped.push((path, "not a regular file".into()));
+                skipped.push((path.to_string(), "not a regular file".into()));
                 return None;
             }
             Err(Lookup::Loop) => {
-                skipped.push((path, "symlink loop".into()));
+                skipped.push((path.to_string(), "symlink loop".into()));
                 return None;
             }
         };
-        match elf::read(found.origin.host()) {
-            Ok(info)
-                if want.compatible(&info) && info.elf_type == elf::ElfType::SharedObject
-                    || want.compatible(&info)
-                        && info.elf_type == elf::ElfType::Executable
-                        && info.dynamic =>
-            {
-                Some((found, info))
-            }
+        match self.read_elf(found.origin.host()) {
             Ok(info) if !want.compatible(&info) => {
                 skipped.push((
-                    path,
+                    path.to_string(),
                     format!("{}, need {}", info.describe(), want.describe()),
                 ));
                 None
             }
+            Ok(info)
+                if info.elf_type == elf::ElfType::SharedObject
+                    || (info.elf_type == elf::ElfType::Executable && info.dynamic) =>
+            {
+                Some((found, info))
+            }
             Ok(_) => {
-                skipped.push((path, "not a shared object".into()));
+                skipped.push((path.to_string(), "not a shared object".into()));
                 None
             }
-            Err(e) => {
-                skipped.push((
-                    path,
-                    format!("{e}")
-                        .rsplit(": ")
-                        .next()
-                        .unwrap_or("unreadable")
-                        .to_string(),
-                ));
+            Err(elf::Error::NotElf { .. }) => {
+                skipped.push((path.to_string(), "not an ELF file".into()));
+                None
+            }
+            Err(elf::Error::Malformed { reason, .. }) => {
+                skipped.push((path.to_string(), format!("malformed ELF: {reason}")));
+                None
+            }
+            Err(elf::Error::Io { source, .. }) => {
+                skipped.push((path.to_string(), source.to_string()));
                 None
             }
         }
     }
+}
+
+/// musl's loader answers for these names itself (its libc, libpthread, librt, ...).
+fn musl_builtin(name: &str) -> bool {
+    ["c", "pthread", "rt", "m", "dl", "util", "xnet"]
+        .iter()
+        .any(|r| {
+            let stem = format!("lib{r}.so");
+            name == stem || name.starts_with(&format!("{stem}."))
+        })
 }
 
 fn short(name: &str) -> String {

@@ -170,7 +170,7 @@ fn missing_library_names_library_requester_and_search_path() {
         "DT_RUNPATH of app",
         "/usr/local/bin/nowhere",
         "/lib/x86_64-linux-gnu, /usr/lib/x86_64-linux-gnu, /lib, /usr/lib",
-        "ld.so.conf",
+        "ld.so.cache",
         "(component `app`)",
         "hint: ",
     ] {
