@@ -53,6 +53,8 @@ pub struct ElfInfo {
     pub dynamic: bool,
     /// DF_1_NODEFLIB: the loader must not search the cache and default directories for it.
     pub nodeflib: bool,
+    /// DF_1_PIE: a position-independent executable (glibc refuses to load it as a library).
+    pub pie: bool,
     /// Symbol versions needed, per library (`.gnu.version_r`).
     pub version_needs: Vec<VersionNeed>,
     /// Symbol versions defined (`.gnu.version_d`), the base (file) entry excluded.
@@ -376,6 +378,10 @@ fn extract(elf: &goblin::elf::Elf<'_>, bytes: &[u8]) -> ElfInfo {
             .dynamic
             .as_ref()
             .is_some_and(|d| d.info.flags_1 & 0x800 != 0),
+        pie: elf
+            .dynamic
+            .as_ref()
+            .is_some_and(|d| d.info.flags_1 & 0x0800_0000 != 0),
         version_needs,
         version_defs,
         triggers,

@@ -250,11 +250,46 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
     let mut warnings = Vec::new();
     let mut machine = None;
     let mut nss_user: Option<(usize, String)> = None;
-    for (ci, path, host) in roots {
+    // Programs first; a library inside a tree is resolved on its own only when no program of
+    // the image loads it (it may be a plugin), and then a failure is a warning: glibc would only
+    // fail if something loaded it that way.
+    let mut roots: Vec<(usize, ImagePath, PathBuf, bool)> = roots
+        .into_iter()
+        .map(|(ci, p, h)| {
+            let program = crate::elf::read(&h)
+                .map(|i| i.interpreter.is_some() || !i.dynamic)
+                .unwrap_or(true);
+            (ci, p, h, program)
+        })
+        .collect();
+    roots.sort_by_key(|r| !r.3);
+    let from_tree = |ci: usize| {
+        matches!(
+            manifest.components[ci].spec,
+            crate::manifest::ComponentSpec::Tree { .. }
+        )
+    };
+    let mut covered: std::collections::BTreeSet<ImagePath> = std::collections::BTreeSet::new();
+    for (ci, path, host, program) in roots {
         let comp = &manifest.components[ci];
-        let closure = resolver
-            .closure(&path, &host)
-            .map_err(|e| resolve_error(comp, e))?;
+        if !program && covered.contains(&path) {
+            continue;
+        }
+        let closure = match resolver.closure(&path, &host) {
+            Ok(c) => c,
+            Err(e) if !program && from_tree(ci) => {
+                warnings.push(format!("component `{}`: {path} is not loaded by any program in the image, and cannot be loaded on its own: {}", comp.name, e.to_string().lines().next().unwrap_or("")));
+                continue;
+            }
+            Err(e) => return Err(resolve_error(comp, e)),
+        };
+        covered.extend(closure.objects.iter().map(|o| o.real.clone()));
+        covered.extend(
+            closure
+                .objects
+                .iter()
+                .filter_map(|o| ImagePath::parse(&o.path).ok()),
+        );
         let root_info = &closure.objects[0].info;
         if machine.is_none()
             && matches!(
@@ -433,6 +468,7 @@ fn resolve_error(comp: &Component, e: resolve::Error) -> Error {
         resolve::Error::Missing { name, .. } => format!(
             "install the package that provides `{name}` in the target root, or ship it with a `file` component in a directory the loader searches"
         ),
+        resolve::Error::Unloadable { path, .. } => format!("remove or rename {path} in the target root, or put the right library earlier in the search path"),
         resolve::Error::NoInterpreter { .. } => "install the target's C library (libc6) in the target root".into(),
         resolve::Error::Elf(_) => "check that `from` names the ELF executable you meant".into(),
         resolve::Error::MissingVersion { .. } => "the binary was built against a newer library (often glibc) than the target root has: build it on or for the target distribution, or resolve against a newer root (`sysroot`)".into(),

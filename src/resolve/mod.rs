@@ -12,8 +12,7 @@
 //! Does not own: reading ELF bytes (`elf`), deciding image paths and modes (`plan`).
 //! Invariant: a library that cannot be found is an error listing every directory tried; it is
 //! never silently dropped. Nothing is executed.
-//! Known gaps: glibc's legacy hwcap subdirectories (`tls/`, `x86_64/`, removed in glibc 2.37);
-//! hwcaps levels for architectures other than x86-64; `LD_LIBRARY_PATH` and `LD_PRELOAD` are
+//! Known gaps: hwcaps levels for architectures other than x86-64; `LD_LIBRARY_PATH` and `LD_PRELOAD` are
 //! ignored on purpose (an image has no environment at build time).
 
 mod cache;
@@ -147,6 +146,14 @@ pub enum Error {
         searched: Vec<Searched>,
         skipped: Vec<(String, String)>,
     },
+    #[error("cannot load `{name}`, needed by {requester}: {path}: {reason}\n  chain: {}\n  (glibc stops here too: this is not a candidate it skips)", chain.join(" -> "))]
+    Unloadable {
+        name: String,
+        requester: String,
+        chain: Vec<String>,
+        path: String,
+        reason: String,
+    },
     #[error("cannot find the dynamic loader {interpreter} (PT_INTERP of {object}) in {}", root.display())]
     NoInterpreter {
         interpreter: String,
@@ -246,6 +253,8 @@ pub struct Target {
     pub lib: String,
     pub platform: String,
     pub hwcaps: Vec<&'static str>,
+    /// glibc's legacy hwcap subdirectories (searched until glibc 2.37), after glibc-hwcaps.
+    pub legacy: Vec<&'static str>,
 }
 
 impl Target {
@@ -262,10 +271,20 @@ impl Target {
             (22, _) => Some(("s390x-linux-gnu", "z196")),
             _ => None,
         };
-        let hwcaps = if info.machine == 62 && info.class == elf::Class::Elf64 {
-            level.subdirs()
+        let x86_64 = info.machine == 62 && info.class == elf::Class::Elf64;
+        let hwcaps = if x86_64 { level.subdirs() } else { vec![] };
+        // AT_PLATFORM and the one "important" hwcap are both `x86_64` on every x86-64 CPU, so
+        // this list does not depend on the build host.
+        let legacy = if x86_64 {
+            vec![
+                "tls/x86_64/x86_64",
+                "tls/x86_64",
+                "tls",
+                "x86_64/x86_64",
+                "x86_64",
+            ]
         } else {
-            vec![]
+            vec!["tls"]
         };
         match triplet {
             Some((t, plat)) => Target {
@@ -278,12 +297,14 @@ impl Target {
                 lib: format!("lib/{t}"),
                 platform: plat.into(),
                 hwcaps,
+                legacy,
             },
             None => Target {
                 defaults: vec!["/lib".into(), "/usr/lib".into()],
                 lib: "lib".into(),
                 platform: String::new(),
                 hwcaps,
+                legacy,
             },
         }
     }
@@ -621,9 +642,22 @@ impl<'a> Resolver<'a> {
         let requester = &objects[req];
         let mut searched = Vec::new();
         let mut skipped = Vec::new();
+        let unloadable = |(path, reason): (String, String)| {
+            let mut chain = chain(objects, req);
+            chain.push(name.to_string());
+            Error::Unloadable {
+                name: name.to_string(),
+                requester: requester.path.clone(),
+                chain,
+                path,
+                reason,
+            }
+        };
         if name.contains('/') {
-            if let Some(r) = self.try_file(name, root_info, &mut skipped) {
-                return Ok((r.0, Rule::Path, r.1));
+            match self.try_file(name, root_info, &mut skipped) {
+                Attempt::Hit(f, i) => return Ok((f, Rule::Path, i)),
+                Attempt::Fatal(p, r) => return Err(unloadable((p, r))),
+                _ => {}
             }
             searched.push(Searched {
                 rule: "path".into(),
@@ -719,7 +753,10 @@ impl<'a> Resolver<'a> {
             }
             let glibc_defaults = flavor == Flavor::Glibc && !requester.info.nodeflib;
             for (rule, label, dirs) in steps {
-                if let Some(r) = self.try_dirs(&dirs, name, target, root_info, &mut skipped) {
+                if let Some(r) = self
+                    .try_dirs(&dirs, name, target, root_info, &mut skipped)
+                    .map_err(unloadable)?
+                {
                     return Ok((r.0, rule, r.1));
                 }
                 searched.push(Searched { rule: label, dirs });
@@ -728,7 +765,12 @@ impl<'a> Resolver<'a> {
                 match &self.cache {
                     Some(cache) => {
                         for p in cache.lookup(name) {
-                            if let Some(r) = self.try_file(p, root_info, &mut skipped) {
+                            let r = match self.try_file(p, root_info, &mut skipped) {
+                                Attempt::Hit(f, i) => Some((f, i)),
+                                Attempt::Fatal(p, r) => return Err(unloadable((p, r))),
+                                _ => None,
+                            };
+                            if let Some(r) = r {
                                 let dir = p.rsplit_once('/').map_or("/", |(d, _)| d);
                                 if !target.defaults.iter().any(|d| d == dir) {
                                     warnings.push(format!("{name} is found through ld.so.cache in {dir}, which is not a default directory; the image has no ld.so.cache, so its loader will not look there"));
@@ -742,8 +784,9 @@ impl<'a> Resolver<'a> {
                         });
                     }
                     None => {
-                        if let Some(r) =
-                            self.try_dirs(&self.conf_dirs, name, target, root_info, &mut skipped)
+                        if let Some(r) = self
+                            .try_dirs(&self.conf_dirs, name, target, root_info, &mut skipped)
+                            .map_err(unloadable)?
                         {
                             let dir =
                                 r.0.path
@@ -761,8 +804,9 @@ impl<'a> Resolver<'a> {
                         });
                     }
                 }
-                if let Some(r) =
-                    self.try_dirs(&target.defaults, name, target, root_info, &mut skipped)
+                if let Some(r) = self
+                    .try_dirs(&target.defaults, name, target, root_info, &mut skipped)
+                    .map_err(unloadable)?
                 {
                     return Ok((r.0, Rule::Default, r.1));
                 }
@@ -812,7 +856,8 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// Tries each directory (its eligible glibc-hwcaps subdirectories first).
+    /// Tries each directory of one search list (each with its eligible glibc-hwcaps and
+    /// legacy subdirectories first), with glibc's `open_path` semantics.
     fn try_dirs(
         &self,
         dirs: &[String],
@@ -820,73 +865,115 @@ impl<'a> Resolver<'a> {
         target: &Target,
         want: &ElfInfo,
         skipped: &mut Vec<(String, String)>,
-    ) -> Option<(Found, ElfInfo)> {
+    ) -> Result<Option<(Found, ElfInfo)>, (String, String)> {
         for d in dirs {
             let d = d.trim_end_matches('/');
-            for sub in &target.hwcaps {
-                if let Some(r) =
-                    self.try_file(&format!("{d}/glibc-hwcaps/{sub}/{name}"), want, skipped)
-                {
-                    return Some(r);
+            let subs = target
+                .hwcaps
+                .iter()
+                .map(|s| format!("glibc-hwcaps/{s}/"))
+                .chain(target.legacy.iter().map(|s| format!("{s}/")))
+                .chain(std::iter::once(String::new()));
+            let mut last = Attempt::Absent;
+            for sub in subs {
+                last = self.try_file(&format!("{d}/{sub}{name}"), want, skipped);
+                match last {
+                    Attempt::Hit(f, i) => return Ok(Some((f, i))),
+                    Attempt::Fatal(p, r) => return Err((p, r)),
+                    _ => {}
                 }
             }
-            if let Some(r) = self.try_file(&format!("{d}/{name}"), want, skipped) {
-                return Some(r);
+            // glibc gives up on the rest of this list when the last attempt in a directory
+            // failed with anything but ENOENT or EACCES (a symlink loop, a file where a
+            // directory should be).
+            if let Attempt::Abort(p, why) = last {
+                skipped.push((p, format!("{why}: glibc stops searching this list here")));
+                return Ok(None);
             }
         }
-        None
+        Ok(None)
     }
 
-    fn try_file(
-        &self,
-        path: &str,
-        want: &ElfInfo,
-        skipped: &mut Vec<(String, String)>,
-    ) -> Option<(Found, ElfInfo)> {
+    fn try_file(&self, path: &str, want: &ElfInfo, skipped: &mut Vec<(String, String)>) -> Attempt {
         let found = match self.view.lookup(path) {
             Ok(f) => f,
-            Err(Lookup::Missing) => return None,
-            Err(Lookup::NotAFile) => {
-                skipped.push((path.to_string(), "not a regular file".into()));
-                return None;
+            Err(Lookup::Missing) => return Attempt::Absent,
+            Err(Lookup::NotADir) => {
+                return Attempt::Abort(
+                    path.to_string(),
+                    "a component of the path is not a directory".into(),
+                )
             }
-            Err(Lookup::Loop) => {
-                skipped.push((path.to_string(), "symlink loop".into()));
-                return None;
+            Err(Lookup::Loop) => return Attempt::Abort(path.to_string(), "symlink loop".into()),
+            // open(2) succeeds on a directory and the first read fails: fatal in glibc.
+            Err(Lookup::NotAFile) => {
+                return Attempt::Fatal(
+                    path.to_string(),
+                    "cannot read file data: Is a directory".into(),
+                )
             }
         };
         match self.read_elf(found.origin.host()) {
-            Ok(info) if !want.compatible(&info) => {
+            Ok(info) if info.class != want.class || info.machine != want.machine => {
+                // Not fatal in glibc: another class or machine is skipped and the search goes on.
                 skipped.push((
                     path.to_string(),
                     format!("{}, need {}", info.describe(), want.describe()),
                 ));
-                None
+                Attempt::Skipped
             }
-            Ok(info)
-                if info.elf_type == elf::ElfType::SharedObject
-                    || (info.elf_type == elf::ElfType::Executable && info.dynamic) =>
-            {
-                Some((found, info))
+            Ok(info) if info.little_endian != want.little_endian => Attempt::Fatal(
+                path.to_string(),
+                "ELF file data encoding does not match".into(),
+            ),
+            Ok(info) if !matches!(info.osabi, 0 | 3) => {
+                Attempt::Fatal(path.to_string(), "ELF file OS ABI invalid".into())
             }
-            Ok(_) => {
-                skipped.push((path.to_string(), "not a shared object".into()));
-                None
+            Ok(info) if info.elf_type == elf::ElfType::SharedObject && !info.pie => {
+                Attempt::Hit(found, info)
             }
+            Ok(info) if info.elf_type == elf::ElfType::SharedObject => Attempt::Fatal(
+                path.to_string(),
+                "cannot dynamically load position-independent executable".into(),
+            ),
+            Ok(info) if info.elf_type == elf::ElfType::Executable => Attempt::Fatal(
+                path.to_string(),
+                "cannot dynamically load executable".into(),
+            ),
+            Ok(_) => Attempt::Fatal(
+                path.to_string(),
+                "only ET_DYN and ET_EXEC can be loaded".into(),
+            ),
             Err(elf::Error::NotElf { .. }) => {
-                skipped.push((path.to_string(), "not an ELF file".into()));
-                None
+                Attempt::Fatal(path.to_string(), "invalid ELF header".into())
             }
             Err(elf::Error::Malformed { reason, .. }) => {
-                skipped.push((path.to_string(), format!("malformed ELF: {reason}")));
-                None
+                Attempt::Fatal(path.to_string(), format!("malformed ELF file: {reason}"))
+            }
+            Err(elf::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                Attempt::Absent
             }
             Err(elf::Error::Io { source, .. }) => {
-                skipped.push((path.to_string(), source.to_string()));
-                None
+                Attempt::Fatal(path.to_string(), source.to_string())
             }
         }
     }
+}
+
+/// The outcome of trying one candidate path (short-lived; the size difference is harmless).
+#[allow(clippy::large_enum_variant)]
+enum Attempt {
+    Hit(Found, ElfInfo),
+    /// ENOENT or EACCES: try the next candidate.
+    Absent,
+    /// Another class or machine: try the next candidate.
+    Skipped,
+    /// ELOOP or ENOTDIR: glibc abandons the rest of this search list.
+    Abort(String, String),
+    /// glibc fails the whole load (invalid ELF header, a directory, wrong byte order, ...).
+    Fatal(String, String),
 }
 
 /// musl's loader answers for these names itself (its libc, libpthread, librt, ...).

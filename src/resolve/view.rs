@@ -54,10 +54,16 @@ pub struct Found {
     pub origin: Origin,
 }
 
+/// Why a lookup found no regular file, in the kernel's terms.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Lookup {
+    /// ENOENT.
     Missing,
+    /// ENOTDIR: a component on the way is not a directory.
+    NotADir,
+    /// The path names a directory.
     NotAFile,
+    /// ELOOP.
     Loop,
 }
 
@@ -155,7 +161,7 @@ impl View<'_> {
                 Node::Dir => cur = next,
                 Node::File(origin) => {
                     if !todo.is_empty() {
-                        return Err(Lookup::Missing);
+                        return Err(Lookup::NotADir);
                     }
                     if want_dir {
                         return Err(Lookup::NotAFile);

@@ -12,5 +12,7 @@ mod big_file;
 mod errors;
 mod examples;
 mod init;
+mod ldd_parity;
 mod plan_layers;
 mod repro;
+mod rules;

@@ -1,5 +1,7 @@
-//! `cargo xtask bench`: kiln against `tar | gzip` and `umoci insert` on the same generated tree.
+//! `cargo xtask bench`: kiln against its peers, in two sections (both by default, one with
+//! `--only image` or `--only ldd`).
 //!
+//! **image**: kiln against `tar | gzip` and `umoci insert` on the same generated tree.
 //! Builds kiln in release (unless `--no-build`), generates a deterministic tree of
 //! `--size-mib` MiB ([`crate::tree`]) in a temporary directory under /var/tmp, writes a
 //! one-component manifest for it, and times, with wall clock and peak RSS from
@@ -9,8 +11,21 @@
 //! - `tar --sort=name ... | gzip -n -6 | sha256sum`, the baseline of a deterministic layer;
 //! - `umoci insert` of the tree into an empty image.
 //!
+//! **ldd**: the shared-library closure of every ELF file in /usr/bin (regular files with the
+//! ELF magic), computed by
+//! - `kiln ldd --list FILES...`, one invocation;
+//! - glibc's `ldd`, batched: `printf '%s\0' FILES... | xargs -0 ldd`;
+//! - `lddtree -l FILES...` (pax-utils, run as `/usr/bin/python3 /usr/bin/lddtree` because the
+//!   `python3` on PATH may lack pyelftools).
+//!
+//! Each runs [`LDD_RUNS`] times; the fastest run is compared (wall clock), and the target is
+//! kiln at least [`LDD_TARGET`] times faster than batched `ldd`. `ldd` and `lddtree` exit
+//! non-zero for static files and kiln for files it cannot resolve: exit codes up to 123 (xargs'
+//! "some invocation failed") are accepted, and each tool's output is checked to be non-empty.
+//!
 //! The temporary directory is removed at the end, also when a step fails. Outside CI a
-//! missing `umoci` or `/usr/bin/time` only drops that measurement; under CI it is an error.
+//! missing `umoci`, `lddtree` or `/usr/bin/time` only drops that measurement; under CI it is
+//! an error.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -39,11 +54,32 @@ resolve = false
 const TAR_GZIP: &str = "cd tree && tar --sort=name --owner=0 --group=0 --numeric-owner \
                         --mtime=@0 -cf - . | gzip -n -6 | sha256sum";
 
+/// The benchmark's sections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// `kiln build` against `tar | gzip` and `umoci insert`.
+    Image,
+    /// `kiln ldd` against glibc's `ldd` and `lddtree`.
+    Ldd,
+}
+
+impl Section {
+    fn parse(value: &str) -> Result<Self> {
+        match value {
+            "image" => Ok(Section::Image),
+            "ldd" => Ok(Section::Ldd),
+            other => bail!("--only wants `image` or `ldd`, got `{other}`"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub size_mib: u64,
     /// Use the existing release binary instead of running `cargo build --release`.
     pub no_build: bool,
+    /// Run one section only (default: all).
+    pub only: Option<Section>,
 }
 
 impl Options {
@@ -51,23 +87,28 @@ impl Options {
         let mut options = Options {
             size_mib: DEFAULT_SIZE_MIB,
             no_build: false,
+            only: None,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
-            let value = match arg.as_str() {
+            let (name, value) = match arg.as_str() {
                 "--no-build" => {
                     options.no_build = true;
                     continue;
                 }
-                "--size-mib" => match args.next() {
-                    Some(value) => value.as_str(),
-                    None => bail!("--size-mib needs a value"),
+                name @ ("--size-mib" | "--only") => match args.next() {
+                    Some(value) => (name, value.as_str()),
+                    None => bail!("{name} needs a value"),
                 },
-                other => match other.strip_prefix("--size-mib=") {
-                    Some(value) => value,
-                    None => bail!("unexpected argument `{other}` for `bench`"),
+                other => match other.split_once('=') {
+                    Some((name @ ("--size-mib" | "--only"), value)) => (name, value),
+                    _ => bail!("unexpected argument `{other}` for `bench`"),
                 },
             };
+            if name == "--only" {
+                options.only = Some(Section::parse(value)?);
+                continue;
+            }
             options.size_mib = match value.parse::<u64>() {
                 Ok(n) if (MIN_SIZE_MIB..=1024 * 1024).contains(&n) => n,
                 _ => bail!(

@@ -1,14 +1,20 @@
-//! Installs what the test suite needs, only when it is missing: Debian packages (through apt,
-//! as root), the rustfmt and clippy components, and a Python venv with the SPDX and CycloneDX
-//! validators under the test bed directory.
+//! Installs what the test suite needs, only when it is missing: the foreign dpkg architectures
+//! and Debian packages (through dpkg and apt, as root), the rustfmt and clippy components, and a
+//! Python venv with the SPDX and CycloneDX validators under the test bed directory.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::util::{self, bail, Context, Result};
 
+/// Foreign dpkg architectures the tests need: arm64, for the cross-compiled fixtures' libraries
+/// (`libssl-dev:arm64`) and the arm64 sysroot the tests download with `apt-get download`.
+pub const FOREIGN_ARCHITECTURES: &[&str] = &["arm64"];
+
 /// Debian packages the integration tests use (registry, runtimes, ELF tools, compilers for
-/// fixtures, validators' interpreter, TLS and zone data, `/usr/bin/time`, `htpasswd`).
+/// fixtures, validators' interpreter, TLS and zone data, `/usr/bin/time`, `htpasswd`, the arm64
+/// cross compiler with its libc and OpenSSL, the qemu user-mode emulators and musl-gcc).
+/// `NAME:ARCH` names a package of a foreign architecture (see [`FOREIGN_ARCHITECTURES`]).
 pub const APT_PACKAGES: &[&str] = &[
     "skopeo",
     "umoci",
@@ -29,6 +35,12 @@ pub const APT_PACKAGES: &[&str] = &[
     "tzdata",
     "time",
     "apache2-utils",
+    "gcc-aarch64-linux-gnu",
+    "libc6-dev-arm64-cross",
+    "libssl-dev:arm64",
+    "qemu-user",
+    "qemu-user-static",
+    "musl-tools",
 ];
 
 /// Python packages installed into the venv (pinned: the tests validate SBOMs against them).
@@ -84,47 +96,154 @@ pub fn setup() -> Result<Testbed> {
     Ok(testbed)
 }
 
-/// Whether dpkg knows `package` as fully installed.
-fn dpkg_installed(package: &str) -> Result<bool> {
+/// dpkg's native architecture (`dpkg --print-architecture`, e.g. `amd64`).
+fn native_architecture() -> Result<String> {
+    let out = Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .context("cannot run dpkg (this needs a Debian-based system)")?;
+    if !out.status.success() {
+        bail!("`dpkg --print-architecture` failed ({})", out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The foreign architectures dpkg is configured for (`dpkg --print-foreign-architectures`).
+fn foreign_architectures() -> Result<Vec<String>> {
+    let out = Command::new("dpkg")
+        .arg("--print-foreign-architectures")
+        .output()
+        .context("cannot run dpkg (this needs a Debian-based system)")?;
+    if !out.status.success() {
+        bail!(
+            "`dpkg --print-foreign-architectures` failed ({})",
+            out.status
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect())
+}
+
+/// The architectures of [`FOREIGN_ARCHITECTURES`] that dpkg is not configured for.
+fn missing_architectures() -> Result<Vec<&'static str>> {
+    let configured = foreign_architectures()?;
+    Ok(FOREIGN_ARCHITECTURES
+        .iter()
+        .copied()
+        .filter(|arch| !configured.iter().any(|c| c == arch))
+        .collect())
+}
+
+/// Whether `dpkg-query -W -f='${Architecture} ${Status}\n' PACKAGE` output says `package` is
+/// fully installed. A bare name means the native architecture (or `all`): with both
+/// `libssl-dev:amd64` and `libssl-dev:arm64` installed, dpkg-query lists both instances.
+/// `NAME:ARCH` is already filtered by dpkg-query.
+fn installed_in(query_output: &str, package: &str, native: &str) -> bool {
+    let qualified = package.contains(':');
+    query_output.lines().any(|line| {
+        let Some((arch, status)) = line.split_once(' ') else {
+            return false;
+        };
+        status.trim() == "install ok installed" && (qualified || arch == native || arch == "all")
+    })
+}
+
+/// Whether dpkg knows `package` (`NAME` or `NAME:ARCH`) as fully installed.
+fn dpkg_installed(package: &str, native: &str) -> Result<bool> {
     let out = Command::new("dpkg-query")
-        .args(["-W", "-f=${Status}", package])
+        .args(["-W", "-f=${Architecture} ${Status}\n", package])
         .stderr(std::process::Stdio::null())
         .output()
         .context("cannot run dpkg-query (this needs a Debian-based system)")?;
-    Ok(out.status.success()
-        && String::from_utf8_lossy(&out.stdout).trim() == "install ok installed")
+    Ok(
+        out.status.success()
+            && installed_in(&String::from_utf8_lossy(&out.stdout), package, native),
+    )
 }
 
 fn missing_packages() -> Result<Vec<&'static str>> {
+    let native = native_architecture()?;
     let mut missing = Vec::new();
     for package in APT_PACKAGES {
-        if !dpkg_installed(package)? {
+        if !dpkg_installed(package, &native)? {
             missing.push(*package);
         }
     }
     Ok(missing)
 }
 
-/// Installs the missing Debian packages with apt (root only).
+/// The shell commands that do what [`ensure_apt_packages`] would, for the not-root message.
+fn install_commands(architectures: &[&str], packages: &[&str]) -> String {
+    let mut steps: Vec<String> = architectures
+        .iter()
+        .map(|arch| format!("dpkg --add-architecture {arch}"))
+        .collect();
+    steps.push("apt-get update".into());
+    if !packages.is_empty() {
+        steps.push(format!(
+            "apt-get install -y --no-install-recommends {}",
+            packages.join(" ")
+        ));
+    }
+    steps.join(" && ")
+}
+
+/// Adds the missing foreign architectures (then forces an `apt-get update`, since a new
+/// architecture has no package lists yet) and installs the missing Debian packages with apt.
+/// Root only; nothing runs when everything is there.
 pub fn ensure_apt_packages() -> Result<()> {
+    let architectures = missing_architectures()?;
     let missing = missing_packages()?;
-    if missing.is_empty() {
-        println!("apt: all {} packages are installed", APT_PACKAGES.len());
+    if architectures.is_empty() && missing.is_empty() {
+        println!(
+            "apt: all {} packages are installed (foreign architectures: {})",
+            APT_PACKAGES.len(),
+            FOREIGN_ARCHITECTURES.join(" ")
+        );
         return Ok(());
     }
-    let list = missing.join(" ");
+    let mut what = Vec::new();
+    if !architectures.is_empty() {
+        what.push(format!(
+            "dpkg architectures not configured: {}",
+            architectures.join(" ")
+        ));
+    }
+    if !missing.is_empty() {
+        what.push(format!("missing Debian packages: {}", missing.join(" ")));
+    }
+    let what = what.join("\n");
     if !util::is_root() {
         bail!(
-            "missing Debian packages: {list}\n\
-             installing them needs root; run as root:\n  \
-             apt-get update && apt-get install -y --no-install-recommends {list}"
+            "{what}\n\
+             installing them needs root; run as root:\n  {}",
+            install_commands(&architectures, &missing)
         );
     }
     if util::find_tool("apt-get").is_none() {
-        bail!("missing Debian packages ({list}) and apt-get is not available");
+        bail!("{what}\napt-get is not available");
     }
-    println!("apt: installing {list}");
+    for arch in &architectures {
+        println!("dpkg: adding architecture {arch}");
+        util::run(Command::new("dpkg").args(["--add-architecture", arch]))
+            .with_context(|| format!("dpkg --add-architecture {arch}"))?;
+    }
+    let still_arch = missing_architectures()?;
+    if !still_arch.is_empty() {
+        bail!(
+            "dpkg --add-architecture succeeded but dpkg still lacks: {}",
+            still_arch.join(" ")
+        );
+    }
+    // Always refresh here: a just-added architecture has no package lists, and the lists
+    // may be stale for the packages about to be installed.
     util::run(Command::new("apt-get").args(["update", "-qq"])).context("apt-get update")?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!("apt: installing {}", missing.join(" "));
     util::run(
         Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
@@ -217,4 +336,51 @@ pub fn ensure_venv(testbed: &Testbed) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_names_mean_the_native_architecture() {
+        let both = "amd64 install ok installed\narm64 install ok installed\n";
+        assert!(installed_in(both, "libssl-dev", "amd64"));
+        let foreign_only = "arm64 install ok installed\n";
+        assert!(!installed_in(foreign_only, "libssl-dev", "amd64"));
+        assert!(installed_in(foreign_only, "libssl-dev:arm64", "amd64"));
+        assert!(installed_in(
+            "all install ok installed\n",
+            "tzdata",
+            "amd64"
+        ));
+        assert!(!installed_in(
+            "amd64 deinstall ok config-files\n",
+            "gcc",
+            "amd64"
+        ));
+        assert!(!installed_in("", "gcc", "amd64"));
+    }
+
+    #[test]
+    fn not_root_message_lists_every_step() {
+        assert_eq!(
+            install_commands(&["arm64"], &["musl-tools", "libssl-dev:arm64"]),
+            "dpkg --add-architecture arm64 && apt-get update && apt-get install -y \
+             --no-install-recommends musl-tools libssl-dev:arm64"
+        );
+        assert_eq!(
+            install_commands(&["arm64"], &[]),
+            "dpkg --add-architecture arm64 && apt-get update"
+        );
+    }
+
+    #[test]
+    fn the_arm64_package_needs_the_arm64_architecture() {
+        for package in APT_PACKAGES {
+            if let Some((_, arch)) = package.split_once(':') {
+                assert!(FOREIGN_ARCHITECTURES.contains(&arch), "{package}");
+            }
+        }
+    }
 }
