@@ -166,7 +166,18 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
     let epoch = Epoch::from_env()?;
     let output = a.output.as_deref().map(Output::parse).transpose()?;
     let manifest = crate::manifest::load(&a.manifest)?;
-    let plan = plan::build(&manifest, Path::new("/"), epoch)?;
+    let root = match &manifest.image.sysroot {
+        None => PathBuf::from("/"),
+        Some(sp) => match fs_err::canonicalize(&sp.host) {
+            Ok(p) if p.is_dir() => p,
+            _ => {
+                return Err(crate::span::Diagnostic::new(format!("`sysroot` {:?} is not a directory", sp.written), sp.location.clone())
+                    .with_hint("a sysroot holds the target's loader and libraries, e.g. from `dpkg -x` of the target's packages")
+                    .into())
+            }
+        },
+    };
+    let plan = plan::build(&manifest, &root, epoch)?;
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }

@@ -381,6 +381,29 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                     component: ci,
                 });
             }
+            // The image has no ld.so.cache: a library the target's cache (or ld.so.conf) found
+            // outside the default directories gets a link in one, so the loader finds it.
+            let dir = obj.path.rsplit_once('/').map_or("/", |(d, _)| d);
+            if matches!(obj.rule, resolve::Rule::LdSoCache | resolve::Rule::LdSoConf)
+                && !closure.defaults.iter().any(|d| d == dir)
+            {
+                if let (Some(default_dir), Some(soname)) =
+                    (closure.defaults.get(1), obj.path.rsplit('/').next())
+                {
+                    if let Ok(link) = ImagePath::parse(&format!("{default_dir}/{soname}")) {
+                        claims.push(Claim {
+                            path: link,
+                            kind: EntryKind::Symlink { target: obj.real.to_string() },
+                            mode: 0o777,
+                            uid: 0,
+                            gid: 0,
+                            layer: LayerKind::Libraries,
+                            provenance: prov(format!("added by kiln: the target's {} finds {soname} in {dir}, but the image has no ld.so.cache, so the loader needs it in a default directory", obj.rule)),
+                            component: ci,
+                        });
+                    }
+                }
+            }
             if let resolve::Origin::Root(h) = &obj.origin {
                 let (sha256, size, mode) = hashes.file(h).map_err(|e| Error::Io {
                     path: h.clone(),

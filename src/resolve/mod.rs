@@ -106,6 +106,9 @@ pub struct Closure {
     pub warnings: Vec<String>,
     /// The root is statically linked (no loader, no libraries).
     pub is_static: bool,
+    /// The loader's default directories for this target (an image has no ld.so.cache, so a
+    /// library the cache found elsewhere needs a link in one of these).
+    pub defaults: Vec<String>,
 }
 
 impl Closure {
@@ -397,6 +400,7 @@ impl<'a> Resolver<'a> {
                 data_files: vec![],
                 warnings,
                 is_static: true,
+                defaults: vec![],
             });
         }
         let target = Target::for_elf(&info, self.options.hwcaps);
@@ -424,7 +428,7 @@ impl<'a> Resolver<'a> {
                 info: iinfo,
             });
         }
-        self.load_needed(&mut objects, 0, &target, flavor, &info, &mut warnings)?;
+        self.load_needed(&mut objects, 0, &target, flavor, &info)?;
         if flavor == Flavor::Glibc {
             self.check_versions(&objects)?;
         }
@@ -455,15 +459,7 @@ impl<'a> Resolver<'a> {
                         let mut first_err = None;
                         let mut hit = None;
                         for n in &names {
-                            match self.search(
-                                &objects,
-                                from,
-                                n,
-                                &target,
-                                flavor,
-                                &info,
-                                &mut warnings,
-                            ) {
+                            match self.search(&objects, from, n, &target, flavor, &info) {
                                 Ok(r) => {
                                     hit = Some((n.clone(), r));
                                     break;
@@ -491,7 +487,7 @@ impl<'a> Resolver<'a> {
                                     needed_by: vec![requester],
                                     info: finfo,
                                 });
-                                self.load_needed(&mut objects, start, &target, flavor, &info, &mut warnings)?;
+                                self.load_needed(&mut objects, start, &target, flavor, &info)?;
                             }
                             (None, Some(e)) if required => return Err(e),
                             _ => warnings.push(format!("{name} is not in the target root ({reason}); it will be missing at run time")),
@@ -507,6 +503,7 @@ impl<'a> Resolver<'a> {
             data_files,
             warnings,
             is_static: false,
+            defaults: target.defaults.clone(),
         })
     }
 
@@ -519,7 +516,6 @@ impl<'a> Resolver<'a> {
         target: &Target,
         flavor: Flavor,
         root_info: &ElfInfo,
-        warnings: &mut Vec<String>,
     ) -> Result<(), Error> {
         let mut next = from;
         while next < objects.len() {
@@ -532,7 +528,7 @@ impl<'a> Resolver<'a> {
                     continue;
                 }
                 let (found, rule, finfo) =
-                    self.search(objects, next, &name, target, flavor, root_info, warnings)?;
+                    self.search(objects, next, &name, target, flavor, root_info)?;
                 // The same file reached under another name is the same object.
                 if let Some(j) = objects.iter().position(|o| o.real == found.real) {
                     if !objects[j].needed_by.contains(&next) {
@@ -637,7 +633,6 @@ impl<'a> Resolver<'a> {
         target: &Target,
         flavor: Flavor,
         root_info: &ElfInfo,
-        warnings: &mut Vec<String>,
     ) -> Result<(Found, Rule, ElfInfo), Error> {
         let requester = &objects[req];
         let mut searched = Vec::new();
@@ -771,10 +766,6 @@ impl<'a> Resolver<'a> {
                                 _ => None,
                             };
                             if let Some(r) = r {
-                                let dir = p.rsplit_once('/').map_or("/", |(d, _)| d);
-                                if !target.defaults.iter().any(|d| d == dir) {
-                                    warnings.push(format!("{name} is found through ld.so.cache in {dir}, which is not a default directory; the image has no ld.so.cache, so its loader will not look there"));
-                                }
                                 return Ok((r.0, Rule::LdSoCache, r.1));
                             }
                         }
@@ -788,14 +779,6 @@ impl<'a> Resolver<'a> {
                             .try_dirs(&self.conf_dirs, name, target, root_info, &mut skipped)
                             .map_err(unloadable)?
                         {
-                            let dir =
-                                r.0.path
-                                    .rsplit_once('/')
-                                    .map_or("/", |(d, _)| d)
-                                    .to_string();
-                            if !target.defaults.contains(&dir) {
-                                warnings.push(format!("{name} is found in {dir}, a directory from ld.so.conf; the image has no ld.so.cache, so its loader will not look there"));
-                            }
                             return Ok((r.0, Rule::LdSoConf, r.1));
                         }
                         searched.push(Searched {

@@ -782,3 +782,67 @@ fn static_pie_cycles_loops_and_directories() {
         "{e}"
     );
 }
+
+#[test]
+fn a_library_only_the_cache_finds_gets_a_link_in_a_default_directory() {
+    // A small x86-64 sysroot: the loader and libc from the host, a private library in
+    // /usr/local/lib that only ld.so.conf names.
+    let t = tempdir();
+    let d = t.path();
+    let sr = d.join("sysroot");
+    let triplet_dir = sr.join("usr/lib/x86_64-linux-gnu");
+    std::fs::create_dir_all(&triplet_dir).unwrap();
+    std::fs::create_dir_all(sr.join("usr/local/lib")).unwrap();
+    std::fs::create_dir_all(sr.join("etc")).unwrap();
+    for lib in ["libc.so.6", "ld-linux-x86-64.so.2"] {
+        std::fs::copy(
+            Path::new("/usr/lib/x86_64-linux-gnu").join(lib),
+            triplet_dir.join(lib),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(sr.join("lib64")).unwrap();
+    std::os::unix::fs::symlink(
+        "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        sr.join("lib64/ld-linux-x86-64.so.2"),
+    )
+    .unwrap();
+    std::fs::write(sr.join("etc/ld.so.conf"), "/usr/local/lib\n").unwrap();
+    write(d, "local.c", "int local(void){return 5;}\n");
+    gcc(
+        d,
+        &[
+            "-shared",
+            "-fPIC",
+            "-o",
+            "sysroot/usr/local/lib/liblocal.so.1",
+            "local.c",
+            "-Wl,-soname,liblocal.so.1",
+        ],
+    );
+    write(d, "app.c", "#include <stdio.h>\nint local(void);\nint main(){printf(\"local=%d\\n\", local());return 0;}\n");
+    gcc(
+        d,
+        &["-o", "app", "app.c", "sysroot/usr/local/lib/liblocal.so.1"],
+    );
+    let m = elf_manifest(d, "app", "");
+    let text = std::fs::read_to_string(&m).unwrap().replace(
+        "user = \"nonroot\"\n",
+        "user = \"nonroot\"\nsysroot = \"sysroot\"\n",
+    );
+    std::fs::write(&m, text).unwrap();
+    let plan = plan_json(&m);
+    let real =
+        plan_entry(&plan, "/usr/local/lib/liblocal.so.1").expect("the library from the sysroot");
+    assert!(
+        real["note"].as_str().unwrap().contains("ld.so.conf"),
+        "{real}"
+    );
+    let link = plan_entry(&plan, "/usr/lib/x86_64-linux-gnu/liblocal.so.1")
+        .expect("a link in a default directory");
+    assert_eq!(link["target"], "/usr/local/lib/liblocal.so.1");
+    assert!(link["note"].as_str().unwrap().contains("no ld.so.cache"));
+    let run = build_and_run(d, &m);
+    check(&run, "app in chroot");
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "local=5\n");
+}
