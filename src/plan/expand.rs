@@ -576,10 +576,7 @@ fn tzdata(
         move |e: std::io::Error| Error::Io { path: p, source: e }
     };
     let empty = BTreeMap::<ImagePath, OverlayNode>::new();
-    let view = View {
-        root: host,
-        overlay: &empty,
-    };
+    let view = View::new(host, &empty);
     match zones {
         Some(zones) => {
             for z in zones {

@@ -338,7 +338,7 @@ impl<'a> Resolver<'a> {
         options: Options,
     ) -> Resolver<'a> {
         Resolver {
-            view: View { root, overlay },
+            view: View::new(root, overlay),
             conf_dirs: ldconf::directories(root),
             cache: cache::Cache::read(root),
             options,

@@ -71,8 +71,22 @@ pub enum Lookup {
 pub struct View<'a> {
     pub root: &'a Path,
     pub overlay: &'a BTreeMap<ImagePath, OverlayNode>,
+    /// What the root holds at each path asked so far: the same directories are walked for
+    /// every library, so each is `lstat`ed once.
+    seen: std::sync::Mutex<BTreeMap<ImagePath, Node>>,
 }
 
+impl<'a> View<'a> {
+    pub fn new(root: &'a Path, overlay: &'a BTreeMap<ImagePath, OverlayNode>) -> View<'a> {
+        View {
+            root,
+            overlay,
+            seen: std::sync::Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+#[derive(Clone)]
 enum Node {
     File(Origin),
     Dir,
@@ -89,6 +103,17 @@ impl View<'_> {
                 OverlayNode::Dir => Node::Dir,
             };
         }
+        if let Some(n) = self.seen.lock().ok().and_then(|m| m.get(p).cloned()) {
+            return n;
+        }
+        let n = self.node_on_disk(p);
+        if let Ok(mut m) = self.seen.lock() {
+            m.insert(p.clone(), n.clone());
+        }
+        n
+    }
+
+    fn node_on_disk(&self, p: &ImagePath) -> Node {
         let host = self.host_path(p);
         match fs_err::symlink_metadata(&host) {
             Err(_) => Node::Missing,
@@ -218,10 +243,7 @@ mod tests {
         std::os::unix::fs::symlink("a", r.join("b")).unwrap();
         std::os::unix::fs::symlink("b", r.join("a")).unwrap();
         let overlay = BTreeMap::new();
-        let v = View {
-            root: r,
-            overlay: &overlay,
-        };
+        let v = View::new(r, &overlay);
         let f = v.lookup("/lib/libz.so.1").unwrap();
         assert_eq!(f.real, p("/usr/lib/libz.so.1.2"));
         let names: Vec<_> = f.links.iter().map(|l| l.path.to_string()).collect();
@@ -242,10 +264,7 @@ mod tests {
         );
         overlay.insert(p("/opt"), OverlayNode::Dir);
         overlay.insert(p("/opt/app"), OverlayNode::Dir);
-        let v = View {
-            root: t.path(),
-            overlay: &overlay,
-        };
+        let v = View::new(t.path(), &overlay);
         let f = v.lookup("/opt/app/bin/../lib/libg.so.1");
         // `bin` does not exist, so `..` after it cannot be walked.
         assert!(f.is_err());
