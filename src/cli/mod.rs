@@ -303,6 +303,7 @@ fn ldd(a: LddArgs) -> anyhow::Result<()> {
     };
     let overlay = std::collections::BTreeMap::new();
     let options = Options {
+        image_files: None,
         hwcaps: level,
         dlopen: a.dlopen.then(|| crate::resolve::DlopenPolicy {
             nss: read_nss(&root),

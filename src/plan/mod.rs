@@ -234,7 +234,29 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         _ => DEFAULT_NSSWITCH.to_string(),
     };
     let generate_nss = placed_nss.is_none();
+    // Loader configuration the image itself will hold.
+    let mut image_files = BTreeMap::new();
+    for c in claims.iter().filter(|c| {
+        c.path.as_str().starts_with("/etc/ld-musl-") && c.path.as_str().ends_with(".path")
+    }) {
+        let text = match &c.kind {
+            EntryKind::File {
+                source: Source::Inline(b),
+                ..
+            } => String::from_utf8_lossy(b).into_owned(),
+            EntryKind::File {
+                source: Source::Host(h),
+                ..
+            } => fs_err::read_to_string(h).map_err(|e| Error::Io {
+                path: h.clone(),
+                source: e,
+            })?,
+            _ => continue,
+        };
+        image_files.insert(c.path.to_string(), text);
+    }
     let options = resolve::Options {
+        image_files: Some(image_files),
         hwcaps: manifest.image.cpu_level,
         dlopen: Some(resolve::DlopenPolicy {
             waived: manifest

@@ -319,6 +319,10 @@ pub struct Options {
     pub hwcaps: HwcapsLevel,
     /// Add the objects glibc loads at run time (libgcc_s, NSS modules, gconv, .note.dlopen).
     pub dlopen: Option<DlopenPolicy>,
+    /// The loader configuration files the image will hold (e.g. `/etc/ld-musl-x86_64.path`),
+    /// by path. None: read them from the root (`kiln ldd`); Some: an image is being built, and
+    /// a file not in the map will not exist at run time.
+    pub image_files: Option<BTreeMap<String, String>>,
 }
 
 /// Resolves closures against one target root and one overlay.
@@ -820,11 +824,16 @@ impl<'a> Resolver<'a> {
             _ => "unknown",
         };
         let file = format!("/etc/ld-musl-{arch}.path");
-        match fs_err::read_to_string(
-            self.view
-                .host_path(&ImagePath::parse(&file).expect("static path")),
-        ) {
-            Ok(text) => (
+        let text = match &self.options.image_files {
+            Some(files) => files.get(&file).cloned(),
+            None => fs_err::read_to_string(
+                self.view
+                    .host_path(&ImagePath::parse(&file).expect("static path")),
+            )
+            .ok(),
+        };
+        match text {
+            Some(text) => (
                 file,
                 text.split(['\n', ':'])
                     .map(str::trim)
@@ -832,7 +841,7 @@ impl<'a> Resolver<'a> {
                     .map(str::to_string)
                     .collect(),
             ),
-            Err(_) => (
+            None => (
                 "musl default path".into(),
                 vec!["/lib".into(), "/usr/local/lib".into(), "/usr/lib".into()],
             ),

@@ -8,11 +8,13 @@
 
 mod util;
 
+mod arm64;
 mod big_file;
 mod errors;
 mod examples;
 mod init;
 mod ldd_parity;
+mod musl;
 mod plan_layers;
 mod repro;
 mod rules;

@@ -279,3 +279,103 @@ pub(crate) fn plan_json(manifest: &Path) -> Value {
     );
     serde_json::from_str(&out).unwrap()
 }
+
+/// The real path of the in-image `path`, with symlinks resolved by `readlink` (which answers
+/// the target of an in-image path that is a symlink, else None): an absolute target restarts
+/// at the image's `/`, `..` stops at `/`. Like closure-ref.py's `realpath_in`.
+pub(crate) fn realpath_with(path: &str, readlink: impl Fn(&str) -> Option<String>) -> String {
+    let mut parts: std::collections::VecDeque<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    let mut out: Vec<String> = vec![];
+    let mut hops = 0;
+    while let Some(c) = parts.pop_front() {
+        if c == "." {
+            continue;
+        }
+        if c == ".." {
+            out.pop();
+            continue;
+        }
+        let here = format!(
+            "/{}",
+            out.iter()
+                .chain([&c])
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("/")
+        );
+        match readlink(&here) {
+            Some(target) => {
+                hops += 1;
+                assert!(hops <= 40, "symlink loop at {here}");
+                if target.starts_with('/') {
+                    out.clear();
+                }
+                for (i, t) in target.split('/').filter(|t| !t.is_empty()).enumerate() {
+                    parts.insert(i, t.to_string());
+                }
+            }
+            None => out.push(c),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// `realpath_with` inside the directory `root` (a sysroot or an unpacked rootfs): absolute
+/// symlinks resolve inside `root`, never on the host.
+pub(crate) fn realpath_in(root: &Path, path: &str) -> String {
+    realpath_with(path, |p| {
+        let host = root.join(p.trim_start_matches('/'));
+        if host.symlink_metadata().ok()?.file_type().is_symlink() {
+            Some(
+                std::fs::read_link(&host)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        } else {
+            None
+        }
+    })
+}
+
+/// Where the suite keeps caches: `$KILN_TESTBED` (set by `cargo xtask test`), else
+/// `$HOME/.cache/kiln-testbed`.
+pub(crate) fn testbed_dir() -> PathBuf {
+    match std::env::var_os("KILN_TESTBED") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => {
+            let home = std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .expect("neither KILN_TESTBED nor HOME is set");
+            Path::new(&home).join(".cache/kiln-testbed")
+        }
+    }
+}
+
+/// The ELF class (1 = 32-bit, 2 = 64-bit) and e_machine of a file (little-endian ELF).
+pub(crate) fn elf_class_machine(path: &Path) -> (u8, u16) {
+    let mut head = [0u8; 20];
+    std::fs::File::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .read_exact(&mut head)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        &head[..4],
+        b"\x7fELF",
+        "{} is not an ELF file",
+        path.display()
+    );
+    assert_eq!(head[5], 1, "{} is not little-endian", path.display());
+    (head[4], u16::from_le_bytes([head[18], head[19]]))
+}
+
+/// SHA-256 of a host file, as `sha256:HEX`.
+pub(crate) fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
+}

@@ -296,6 +296,8 @@ fn venv_ready(testbed: &Testbed) -> bool {
 
 /// Creates the venv when its interpreter does not run, and installs the pinned packages when
 /// the import check fails.
+// xtask has no dependencies (no fs-err): the error gets the path through `with_context`.
+#[allow(clippy::disallowed_methods)]
 pub fn ensure_venv(testbed: &Testbed) -> Result<()> {
     if venv_ready(testbed) {
         println!("venv: {} is ready", testbed.venv.display());
