@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod digest;
+pub mod dpkg;
 pub mod elf;
 pub mod image;
 pub mod init;

@@ -176,6 +176,7 @@ pub(crate) fn component(
         component: c.name.clone(),
         needed_by: vec![],
         note,
+        ..Default::default()
     };
     let mut claim = |out: &mut Expanded,
                      path: ImagePath,
@@ -706,7 +707,7 @@ fn tzdata(
 
 /// `/etc/os-release` for the image: the target root's identity (so scanners know the source
 /// distribution) with a PRETTY_NAME that says what this image is, then the manifest's fields.
-fn os_release(root: &Path, fields: &BTreeMap<String, String>) -> String {
+pub(crate) fn os_release(root: &Path, fields: &BTreeMap<String, String>) -> String {
     let mut map = BTreeMap::new();
     let text = fs_err::read_to_string(root.join("etc/os-release"))
         .or_else(|_| fs_err::read_to_string(root.join("usr/lib/os-release")))

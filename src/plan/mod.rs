@@ -56,7 +56,7 @@ impl EntryKind {
 }
 
 /// Why an entry is in the image.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Provenance {
     /// The manifest component that put it there.
     pub component: String,
@@ -67,6 +67,24 @@ pub struct Provenance {
     /// How the loader finds it (for resolved objects), or why a directory exists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// For resolved objects: the real paths of every object that needs it (DT_NEEDED edges).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub required_by: Vec<String>,
+    /// The Debian package the file comes from, when the target root's dpkg database says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<PackageRef>,
+}
+
+/// A Debian package, as the Plan records it for an entry.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct PackageRef {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub source: String,
+    pub source_version: String,
+    pub license: String,
+    pub purl: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -353,6 +371,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                         component: comp.name.clone(),
                         needed_by: vec![],
                         note: Some(format!("symlink on the way to {}", found.real)),
+                        ..Default::default()
                     },
                     component: ci,
                 });
@@ -377,6 +396,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                         component: comp.name.clone(),
                         needed_by: vec![],
                         note: Some(format!("loaded at run time: {reason}")),
+                        ..Default::default()
                     },
                     component: ci,
                 });
@@ -384,10 +404,17 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         }
         for (oi, obj) in closure.objects.iter().enumerate().skip(1) {
             let chain = closure.chain(oi);
+            let required_by: Vec<String> = obj
+                .needed_by
+                .iter()
+                .map(|&i| closure.objects[i].real.to_string())
+                .collect();
             let prov = |note: String| Provenance {
                 component: comp.name.clone(),
                 needed_by: chain.clone(),
                 note: Some(note),
+                required_by: required_by.clone(),
+                ..Default::default()
             };
             for link in obj.links.iter().filter(|l| l.from_root) {
                 claims.push(Claim {
@@ -464,10 +491,12 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                 component: manifest.components[*ci].name.clone(),
                 needed_by: vec![],
                 note: Some(format!("added by kiln: {user} looks up users, groups or hosts through NSS; this nsswitch.conf names only the services built into glibc (files, dns)")),
+..Default::default()
             },
             component: *ci,
         });
     }
+    add_packages(manifest, root, &mut claims);
     let entries = merge(manifest, claims)?;
     warnings.sort();
     warnings.dedup();
@@ -490,6 +519,143 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         warnings,
         machine,
     })
+}
+
+/// Records the Debian package of every claim that comes from the target root, and adds what
+/// scanners read for distroless images: `/var/lib/dpkg/status.d/PKG` (the package's control
+/// fields) and `PKG.md5sums` (the lines for the files that ship), plus an `/etc/os-release`
+/// naming the source distribution when no component ships one.
+fn add_packages(manifest: &Manifest, root: &Path, claims: &mut Vec<Claim>) {
+    let db = crate::dpkg::Db::read(root);
+    if db.is_empty() {
+        return;
+    }
+    let overlay = BTreeMap::new();
+    let view = resolve::View::new(root, &overlay);
+    let in_root = |host: &Path| -> Option<String> {
+        let rel = host.strip_prefix(root).ok()?;
+        let p = format!("/{}", rel.display());
+        let (dir, name) = p.rsplit_once('/')?;
+        let dir = view.resolve_dir(if dir.is_empty() { "/" } else { dir })?;
+        Some(if dir.is_root() {
+            format!("/{name}")
+        } else {
+            format!("{dir}/{name}")
+        })
+    };
+    // (package, its shipped md5sums lines, the first component index that ships from it)
+    let mut shipped: BTreeMap<String, (crate::dpkg::Package, Vec<String>, usize)> = BTreeMap::new();
+    for c in claims.iter_mut() {
+        let key = match &c.kind {
+            EntryKind::File {
+                source: Source::Host(h),
+                ..
+            } => in_root(h),
+            // A link kiln copied from the root: the root holds the same link at the same path.
+            EntryKind::Symlink { target } => {
+                let host = root.join(c.path.relative());
+                // Links to directories (merged-/usr's /lib) stand where packages list
+                // directories, which many packages share: no owner.
+                if host.is_dir() {
+                    continue;
+                }
+                match fs_err::read_link(&host) {
+                    Ok(t) if t.to_string_lossy() == *target => in_root(&host),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let Some(pkg) = key.as_deref().and_then(|k| db.owner(k)) else {
+            continue;
+        };
+        c.provenance.package = Some(PackageRef {
+            name: pkg.name.clone(),
+            version: pkg.version.clone(),
+            arch: pkg.arch.clone(),
+            source: pkg.source.clone(),
+            source_version: pkg.source_version.clone(),
+            license: pkg.license.clone(),
+            purl: pkg.purl(&db.distro),
+        });
+        let e = shipped
+            .entry(pkg.name.clone())
+            .or_insert_with(|| (pkg.clone(), vec![], c.component));
+        if let Some((md5, rel)) = key.as_deref().and_then(|k| pkg.md5sums.get(k)) {
+            e.1.push(format!("{md5}  {rel}\n"));
+        }
+    }
+    let inline = |text: String| {
+        let bytes = text.into_bytes();
+        EntryKind::File {
+            sha256: Digest::of(&bytes),
+            size: bytes.len() as u64,
+            source: Source::Inline(Arc::new(bytes)),
+        }
+    };
+    let names: Vec<String> = shipped.keys().cloned().collect();
+    for (name, (pkg, mut md5, ci)) in shipped {
+        md5.sort();
+        md5.dedup();
+        let note = |what: &str| {
+            Some(format!("added by kiln: {what} of Debian package {name} {}, which files of this image come from, for vulnerability scanners (the distroless status.d convention)", pkg.version))
+        };
+        let path = |suffix: &str| {
+            ImagePath::parse(&format!("/var/lib/dpkg/status.d/{name}{suffix}"))
+                .expect("package names are path-safe")
+        };
+        claims.push(Claim {
+            path: path(""),
+            kind: inline(pkg.control.clone()),
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            layer: LayerKind::Base,
+            provenance: Provenance {
+                component: manifest.components[ci].name.clone(),
+                note: note("control fields"),
+                ..Default::default()
+            },
+            component: ci,
+        });
+        claims.push(Claim {
+            path: path(".md5sums"),
+            kind: inline(md5.concat()),
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            layer: LayerKind::Base,
+            provenance: Provenance {
+                component: manifest.components[ci].name.clone(),
+                note: note("checksums of the shipped files"),
+                ..Default::default()
+            },
+            component: ci,
+        });
+    }
+    let has_os_release = claims
+        .iter()
+        .any(|c| matches!(c.path.as_str(), "/etc/os-release" | "/usr/lib/os-release"));
+    if !has_os_release && !names.is_empty() {
+        let ci = claims
+            .iter()
+            .find(|c| c.provenance.package.is_some())
+            .map_or(0, |c| c.component);
+        claims.push(Claim {
+            path: ImagePath::parse("/etc/os-release").expect("static path"),
+            kind: inline(expand::os_release(root, &BTreeMap::new())),
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            layer: LayerKind::Base,
+            provenance: Provenance {
+                component: manifest.components[ci].name.clone(),
+                note: Some(format!("added by kiln: names the distribution that packages {} come from, so scanners can match them", names.join(", "))),
+                ..Default::default()
+            },
+            component: ci,
+        });
+    }
 }
 
 fn clone_image(i: &ImageSpec) -> ImageSpec {
@@ -586,6 +752,7 @@ fn merge(manifest: &Manifest, claims: Vec<Claim>) -> Result<Vec<Entry>, Error> {
                             component: c.provenance.component.clone(),
                             needed_by: vec![],
                             note: Some(format!("parent directory of {}", c.path)),
+                            ..Default::default()
                         },
                         component: c.component,
                     },

@@ -137,6 +137,11 @@ impl View<'_> {
         self.walk(dir, true).is_ok()
     }
 
+    /// The canonical form of directory `dir` (every symlink resolved inside the root).
+    pub fn resolve_dir(&self, dir: &str) -> Option<ImagePath> {
+        self.walk(dir, true).ok().map(|(p, _, _)| p)
+    }
+
     /// Follows `path` to a regular file.
     pub fn lookup(&self, path: &str) -> Result<Found, Lookup> {
         self.walk(path, false)
