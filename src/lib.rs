@@ -17,5 +17,6 @@ pub mod layer;
 pub mod manifest;
 pub mod plan;
 pub mod resolve;
+pub mod sbom;
 pub mod span;
 pub mod time;

@@ -10,6 +10,8 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub mod embedded;
+
 /// 32- or 64-bit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum Class {
@@ -238,6 +240,12 @@ pub fn read(path: &Path) -> Result<ElfInfo, Error> {
             reason,
         },
     })
+}
+
+/// Maps an ELF file read-only (for readers of sections, such as `embedded`).
+pub fn map(path: &Path) -> std::io::Result<memmap2::Mmap> {
+    let f = fs_err::File::open(path)?;
+    map_file(f.file())
 }
 
 /// Maps the file read-only. Only ELF headers and dynamic metadata are touched, so resident

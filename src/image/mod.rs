@@ -27,6 +27,8 @@ pub struct Descriptor {
     pub digest: Digest,
     pub size: u64,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub artifact_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub platform: Option<Platform>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub annotations: BTreeMap<String, String>,
@@ -45,8 +47,12 @@ pub struct Platform {
 pub struct ImageManifest {
     pub schema_version: u32,
     pub media_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
@@ -212,10 +218,22 @@ pub struct Built {
     pub manifest: Descriptor,
     pub config: Descriptor,
     pub layers: Vec<Layer>,
+    /// Artifact manifests whose subject is the image (SBOMs, the plan), as index entries.
+    pub artifacts: Vec<Descriptor>,
+    /// (file name in a docker-archive, blob digest) of each artifact's content.
+    pub artifact_files: Vec<(String, Digest)>,
 }
+
+/// Media type of the portable plan kiln stores beside the image (for `kiln explain`).
+pub const PLAN_MEDIA_TYPE: &str = "application/vnd.kiln.plan.v1+json";
+/// Media type and content of the empty config of artifact manifests (OCI 1.1).
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+/// Annotation on index entries of artifacts: the image manifest they describe.
+pub const SUBJECT_ANNOTATION: &str = "dev.kiln.subject";
 
 pub(crate) fn layer_descriptor(l: &Layer) -> Descriptor {
     Descriptor {
+        artifact_type: None,
         media_type: layer::MEDIA_TYPE.into(),
         digest: l.digest.clone(),
         size: l.size,

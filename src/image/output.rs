@@ -77,6 +77,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Layer(#[from] layer::Error),
+    #[error(transparent)]
+    Sbom(Box<crate::sbom::Error>),
 }
 
 fn valid_tag(t: &str) -> bool {
@@ -195,7 +197,7 @@ fn write_blob(blobs: &Path, staging: &Path, bytes: &[u8]) -> Result<Digest, Erro
 /// Writes layers, config and manifest blobs into `layout` (which has `blobs/sha256`). Partial
 /// blobs live in a staging folder beside `blobs`, so a killed build never leaves a stray file
 /// among the blobs of an existing layout.
-fn write_image(plan: &Plan, layout: &Path) -> Result<Built, Error> {
+fn write_image(plan: &Plan, layout: &Path, tag: &str) -> Result<Built, Error> {
     let blobs = layout.join("blobs/sha256");
     fs_err::create_dir_all(&blobs).map_err(werr(&blobs))?;
     let staging = tempfile::Builder::new()
@@ -212,6 +214,7 @@ fn write_image(plan: &Plan, layout: &Path) -> Result<Built, Error> {
     let cfg = to_bytes(&config(plan, &layers));
     let cfg_d = write_blob(&blobs, staging, &cfg)?;
     let config = Descriptor {
+        artifact_type: None,
         media_type: CONFIG_MEDIA_TYPE.into(),
         digest: cfg_d,
         size: cfg.len() as u64,
@@ -221,24 +224,120 @@ fn write_image(plan: &Plan, layout: &Path) -> Result<Built, Error> {
     let m = ImageManifest {
         schema_version: 2,
         media_type: MANIFEST_MEDIA_TYPE,
+        artifact_type: None,
         config: config.clone(),
         layers: layers.iter().map(layer_descriptor).collect(),
+        subject: None,
         annotations: plan.image.annotations.clone(),
     };
     let mb = to_bytes(&m);
     let md = write_blob(&blobs, staging, &mb)?;
     let manifest = Descriptor {
+        artifact_type: None,
         media_type: MANIFEST_MEDIA_TYPE.into(),
         digest: md,
         size: mb.len() as u64,
         platform: Some(platform(plan)),
         annotations: BTreeMap::new(),
     };
+    let (artifacts, artifact_files) = write_artifacts(plan, &manifest, &blobs, staging, tag)?;
     Ok(Built {
         manifest,
         config,
         layers,
+        artifacts,
+        artifact_files,
     })
+}
+
+/// Index entries of the artifacts, and (file name, blob) of their contents.
+type Artifacts = (Vec<Descriptor>, Vec<(String, Digest)>);
+
+/// Writes the SBOMs (SPDX, CycloneDX) and the portable plan as OCI 1.1 artifacts whose subject
+/// is the image manifest; returns their index entries and their content blobs.
+fn write_artifacts(
+    plan: &Plan,
+    image: &Descriptor,
+    blobs: &Path,
+    staging: &Path,
+    tag: &str,
+) -> Result<Artifacts, Error> {
+    let facts =
+        crate::sbom::facts(plan, &image.digest, tag).map_err(|e| Error::Sbom(Box::new(e)))?;
+    let mut contents: Vec<(String, &str, Vec<u8>)> = crate::sbom::Format::ALL
+        .iter()
+        .map(|f| {
+            let name = match f {
+                crate::sbom::Format::Spdx => "sbom.spdx.json",
+                crate::sbom::Format::CycloneDx => "sbom.cdx.json",
+            };
+            (
+                name.to_string(),
+                f.media_type(),
+                crate::sbom::render(&facts, *f),
+            )
+        })
+        .collect();
+    contents.push((
+        "plan.json".into(),
+        super::PLAN_MEDIA_TYPE,
+        (plan.to_json_portable() + "\n").into_bytes(),
+    ));
+    let empty = write_blob(blobs, staging, b"{}")?;
+    let subject = Descriptor {
+        artifact_type: None,
+        media_type: MANIFEST_MEDIA_TYPE.into(),
+        digest: image.digest.clone(),
+        size: image.size,
+        platform: None,
+        annotations: BTreeMap::new(),
+    };
+    let mut out = Vec::new();
+    let mut files = Vec::new();
+    for (name, media_type, bytes) in contents {
+        let d = write_blob(blobs, staging, &bytes)?;
+        files.push((name, d.clone()));
+        let m = ImageManifest {
+            schema_version: 2,
+            media_type: MANIFEST_MEDIA_TYPE,
+            artifact_type: Some(media_type.into()),
+            config: Descriptor {
+                artifact_type: None,
+                media_type: super::EMPTY_MEDIA_TYPE.into(),
+                digest: empty.clone(),
+                size: 2,
+                platform: None,
+                annotations: BTreeMap::new(),
+            },
+            layers: vec![Descriptor {
+                artifact_type: None,
+                media_type: media_type.into(),
+                digest: d,
+                size: bytes.len() as u64,
+                platform: None,
+                annotations: BTreeMap::new(),
+            }],
+            subject: Some(subject.clone()),
+            annotations: BTreeMap::from([(
+                "org.opencontainers.image.created".to_string(),
+                plan.epoch.rfc3339(),
+            )]),
+        };
+        let mb = to_bytes(&m);
+        let md = write_blob(blobs, staging, &mb)?;
+        out.push(Descriptor {
+            artifact_type: Some(media_type.into()),
+            media_type: MANIFEST_MEDIA_TYPE.into(),
+            digest: md,
+            size: mb.len() as u64,
+            platform: None,
+            annotations: BTreeMap::from([(
+                super::SUBJECT_ANNOTATION.to_string(),
+                image.digest.to_string(),
+            )]),
+        });
+    }
+    Ok((out, files))
 }
 
 fn tagged(built: &Built, tag: &str) -> Descriptor {
@@ -248,11 +347,13 @@ fn tagged(built: &Built, tag: &str) -> Descriptor {
 }
 
 fn write_new_layout(plan: &Plan, dir: &Path, tag: &str) -> Result<Built, Error> {
-    let built = write_image(plan, dir)?;
+    let built = write_image(plan, dir, tag)?;
+    let mut manifests = vec![tagged(&built, tag)];
+    manifests.extend(built.artifacts.iter().cloned());
     let index = Index {
         schema_version: 2,
         media_type: INDEX_MEDIA_TYPE,
-        manifests: vec![tagged(&built, tag)],
+        manifests,
     };
     write_file_atomic(
         &dir.join("oci-layout"),
@@ -315,7 +416,12 @@ pub fn write(plan: &Plan, out: &Output) -> Result<Built, Error> {
                 .prefix(".kiln-build-")
                 .tempdir_in(&parent)
                 .map_err(werr(&parent))?;
-            let built = write_image(plan, work.path())?;
+            let tag = reference
+                .as_deref()
+                .and_then(|r| r.rsplit_once(':'))
+                .map_or("latest", |(_, t)| t)
+                .to_string();
+            let built = write_image(plan, work.path(), &tag)?;
             let blobs = work.path().join("blobs/sha256");
             let mut files: Vec<(String, PathBuf)> = vec![];
             let mut layer_names = vec![];
@@ -348,8 +454,12 @@ pub fn write(plan: &Plan, out: &Output) -> Result<Built, Error> {
             let mp = work.path().join("manifest.json");
             fs_err::write(&mp, dm).map_err(werr(&mp))?;
             files.push(("manifest.json".into(), mp));
+            // docker load ignores other files: the SBOMs and the plan travel in `kiln/`.
+            for (name, d) in &built.artifact_files {
+                files.push((format!("kiln/{name}"), blobs.join(d.hex())));
+            }
             files.sort();
-            write_archive(file, &[], files, plan.epoch.0)?;
+            write_archive(file, &["kiln"], files, plan.epoch.0)?;
             Ok(built)
         }
     }
@@ -359,6 +469,16 @@ fn blob_list(b: &Built) -> Vec<Digest> {
     let mut v: Vec<Digest> = b.layers.iter().map(|l| l.digest.clone()).collect();
     v.push(b.config.digest.clone());
     v.push(b.manifest.digest.clone());
+    for a in &b.artifacts {
+        v.push(a.digest.clone());
+    }
+    for (_, d) in &b.artifact_files {
+        v.push(d.clone());
+    }
+    // The empty config of the artifact manifests.
+    if !b.artifacts.is_empty() {
+        v.push(Digest::of(b"{}"));
+    }
     v.sort();
     v.dedup();
     v
@@ -469,7 +589,7 @@ fn write_oci(plan: &Plan, dir: &Path, tag: &str) -> Result<Built, Error> {
             path: index_path.clone(),
             source: e,
         })?;
-    let built = write_image(plan, dir)?;
+    let built = write_image(plan, dir, tag)?;
     let ours = serde_json::to_value(tagged(&built, tag)).expect("descriptor serialises");
     let manifests = index
         .as_object_mut()
@@ -485,6 +605,29 @@ fn write_oci(plan: &Plan, dir: &Path, tag: &str) -> Result<Built, Error> {
             != Some(tag)
     });
     manifests.push(ours);
+    // Artifacts of images no longer in the index go; ours come in (once each).
+    let subject_ptr = format!(
+        "/annotations/{}",
+        super::SUBJECT_ANNOTATION.replace('/', "~1")
+    );
+    let images: Vec<String> = manifests
+        .iter()
+        .filter(|m| m.pointer(&subject_ptr).is_none())
+        .filter_map(|m| m["digest"].as_str().map(str::to_string))
+        .collect();
+    manifests.retain(|m| {
+        m.pointer(&subject_ptr)
+            .and_then(|v| v.as_str())
+            .is_none_or(|s| images.iter().any(|i| i == s))
+    });
+    for a in &built.artifacts {
+        if !manifests
+            .iter()
+            .any(|m| m["digest"].as_str() == Some(a.digest.to_string().as_str()))
+        {
+            manifests.push(serde_json::to_value(a).expect("descriptor serialises"));
+        }
+    }
     write_file_atomic(
         &index_path,
         &serde_json::to_vec(&index).expect("index serialises"),

@@ -147,6 +147,16 @@ struct EntryJson<'a> {
 impl Plan {
     /// The Plan as pretty JSON (`kiln build --plan --json`).
     pub fn to_json(&self) -> String {
+        self.json(true)
+    }
+
+    /// The Plan as JSON without host paths, so it is the same wherever the image is built
+    /// (stored beside the image for `kiln explain`).
+    pub fn to_json_portable(&self) -> String {
+        self.json(false)
+    }
+
+    fn json(&self, with_sources: bool) -> String {
         let entries = self
             .entries
             .iter()
@@ -162,7 +172,7 @@ impl Plan {
                         Some(*size),
                         Some(sha256.to_string()),
                         None,
-                        Some(match source {
+                        with_sources.then(|| match source {
                             Source::Host(p) => p.display().to_string(),
                             Source::Inline(_) => "generated".to_string(),
                         }),

@@ -10,6 +10,7 @@ mod util;
 
 mod arm64;
 mod big_file;
+mod embedded;
 mod errors;
 mod examples;
 mod init;

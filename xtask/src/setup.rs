@@ -1,6 +1,7 @@
 //! Installs what the test suite needs, only when it is missing: the foreign dpkg architectures
-//! and Debian packages (through dpkg and apt, as root), the rustfmt and clippy components, and a
-//! Python venv with the SPDX and CycloneDX validators under the test bed directory.
+//! and Debian packages (through dpkg and apt, as root), the rustfmt and clippy components,
+//! cargo-auditable, and a Python venv with the SPDX and CycloneDX validators under the test
+//! bed directory.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,6 +42,7 @@ pub const APT_PACKAGES: &[&str] = &[
     "qemu-user",
     "qemu-user-static",
     "musl-tools",
+    "golang-go",
 ];
 
 /// Python packages installed into the venv (pinned: the tests validate SBOMs against them).
@@ -91,6 +93,7 @@ impl Testbed {
 pub fn setup() -> Result<Testbed> {
     ensure_apt_packages()?;
     ensure_rust_components()?;
+    ensure_cargo_auditable()?;
     let testbed = Testbed::from_env()?;
     ensure_venv(&testbed)?;
     Ok(testbed)
@@ -288,6 +291,26 @@ pub fn ensure_rust_components() -> Result<()> {
             .args(&missing),
     )
     .context("adding the missing toolchain components")
+}
+
+/// cargo-auditable builds the Rust fixture whose embedded crate list the tests read
+/// (`tests/it/embedded.rs`); installed from crates.io when `cargo auditable` is missing.
+pub fn ensure_cargo_auditable() -> Result<()> {
+    let installed = || util::succeeds(util::cargo().args(["auditable", "--version"]));
+    if installed() {
+        println!("rust: cargo-auditable is installed");
+        return Ok(());
+    }
+    println!("cargo: installing cargo-auditable");
+    util::run(util::cargo().args(["install", "cargo-auditable", "--locked"]))
+        .context("cargo install cargo-auditable --locked")?;
+    if !installed() {
+        bail!(
+            "`cargo install cargo-auditable` succeeded but `cargo auditable` still fails: is \
+             cargo's bin directory on PATH?"
+        );
+    }
+    Ok(())
 }
 
 fn venv_ready(testbed: &Testbed) -> bool {
