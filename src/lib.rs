@@ -14,6 +14,7 @@ pub mod elf;
 pub mod image;
 pub mod init;
 pub mod layer;
+pub mod lock;
 pub mod manifest;
 pub mod plan;
 pub mod resolve;

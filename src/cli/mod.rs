@@ -41,6 +41,39 @@ enum Command {
     /// Show the shared libraries ELF files load, as the target's loader would find them
     /// (computed from the files, never by running them).
     Ldd(LddArgs),
+    /// Print the SBOM stored with an image (SPDX 2.3 or CycloneDX 1.6 JSON).
+    Sbom(SbomArgs),
+    /// Explain why a path is in an image: component, reason, owner, needed-by chain, package.
+    Explain(ExplainArgs),
+    /// Write NAME.lock beside the manifest: the hashes of everything the image is built from.
+    Lock(LockArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SbomArgs {
+    /// The image, in the --output syntax: oci:DIR[:TAG], oci-archive:FILE[:TAG],
+    /// docker-archive:FILE.
+    image: String,
+    /// spdx or cyclonedx.
+    #[arg(long, default_value = "spdx")]
+    format: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct ExplainArgs {
+    /// A manifest (FILE.toml) or an image built by kiln (oci:DIR[:TAG], ...).
+    target: String,
+    /// The path inside the image.
+    path: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct LockArgs {
+    /// The manifest (TOML).
+    manifest: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -84,6 +117,10 @@ struct BuildArgs {
     /// Print JSON instead of text (the plan with --plan, else a build summary).
     #[arg(long)]
     json: bool,
+    /// Fail if anything differs from NAME.lock beside the manifest (inputs, resolved
+    /// libraries, package versions, the manifest, kiln's version) instead of updating it.
+    #[arg(long)]
+    locked: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -152,6 +189,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Build(a) => build(a),
         Command::Init(a) => init(a),
         Command::Ldd(a) => ldd(a),
+        Command::Sbom(a) => sbom(a),
+        Command::Explain(a) => explain(a),
+        Command::Lock(a) => lock(a),
     }
 }
 
@@ -188,9 +228,28 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
             plan::table(&plan)
         });
     }
+    let lock_path = crate::lock::path_for(&a.manifest);
+    let new_lock = crate::lock::Lock::of(&plan, &manifest.file.text);
+    if a.locked {
+        let old =
+            crate::lock::Lock::read(&lock_path)?.ok_or_else(|| crate::lock::Error::Missing {
+                path: lock_path.clone(),
+            })?;
+        let changes = old.changes(&new_lock);
+        if !changes.is_empty() {
+            return Err(crate::lock::Error::Drift {
+                path: lock_path,
+                changes,
+            }
+            .into());
+        }
+    }
     let output = output.unwrap_or_else(|| Output::default_for(&plan.image.name));
     let built = output::write(&plan, &output)
         .with_context(|| format!("cannot build image `{}`", plan.image.name))?;
+    if !a.locked && crate::lock::Lock::read(&lock_path).ok().flatten().as_ref() != Some(&new_lock) {
+        new_lock.write(&lock_path)?;
+    }
     let compressed: u64 = built.layers.iter().map(|l| l.size).sum();
     if a.json {
         #[derive(serde::Serialize)]
@@ -397,6 +456,153 @@ fn ldd(a: LddArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn load_plan(manifest_path: &Path) -> anyhow::Result<(crate::manifest::Manifest, plan::Plan)> {
+    let epoch = Epoch::from_env()?;
+    let manifest = crate::manifest::load(manifest_path)?;
+    let root = match &manifest.image.sysroot {
+        None => PathBuf::from("/"),
+        Some(sp) => fs_err::canonicalize(&sp.host)?,
+    };
+    let plan = plan::build(&manifest, &root, epoch)?;
+    Ok((manifest, plan))
+}
+
+fn sbom(a: SbomArgs) -> anyhow::Result<()> {
+    let format = crate::sbom::Format::parse(&a.format).ok_or_else(|| {
+        anyhow::anyhow!("unknown --format {:?}; one of: spdx, cyclonedx", a.format)
+    })?;
+    let image = Output::parse(&a.image)?;
+    let bytes = crate::image::read::artifact(&image, format.media_type())?;
+    let mut so = std::io::stdout().lock();
+    so.write_all(&bytes)?;
+    so.flush()?;
+    Ok(())
+}
+
+fn lock(a: LockArgs) -> anyhow::Result<()> {
+    let (manifest, plan) = load_plan(&a.manifest)?;
+    let path = crate::lock::path_for(&a.manifest);
+    let lock = crate::lock::Lock::of(&plan, &manifest.file.text);
+    lock.write(&path)?;
+    out(&format!(
+        "wrote {} ({} inputs, {} resolved files, {} packages)\n",
+        path.display(),
+        lock.inputs.len(),
+        lock.closure.len(),
+        lock.packages.len()
+    ))
+}
+
+/// The text of `kiln explain`: the entry, its component's statement, the chain, the package.
+fn explain_text(path: &str, e: &serde_json::Value, comp: &serde_json::Value) -> String {
+    let s_of = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let mut t = format!("{path}\n");
+    let mut kind = format!(
+        "  {} {} {}:{}",
+        s_of(&e["type"]),
+        s_of(&e["mode"]),
+        e["uid"],
+        e["gid"]
+    );
+    if let Some(size) = e["size"].as_u64() {
+        kind += &format!(", {size} bytes, {}", s_of(&e["sha256"]));
+    }
+    if let Some(target) = e["target"].as_str() {
+        kind += &format!(" -> {target}");
+    }
+    t += &format!("{kind}, {} layer\n", s_of(&e["layer"]));
+    t += &format!(
+        "  component: {} ({})\n",
+        s_of(&e["component"]),
+        s_of(&comp["kind"])
+    );
+    t += &format!("  why: {}\n", s_of(&comp["why"]));
+    for (key, label) in [
+        ("owner", "owner"),
+        ("cadence", "cadence"),
+        ("remove-when", "remove when"),
+    ] {
+        if let Some(v) = comp[key].as_str() {
+            t += &format!("  {label}: {v}\n");
+        }
+    }
+    if let Some(caps) = comp["capabilities"].as_array().filter(|c| !c.is_empty()) {
+        t += &format!(
+            "  capabilities: {}\n",
+            caps.iter()
+                .filter_map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    if let Some(chain) = e["needed_by"].as_array().filter(|c| !c.is_empty()) {
+        let names: Vec<&str> = chain.iter().rev().filter_map(|c| c.as_str()).collect();
+        t += &format!("  needed by: {}\n", names.join(" ← "));
+    }
+    if let Some(n) = e["note"].as_str() {
+        t += &format!("  how: {n}\n");
+    }
+    if let Some(p) = e.get("package").filter(|p| p.is_object()) {
+        t += &format!(
+            "  package: {} {} ({}), source {} {}, {}\n",
+            s_of(&p["name"]),
+            s_of(&p["version"]),
+            s_of(&p["arch"]),
+            s_of(&p["source"]),
+            s_of(&p["source_version"]),
+            s_of(&p["purl"])
+        );
+    }
+    t
+}
+
+fn explain(a: ExplainArgs) -> anyhow::Result<()> {
+    let is_image = ["oci:", "oci-archive:", "docker-archive:"]
+        .iter()
+        .any(|p| a.target.starts_with(p));
+    let plan: serde_json::Value = if !is_image {
+        let (_, plan) = load_plan(Path::new(&a.target))?;
+        serde_json::from_str(&plan.to_json_portable())?
+    } else {
+        let image = Output::parse(&a.target)?;
+        serde_json::from_slice(&crate::image::read::artifact(
+            &image,
+            crate::image::PLAN_MEDIA_TYPE,
+        )?)?
+    };
+    let want = crate::manifest::ImagePath::parse(&a.path)
+        .map_err(|e| anyhow::anyhow!("`{}` {e}", a.path))?;
+    let entries = plan["entries"].as_array().cloned().unwrap_or_default();
+    let Some(e) = entries.iter().find(|e| e["path"] == want.as_str()) else {
+        let near: Vec<&str> = entries
+            .iter()
+            .filter_map(|e| e["path"].as_str())
+            .filter(|p| {
+                p.rsplit('/').next() == Some(want.file_name())
+                    || strsim::levenshtein(p, want.as_str()) <= 3
+            })
+            .take(5)
+            .collect();
+        let hint = if near.is_empty() {
+            String::new()
+        } else {
+            format!("\n\nhint: did you mean {}?", near.join(", "))
+        };
+        anyhow::bail!("{want} is not in the image{hint}");
+    };
+    let comp = plan["components"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == e["component"]))
+        .cloned()
+        .unwrap_or_default();
+    if a.json {
+        return out(&(serde_json::to_string_pretty(
+            &serde_json::json!({"entry": e, "component": comp}),
+        )? + "\n"));
+    }
+    out(&explain_text(want.as_str(), e, &comp))
 }
 
 /// The target root's nsswitch.conf, for `kiln ldd --dlopen`.

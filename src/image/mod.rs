@@ -7,6 +7,7 @@
 //! Invariant: the bytes hashed are the bytes written; outputs appear atomically.
 
 pub mod output;
+pub mod read;
 
 use crate::digest::Digest;
 use crate::layer::{self, Layer};

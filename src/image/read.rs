@@ -1,0 +1,146 @@
+//! Reading what kiln stored beside an image: the SBOMs and the portable plan, from any output
+//! form (`oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE`).
+//!
+//! Owns: finding the tagged image in an index and the artifacts whose subject it is; reading
+//! entries of archives by streaming (never unpacking them). Sizes are capped: an artifact over
+//! 256 MiB is refused.
+
+use super::output::Output;
+use super::{REF_NAME, SUBJECT_ANNOTATION};
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+const MAX: u64 = 256 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} in {}", path.display())]
+    NotFound { path: PathBuf, what: String },
+    #[error("{} holds invalid JSON in {what}", path.display())]
+    Json { path: PathBuf, what: String },
+}
+
+/// Where blobs come from.
+enum Store {
+    Dir(PathBuf),
+    Archive(PathBuf),
+}
+
+impl Store {
+    fn read(&self, name: &str) -> Result<Vec<u8>, Error> {
+        match self {
+            Store::Dir(d) => {
+                let p = d.join(name);
+                let meta = fs_err::metadata(&p).map_err(|e| Error::Io {
+                    path: p.clone(),
+                    source: e,
+                })?;
+                if meta.len() > MAX {
+                    return Err(Error::NotFound {
+                        path: p,
+                        what: format!("{name} is too large to be kiln metadata"),
+                    });
+                }
+                fs_err::read(&p).map_err(|e| Error::Io {
+                    path: p.clone(),
+                    source: e,
+                })
+            }
+            Store::Archive(file) => {
+                let io = |e| Error::Io {
+                    path: file.clone(),
+                    source: e,
+                };
+                let f = fs_err::File::open(file).map_err(io)?;
+                let mut a = tar::Archive::new(std::io::BufReader::new(f));
+                for entry in a.entries().map_err(io)? {
+                    let mut entry = entry.map_err(io)?;
+                    let path = entry
+                        .path()
+                        .map_err(io)?
+                        .to_string_lossy()
+                        .trim_start_matches("./")
+                        .to_string();
+                    if path == name {
+                        if entry.size() > MAX {
+                            return Err(Error::NotFound {
+                                path: file.clone(),
+                                what: format!("{name} is too large to be kiln metadata"),
+                            });
+                        }
+                        let mut v = Vec::new();
+                        entry.read_to_end(&mut v).map_err(io)?;
+                        return Ok(v);
+                    }
+                }
+                Err(Error::NotFound {
+                    path: file.clone(),
+                    what: format!("no {name}"),
+                })
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Store::Dir(p) | Store::Archive(p) => p,
+        }
+    }
+
+    fn json(&self, name: &str) -> Result<Value, Error> {
+        serde_json::from_slice(&self.read(name)?).map_err(|_| Error::Json {
+            path: self.path().to_path_buf(),
+            what: name.to_string(),
+        })
+    }
+}
+
+/// The content of the artifact of `media_type` stored for the image `image` names.
+pub fn artifact(image: &Output, media_type: &str) -> Result<Vec<u8>, Error> {
+    let (store, tag) = match image {
+        Output::Oci { dir, tag } => (Store::Dir(dir.clone()), tag.clone()),
+        Output::OciArchive { file, tag } => (Store::Archive(file.clone()), tag.clone()),
+        Output::DockerArchive { file, .. } => {
+            let name = match media_type {
+                "application/spdx+json" => "kiln/sbom.spdx.json",
+                "application/vnd.cyclonedx+json" => "kiln/sbom.cdx.json",
+                _ => "kiln/plan.json",
+            };
+            return Store::Archive(file.clone()).read(name);
+        }
+    };
+    let index = store.json("index.json")?;
+    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+    let image = manifests
+        .iter()
+        .find(|m| m["annotations"][REF_NAME].as_str() == Some(tag.as_str()))
+        .ok_or_else(|| Error::NotFound {
+            path: store.path().into(),
+            what: format!("no image tagged `{tag}`"),
+        })?;
+    let digest = image["digest"].as_str().unwrap_or_default();
+    let art = manifests
+        .iter()
+        .find(|m| {
+            m["artifactType"].as_str() == Some(media_type)
+                && m["annotations"][SUBJECT_ANNOTATION].as_str() == Some(digest)
+        })
+        .ok_or_else(|| Error::NotFound {
+            path: store.path().into(),
+            what: format!("no {media_type} for the image tagged `{tag}` (was it built by kiln?)"),
+        })?;
+    let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+    let m = store.json(&blob(art["digest"].as_str().unwrap_or_default()))?;
+    let content = m["layers"][0]["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    store.read(&blob(&content))
+}

@@ -1,0 +1,169 @@
+//! `kiln.lock`: what a build used, so a later build can be repeatable on purpose.
+//!
+//! Owns: the lock's content (kiln's version, the manifest's hash independent of line endings,
+//! every file the image ships with its SHA-256, split into inputs the manifest names and the
+//! closure kiln resolved, and the Debian packages files come from), writing it atomically next
+//! to the manifest (`NAME.lock` for `NAME.toml`), and comparing two locks into a list of drifts.
+//! Invariant: a lock depends only on what ships, never on host paths, times or order.
+
+use crate::digest::Digest;
+use crate::plan::{EntryKind, Plan};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Lock {
+    pub version: u32,
+    pub kiln: String,
+    /// SHA-256 of the manifest text with CRLF line endings folded to LF.
+    pub manifest: String,
+    /// Files placed by the manifest's components: image path -> sha256.
+    pub inputs: BTreeMap<String, String>,
+    /// Files the resolver added (loader, libraries, run-time loads): image path -> sha256.
+    pub closure: BTreeMap<String, String>,
+    /// Debian packages files come from: name -> "version arch".
+    pub packages: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read the lock file {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the lock file {} is not valid: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("cannot write the lock file {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the build differs from {} (--locked):\n{}", path.display(), changes.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
+    Drift { path: PathBuf, changes: Vec<String> },
+    #[error("--locked needs {}, which does not exist", path.display())]
+    Missing { path: PathBuf },
+}
+
+/// `NAME.lock` beside `NAME.toml`.
+pub fn path_for(manifest: &Path) -> PathBuf {
+    manifest.with_extension("lock")
+}
+
+impl Lock {
+    /// The lock of a Plan built from manifest text `text`.
+    pub fn of(plan: &Plan, text: &str) -> Lock {
+        let mut inputs = BTreeMap::new();
+        let mut closure = BTreeMap::new();
+        let mut packages = BTreeMap::new();
+        for e in &plan.entries {
+            if let EntryKind::File { sha256, .. } = &e.kind {
+                let resolved = !e.provenance.needed_by.is_empty()
+                    || e.provenance
+                        .note
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("loaded at run time"));
+                let map = if resolved { &mut closure } else { &mut inputs };
+                map.insert(e.path.to_string(), sha256.to_string());
+            }
+            if let Some(p) = &e.provenance.package {
+                packages.insert(p.name.clone(), format!("{} {}", p.version, p.arch));
+            }
+        }
+        Lock {
+            version: 1,
+            kiln: env!("CARGO_PKG_VERSION").into(),
+            manifest: Digest::of(text.replace("\r\n", "\n").as_bytes()).to_string(),
+            inputs,
+            closure,
+            packages,
+        }
+    }
+
+    pub fn read(path: &Path) -> Result<Option<Lock>, Error> {
+        let text = match fs_err::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::Read {
+                    path: path.into(),
+                    source: e,
+                })
+            }
+        };
+        toml::from_str(&text).map(Some).map_err(|e| Error::Invalid {
+            path: path.into(),
+            message: e.message().to_string(),
+        })
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), Error> {
+        let body = toml::to_string(self).map_err(|e| Error::Invalid {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        let text = format!("# Written by kiln: what the image was built from. Commit it; `kiln build --locked` fails when any of it changes.\n{body}");
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let werr = |e: std::io::Error| Error::Write {
+            path: path.into(),
+            source: e,
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".kiln-lock-")
+            .tempfile_in(dir)
+            .map_err(werr)?;
+        std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(werr)?;
+        tmp.persist(path).map_err(|e| werr(e.error))?;
+        Ok(())
+    }
+
+    /// What changed from `self` (the lock on disk) to `new`, one line each.
+    pub fn changes(&self, new: &Lock) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.kiln != new.kiln {
+            v.push(format!("kiln version: {} -> {}", self.kiln, new.kiln));
+        }
+        if self.manifest != new.manifest {
+            v.push(format!(
+                "manifest: {} -> {}",
+                short(&self.manifest),
+                short(&new.manifest)
+            ));
+        }
+        for (what, a, b) in [
+            ("input", &self.inputs, &new.inputs),
+            ("closure", &self.closure, &new.closure),
+            ("package", &self.packages, &new.packages),
+        ] {
+            for (k, old) in a {
+                match b.get(k) {
+                    None => v.push(format!("{what} {k}: removed")),
+                    Some(n) if n != old => {
+                        v.push(format!("{what} {k}: {} -> {}", short(old), short(n)))
+                    }
+                    _ => {}
+                }
+            }
+            for (k, n) in b {
+                if !a.contains_key(k) {
+                    v.push(format!("{what} {k}: added ({})", short(n)));
+                }
+            }
+        }
+        v
+    }
+}
+
+fn short(s: &str) -> String {
+    match s.strip_prefix("sha256:") {
+        Some(h) => format!("sha256:{}", &h[..12.min(h.len())]),
+        None => s.to_string(),
+    }
+}
