@@ -84,6 +84,9 @@ fn ldd(file: &Path) -> LddReport {
         if l.is_empty() {
             continue;
         }
+        if l.starts_with("ldd: warning: you do not have execution permission") {
+            continue; // a non-root run on a library without the x bit; ldd still lists it
+        }
         if l == "statically linked" || l == "not a dynamic executable" {
             r.not_dynamic = Some(l.to_string());
             continue;

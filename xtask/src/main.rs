@@ -7,12 +7,20 @@
 //!   release build and the whole test suite, failing fast ([`suite`]).
 //! - `lint`: `cargo fmt --check` and clippy only.
 //! - `setup`: the installs only (Debian packages and the Python venv of validators).
-//! - `bench [--size-mib N] [--no-build]`: time kiln against `tar | gzip` and `umoci insert` on
-//!   a generated tree ([`bench`], [`tree`]).
+//! - `bench [--size-mib N] [--no-build] [--only image|ldd]`: time kiln against `tar | gzip`
+//!   and `umoci insert` on a generated tree, and `kiln ldd` against glibc's `ldd` and
+//!   `lddtree` on every ELF file in /usr/bin ([`bench`], [`tree`]).
+//! - `fuzz [SECONDS]`: run the `elf_resolve` fuzz target for SECONDS (default 60), installing
+//!   cargo-fuzz when missing ([`fuzz`]); not part of `test`.
 //!
 //! Under `CI=true` a missing tool is always an error, never a skip.
 
+// The workspace's clippy.toml sends kiln's I/O through fs-err so every error names its path;
+// xtask has no dependencies by design and adds the path to its messages itself.
+#![allow(clippy::disallowed_methods)]
+
 mod bench;
+mod fuzz;
 mod setup;
 mod suite;
 mod tree;
@@ -31,10 +39,14 @@ commands:
                              `cargo test --workspace --locked ARGS...`
   lint                       cargo fmt --check and clippy -D warnings
   setup                      install the Debian packages and the Python venv only
-  bench [--size-mib N] [--no-build]
+  bench [--size-mib N] [--no-build] [--only image|ldd]
                              time kiln against tar|gzip and umoci insert on a
-                             generated tree of N MiB (default 1024); --no-build
-                             uses the existing target/release/kiln
+                             generated tree of N MiB (default 1024), and
+                             `kiln ldd` against batched ldd and lddtree on every
+                             ELF file in /usr/bin; --only runs one section;
+                             --no-build uses the existing target/release/kiln
+  fuzz [SECONDS]             run the elf_resolve fuzz target for SECONDS
+                             (default 60); installs cargo-fuzz when missing
   help                       this text
 
 environment:
@@ -49,6 +61,7 @@ enum Command {
     Lint,
     Setup,
     Bench(bench::Options),
+    Fuzz(fuzz::Options),
     Help,
 }
 
@@ -78,6 +91,7 @@ fn parse(args: &[String]) -> Result<Command> {
             })
         }
         "bench" => bench::Options::parse(rest).map(Command::Bench),
+        "fuzz" => fuzz::Options::parse(rest).map(Command::Fuzz),
         "help" | "-h" | "--help" => Ok(Command::Help),
         other => bail!("unknown command `{other}`"),
     }
@@ -101,6 +115,7 @@ fn main() -> ExitCode {
         Command::Lint => suite::lint(),
         Command::Setup => setup::setup().map(|_| ()),
         Command::Bench(options) => bench::run(&options),
+        Command::Fuzz(options) => fuzz::run(&options),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
