@@ -307,9 +307,12 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         let ep = plan
             .image
             .entrypoint
-            .as_ref()
-            .map(|e| e.join(" "))
-            .unwrap_or_default();
+            .iter()
+            .chain(plan.image.cmd.iter())
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
         s += &format!(
             "run it:\n  umoci unpack --image {d}:{tag} bundle && chroot --userspec={}:{} bundle/rootfs {ep}\n  skopeo copy oci:{d}:{tag} docker://REGISTRY/{}:{tag}\n",
             plan.image.user.0,
