@@ -67,8 +67,10 @@ pub struct Db {
 }
 
 impl Db {
-    /// Reads the database of `root`; empty when there is none.
-    pub fn read(root: &Path) -> Db {
+    /// Reads the database of `root`, keeping only what concerns the canonical in-root paths in
+    /// `wanted` (memory stays proportional to the image, not to the host's package count);
+    /// empty when there is none.
+    pub fn read(root: &Path, wanted: &std::collections::BTreeSet<String>) -> Db {
         let mut db = Db {
             distro: distro(root),
             ..Db::default()
@@ -133,6 +135,21 @@ impl Db {
                 .collect();
             let idx = db.packages.len();
             let base = [format!("{name}:{arch}"), name.clone()];
+            let mut owns = false;
+            if let Some(text) = base
+                .iter()
+                .find_map(|b| fs_err::read_to_string(info.join(format!("{b}.list"))).ok())
+            {
+                for line in text.lines().filter(|l| l.starts_with('/') && *l != "/.") {
+                    if let Some(c) = canonical(line).filter(|c| wanted.contains(c)) {
+                        db.by_path.entry(c).or_insert(idx);
+                        owns = true;
+                    }
+                }
+            }
+            if !owns {
+                continue;
+            }
             let mut md5sums = BTreeMap::new();
             if let Some(text) = base
                 .iter()
@@ -140,19 +157,11 @@ impl Db {
             {
                 for line in text.lines() {
                     if let Some((md5, rel)) = line.split_once("  ") {
-                        if let Some(c) = canonical(&format!("/{}", rel.trim_start_matches('/'))) {
+                        if let Some(c) = canonical(&format!("/{}", rel.trim_start_matches('/')))
+                            .filter(|c| wanted.contains(c))
+                        {
                             md5sums.insert(c, (md5.to_string(), rel.to_string()));
                         }
-                    }
-                }
-            }
-            if let Some(text) = base
-                .iter()
-                .find_map(|b| fs_err::read_to_string(info.join(format!("{b}.list"))).ok())
-            {
-                for line in text.lines().filter(|l| l.starts_with('/') && *l != "/.") {
-                    if let Some(c) = canonical(line) {
-                        db.by_path.entry(c).or_insert(idx);
                     }
                 }
             }
@@ -342,7 +351,8 @@ mod tests {
 
     #[test]
     fn reads_the_host_database() {
-        let db = Db::read(Path::new("/"));
+        let wanted = ["/usr/lib/x86_64-linux-gnu/libc.so.6".to_string()].into();
+        let db = Db::read(Path::new("/"), &wanted);
         if db.is_empty() {
             return; // not a Debian machine
         }

@@ -526,10 +526,6 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
 /// fields) and `PKG.md5sums` (the lines for the files that ship), plus an `/etc/os-release`
 /// naming the source distribution when no component ships one.
 fn add_packages(manifest: &Manifest, root: &Path, claims: &mut Vec<Claim>) {
-    let db = crate::dpkg::Db::read(root);
-    if db.is_empty() {
-        return;
-    }
     let overlay = BTreeMap::new();
     let view = resolve::View::new(root, &overlay);
     let in_root = |host: &Path| -> Option<String> {
@@ -543,29 +539,35 @@ fn add_packages(manifest: &Manifest, root: &Path, claims: &mut Vec<Claim>) {
             format!("{dir}/{name}")
         })
     };
-    // (package, its shipped md5sums lines, the first component index that ships from it)
-    let mut shipped: BTreeMap<String, (crate::dpkg::Package, Vec<String>, usize)> = BTreeMap::new();
-    for c in claims.iter_mut() {
-        let key = match &c.kind {
+    // The in-root path each claim mirrors, if it comes from the target root.
+    let keys: Vec<Option<String>> = claims
+        .iter()
+        .map(|c| match &c.kind {
             EntryKind::File {
                 source: Source::Host(h),
                 ..
             } => in_root(h),
             // A link kiln copied from the root: the root holds the same link at the same path.
+            // Links to directories (merged-/usr's /lib) stand where packages list directories,
+            // which many packages share: no owner.
             EntryKind::Symlink { target } => {
                 let host = root.join(c.path.relative());
-                // Links to directories (merged-/usr's /lib) stand where packages list
-                // directories, which many packages share: no owner.
-                if host.is_dir() {
-                    continue;
-                }
                 match fs_err::read_link(&host) {
-                    Ok(t) if t.to_string_lossy() == *target => in_root(&host),
+                    Ok(t) if t.to_string_lossy() == *target && !host.is_dir() => in_root(&host),
                     _ => None,
                 }
             }
             _ => None,
-        };
+        })
+        .collect();
+    let wanted: std::collections::BTreeSet<String> = keys.iter().flatten().cloned().collect();
+    let db = crate::dpkg::Db::read(root, &wanted);
+    if db.is_empty() {
+        return;
+    }
+    // (package, its shipped md5sums lines, the first component index that ships from it)
+    let mut shipped: BTreeMap<String, (crate::dpkg::Package, Vec<String>, usize)> = BTreeMap::new();
+    for (c, key) in claims.iter_mut().zip(keys) {
         let Some(pkg) = key.as_deref().and_then(|k| db.owner(k)) else {
             continue;
         };

@@ -1,0 +1,198 @@
+//! The image to push, read from an `oci:` layout or an `oci-archive:` (whose blobs are
+//! streamed out to a temporary folder first, never held in memory).
+
+use super::{Blob, Error};
+use crate::digest::Digest;
+use crate::image::output::Output;
+use crate::image::{REF_NAME, SUBJECT_ANNOTATION};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// A manifest's exact bytes.
+pub(super) struct Manifest {
+    pub(super) bytes: Vec<u8>,
+    pub(super) digest: Digest,
+    pub(super) media_type: String,
+    blobs: Vec<Blob>,
+}
+
+pub(super) struct Image {
+    pub(super) manifest: Manifest,
+    pub(super) artifacts: Vec<Manifest>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Image {
+    /// Every blob the image and its artifacts reference (duplicates possible).
+    pub(super) fn blobs(&self) -> impl Iterator<Item = &Blob> {
+        self.manifest
+            .blobs
+            .iter()
+            .chain(self.artifacts.iter().flat_map(|a| a.blobs.iter()))
+    }
+}
+
+const MAX_JSON: u64 = 16 << 20;
+
+pub(super) fn load(src: &Output) -> Result<Image, Error> {
+    match src {
+        Output::Oci { dir, tag } => load_dir(dir, tag, None),
+        Output::OciArchive { file, tag } => {
+            let tmp = tempfile::Builder::new()
+                .prefix("kiln-push-")
+                .tempdir()
+                .map_err(|e| Error::Read {
+                    path: file.clone(),
+                    source: e,
+                })?;
+            extract(file, tmp.path())?;
+            load_dir(tmp.path(), tag, Some(tmp)).map_err(|e| match e {
+                Error::Layout { what, .. } => Error::Layout {
+                    path: file.clone(),
+                    what,
+                },
+                other => other,
+            })
+        }
+        other => Err(Error::Source(other.to_string())),
+    }
+}
+
+fn extract(file: &Path, dest: &Path) -> Result<(), Error> {
+    let io = |e| Error::Read {
+        path: file.to_path_buf(),
+        source: e,
+    };
+    let blobs = dest.join("blobs/sha256");
+    fs_err::create_dir_all(&blobs).map_err(io)?;
+    let f = fs_err::File::open(file).map_err(io)?;
+    let mut a = tar::Archive::new(std::io::BufReader::new(f));
+    for entry in a.entries().map_err(io)? {
+        let mut entry = entry.map_err(io)?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let name = entry
+            .path()
+            .map_err(io)?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
+        let out = if name == "index.json" || name == "oci-layout" {
+            dest.join(&name)
+        } else if let Some(hex) = name.strip_prefix("blobs/sha256/") {
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            blobs.join(hex)
+        } else {
+            continue;
+        };
+        let mut w = fs_err::File::create(&out).map_err(io)?;
+        std::io::copy(&mut entry, &mut w).map_err(io)?;
+    }
+    Ok(())
+}
+
+fn read_json(dir: &Path, path: &Path) -> Result<(Vec<u8>, Value), Error> {
+    let meta = fs_err::metadata(path).map_err(|e| Error::Read {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    if meta.len() > MAX_JSON {
+        return Err(Error::Layout {
+            path: dir.to_path_buf(),
+            what: format!("{} is too large for JSON metadata", path.display()),
+        });
+    }
+    let bytes = fs_err::read(path).map_err(|e| Error::Read {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let v = serde_json::from_slice(&bytes).map_err(|e| Error::Layout {
+        path: dir.to_path_buf(),
+        what: format!("{} is not valid JSON: {e}", path.display()),
+    })?;
+    Ok((bytes, v))
+}
+
+fn parse_digest(dir: &Path, v: &Value) -> Result<Digest, Error> {
+    v.as_str()
+        .and_then(Digest::parse)
+        .ok_or_else(|| Error::Layout {
+            path: dir.to_path_buf(),
+            what: format!("{v} is not a sha256 digest"),
+        })
+}
+
+fn blob_path(dir: &Path, d: &Digest) -> PathBuf {
+    dir.join("blobs/sha256").join(d.hex())
+}
+
+/// Reads the manifest `desc` points at, checking its digest, and lists its blobs.
+fn manifest(dir: &Path, desc: &Value) -> Result<Manifest, Error> {
+    let digest = parse_digest(dir, &desc["digest"])?;
+    let (bytes, v) = read_json(dir, &blob_path(dir, &digest))?;
+    if Digest::of(&bytes) != digest {
+        return Err(Error::Layout {
+            path: dir.to_path_buf(),
+            what: format!("the blob of manifest {digest} does not match its digest"),
+        });
+    }
+    let media_type = v["mediaType"]
+        .as_str()
+        .or(desc["mediaType"].as_str())
+        .unwrap_or(crate::image::MANIFEST_MEDIA_TYPE)
+        .to_string();
+    let mut blobs = Vec::new();
+    let descs = std::iter::once(&v["config"]).chain(v["layers"].as_array().into_iter().flatten());
+    for d in descs {
+        let digest = parse_digest(dir, &d["digest"])?;
+        let path = blob_path(dir, &digest);
+        let size = fs_err::metadata(&path)
+            .map_err(|e| Error::Read {
+                path: path.clone(),
+                source: e,
+            })?
+            .len();
+        if d["size"].as_u64() != Some(size) {
+            return Err(Error::Layout {
+                path: dir.to_path_buf(),
+                what: format!("blob {digest} has {size} bytes, the manifest says {}", d["size"]),
+            });
+        }
+        blobs.push(Blob { digest, size, path });
+    }
+    Ok(Manifest {
+        bytes,
+        digest,
+        media_type,
+        blobs,
+    })
+}
+
+fn load_dir(dir: &Path, tag: &str, tmp: Option<tempfile::TempDir>) -> Result<Image, Error> {
+    let (_, index) = read_json(dir, &dir.join("index.json"))?;
+    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+    let desc = entries
+        .iter()
+        .find(|m| m["annotations"][REF_NAME].as_str() == Some(tag))
+        .ok_or_else(|| Error::Layout {
+            path: dir.to_path_buf(),
+            what: format!("no image tagged {tag:?}"),
+        })?;
+    let image = manifest(dir, desc)?;
+    let want = image.digest.to_string();
+    let mut artifacts = Vec::new();
+    for a in entries
+        .iter()
+        .filter(|m| m["annotations"][SUBJECT_ANNOTATION].as_str() == Some(want.as_str()))
+    {
+        artifacts.push(manifest(dir, a)?);
+    }
+    Ok(Image {
+        manifest: image,
+        artifacts,
+        _tmp: tmp,
+    })
+}
