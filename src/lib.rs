@@ -17,6 +17,7 @@ pub mod layer;
 pub mod lock;
 pub mod manifest;
 pub mod plan;
+pub mod registry;
 pub mod resolve;
 pub mod sbom;
 pub mod span;

@@ -47,6 +47,46 @@ enum Command {
     Explain(ExplainArgs),
     /// Write NAME.lock beside the manifest: the hashes of everything the image is built from.
     Lock(LockArgs),
+    /// Push an image (with its SBOMs and plan) to a registry, exact bytes.
+    Push(PushArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct PushArgs {
+    /// The image, in the --output syntax: oci:DIR[:TAG] or oci-archive:FILE[:TAG].
+    source: String,
+    /// Where to: docker://HOST[:PORT]/REPO[:TAG].
+    destination: String,
+    /// Print JSON: reference, digest, blobs uploaded, skipped and mounted.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// How to talk to a registry (`kiln push`, `kiln build --push`).
+#[derive(clap::Args, Debug)]
+struct RegistryArgs {
+    /// USER:PASS for the registry (else KILN_REGISTRY_USERNAME/KILN_REGISTRY_PASSWORD,
+    /// containers' auth.json, Docker's config.json and credential helpers).
+    #[arg(long, value_name = "USER:PASS")]
+    creds: Option<String>,
+    /// Allow plain HTTP and unverified TLS for a host that is not a loopback address.
+    #[arg(long)]
+    insecure: bool,
+    /// Trust every *.crt in DIR as a CA (like containers' certs.d).
+    #[arg(long, value_name = "DIR")]
+    cert_dir: Option<PathBuf>,
+    /// Another repository of the same registry that may hold the blobs: mount them from it
+    /// instead of uploading (repeatable).
+    #[arg(long, value_name = "REPO")]
+    from_repo: Vec<String>,
+    /// Also write the pushed reference (HOST/REPO@sha256:...) to FILE.
+    #[arg(long, value_name = "FILE")]
+    image_refs: Option<PathBuf>,
+    /// Concurrent blob uploads.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    jobs: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -121,6 +161,11 @@ struct BuildArgs {
     /// libraries, package versions, the manifest, kiln's version) instead of updating it.
     #[arg(long)]
     locked: bool,
+    /// After building, push the image to docker://HOST[:PORT]/REPO[:TAG] (like `kiln push`).
+    #[arg(long, value_name = "REF")]
+    push: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -192,7 +237,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sbom(a) => sbom(a),
         Command::Explain(a) => explain(a),
         Command::Lock(a) => lock(a),
+        Command::Push(a) => push(a),
     }
+}
+
+/// Pushes `src` to `dest`; writes --image-refs.
+fn push_image(
+    src: &Output,
+    dest: &crate::registry::Reference,
+    r: &RegistryArgs,
+) -> anyhow::Result<crate::registry::Summary> {
+    let credentials = r
+        .creds
+        .as_deref()
+        .map(crate::registry::Credentials::parse)
+        .transpose()?;
+    let opts = crate::registry::Options {
+        credentials,
+        insecure: r.insecure,
+        cert_dir: r.cert_dir.clone(),
+        from_repos: r.from_repo.clone(),
+        jobs: r.jobs,
+    };
+    let s = crate::registry::push(src, dest, &opts)
+        .with_context(|| format!("cannot push {src} to {dest}"))?;
+    if let Some(f) = &r.image_refs {
+        fs_err::write(f, format!("{}\n", s.reference))?;
+    }
+    Ok(s)
+}
+
+fn push(a: PushArgs) -> anyhow::Result<()> {
+    let src = Output::parse(&a.source)?;
+    let dest = crate::registry::Reference::parse(&a.destination)?;
+    let s = push_image(&src, &dest, &a.registry)?;
+    if a.json {
+        return out(&(serde_json::to_string_pretty(&s)? + "\n"));
+    }
+    out(&format!("{}\n", s.reference))
 }
 
 fn out(text: &str) -> anyhow::Result<()> {
@@ -205,6 +287,11 @@ fn out(text: &str) -> anyhow::Result<()> {
 fn build(a: BuildArgs) -> anyhow::Result<()> {
     let epoch = Epoch::from_env()?;
     let output = a.output.as_deref().map(Output::parse).transpose()?;
+    let push_to = a
+        .push
+        .as_deref()
+        .map(crate::registry::Reference::parse)
+        .transpose()?;
     let manifest = crate::manifest::load(&a.manifest)?;
     let root = match &manifest.image.sysroot {
         None => PathBuf::from("/"),
@@ -251,6 +338,10 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         new_lock.write(&lock_path)?;
     }
     let compressed: u64 = built.layers.iter().map(|l| l.size).sum();
+    let pushed = match &push_to {
+        Some(dest) => Some(push_image(&output, dest, &a.registry)?),
+        None => None,
+    };
     if a.json {
         #[derive(serde::Serialize)]
         struct Summary<'a> {
@@ -259,6 +350,8 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
             config: &'a crate::image::Descriptor,
             layers: Vec<LayerSummary>,
             warnings: &'a [String],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            push: Option<&'a crate::registry::Summary>,
         }
         #[derive(serde::Serialize)]
         struct LayerSummary {
@@ -284,6 +377,7 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
                 })
                 .collect(),
             warnings: &plan.warnings,
+            push: pushed.as_ref(),
         };
         return out(&(serde_json::to_string_pretty(&s)? + "\n"));
     }
@@ -302,6 +396,9 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
             l.size,
             l.kind.as_str()
         );
+    }
+    if let Some(p) = &pushed {
+        s += &format!("  pushed    {}\n", p.reference);
     }
     if let (Output::Oci { dir, tag }, Some(_)) = (&output, &plan.image.entrypoint) {
         let ep = plan

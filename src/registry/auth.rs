@@ -79,9 +79,8 @@ impl Credentials {
         }
         for f in files {
             let Ok(text) = fs_err::read(&f) else { continue };
-            let v: Value = serde_json::from_slice(&text).map_err(|_| {
-                Error::Credentials(format!("{} is not valid JSON", f.display()))
-            })?;
+            let v: Value = serde_json::from_slice(&text)
+                .map_err(|_| Error::Credentials(format!("{} is not valid JSON", f.display())))?;
             if let Some(c) = from_config(&v, host, &f)? {
                 return Ok(Some(c));
             }
@@ -105,7 +104,11 @@ fn host_keys(host: &str) -> Vec<String> {
     v
 }
 
-fn from_config(v: &Value, host: &str, file: &std::path::Path) -> Result<Option<Credentials>, Error> {
+fn from_config(
+    v: &Value,
+    host: &str,
+    file: &std::path::Path,
+) -> Result<Option<Credentials>, Error> {
     let keys = host_keys(host);
     for k in &keys {
         if let Some(helper) = v["credHelpers"][k].as_str() {

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 /// Blobs up to this size go in one PUT; larger ones in PATCH chunks of [`CHUNK`].
 pub const MONOLITHIC_MAX: u64 = 16 << 20;
 /// The size of one PATCH of a chunked upload.
-pub const CHUNK: u64 = 8 << 20;
+pub const CHUNK: u64 = 16 << 20;
 
 /// One registry error from the JSON body (`{"errors":[{"code","message"}]}`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -59,10 +59,15 @@ pub enum Error {
     },
     #[error("{}: {what}", path.display())]
     Layout { path: PathBuf, what: String },
-    #[error("{host} is not a loopback address: kiln will not use plain HTTP for it (use --insecure to allow it)")]
-    PlainHttp { host: String },
-    #[error("cannot reach {url}: {message}")]
-    Transport { url: String, message: String },
+    #[error("cannot reach https://{host}/v2/: {message}\n(kiln uses plain HTTP only for a loopback host such as 127.0.0.1, ::1 or localhost, or with --insecure)")]
+    PlainHttp { host: String, message: String },
+    #[error("{method} {url}: {message}")]
+    Transport {
+        method: String,
+        url: String,
+        message: String,
+        transient: bool,
+    },
     #[error("{method} {url}: HTTP {status}{}", codes_text(codes))]
     Status {
         method: String,
@@ -70,7 +75,10 @@ pub enum Error {
         status: u16,
         codes: Vec<RegistryCode>,
     },
-    #[error("{host} asks for credentials ({scheme}) and none were given{}", codes_text(codes))]
+    #[error(
+        "{host} asks for credentials ({scheme}) and none were given{}",
+        codes_text(codes)
+    )]
     NoCredentials {
         host: String,
         scheme: String,
@@ -273,12 +281,7 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
     }
     let mut artifacts = Vec::new();
     for a in &image.artifacts {
-        client.put_manifest(
-            &dest.repo,
-            &a.digest.to_string(),
-            &a.media_type,
-            &a.bytes,
-        )?;
+        client.put_manifest(&dest.repo, &a.digest.to_string(), &a.media_type, &a.bytes)?;
         artifacts.push(a.digest.to_string());
     }
     Ok(Summary {
@@ -318,13 +321,23 @@ fn push_blob(
                 counts.uploaded.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
-            Err(e) if client::transient(&e) && attempt + 1 < BLOB_ATTEMPTS => {
+            // A lost answer to the last PUT leaves the session gone (BLOB_UPLOAD_UNKNOWN) but
+            // maybe the blob stored: the next attempt's HEAD tells. A lost answer to a PATCH
+            // leaves kiln with a stale upload URL (BLOB_UPLOAD_INVALID): start again.
+            Err(e)
+                if (client::transient(&e) || upload_unknown(&e)) && attempt + 1 < BLOB_ATTEMPTS =>
+            {
                 attempt += 1;
                 client::backoff(attempt);
             }
             Err(e) => return Err(e),
         }
     }
+}
+
+fn upload_unknown(e: &Error) -> bool {
+    matches!(e, Error::Status { status: 404 | 400, codes, .. }
+        if codes.iter().any(|c| c.code == "BLOB_UPLOAD_UNKNOWN" || c.code == "BLOB_UPLOAD_INVALID"))
 }
 
 enum Outcome {
@@ -347,10 +360,9 @@ fn push_blob_once(
     for from in opts.from_repos.iter().filter(|f| *f != repo) {
         match client.mount(repo, &b.digest, from)? {
             client::Mount::Mounted => return Ok(Outcome::Mounted),
-            client::Mount::Upload(loc) => {
-                location = Some(loc);
-                break;
-            }
+            // Not there: the registry opened an upload session instead. Another source may
+            // still have it; the last session is the one used (the others expire).
+            client::Mount::Upload(loc) => location = Some(loc),
         }
     }
     let location = match location {
@@ -388,9 +400,15 @@ mod tests {
         let r = Reference::parse("docker://registry.example/app").unwrap();
         assert_eq!(r.tag, "latest");
         assert!(!r.is_loopback());
-        assert!(Reference::parse("docker://localhost/x").unwrap().is_loopback());
-        assert!(Reference::parse("docker://[::1]:5000/x").unwrap().is_loopback());
-        assert!(Reference::parse("docker://127.9.0.1/x").unwrap().is_loopback());
+        assert!(Reference::parse("docker://localhost/x")
+            .unwrap()
+            .is_loopback());
+        assert!(Reference::parse("docker://[::1]:5000/x")
+            .unwrap()
+            .is_loopback());
+        assert!(Reference::parse("docker://127.9.0.1/x")
+            .unwrap()
+            .is_loopback());
         assert!(Reference::parse("oci:x").is_err());
         assert!(Reference::parse("docker://h/Bad").is_err());
         assert!(Reference::parse("docker://u:p@h/x").is_err());

@@ -46,7 +46,8 @@ pub(super) fn load(src: &Output) -> Result<Image, Error> {
                     source: e,
                 })?;
             extract(file, tmp.path())?;
-            load_dir(tmp.path(), tag, Some(tmp)).map_err(|e| match e {
+            let dir = tmp.path().to_path_buf();
+            load_dir(&dir, tag, Some(tmp)).map_err(|e| match e {
                 Error::Layout { what, .. } => Error::Layout {
                     path: file.clone(),
                     what,
@@ -158,7 +159,10 @@ fn manifest(dir: &Path, desc: &Value) -> Result<Manifest, Error> {
         if d["size"].as_u64() != Some(size) {
             return Err(Error::Layout {
                 path: dir.to_path_buf(),
-                what: format!("blob {digest} has {size} bytes, the manifest says {}", d["size"]),
+                what: format!(
+                    "blob {digest} has {size} bytes, the manifest says {}",
+                    d["size"]
+                ),
             });
         }
         blobs.push(Blob { digest, size, path });

@@ -21,7 +21,7 @@ const LIBC_VERSION: &str = "v1.4.0";
 
 /// A temporary directory holding a Go module cache, which Go makes read-only: made writable
 /// again before it is deleted, even when the test fails.
-struct GoTemp(tempfile::TempDir);
+pub(crate) struct GoTemp(pub(crate) tempfile::TempDir);
 
 impl Drop for GoTemp {
     fn drop(&mut self) {
@@ -199,7 +199,7 @@ fn parse_go_version_m(text: &str) -> GoBuildInfo {
     info
 }
 
-fn go_version_m(bin: &Path, tmp: &Path) -> GoBuildInfo {
+pub(crate) fn go_version_m(bin: &Path, tmp: &Path) -> GoBuildInfo {
     let out = run(go(tmp).args(["version", "-m"]).arg(bin), "go version -m");
     assert!(
         !out.is_empty(),
@@ -209,11 +209,9 @@ fn go_version_m(bin: &Path, tmp: &Path) -> GoBuildInfo {
     parse_go_version_m(&out)
 }
 
-#[test]
-fn go_build_info_matches_go_version_m() {
-    let started = Instant::now();
-    let guard = GoTemp(tempdir());
-    let tmp = guard.0.path();
+/// Builds the Go fixture in `tmp` (a `GoTemp`): the sources under `tmp/src`, the module proxy
+/// under `tmp/proxy`, Go's caches under `tmp`; returns the binary `tmp/app-bin`.
+pub(crate) fn build_go_fixture(tmp: &Path) -> PathBuf {
     for dir in ["app", "liba", "libb"] {
         copy_tree(
             &repo().join("tests/fixtures/go").join(dir),
@@ -230,6 +228,15 @@ fn go_build_info_matches_go_version_m() {
             .current_dir(tmp.join("src/app")),
         "go build",
     );
+    bin
+}
+
+#[test]
+fn go_build_info_matches_go_version_m() {
+    let started = Instant::now();
+    let guard = GoTemp(tempdir());
+    let tmp = guard.0.path();
+    let bin = build_go_fixture(tmp);
     let built = started.elapsed();
 
     let bytes = std::fs::read(&bin).unwrap();
@@ -333,9 +340,9 @@ fn locked_crates(lock: &Path) -> Vec<(String, String, String, Vec<String>)> {
     crates
 }
 
-#[test]
-fn rust_audit_data_lists_the_locked_crates() {
-    let started = Instant::now();
+/// Builds tests/fixtures/rust-auditable with `cargo auditable` (its target directory is kept in
+/// the test bed); returns the binary.
+pub(crate) fn build_rust_auditable_fixture() -> PathBuf {
     require("cargo-auditable");
     let fixture = repo().join("tests/fixtures/rust-auditable");
     let target = testbed_dir().join("rust-auditable-target");
@@ -350,8 +357,15 @@ fn rust_audit_data_lists_the_locked_crates() {
             .env_remove("RUSTC_WORKSPACE_WRAPPER"),
         "cargo auditable build",
     );
+    target.join("release/kiln-auditable-fixture")
+}
+
+#[test]
+fn rust_audit_data_lists_the_locked_crates() {
+    let started = Instant::now();
+    let fixture = repo().join("tests/fixtures/rust-auditable");
+    let bin = build_rust_auditable_fixture();
     let built = started.elapsed();
-    let bin: PathBuf = target.join("release/kiln-auditable-fixture");
     let bytes = std::fs::read(&bin).unwrap();
     let deps = rust_audit_data(&bytes)
         .expect("no .dep-v0 section")
@@ -389,8 +403,8 @@ fn rust_audit_data_lists_the_locked_crates() {
 
     assert_eq!(go_build_info(&bytes), None);
     eprintln!(
-        "embedded: cargo auditable build {:.1}s (target {})",
+        "embedded: cargo auditable build {:.1}s ({})",
         built.as_secs_f64(),
-        target.display()
+        bin.display()
     );
 }

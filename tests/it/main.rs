@@ -6,6 +6,7 @@
 // Test code panics with the path anyway; plain std::fs keeps it short.
 #![allow(clippy::disallowed_methods)]
 
+mod registry_util;
 mod util;
 
 mod arm64;
@@ -17,5 +18,6 @@ mod init;
 mod ldd_parity;
 mod musl;
 mod plan_layers;
+mod push;
 mod repro;
 mod rules;

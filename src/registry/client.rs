@@ -1,0 +1,675 @@
+//! The HTTP side of a push: one `ureq` agent (rustls; the system's roots plus `--cert-dir`),
+//! the scheme decision (HTTPS; plain HTTP only for loopback hosts or `--insecure`), the
+//! Authorization header (Basic, or a Bearer token fetched from the challenge's realm), and
+//! requests retried with exponential backoff on 5xx, 429 and dropped connections. Every body is
+//! re-creatable (bytes, or a range of a file re-opened per attempt), so retries resend it.
+//! URLs in errors are shown without user info or query; headers never are.
+
+use super::auth::{Challenge, Credentials};
+use super::{Error, Options, Reference, RegistryCode, CHUNK};
+use crate::digest::Digest;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// What a request sends.
+#[derive(Debug, Clone)]
+pub(super) enum Body {
+    Empty,
+    Bytes(Vec<u8>),
+    File {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+    },
+}
+
+/// The parts of a response kiln uses.
+pub(super) struct Resp {
+    status: u16,
+    location: Option<String>,
+    digest: Option<String>,
+    range: Option<String>,
+    challenge: Option<String>,
+    body: Vec<u8>,
+}
+
+pub(super) enum Mount {
+    Mounted,
+    Upload(String),
+}
+
+pub(super) struct Client {
+    agent: ureq::Agent,
+    /// `https://HOST` or `http://HOST`.
+    base: String,
+    host: String,
+    creds: Option<Credentials>,
+    /// Token scopes: push on the destination, pull on mount sources.
+    scopes: Vec<String>,
+    authorization: Mutex<Option<String>>,
+}
+
+/// Requests retried on their own (5xx, 429, dropped connections).
+const ATTEMPTS: u32 = 6;
+
+/// Sleeps 100 ms × 2^(attempt-1), at most 5 s, with a little jitter.
+pub(super) fn backoff(attempt: u32) {
+    let base = 100u64 << attempt.saturating_sub(1).min(6);
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()) % 50);
+    std::thread::sleep(Duration::from_millis(base.min(5000) + jitter));
+}
+
+/// True for errors another attempt may cure.
+pub(super) fn transient(e: &Error) -> bool {
+    match e {
+        Error::Transport { transient, .. } => *transient,
+        Error::Status { status, .. } => *status >= 500 || *status == 429,
+        _ => false,
+    }
+}
+
+/// A URL for messages: no user info, no query.
+pub(super) fn redact_url(url: &str) -> String {
+    let no_query = url.split(['?', '#']).next().unwrap_or("");
+    match no_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let (auth, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let host = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => no_query.to_string(),
+    }
+}
+
+fn registry_codes(body: &[u8]) -> Vec<RegistryCode> {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    v["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| RegistryCode {
+            code: e["code"].as_str().unwrap_or("UNKNOWN").to_string(),
+            message: e["message"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .take(300)
+                .collect(),
+        })
+        .collect()
+}
+
+fn pct(s: &str) -> String {
+    let mut o = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            o.push(b as char);
+        } else {
+            o += &format!("%{b:02X}");
+        }
+    }
+    o
+}
+
+fn tls_config(opts: &Options) -> Result<ureq::tls::TlsConfig, Error> {
+    use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+    let mut roots: Vec<Certificate<'static>> = rustls_native_certs::load_native_certs()
+        .certs
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    if let Some(dir) = &opts.cert_dir {
+        let bad = |why: String| Error::Certs {
+            path: dir.clone(),
+            why,
+        };
+        let mut files: Vec<PathBuf> = fs_err::read_dir(dir)
+            .map_err(|e| bad(e.to_string()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+            .collect();
+        files.sort();
+        for f in files {
+            let pem = fs_err::read(&f).map_err(|e| bad(e.to_string()))?;
+            let mut n = 0;
+            for item in ureq::tls::parse_pem(&pem) {
+                if let PemItem::Certificate(c) =
+                    item.map_err(|e| bad(format!("{}: {e}", f.display())))?
+                {
+                    roots.push(c);
+                    n += 1;
+                }
+            }
+            if n == 0 {
+                return Err(bad(format!("{} holds no PEM certificate", f.display())));
+            }
+        }
+    }
+    Ok(TlsConfig::builder()
+        .root_certs(RootCerts::new_with_certs(&roots))
+        .disable_verification(opts.insecure)
+        .build())
+}
+
+impl Client {
+    /// Picks the scheme and authenticates once (GET /v2/).
+    pub(super) fn connect(dest: &Reference, opts: &Options) -> Result<Client, Error> {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(300)))
+            .user_agent(format!("kiln/{}", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls_config(opts)?)
+            .build();
+        let agent = ureq::Agent::new_with_config(config);
+        let creds = match &opts.credentials {
+            Some(c) => Some(c.clone()),
+            None => Credentials::lookup(&dest.host)?,
+        };
+        let mut scopes = vec![format!("repository:{}:pull,push", dest.repo)];
+        for f in &opts.from_repos {
+            if *f != dest.repo {
+                scopes.push(format!("repository:{f}:pull"));
+            }
+        }
+        let mut client = Client {
+            agent,
+            base: format!("https://{}", dest.host),
+            host: dest.host.clone(),
+            creds,
+            scopes,
+            authorization: Mutex::new(None),
+        };
+        let plain_ok = opts.insecure || dest.is_loopback();
+        // HTTPS first, without retries: a plain-HTTP registry answers the handshake with junk.
+        let ping = match client.send("GET", "/v2/", &[], &Body::Empty, false) {
+            Ok(r) => r,
+            Err(Error::Transport { message, .. }) if !plain_ok => {
+                return Err(Error::PlainHttp {
+                    host: dest.host.clone(),
+                    message,
+                })
+            }
+            Err(Error::Transport { .. }) => {
+                client.base = format!("http://{}", dest.host);
+                client.send("GET", "/v2/", &[], &Body::Empty, true)?
+            }
+            Err(e) => return Err(e),
+        };
+        match ping.status {
+            200..=299 => {}
+            401 => {
+                // `send` authenticated and retried once; still 401 means bad credentials.
+                return Err(client.unauthorized(&ping));
+            }
+            s => {
+                return Err(Error::Status {
+                    method: "GET".into(),
+                    url: format!("{}/v2/", client.base),
+                    status: s,
+                    codes: registry_codes(&ping.body),
+                })
+            }
+        }
+        Ok(client)
+    }
+
+    fn unauthorized(&self, r: &Resp) -> Error {
+        let codes = registry_codes(&r.body);
+        if self.creds.is_none() {
+            let scheme = r
+                .challenge
+                .as_deref()
+                .and_then(Challenge::parse)
+                .map_or("no challenge".to_string(), |c| c.scheme);
+            Error::NoCredentials {
+                host: self.host.clone(),
+                scheme,
+                codes,
+            }
+        } else {
+            Error::Unauthorized {
+                host: self.host.clone(),
+                status: r.status,
+                codes,
+            }
+        }
+    }
+
+    fn url(&self, path_or_url: &str) -> String {
+        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+            path_or_url.to_string()
+        } else {
+            format!("{}{path_or_url}", self.base)
+        }
+    }
+
+    /// Answers a challenge: sets the Authorization header for later requests.
+    fn authenticate(&self, challenge: &str) -> Result<(), Error> {
+        let c = Challenge::parse(challenge).ok_or_else(|| Error::Token {
+            realm: self.host.clone(),
+            why: "the registry's WWW-Authenticate header cannot be parsed".into(),
+        })?;
+        let value = if c.scheme.eq_ignore_ascii_case("basic") {
+            match &self.creds {
+                Some(cr) => cr.basic(),
+                None => return Ok(()),
+            }
+        } else if c.scheme.eq_ignore_ascii_case("bearer") {
+            format!("Bearer {}", self.token(&c)?)
+        } else {
+            return Err(Error::Token {
+                realm: self.host.clone(),
+                why: format!("unsupported auth scheme {:?}", c.scheme),
+            });
+        };
+        if let Ok(mut a) = self.authorization.lock() {
+            *a = Some(value);
+        }
+        Ok(())
+    }
+
+    /// GETs a token from the challenge's realm (with Basic credentials when kiln has some).
+    fn token(&self, c: &Challenge) -> Result<String, Error> {
+        let realm = c.param("realm").ok_or_else(|| Error::Token {
+            realm: self.host.clone(),
+            why: "the Bearer challenge names no realm".into(),
+        })?;
+        let shown = redact_url(realm);
+        let mut url = realm.to_string();
+        let mut sep = if url.contains('?') { '&' } else { '?' };
+        if let Some(s) = c.param("service") {
+            url += &format!("{sep}service={}", pct(s));
+            sep = '&';
+        }
+        let mut scopes = self.scopes.clone();
+        if let Some(s) = c.param("scope") {
+            for one in s.split(' ') {
+                if !scopes.iter().any(|x| x == one) {
+                    scopes.push(one.to_string());
+                }
+            }
+        }
+        for s in &scopes {
+            url += &format!("{sep}scope={}", pct(s));
+            sep = '&';
+        }
+        if let Some(cr) = &self.creds {
+            url += &format!("{sep}account={}", pct(&cr.username));
+        }
+        let mut attempt = 0;
+        let r = loop {
+            let mut req = ureq::http::Request::builder().method("GET").uri(&url);
+            if let Some(cr) = &self.creds {
+                req = req.header("Authorization", cr.basic());
+            }
+            let req = req.body(()).map_err(|_| Error::Token {
+                realm: shown.clone(),
+                why: "the realm is not a valid URL".into(),
+            })?;
+            let res = self
+                .agent
+                .run(req)
+                .map_err(|e| transport("GET", &shown, &e));
+            let res = res.and_then(|r| read_resp("GET", &shown, r));
+            match res {
+                Ok(r) if (r.status >= 500 || r.status == 429) && attempt + 1 < ATTEMPTS => {}
+                Ok(r) => break r,
+                Err(e) if transient(&e) && attempt + 1 < ATTEMPTS => {}
+                Err(e) => return Err(e),
+            }
+            attempt += 1;
+            backoff(attempt);
+        };
+        if r.status == 401 || r.status == 403 {
+            return Err(self.unauthorized(&r));
+        }
+        if r.status != 200 {
+            return Err(Error::Token {
+                realm: shown,
+                why: format!(
+                    "HTTP {}{}",
+                    r.status,
+                    super::codes_text(&registry_codes(&r.body))
+                ),
+            });
+        }
+        let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(|_| Error::Token {
+            realm: shown.clone(),
+            why: "the answer is not JSON".into(),
+        })?;
+        v["token"]
+            .as_str()
+            .or(v["access_token"].as_str())
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .ok_or(Error::Token {
+                realm: shown,
+                why: "the answer has no `token` or `access_token`".into(),
+            })
+    }
+
+    /// Sends one request; authenticates on a 401 (once) and, when `retry`, retries transport
+    /// errors, 5xx and 429 with backoff. Returns the response whatever its status.
+    pub(super) fn send(
+        &self,
+        method: &str,
+        path_or_url: &str,
+        headers: &[(&str, String)],
+        body: &Body,
+        retry: bool,
+    ) -> Result<Resp, Error> {
+        let url = self.url(path_or_url);
+        let shown = redact_url(&url);
+        let mut attempt = 0;
+        let mut reauthed = false;
+        loop {
+            let res = self.send_once(method, &url, &shown, headers, body);
+            match res {
+                Ok(r) if r.status == 401 && !reauthed => {
+                    reauthed = true;
+                    let Some(ch) = r.challenge.as_deref() else {
+                        return Ok(r);
+                    };
+                    let had = self.authorization.lock().map(|a| a.clone()).ok().flatten();
+                    self.authenticate(ch)?;
+                    let now = self.authorization.lock().map(|a| a.clone()).ok().flatten();
+                    if now.is_none() || (had == now && self.creds.is_none()) {
+                        return Ok(r);
+                    }
+                    continue;
+                }
+                Ok(r)
+                    if retry && (r.status >= 500 || r.status == 429) && attempt + 1 < ATTEMPTS => {}
+                Ok(r) => return Ok(r),
+                Err(e) if retry && transient(&e) && attempt + 1 < ATTEMPTS => {}
+                Err(e) => return Err(e),
+            }
+            attempt += 1;
+            backoff(attempt);
+        }
+    }
+
+    fn send_once(
+        &self,
+        method: &str,
+        url: &str,
+        shown: &str,
+        headers: &[(&str, String)],
+        body: &Body,
+    ) -> Result<Resp, Error> {
+        let mut req = ureq::http::Request::builder().method(method).uri(url);
+        if let Some(a) = self.authorization.lock().ok().and_then(|a| a.clone()) {
+            req = req.header("Authorization", a);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        let bad_req = |_| Error::Transport {
+            method: method.into(),
+            url: shown.into(),
+            message: "cannot build the request".into(),
+            transient: false,
+        };
+        let res = match body {
+            Body::Empty if method == "GET" || method == "HEAD" => {
+                self.agent.run(req.body(()).map_err(bad_req)?)
+            }
+            Body::Empty => self.agent.run(
+                req.header("Content-Length", "0")
+                    .body(ureq::SendBody::none())
+                    .map_err(bad_req)?,
+            ),
+            Body::Bytes(b) => self.agent.run(
+                req.header("Content-Length", b.len().to_string())
+                    .body(b.as_slice())
+                    .map_err(bad_req)?,
+            ),
+            Body::File { path, offset, len } => {
+                let io = |e: std::io::Error| Error::Read {
+                    path: path.clone(),
+                    source: e,
+                };
+                let mut f = fs_err::File::open(path).map_err(io)?;
+                f.seek(SeekFrom::Start(*offset)).map_err(io)?;
+                let mut reader = std::io::BufReader::with_capacity(256 * 1024, f).take(*len);
+                self.agent.run(
+                    req.header("Content-Length", len.to_string())
+                        .body(ureq::SendBody::from_reader(&mut reader))
+                        .map_err(bad_req)?,
+                )
+            }
+        };
+        let r = res.map_err(|e| transport(method, shown, &e))?;
+        read_resp(method, shown, r)
+    }
+
+    /// HEAD /v2/REPO/blobs/DIGEST.
+    pub(super) fn blob_exists(&self, repo: &str, d: &Digest) -> Result<bool, Error> {
+        let path = format!("/v2/{repo}/blobs/{d}");
+        let r = self.send("HEAD", &path, &[], &Body::Empty, true)?;
+        match r.status {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.status_error("HEAD", &path, &r)),
+        }
+    }
+
+    fn status_error(&self, method: &str, path: &str, r: &Resp) -> Error {
+        if r.status == 401 || r.status == 403 {
+            return self.unauthorized(r);
+        }
+        Error::Status {
+            method: method.into(),
+            url: redact_url(&self.url(path)),
+            status: r.status,
+            codes: registry_codes(&r.body),
+        }
+    }
+
+    fn location(&self, method: &str, path: &str, r: &Resp) -> Result<String, Error> {
+        r.location
+            .as_deref()
+            .map(|l| self.url(l))
+            .ok_or_else(|| Error::Status {
+                method: method.into(),
+                url: redact_url(&self.url(path)),
+                status: r.status,
+                codes: vec![RegistryCode {
+                    code: "NO_LOCATION".into(),
+                    message: "the registry sent no Location header".into(),
+                }],
+            })
+    }
+
+    /// POST /v2/REPO/blobs/uploads/?mount=DIGEST&from=OTHER.
+    pub(super) fn mount(&self, repo: &str, d: &Digest, from: &str) -> Result<Mount, Error> {
+        let path = format!("/v2/{repo}/blobs/uploads/?mount={d}&from={}", pct(from));
+        let r = self.send("POST", &path, &[], &Body::Empty, true)?;
+        match r.status {
+            201 => Ok(Mount::Mounted),
+            202 => Ok(Mount::Upload(self.location("POST", &path, &r)?)),
+            _ => Err(self.status_error("POST", &path, &r)),
+        }
+    }
+
+    /// POST /v2/REPO/blobs/uploads/: a new upload session's URL.
+    pub(super) fn start_upload(&self, repo: &str) -> Result<String, Error> {
+        let path = format!("/v2/{repo}/blobs/uploads/");
+        let r = self.send("POST", &path, &[], &Body::Empty, true)?;
+        match r.status {
+            202 => self.location("POST", &path, &r),
+            _ => Err(self.status_error("POST", &path, &r)),
+        }
+    }
+
+    /// PUT LOCATION?digest=D with the last (or only) bytes.
+    pub(super) fn finish_upload(
+        &self,
+        location: &str,
+        d: &Digest,
+        body: Body,
+    ) -> Result<(), Error> {
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{sep}digest={d}");
+        let headers = [("Content-Type", "application/octet-stream".to_string())];
+        let r = self.send("PUT", &url, &headers, &body, true)?;
+        match r.status {
+            201 | 204 => Ok(()),
+            _ => Err(self.status_error("PUT", &url, &r)),
+        }
+    }
+
+    /// PATCHes `path` in chunks of [`CHUNK`] bytes; on a dropped connection or a 5xx asks the
+    /// upload for its Range and resumes there. Returns the URL to finish the upload at.
+    pub(super) fn chunked_upload(
+        &self,
+        location: &str,
+        path: &Path,
+        size: u64,
+    ) -> Result<String, Error> {
+        let mut loc = location.to_string();
+        let mut offset = 0u64;
+        let mut resumes = 0;
+        while offset < size {
+            let len = CHUNK.min(size - offset);
+            let headers = [
+                ("Content-Type", "application/octet-stream".to_string()),
+                ("Content-Range", format!("{offset}-{}", offset + len - 1)),
+            ];
+            let body = Body::File {
+                path: path.to_path_buf(),
+                offset,
+                len,
+            };
+            let failure = match self.send("PATCH", &loc, &headers, &body, false) {
+                Ok(r) if r.status == 202 || r.status == 204 => {
+                    loc = self.location("PATCH", &loc, &r)?;
+                    offset = match r.range.as_deref().and_then(range_end) {
+                        Some(end) => end + 1,
+                        None => offset + len,
+                    };
+                    continue;
+                }
+                Ok(r) => self.status_error("PATCH", &loc, &r),
+                Err(e) => e,
+            };
+            if !transient(&failure) || resumes >= ATTEMPTS {
+                return Err(failure);
+            }
+            resumes += 1;
+            backoff(resumes);
+            // Where did the upload get to?
+            let r = self.send("GET", &loc, &[], &Body::Empty, true)?;
+            if r.status != 204 && r.status != 200 {
+                return Err(self.status_error("GET", &loc, &r));
+            }
+            if let Some(l) = &r.location {
+                loc = self.url(l);
+            }
+            offset = r.range.as_deref().and_then(range_end).map_or(0, |e| e + 1);
+        }
+        Ok(loc)
+    }
+
+    /// PUT /v2/REPO/manifests/REF; returns the digest the registry reports.
+    pub(super) fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Option<String>, Error> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let headers = [("Content-Type", media_type.to_string())];
+        let r = self.send("PUT", &path, &headers, &Body::Bytes(bytes.to_vec()), true)?;
+        match r.status {
+            200 | 201 | 202 | 204 => Ok(r.digest),
+            _ => Err(self.status_error("PUT", &path, &r)),
+        }
+    }
+}
+
+/// `0-N` (or `bytes=0-N`) → N.
+fn range_end(r: &str) -> Option<u64> {
+    let r = r.trim().trim_start_matches("bytes=");
+    r.split_once('-')?.1.trim().parse().ok()
+}
+
+fn transport(method: &str, shown: &str, e: &ureq::Error) -> Error {
+    let transient = matches!(
+        e,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::Protocol(_)
+    );
+    Error::Transport {
+        method: method.into(),
+        url: shown.into(),
+        message: e.to_string(),
+        transient,
+    }
+}
+
+fn read_resp(
+    method: &str,
+    shown: &str,
+    mut r: ureq::http::Response<ureq::Body>,
+) -> Result<Resp, Error> {
+    let h = |k: &str| {
+        r.headers()
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let status = r.status().as_u16();
+    let location = h("location");
+    let digest = h("docker-content-digest");
+    let range = h("range");
+    let challenge = h("www-authenticate");
+    let body = if method == "HEAD" {
+        Vec::new()
+    } else {
+        r.body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()
+            .map_err(|e| transport(method, shown, &e))?
+    };
+    Ok(Resp {
+        status,
+        location,
+        digest,
+        range,
+        challenge,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_urls() {
+        assert_eq!(
+            redact_url("https://u:secret@h:5000/v2/x/blobs/uploads/abc?_state=zzz&digest=1"),
+            "https://h:5000/v2/x/blobs/uploads/abc"
+        );
+        assert_eq!(redact_url("http://h/token"), "http://h/token");
+        assert_eq!(range_end("0-1023"), Some(1023));
+        assert_eq!(range_end("bytes=0-9"), Some(9));
+        assert_eq!(
+            pct("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
+    }
+}

@@ -1,0 +1,364 @@
+//! `kiln push` and `kiln build --push` against a real registry (docker-registry 2.8 on
+//! 127.0.0.1, one per test): exact bytes (skopeo sees the local digests), basic auth without
+//! leaking the password, HEAD-before-upload and cross-repository mounts (counted by a proxy),
+//! chunked uploads in bounded memory that survive injected faults.
+
+use crate::registry_util::*;
+use crate::util::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// `skopeo inspect --raw` of a reference on a plain-HTTP registry: sha256 of the bytes.
+fn remote_digest(reference: &str) -> String {
+    let skopeo = require("skopeo");
+    let out = Command::new(skopeo)
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    check(&out, "skopeo inspect --raw");
+    format!("sha256:{}", sha256_hex(&out.stdout))
+}
+
+/// The manifest digest of the image tagged `tag` in a layout.
+fn layout_digest(layout: &Path, tag: &str) -> String {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn push_json(home: &Path, src: &str, dest: &str, extra: &[&str]) -> Value {
+    let out = run(
+        kiln_clean_env(home)
+            .args(["push", src, dest, "--json"])
+            .args(extra),
+        "kiln push",
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn push_sends_exact_bytes_that_skopeo_reads_back() {
+    let t = tempdir();
+    let reg = Registry::start(None);
+    let manifest = static_image(t.path());
+    let layout = t.path().join("img");
+    let summary = build(&manifest, &format!("oci:{}:v1", layout.display()));
+    let digest = manifest_digest(&summary);
+    let host = reg.host();
+
+    let refs = t.path().join("refs.txt");
+    let out = run(
+        kiln_clean_env(t.path())
+            .args(["push", &format!("oci:{}:v1", layout.display())])
+            .arg(format!("docker://{host}/kiln/static:v1"))
+            .arg("--image-refs")
+            .arg(&refs),
+        "kiln push",
+    );
+    let line = format!("{host}/kiln/static@{digest}");
+    assert_eq!(out.trim(), line);
+    assert_eq!(std::fs::read_to_string(&refs).unwrap().trim(), line);
+    assert_eq!(remote_digest(&format!("{host}/kiln/static:v1")), digest);
+
+    // The SBOMs and the plan went along, by digest, byte for byte.
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let artifacts: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["annotations"]["dev.kiln.subject"] == digest.as_str())
+        .map(|m| m["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(artifacts.len(), 3, "{index}");
+    for a in &artifacts {
+        assert_eq!(remote_digest(&format!("{host}/kiln/static@{a}")), *a);
+    }
+
+    // skopeo copies it back: same manifest digest.
+    let back = t.path().join("back");
+    run(
+        Command::new(require("skopeo"))
+            .args(["copy", "--src-tls-verify=false"])
+            .arg(format!("docker://{host}/kiln/static:v1"))
+            .arg(format!("oci:{}:t", back.display())),
+        "skopeo copy back",
+    );
+    assert_eq!(layout_digest(&back, "t"), digest);
+
+    // From an oci-archive, and straight from `kiln build --push`: the same digest.
+    let archive = t.path().join("img.tar");
+    build(&manifest, &format!("oci-archive:{}:v2", archive.display()));
+    let j = push_json(
+        t.path(),
+        &format!("oci-archive:{}:v2", archive.display()),
+        &format!("docker://{host}/kiln/static:v2"),
+        &[],
+    );
+    assert_eq!(j["digest"], digest.as_str());
+    // Only the SBOMs differ (they name the tag); the image's blobs are there already.
+    assert!(j["skipped"].as_u64().unwrap() >= 4, "{j}");
+    assert_eq!(remote_digest(&format!("{host}/kiln/static:v2")), digest);
+
+    let out = run(
+        kiln_clean_env(t.path())
+            .arg("build")
+            .arg(&manifest)
+            .arg("--output")
+            .arg(format!("oci:{}:v3", t.path().join("img3").display()))
+            .args(["--json", "--push"])
+            .arg(format!("docker://{host}/kiln/built:v3")),
+        "kiln build --push",
+    );
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["push"]["digest"], digest.as_str(), "{j}");
+    assert_eq!(
+        j["push"]["reference"],
+        format!("{host}/kiln/built@{digest}").as_str()
+    );
+    assert_eq!(remote_digest(&format!("{host}/kiln/built:v3")), digest);
+}
+
+#[test]
+fn basic_auth_works_and_the_password_never_shows() {
+    let t = tempdir();
+    let pass = "s3cret-Pa55word-not-in-output";
+    let htpasswd = require("htpasswd");
+    let line = run(
+        Command::new(htpasswd).args(["-Bbn", "kilnuser", pass]),
+        "htpasswd",
+    );
+    let file = t.path().join("htpasswd");
+    std::fs::write(&file, line.trim().to_string() + "\n").unwrap();
+    let reg = Registry::start(Some(&format!(
+        "{{htpasswd: {{realm: kiln-test, path: \"{}\"}}}}",
+        file.display()
+    )));
+    let manifest = static_image(t.path());
+    let layout = t.path().join("img");
+    let digest = manifest_digest(&build(&manifest, &format!("oci:{}:v1", layout.display())));
+    let src = format!("oci:{}:v1", layout.display());
+    let dest = format!("docker://{}/private/app:v1", reg.host());
+    let home = t.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let no_secret = |o: &std::process::Output| {
+        for s in [&o.stdout, &o.stderr] {
+            let text = String::from_utf8_lossy(s);
+            assert!(!text.contains(pass), "the password leaked: {text}");
+        }
+    };
+
+    // Anonymous: refused, exit 1, says why.
+    let o = kiln_clean_env(&home)
+        .args(["push", &src, &dest])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("asks for credentials"), "{err}");
+    no_secret(&o);
+
+    // A wrong password: refused, exit 1.
+    let o = kiln_clean_env(&home)
+        .args(["push", &src, &dest, "--creds", "kilnuser:wrong-password"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("refused the credentials"), "{err}");
+    assert!(!err.contains("wrong-password"), "{err}");
+
+    // --creds.
+    let o = kiln_clean_env(&home)
+        .args(["push", &src, &dest, "--creds", &format!("kilnuser:{pass}")])
+        .output()
+        .unwrap();
+    check(&o, "kiln push --creds");
+    no_secret(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&digest));
+
+    // The environment.
+    let o = kiln_clean_env(&home)
+        .args(["push", &src, &dest, "--json"])
+        .env("KILN_REGISTRY_USERNAME", "kilnuser")
+        .env("KILN_REGISTRY_PASSWORD", pass)
+        .output()
+        .unwrap();
+    check(&o, "kiln push with KILN_REGISTRY_*");
+    no_secret(&o);
+
+    // Docker's config.json (auths, base64 user:pass), found through HOME.
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("kilnuser:{pass}"));
+    std::fs::create_dir_all(home.join(".docker")).unwrap();
+    std::fs::write(
+        home.join(".docker/config.json"),
+        serde_json::json!({"auths": {reg.host(): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let refs = t.path().join("refs");
+    let o = kiln_clean_env(&home)
+        .args(["push", &src, &dest, "--image-refs"])
+        .arg(&refs)
+        .output()
+        .unwrap();
+    check(&o, "kiln push with ~/.docker/config.json");
+    no_secret(&o);
+    assert!(!std::fs::read_to_string(&refs).unwrap().contains(pass));
+    let log = std::fs::read_to_string(reg.dir.path().join("registry.log")).unwrap_or_default();
+    assert!(!log.contains(pass));
+}
+
+#[test]
+fn repush_uploads_nothing_and_another_repository_mounts() {
+    let t = tempdir();
+    let reg = Registry::start(None);
+    let proxy = Proxy::start(reg.port, Faults::None);
+    let manifest = static_image(t.path());
+    let layout = t.path().join("img");
+    let digest = manifest_digest(&build(&manifest, &format!("oci:{}:v1", layout.display())));
+    let src = format!("oci:{}:v1", layout.display());
+    let host = proxy.host();
+
+    let j = push_json(t.path(), &src, &format!("docker://{host}/one:v1"), &[]);
+    let blobs = j["blobs"].as_u64().unwrap();
+    assert!(blobs >= 6, "{j}"); // layers, config, 3 artifact blobs, the empty config
+    assert_eq!(j["uploaded"], blobs, "{j}");
+    assert_eq!(proxy.count("PUT", "/blobs/uploads/"), blobs as usize);
+
+    // Again: every blob is there already (HEAD), nothing is uploaded.
+    proxy.requests.lock().unwrap().clear();
+    let j = push_json(t.path(), &src, &format!("docker://{host}/one:v1"), &[]);
+    assert_eq!(
+        (j["uploaded"].as_u64(), j["skipped"].as_u64()),
+        (Some(0), Some(blobs)),
+        "{j}"
+    );
+    assert_eq!(proxy.count("POST", "/blobs/uploads/"), 0);
+    assert_eq!(proxy.count("PATCH", "/blobs/uploads/"), 0);
+    assert_eq!(proxy.count("PUT", "/blobs/uploads/"), 0);
+    assert_eq!(proxy.count("HEAD", "/blobs/sha256:"), blobs as usize);
+
+    // Another repository, told where the blobs are: mounted, not uploaded.
+    proxy.requests.lock().unwrap().clear();
+    let j = push_json(
+        t.path(),
+        &src,
+        &format!("docker://{host}/two:v1"),
+        &["--from-repo", "one"],
+    );
+    assert_eq!(
+        (j["uploaded"].as_u64(), j["mounted"].as_u64()),
+        (Some(0), Some(blobs)),
+        "{j}"
+    );
+    assert_eq!(proxy.count("POST", "mount=sha256"), blobs as usize);
+    assert_eq!(proxy.count("PATCH", "/blobs/uploads/"), 0);
+    assert_eq!(proxy.count("PUT", "/blobs/uploads/"), 0);
+    assert_eq!(remote_digest(&format!("{}/two:v1", reg.host())), digest);
+}
+
+#[test]
+fn chunked_upload_streams_and_survives_faults() {
+    let t = tempdir();
+    let reg = Registry::start(None);
+    let proxy = Proxy::start(reg.port, Faults::OneInFour);
+    let manifest = big_image(t.path(), 48);
+    let layout = t.path().join("img");
+    let summary = build(&manifest, &format!("oci:{}:v1", layout.display()));
+    let digest = manifest_digest(&summary);
+    let layer_size = summary["layers"][0]["size"].as_u64().unwrap();
+    assert!(layer_size > 40 << 20, "{summary}");
+
+    let time = require("time");
+    let start = std::time::Instant::now();
+    let out = Command::new(time)
+        .args(["-f", "maxrss_kib=%M"])
+        .arg(env!("CARGO_BIN_EXE_kiln"))
+        .args(["push", &format!("oci:{}:v1", layout.display())])
+        .arg(format!("docker://{}/big:v1", proxy.host()))
+        .arg("--json")
+        .env("HOME", t.path())
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    check(&out, "kiln push through a faulty proxy");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kib: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss_kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no RSS in {stderr}"));
+    eprintln!(
+        "push of a {} MiB layer through faults: {:?}, peak RSS {} MiB, {} faults injected",
+        layer_size >> 20,
+        start.elapsed(),
+        kib / 1024,
+        proxy
+            .faults_injected
+            .load(std::sync::atomic::Ordering::SeqCst)
+    );
+    assert!(kib < 40 * 1024, "peak RSS {kib} KiB: the blob was buffered");
+    assert!(
+        proxy
+            .faults_injected
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= 3
+    );
+    assert!(
+        proxy.count("PATCH", "/blobs/uploads/") >= 3,
+        "{:?}",
+        proxy.requests.lock().unwrap()
+    );
+    // Exact bytes: skopeo reads the manifest back and verifies every blob while copying.
+    assert_eq!(remote_digest(&format!("{}/big:v1", reg.host())), digest);
+    let back = t.path().join("back");
+    run(
+        Command::new(require("skopeo"))
+            .args(["copy", "--src-tls-verify=false"])
+            .arg(format!("docker://{}/big:v1", reg.host()))
+            .arg(format!("oci:{}:t", back.display())),
+        "skopeo copy back",
+    );
+    assert_eq!(layout_digest(&back, "t"), digest);
+}
+
+#[test]
+fn plain_http_is_refused_for_other_hosts() {
+    let t = tempdir();
+    let layout = t.path().join("img");
+    let manifest = static_image(t.path());
+    build(&manifest, &format!("oci:{}:v1", layout.display()));
+    let o = kiln_clean_env(t.path())
+        .args(["push", &format!("oci:{}:v1", layout.display())])
+        .arg("docker://registry.invalid/app:v1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("plain HTTP only for a loopback host"), "{err}");
+    // A bad reference is a usage-level mistake with a clear message.
+    let o = kiln_clean_env(t.path())
+        .args(["push", &format!("oci:{}:v1", layout.display())])
+        .arg("registry.invalid/app:v1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("docker://HOST[:PORT]/REPO[:TAG]"));
+}

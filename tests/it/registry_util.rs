@@ -1,0 +1,317 @@
+//! A throw-away registry (Debian's docker-registry 2.8) on 127.0.0.1 for one test, killed when
+//! the guard drops (also on panic), and a small HTTP proxy that counts requests and can inject
+//! faults (500, 429, dropped connections) in front of it.
+
+use crate::util::*;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP exchange: the status of `GET path` (plain HTTP/1.1, Connection: close).
+pub(crate) fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split(' ').nth(1)?.parse().ok()
+}
+
+pub(crate) struct Registry {
+    child: Child,
+    pub(crate) port: u16,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Registry {
+    /// Starts a registry; `auth` is a line of YAML for the `auth:` key (e.g. htpasswd).
+    pub(crate) fn start(auth: Option<&str>) -> Registry {
+        let bin = require("docker-registry");
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-registry-")
+            .tempdir()
+            .unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut config = format!(
+                "version: 0.1\nlog: {{level: warn, accesslog: {{disabled: true}}}}\nstorage:\n  filesystem: {{rootdirectory: \"{}\"}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: testbed-only-not-secret\n",
+                data.display()
+            );
+            if let Some(a) = auth {
+                config += &format!("auth: {a}\n");
+            }
+            let cfg = dir.path().join("config.yml");
+            std::fs::write(&cfg, config).unwrap();
+            let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+            let child = Command::new(&bin)
+                .arg("serve")
+                .arg(&cfg)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            let mut child = child;
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(20) {
+                if let Some(200 | 401) = http_status(port, "/v2/") {
+                    return Registry { child, port, dir };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // The port was taken in between, or a slow start: try another port.
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(dir.path().join("registry.log")).unwrap();
+            eprintln!("docker-registry did not come up on {port}:\n{log}");
+        }
+        panic!("docker-registry did not answer GET /v2/ (see the logs above)");
+    }
+
+    pub(crate) fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// What the proxy does to the n-th request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Faults {
+    None,
+    /// One request in four fails: a 500, a 429, a connection dropped before forwarding, or
+    /// one dropped after the registry handled the request (the answer lost), in turn.
+    OneInFour,
+}
+
+/// An HTTP/1.1 proxy on 127.0.0.1 in front of `upstream`: one request per connection
+/// (it forces `Connection: close`), each request line recorded.
+pub(crate) struct Proxy {
+    pub(crate) port: u16,
+    pub(crate) requests: Arc<Mutex<Vec<String>>>,
+    pub(crate) faults_injected: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+impl Proxy {
+    pub(crate) fn start(upstream: u16, faults: Faults) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let faults_injected = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, f, s) = (requests.clone(), faults_injected.clone(), stop.clone());
+        let counter = Arc::new(AtomicUsize::new(0));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let (r, f, counter) = (r.clone(), f.clone(), counter.clone());
+                std::thread::spawn(move || {
+                    let _ = handle(conn, upstream, faults, &r, &f, &counter);
+                });
+            }
+        });
+        Proxy {
+            port,
+            requests,
+            faults_injected,
+            stop,
+        }
+    }
+
+    pub(crate) fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Request lines (`METHOD PATH`) matching `method` whose path contains `part`.
+    pub(crate) fn count(&self, method: &str, part: &str) -> usize {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with(&format!("{method} ")) && l.contains(part))
+            .count()
+    }
+}
+
+fn read_head(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut b)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push(b[0]);
+    }
+    Ok(head)
+}
+
+fn handle(
+    mut client: TcpStream,
+    upstream: u16,
+    faults: Faults,
+    requests: &Mutex<Vec<String>>,
+    injected: &AtomicUsize,
+    counter: &AtomicUsize,
+) -> std::io::Result<()> {
+    let head = read_head(&mut client)?;
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = text.split("\r\n");
+    let first = lines.next().unwrap_or("").to_string();
+    let line: Vec<&str> = first.split(' ').collect();
+    requests
+        .lock()
+        .unwrap()
+        .push(format!("{} {}", line[0], line.get(1).unwrap_or(&"")));
+    let mut new_head = first.clone() + "\r\n";
+    let mut length = 0u64;
+    for l in lines.filter(|l| !l.is_empty()) {
+        let lower = l.to_ascii_lowercase();
+        if lower.starts_with("connection:") {
+            continue;
+        }
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        new_head += l;
+        new_head += "\r\n";
+    }
+    new_head += "Connection: close\r\n\r\n";
+    let n = counter.fetch_add(1, Ordering::SeqCst);
+    let fault = match faults {
+        Faults::OneInFour if n % 4 == 3 => Some((n / 4) % 4),
+        _ => None,
+    };
+    let reply = |client: &mut TcpStream, status: &str| {
+        let body = r#"{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}"#;
+        let _ = write!(
+            client,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 0\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = client.shutdown(Shutdown::Both);
+    };
+    match fault {
+        Some(0) => {
+            injected.fetch_add(1, Ordering::SeqCst);
+            reply(&mut client, "500 Internal Server Error");
+            return Ok(());
+        }
+        Some(1) => {
+            injected.fetch_add(1, Ordering::SeqCst);
+            reply(&mut client, "429 Too Many Requests");
+            return Ok(());
+        }
+        Some(2) => {
+            injected.fetch_add(1, Ordering::SeqCst);
+            let _ = client.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+        _ => {}
+    }
+    let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+    up.write_all(new_head.as_bytes())?;
+    let copied = std::io::copy(&mut (&mut client).take(length), &mut up)?;
+    if copied != length {
+        return Ok(());
+    }
+    if fault == Some(3) {
+        // The registry does the work; the answer never arrives.
+        injected.fetch_add(1, Ordering::SeqCst);
+        let mut sink = Vec::new();
+        let _ = up.read_to_end(&mut sink);
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
+    }
+    std::io::copy(&mut up, &mut client)?;
+    let _ = client.shutdown(Shutdown::Both);
+    Ok(())
+}
+
+/// The folder of an example, copied and built with `gcc -static`: (tempdir, manifest).
+pub(crate) fn static_image(t: &Path) -> PathBuf {
+    let gcc = require("gcc");
+    let d = t.join("static-c");
+    copy_tree(&repo().join("examples/static-c"), &d);
+    run(
+        Command::new(gcc)
+            .args(["-static", "-O2", "-o", "hello", "hello.c"])
+            .current_dir(&d),
+        "gcc -static",
+    );
+    d.join("kiln.toml")
+}
+
+/// A project whose one layer holds `mib` MiB of incompressible bytes (a chunked upload).
+pub(crate) fn big_image(t: &Path, mib: usize) -> PathBuf {
+    let d = t.join("big");
+    std::fs::create_dir_all(d.join("data")).unwrap();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let bytes: Vec<u8> = (0..mib << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(d.join("data/noise.bin"), bytes).unwrap();
+    std::fs::write(
+        d.join("kiln.toml"),
+        "[image]\nname = \"big\"\n\n[[component]]\nname = \"data\"\nkind = \"tree\"\nfrom = \"data\"\nto = \"/data\"\nwhy = \"a large payload\"\n",
+    )
+    .unwrap();
+    d.join("kiln.toml")
+}
+
+/// `kiln` with no credentials from the environment or the user's files.
+pub(crate) fn kiln_clean_env(home: &Path) -> Command {
+    let mut c = kiln();
+    for v in [
+        "KILN_REGISTRY_USERNAME",
+        "KILN_REGISTRY_PASSWORD",
+        "DOCKER_CONFIG",
+        "REGISTRY_AUTH_FILE",
+        "XDG_RUNTIME_DIR",
+    ] {
+        c.env_remove(v);
+    }
+    c.env("HOME", home);
+    c
+}
