@@ -20,5 +20,6 @@ pub mod plan;
 pub mod registry;
 pub mod resolve;
 pub mod sbom;
+pub mod sign;
 pub mod span;
 pub mod time;

@@ -49,6 +49,99 @@ enum Command {
     Lock(LockArgs),
     /// Push an image (with its SBOMs and plan) to a registry, exact bytes.
     Push(PushArgs),
+    /// Write a cosign-compatible key pair: PREFIX.key (encrypted) and PREFIX.pub.
+    GenerateKeyPair(KeyPairArgs),
+    /// Sign an image's digest (cosign's format), in its OCI layout or in the registry.
+    Sign(SignArgs),
+    /// Attest an SBOM or SLSA provenance about an image (signed DSSE in-toto envelope).
+    Attest(AttestArgs),
+    /// Exit 0 only when a signature made with the key names the image's exact digest.
+    Verify(VerifyArgs),
+    /// Exit 0 only when an attestation of the type, signed with the key, is about the image.
+    VerifyAttestation(VerifyAttestationArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct KeyPairArgs {
+    /// Write PREFIX.key and PREFIX.pub.
+    #[arg(long, value_name = "PREFIX", default_value = "cosign")]
+    output_key_prefix: String,
+    /// Replace existing files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct SignArgs {
+    /// The image: oci:DIR[:TAG] or docker://HOST/REPO[:TAG|@DIGEST].
+    image: String,
+    /// The private key (cosign's encrypted PEM); its password from KILN_PASSWORD,
+    /// COSIGN_PASSWORD or a prompt.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The repository the payload names (docker-reference), e.g. registry.example/app
+    /// (default: HOST/REPO of a registry image, the folder name of a layout).
+    #[arg(long, value_name = "REPO")]
+    identity: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct AttestArgs {
+    /// The image: oci:DIR[:TAG] or docker://HOST/REPO[:TAG|@DIGEST].
+    image: String,
+    /// The private key (cosign's encrypted PEM).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// spdx, cyclonedx (the SBOM stored with the image) or slsaprovenance (needs --manifest).
+    #[arg(long = "type", value_name = "TYPE")]
+    kind: String,
+    /// The manifest the image was built from (for slsaprovenance; its lock is read beside it).
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+    /// The repository the statement's subject names (default as for `kiln sign`).
+    #[arg(long, value_name = "REPO")]
+    identity: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct VerifyArgs {
+    /// The image: oci:DIR[:TAG] or docker://HOST/REPO[:TAG|@DIGEST].
+    image: String,
+    /// The public key (PEM).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// Print the verified signatures as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct VerifyAttestationArgs {
+    /// The image: oci:DIR[:TAG] or docker://HOST/REPO[:TAG|@DIGEST].
+    image: String,
+    /// The public key (PEM).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// spdx, cyclonedx or slsaprovenance.
+    #[arg(long = "type", value_name = "TYPE")]
+    kind: String,
+    /// Print the verified statements as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -238,7 +331,222 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Explain(a) => explain(a),
         Command::Lock(a) => lock(a),
         Command::Push(a) => push(a),
+        Command::GenerateKeyPair(a) => generate_key_pair(a),
+        Command::Sign(a) => sign(a),
+        Command::Attest(a) => attest(a),
+        Command::Verify(a) => verify(a),
+        Command::VerifyAttestation(a) => verify_attestation(a),
     }
+}
+
+impl RegistryArgs {
+    fn options(&self, pull_only: bool) -> anyhow::Result<crate::registry::Options> {
+        let credentials = self
+            .creds
+            .as_deref()
+            .map(crate::registry::Credentials::parse)
+            .transpose()?;
+        Ok(crate::registry::Options {
+            credentials,
+            insecure: self.insecure,
+            cert_dir: self.cert_dir.clone(),
+            from_repos: self.from_repo.clone(),
+            jobs: self.jobs,
+            pull_only,
+        })
+    }
+}
+
+/// The key password: KILN_PASSWORD, COSIGN_PASSWORD, else asked on the terminal (twice when
+/// `confirm`). Never echoed, never printed.
+fn password(confirm: bool) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    for var in ["KILN_PASSWORD", "COSIGN_PASSWORD"] {
+        if let Ok(p) = std::env::var(var) {
+            return Ok(zeroize::Zeroizing::new(p));
+        }
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        anyhow::bail!(
+            "the key password is needed: set KILN_PASSWORD (or COSIGN_PASSWORD), or run on a terminal"
+        );
+    }
+    let p = zeroize::Zeroizing::new(rpassword::prompt_password(
+        "Enter password for private key: ",
+    )?);
+    if confirm {
+        let again = zeroize::Zeroizing::new(rpassword::prompt_password(
+            "Enter password for private key again: ",
+        )?);
+        if *again != *p {
+            anyhow::bail!("the passwords do not match");
+        }
+    }
+    Ok(p)
+}
+
+fn read_private_key(path: &Path) -> anyhow::Result<crate::sign::PrivateKey> {
+    let pem = zeroize::Zeroizing::new(fs_err::read(path)?);
+    let pass = password(false)?;
+    crate::sign::PrivateKey::from_encrypted_pem(&pem, pass.as_bytes())
+        .with_context(|| format!("cannot use the private key {}", path.display()))
+}
+
+fn read_public_key(path: &Path) -> anyhow::Result<crate::sign::PublicKey> {
+    let pem = fs_err::read(path)?;
+    crate::sign::PublicKey::from_pem(&pem)
+        .with_context(|| format!("cannot use the public key {}", path.display()))
+}
+
+/// Writes `bytes` to `path` atomically with `mode`; refuses to replace a file unless `force`.
+fn write_new_file(path: &Path, bytes: &[u8], mode: u32, force: bool) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if path.exists() && !force {
+        anyhow::bail!("{} exists; say --force to replace it", path.display());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".kiln-key-")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(&parent)
+        .with_context(|| format!("cannot write in {}", parent.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn generate_key_pair(a: KeyPairArgs) -> anyhow::Result<()> {
+    let key_path = PathBuf::from(format!("{}.key", a.output_key_prefix));
+    let pub_path = PathBuf::from(format!("{}.pub", a.output_key_prefix));
+    for p in [&key_path, &pub_path] {
+        if p.exists() && !a.force {
+            anyhow::bail!("{} exists; say --force to replace it", p.display());
+        }
+    }
+    let pass = password(true)?;
+    let key = crate::sign::PrivateKey::generate();
+    let pem = zeroize::Zeroizing::new(key.to_encrypted_pem(pass.as_bytes())?);
+    write_new_file(&key_path, pem.as_bytes(), 0o600, a.force)?;
+    write_new_file(
+        &pub_path,
+        key.public_key().to_pem().as_bytes(),
+        0o644,
+        a.force,
+    )?;
+    out(&format!(
+        "Private key written to {}\nPublic key written to {}\n",
+        key_path.display(),
+        pub_path.display()
+    ))
+}
+
+fn print_signed(s: &crate::sign::store::Signed, json: bool) -> anyhow::Result<()> {
+    if json {
+        return out(&(serde_json::to_string_pretty(s)? + "\n"));
+    }
+    out(&format!(
+        "{} {}\n  identity {}\n  stored at {} (layer {})\n",
+        s.image, s.digest, s.identity, s.tag, s.layer
+    ))
+}
+
+fn sign(a: SignArgs) -> anyhow::Result<()> {
+    let key = read_private_key(&a.key)?;
+    let target = crate::sign::store::Target::open(&a.image, &a.registry.options(false)?)?;
+    let s = crate::sign::store::sign(&target, &key, a.identity.as_deref())
+        .with_context(|| format!("cannot sign {}", a.image))?;
+    print_signed(&s, a.json)
+}
+
+/// `--type` to a predicate type.
+fn predicate_type(kind: &str) -> anyhow::Result<&'static str> {
+    Ok(match kind {
+        "spdx" | "spdxjson" => crate::sign::PREDICATE_SPDX,
+        "cyclonedx" => crate::sign::PREDICATE_CYCLONEDX,
+        "slsaprovenance" => crate::sign::PREDICATE_SLSA_PROVENANCE_V02,
+        other => anyhow::bail!("unknown --type {other:?}; one of: spdx, cyclonedx, slsaprovenance"),
+    })
+}
+
+fn attest(a: AttestArgs) -> anyhow::Result<()> {
+    let pt = predicate_type(&a.kind)?;
+    let target = crate::sign::store::Target::open(&a.image, &a.registry.options(false)?)?;
+    let predicate: serde_json::Value = match a.kind.as_str() {
+        "slsaprovenance" => {
+            let Some(m) = &a.manifest else {
+                anyhow::bail!("--type slsaprovenance needs --manifest FILE, the manifest the image was built from");
+            };
+            let bytes = fs_err::read(m)?;
+            let lock_path = crate::lock::path_for(m);
+            let lock = crate::lock::Lock::read(&lock_path)?;
+            let lock_bytes = match &lock {
+                Some(_) => Some(fs_err::read(&lock_path)?),
+                None => None,
+            };
+            let name = |p: &Path| {
+                p.file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+            };
+            let lock_name = name(&lock_path);
+            let lock_arg = match (&lock, &lock_bytes) {
+                (Some(l), Some(b)) => Some((lock_name.as_str(), b.as_slice(), l)),
+                _ => None,
+            };
+            crate::sign::provenance::predicate(&name(m), &bytes, lock_arg, Epoch::from_env()?)
+        }
+        _ => {
+            let media_type = if a.kind == "cyclonedx" {
+                crate::sbom::Format::CycloneDx.media_type()
+            } else {
+                crate::sbom::Format::Spdx.media_type()
+            };
+            let bytes = crate::sign::store::artifact(&target, media_type)?;
+            serde_json::from_slice(&bytes).context("the stored SBOM is not JSON")?
+        }
+    };
+    let key = read_private_key(&a.key)?;
+    let s = crate::sign::store::attest(&target, &key, pt, predicate, a.identity.as_deref())
+        .with_context(|| format!("cannot attest {}", a.image))?;
+    print_signed(&s, a.json)
+}
+
+fn verify(a: VerifyArgs) -> anyhow::Result<()> {
+    let key = read_public_key(&a.key)?;
+    let target = crate::sign::store::Target::open(&a.image, &a.registry.options(true)?)?;
+    let ok = crate::sign::store::verify(&target, &key)?;
+    if a.json {
+        return out(&(serde_json::to_string_pretty(&ok)? + "\n"));
+    }
+    let mut s = String::new();
+    for v in &ok {
+        s += &format!(
+            "verified: {} signed for {} (payload {})\n",
+            v.digest, v.identity, v.layer
+        );
+    }
+    out(&s)
+}
+
+fn verify_attestation(a: VerifyAttestationArgs) -> anyhow::Result<()> {
+    let pt = predicate_type(&a.kind)?;
+    let key = read_public_key(&a.key)?;
+    let target = crate::sign::store::Target::open(&a.image, &a.registry.options(true)?)?;
+    let ok = crate::sign::store::verify_attestation(&target, &key, pt)?;
+    if a.json {
+        return out(&(serde_json::to_string_pretty(&ok)? + "\n"));
+    }
+    let mut s = String::new();
+    for v in &ok {
+        s += &format!(
+            "verified: {} attestation about {} ({}, envelope {})\n",
+            a.kind, v.digest, v.identity, v.layer
+        );
+    }
+    out(&s)
 }
 
 /// Pushes `src` to `dest`; writes --image-refs.
@@ -247,18 +555,7 @@ fn push_image(
     dest: &crate::registry::Reference,
     r: &RegistryArgs,
 ) -> anyhow::Result<crate::registry::Summary> {
-    let credentials = r
-        .creds
-        .as_deref()
-        .map(crate::registry::Credentials::parse)
-        .transpose()?;
-    let opts = crate::registry::Options {
-        credentials,
-        insecure: r.insecure,
-        cert_dir: r.cert_dir.clone(),
-        from_repos: r.from_repo.clone(),
-        jobs: r.jobs,
-    };
+    let opts = r.options(false)?;
     let s = crate::registry::push(src, dest, &opts)
         .with_context(|| format!("cannot push {src} to {dest}"))?;
     if let Some(f) = &r.image_refs {

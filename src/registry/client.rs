@@ -32,7 +32,18 @@ pub(super) struct Resp {
     digest: Option<String>,
     range: Option<String>,
     challenge: Option<String>,
+    content_type: Option<String>,
+    /// `OCI-Subject`: the registry indexed the manifest's subject (referrers API).
+    pub(super) oci_subject: Option<String>,
     body: Vec<u8>,
+}
+
+/// What a manifest PUT answered.
+pub(super) struct Put {
+    /// `Docker-Content-Digest`, when sent.
+    pub(super) digest: Option<String>,
+    /// The registry sent `OCI-Subject`: it keeps the referrers list itself.
+    pub(super) indexed_subject: bool,
 }
 
 pub(super) enum Mount {
@@ -173,7 +184,8 @@ impl Client {
             Some(c) => Some(c.clone()),
             None => Credentials::lookup(&dest.host)?,
         };
-        let mut scopes = vec![format!("repository:{}:pull,push", dest.repo)];
+        let actions = if opts.pull_only { "pull" } else { "pull,push" };
+        let mut scopes = vec![format!("repository:{}:{actions}", dest.repo)];
         for f in &opts.from_repos {
             if *f != dest.repo {
                 scopes.push(format!("repository:{f}:pull"));
@@ -197,9 +209,20 @@ impl Client {
                     message,
                 })
             }
-            Err(Error::Transport { .. }) => {
+            Err(Error::Transport { message, .. }) => {
                 client.base = format!("http://{}", dest.host);
-                client.send("GET", "/v2/", &[], &Body::Empty, true)?
+                match client.send("GET", "/v2/", &[], &Body::Empty, true) {
+                    // Plain HTTP to a TLS server: the HTTPS failure is the one that matters.
+                    Ok(r) if r.status == 400 => {
+                        return Err(Error::Transport {
+                            method: "GET".into(),
+                            url: format!("https://{}/v2/", dest.host),
+                            message,
+                            transient: false,
+                        })
+                    }
+                    other => other?,
+                }
             }
             Err(e) => return Err(e),
         };
@@ -579,6 +602,72 @@ impl Client {
         Ok(loc)
     }
 
+    /// GET /v2/REPO/manifests/REF with the OCI and Docker manifest and index media types;
+    /// `None` on 404. Returns the bytes and their media type.
+    pub(super) fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, Error> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let accept = [
+            crate::image::MANIFEST_MEDIA_TYPE,
+            crate::image::INDEX_MEDIA_TYPE,
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        ]
+        .join(", ");
+        let r = self.send("GET", &path, &[("Accept", accept)], &Body::Empty, true)?;
+        match r.status {
+            200 => {
+                let media_type = r
+                    .content_type
+                    .clone()
+                    .unwrap_or_else(|| crate::image::MANIFEST_MEDIA_TYPE.to_string());
+                Ok(Some((r.body, media_type)))
+            }
+            404 => Ok(None),
+            _ => Err(self.status_error("GET", &path, &r)),
+        }
+    }
+
+    /// GET /v2/REPO/referrers/DIGEST: the index, or `None` when the registry lacks the API
+    /// (404 or anything that is not an image index).
+    pub(super) fn referrers(
+        &self,
+        repo: &str,
+        subject: &Digest,
+    ) -> Result<Option<serde_json::Value>, Error> {
+        let path = format!("/v2/{repo}/referrers/{subject}");
+        let accept = [("Accept", crate::image::INDEX_MEDIA_TYPE.to_string())];
+        let r = self.send("GET", &path, &accept, &Body::Empty, true)?;
+        let is_index = r
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with(crate::image::INDEX_MEDIA_TYPE));
+        if r.status != 200 || !is_index {
+            return Ok(None);
+        }
+        Ok(serde_json::from_slice(&r.body).ok())
+    }
+
+    /// GET /v2/REPO/blobs/DIGEST (at most [`super::MAX_FETCH`] bytes: signatures, payloads, SBOMs),
+    /// checked against its digest.
+    pub(super) fn get_blob(&self, repo: &str, d: &Digest) -> Result<Vec<u8>, Error> {
+        let path = format!("/v2/{repo}/blobs/{d}");
+        let r = self.send("GET", &path, &[], &Body::Empty, true)?;
+        if r.status != 200 {
+            return Err(self.status_error("GET", &path, &r));
+        }
+        if Digest::of(&r.body) != *d {
+            return Err(Error::DigestMismatch {
+                want: d.to_string(),
+                got: Digest::of(&r.body).to_string(),
+            });
+        }
+        Ok(r.body)
+    }
+
     /// PUT /v2/REPO/manifests/REF; returns the digest the registry reports.
     pub(super) fn put_manifest(
         &self,
@@ -586,12 +675,15 @@ impl Client {
         reference: &str,
         media_type: &str,
         bytes: &[u8],
-    ) -> Result<Option<String>, Error> {
+    ) -> Result<Put, Error> {
         let path = format!("/v2/{repo}/manifests/{reference}");
         let headers = [("Content-Type", media_type.to_string())];
         let r = self.send("PUT", &path, &headers, &Body::Bytes(bytes.to_vec()), true)?;
         match r.status {
-            200 | 201 | 202 | 204 => Ok(r.digest),
+            200 | 201 | 202 | 204 => Ok(Put {
+                digest: r.digest,
+                indexed_subject: r.oci_subject.is_some(),
+            }),
             _ => Err(self.status_error("PUT", &path, &r)),
         }
     }
@@ -604,6 +696,25 @@ fn range_end(r: &str) -> Option<u64> {
 }
 
 fn transport(method: &str, shown: &str, e: &ureq::Error) -> Error {
+    // A certificate the server presented and rustls refused (ureq may wrap it in an io::Error):
+    // the server speaks TLS, so this is the answer, not a reason to try plain HTTP.
+    let rejected = match e {
+        ureq::Error::Rustls(rustls::Error::InvalidCertificate(c)) => Some(c),
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .and_then(|r| match r {
+                rustls::Error::InvalidCertificate(c) => Some(c),
+                _ => None,
+            }),
+        _ => None,
+    };
+    if let Some(c) = rejected {
+        return Error::Certificate {
+            url: shown.into(),
+            message: format!("{c:?}"),
+        };
+    }
     let transient = matches!(
         e,
         ureq::Error::Io(_)
@@ -635,12 +746,14 @@ fn read_resp(
     let digest = h("docker-content-digest");
     let range = h("range");
     let challenge = h("www-authenticate");
+    let content_type = h("content-type");
+    let oci_subject = h("oci-subject");
     let body = if method == "HEAD" {
         Vec::new()
     } else {
         r.body_mut()
             .with_config()
-            .limit(1 << 20)
+            .limit(super::MAX_FETCH)
             .read_to_vec()
             .map_err(|e| transport(method, shown, &e))?
     };
@@ -650,6 +763,8 @@ fn read_resp(
         digest,
         range,
         challenge,
+        content_type,
+        oci_subject,
         body,
     })
 }

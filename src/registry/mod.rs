@@ -61,6 +61,8 @@ pub enum Error {
     Layout { path: PathBuf, what: String },
     #[error("cannot reach https://{host}/v2/: {message}\n(kiln uses plain HTTP only for a loopback host such as 127.0.0.1, ::1 or localhost, or with --insecure)")]
     PlainHttp { host: String, message: String },
+    #[error("{url}: the registry's TLS certificate is not trusted ({message})\n(trust its CA with --cert-dir DIR holding the CA's .crt file; --insecure skips verification)")]
+    Certificate { url: String, message: String },
     #[error("{method} {url}: {message}")]
     Transport {
         method: String,
@@ -96,6 +98,8 @@ pub enum Error {
     Credentials(String),
     #[error("cannot use TLS certificates from {}: {why}", path.display())]
     Certs { path: PathBuf, why: String },
+    #[error("{what} does not exist in the registry")]
+    NotFound { what: String },
     #[error("the registry stored the manifest as {got}, not {want}")]
     DigestMismatch { want: String, got: String },
 }
@@ -105,12 +109,22 @@ pub enum Error {
 pub struct Reference {
     pub host: String,
     pub repo: String,
-    pub tag: String,
+    /// The tag; `None` when the reference names a digest.
+    pub tag: Option<String>,
+    /// `@sha256:...`, for commands that read (verify, sign in place).
+    pub digest: Option<Digest>,
 }
 
 impl std::fmt::Display for Reference {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}:{}", self.host, self.repo, self.tag)
+        write!(f, "{}/{}", self.host, self.repo)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
     }
 }
 
@@ -133,12 +147,20 @@ impl Reference {
         if !host_ok || host.contains('@') {
             return Err(bad("the host is not valid (credentials go in --creds)"));
         }
-        if path.contains('@') {
-            return Err(bad("push by digest is not supported; give a tag"));
-        }
+        let (path, digest) = match path.split_once('@') {
+            Some((p, d)) => (
+                p,
+                Some(
+                    Digest::parse(d)
+                        .ok_or_else(|| bad("the digest is not sha256: and 64 hex digits"))?,
+                ),
+            ),
+            None => (path, None),
+        };
         let (repo, tag) = match path.rsplit_once(':') {
-            Some((r, t)) if !t.contains('/') => (r, t),
-            _ => (path, "latest"),
+            Some((r, t)) if !t.contains('/') => (r, Some(t)),
+            _ if digest.is_some() => (path, None),
+            _ => (path, Some("latest")),
         };
         let comp_ok = |c: &str| {
             !c.is_empty()
@@ -151,20 +173,23 @@ impl Reference {
                 "{repo:?} is not a valid repository (lowercase letters, digits, `.`, `_`, `-`, `/`)"
             )));
         }
-        let tag_ok = !tag.is_empty()
-            && tag.len() <= 128
-            && tag
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-            && tag.as_bytes()[0] != b'.'
-            && tag.as_bytes()[0] != b'-';
-        if !tag_ok {
-            return Err(bad(&format!("{tag:?} is not a valid tag")));
+        if let Some(tag) = tag {
+            let tag_ok = !tag.is_empty()
+                && tag.len() <= 128
+                && tag
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                && tag.as_bytes()[0] != b'.'
+                && tag.as_bytes()[0] != b'-';
+            if !tag_ok {
+                return Err(bad(&format!("{tag:?} is not a valid tag")));
+            }
         }
         Ok(Reference {
             host: host.to_string(),
             repo: repo.to_string(),
-            tag: tag.to_string(),
+            tag: tag.map(str::to_string),
+            digest,
         })
     }
 
@@ -196,7 +221,12 @@ pub struct Options {
     pub from_repos: Vec<String>,
     /// Concurrent blob uploads.
     pub jobs: usize,
+    /// Ask for pull access only (verify).
+    pub pull_only: bool,
 }
+
+/// The largest manifest or small blob (signature payload, SBOM) kiln fetches.
+pub const MAX_FETCH: u64 = 64 << 20;
 
 /// What a push did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -229,6 +259,15 @@ struct Counts {
 
 /// Pushes the image `src` names (with its artifacts) to `dest`.
 pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, Error> {
+    let tag = match (&dest.tag, &dest.digest) {
+        (Some(t), None) => t.as_str(),
+        _ => {
+            return Err(Error::Reference {
+                spec: format!("docker://{dest}"),
+                why: "push needs a tag, not a digest (the digest is the image's own)".into(),
+            })
+        }
+    };
     let image = source::load(src)?;
     let client = Client::connect(dest, opts)?;
     let mut blobs: Vec<Blob> = Vec::new();
@@ -265,13 +304,13 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
     if let Some(e) = first_error.into_inner().ok().flatten() {
         return Err(e);
     }
-    let got = client.put_manifest(
+    let put = client.put_manifest(
         &dest.repo,
-        &dest.tag,
+        tag,
         &image.manifest.media_type,
         &image.manifest.bytes,
     )?;
-    if let Some(got) = got {
+    if let Some(got) = put.digest {
         if got != image.manifest.digest.to_string() {
             return Err(Error::DigestMismatch {
                 want: image.manifest.digest.to_string(),
@@ -280,20 +319,257 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
         }
     }
     let mut artifacts = Vec::new();
+    let mut referrers = Vec::new();
     for a in &image.artifacts {
-        client.put_manifest(&dest.repo, &a.digest.to_string(), &a.media_type, &a.bytes)?;
+        match &a.tag {
+            // Signatures and attestations: added to what the registry holds, never replacing.
+            Some(t) => append(&client, &dest.repo, t, &a.bytes)?,
+            None => {
+                let put = client.put_manifest(
+                    &dest.repo,
+                    &a.digest.to_string(),
+                    &a.media_type,
+                    &a.bytes,
+                )?;
+                if !put.indexed_subject {
+                    referrers.push(a);
+                }
+            }
+        }
         artifacts.push(a.digest.to_string());
+    }
+    if !referrers.is_empty() {
+        add_referrers(&client, &dest.repo, &image.manifest.digest, &referrers)?;
     }
     Ok(Summary {
         reference: format!("{}/{}@{}", dest.host, dest.repo, image.manifest.digest),
         digest: image.manifest.digest.to_string(),
-        tag: dest.tag.clone(),
+        tag: tag.to_string(),
         blobs: blobs.len(),
         uploaded: counts.uploaded.into_inner(),
         skipped: counts.skipped.into_inner(),
         mounted: counts.mounted.into_inner(),
         artifacts,
     })
+}
+
+/// True for cosign's signature and attestation tags (`sha256-HEX.sig`, `sha256-HEX.att`),
+/// whose manifests only ever grow: kiln adds its layers to what is there.
+pub fn is_append_tag(tag: &str) -> bool {
+    tag.starts_with("sha256-") && (tag.ends_with(".sig") || tag.ends_with(".att"))
+}
+
+/// The config cosign gives a signature or attestation manifest: an empty image whose
+/// `rootfs.diff_ids` are its (uncompressed) layers' digests.
+pub fn append_config(layer_digests: &[String]) -> Vec<u8> {
+    let v = serde_json::json!({
+        "architecture": "",
+        "config": {},
+        "created": "0001-01-01T00:00:00Z",
+        "history": layer_digests.iter().map(|_| serde_json::json!({"created": "0001-01-01T00:00:00Z"})).collect::<Vec<_>>(),
+        "os": "",
+        "rootfs": {"type": "layers", "diff_ids": layer_digests},
+    });
+    serde_json::to_vec(&v).expect("json serialises")
+}
+
+/// An OCI manifest holding `layers` (descriptors as JSON) over [`append_config`]; returns the
+/// manifest bytes and the config bytes.
+pub fn append_manifest(layers: &[serde_json::Value]) -> (Vec<u8>, Vec<u8>) {
+    let digests: Vec<String> = layers
+        .iter()
+        .filter_map(|l| l["digest"].as_str().map(str::to_string))
+        .collect();
+    let config = append_config(&digests);
+    let m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": crate::image::MANIFEST_MEDIA_TYPE,
+        "config": {
+            "mediaType": crate::image::CONFIG_MEDIA_TYPE,
+            "size": config.len(),
+            "digest": Digest::of(&config).to_string(),
+        },
+        "layers": layers,
+    });
+    (serde_json::to_vec(&m).expect("json serialises"), config)
+}
+
+/// The layers of `theirs` followed by those of `ours` that `theirs` lacks (same digest and
+/// annotations).
+pub fn merge_layers(
+    theirs: &serde_json::Value,
+    ours: &serde_json::Value,
+) -> Vec<serde_json::Value> {
+    let mut layers: Vec<serde_json::Value> =
+        theirs["layers"].as_array().cloned().unwrap_or_default();
+    for l in ours["layers"].as_array().into_iter().flatten() {
+        let same = |x: &serde_json::Value| {
+            x["digest"] == l["digest"] && x["annotations"] == l["annotations"]
+        };
+        if !layers.iter().any(same) {
+            layers.push(l.clone());
+        }
+    }
+    layers
+}
+
+/// Puts our signature/attestation manifest at `tag`, merged with the registry's (whose layer
+/// blobs are there already; ours were pushed with the image).
+fn append(client: &Client, repo: &str, tag: &str, ours: &[u8]) -> Result<(), Error> {
+    let ours: serde_json::Value = serde_json::from_slice(ours).map_err(|e| Error::Layout {
+        path: PathBuf::from(tag),
+        what: format!("the manifest is not JSON: {e}"),
+    })?;
+    let theirs = match client.get_manifest(repo, tag)? {
+        Some((bytes, _)) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        None => serde_json::Value::Null,
+    };
+    let layers = merge_layers(&theirs, &ours);
+    if theirs["layers"].as_array().map(Vec::len) == Some(layers.len()) {
+        return Ok(());
+    }
+    let (manifest, config) = append_manifest(&layers);
+    put_small_blob(client, repo, &config)?;
+    client.put_manifest(repo, tag, crate::image::MANIFEST_MEDIA_TYPE, &manifest)?;
+    Ok(())
+}
+
+/// Uploads `bytes` as one blob unless the registry has it.
+fn put_small_blob(client: &Client, repo: &str, bytes: &[u8]) -> Result<Digest, Error> {
+    let d = Digest::of(bytes);
+    if !client.blob_exists(repo, &d)? {
+        let loc = client.start_upload(repo)?;
+        client.finish_upload(&loc, &d, Body::Bytes(bytes.to_vec()))?;
+    }
+    Ok(d)
+}
+
+/// The referrers tag schema (OCI distribution 1.1) for registries without the referrers API:
+/// the index at tag `sha256-HEX` lists the manifests whose subject is that digest.
+fn add_referrers(
+    client: &Client,
+    repo: &str,
+    subject: &Digest,
+    artifacts: &[&source::Manifest],
+) -> Result<(), Error> {
+    let tag = format!("sha256-{}", subject.hex());
+    let mut manifests: Vec<serde_json::Value> = match client.get_manifest(repo, &tag)? {
+        Some((bytes, _)) => serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["manifests"].as_array().cloned())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let before = manifests.len();
+    for a in artifacts {
+        let d = a.digest.to_string();
+        if manifests
+            .iter()
+            .any(|m| m["digest"].as_str() == Some(d.as_str()))
+        {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&a.bytes).unwrap_or_default();
+        let mut desc = serde_json::json!({
+            "mediaType": a.media_type,
+            "digest": d,
+            "size": a.bytes.len(),
+        });
+        if let Some(t) = v["artifactType"].as_str() {
+            desc["artifactType"] = t.into();
+        }
+        if let Some(an) = v.get("annotations") {
+            desc["annotations"] = an.clone();
+        }
+        manifests.push(desc);
+    }
+    if manifests.len() == before {
+        return Ok(());
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": crate::image::INDEX_MEDIA_TYPE,
+        "manifests": manifests,
+    });
+    let bytes = serde_json::to_vec(&index).expect("json serialises");
+    client.put_manifest(repo, &tag, crate::image::INDEX_MEDIA_TYPE, &bytes)?;
+    Ok(())
+}
+
+/// A connection to one repository, for the commands that read and add small things (sign,
+/// attest, verify).
+pub struct Remote {
+    client: Client,
+    pub reference: Reference,
+}
+
+/// A manifest fetched from a registry.
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: Digest,
+}
+
+impl Remote {
+    pub fn connect(reference: &Reference, opts: &Options) -> Result<Remote, Error> {
+        Ok(Remote {
+            client: Client::connect(reference, opts)?,
+            reference: reference.clone(),
+        })
+    }
+
+    /// The manifest at `reference` (a tag or a digest), `None` when there is none.
+    pub fn manifest(&self, reference: &str) -> Result<Option<Fetched>, Error> {
+        Ok(self
+            .client
+            .get_manifest(&self.reference.repo, reference)?
+            .map(|(bytes, media_type)| Fetched {
+                digest: Digest::of(&bytes),
+                bytes,
+                media_type,
+            }))
+    }
+
+    /// The digest the reference names: its `@digest`, else what its tag points at.
+    pub fn resolve(&self) -> Result<Digest, Error> {
+        if let Some(d) = &self.reference.digest {
+            return Ok(d.clone());
+        }
+        let tag = self.reference.tag.as_deref().unwrap_or("latest");
+        self.manifest(tag)?
+            .map(|f| f.digest)
+            .ok_or_else(|| Error::NotFound {
+                what: format!("{}/{}:{tag}", self.reference.host, self.reference.repo),
+            })
+    }
+
+    /// The referrers index of `subject` from the referrers API, `None` when the registry has
+    /// no such API.
+    pub fn referrers(&self, subject: &Digest) -> Result<Option<serde_json::Value>, Error> {
+        self.client.referrers(&self.reference.repo, subject)
+    }
+
+    /// A blob, checked against its digest (at most [`MAX_FETCH`] bytes).
+    pub fn blob(&self, d: &Digest) -> Result<Vec<u8>, Error> {
+        self.client.get_blob(&self.reference.repo, d)
+    }
+
+    /// Uploads a small blob unless it is there.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest, Error> {
+        put_small_blob(&self.client, &self.reference.repo, bytes)
+    }
+
+    /// PUTs a manifest at a tag or digest.
+    pub fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), Error> {
+        self.client
+            .put_manifest(&self.reference.repo, reference, media_type, bytes)
+            .map(|_| ())
+    }
 }
 
 /// Whole-blob attempts (each: HEAD, mount or upload); requests inside retry on their own.
@@ -395,10 +671,10 @@ mod tests {
         let r = Reference::parse("docker://127.0.0.1:5000/a/b:v1").unwrap();
         assert_eq!(r.host, "127.0.0.1:5000");
         assert_eq!(r.repo, "a/b");
-        assert_eq!(r.tag, "v1");
+        assert_eq!(r.tag.as_deref(), Some("v1"));
         assert!(r.is_loopback());
         let r = Reference::parse("docker://registry.example/app").unwrap();
-        assert_eq!(r.tag, "latest");
+        assert_eq!(r.tag.as_deref(), Some("latest"));
         assert!(!r.is_loopback());
         assert!(Reference::parse("docker://localhost/x")
             .unwrap()
@@ -413,5 +689,11 @@ mod tests {
         assert!(Reference::parse("docker://h/Bad").is_err());
         assert!(Reference::parse("docker://u:p@h/x").is_err());
         assert!(Reference::parse("docker://h/x@sha256:00").is_err());
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let r = Reference::parse(&format!("docker://h:5000/x/y@{d}")).unwrap();
+        assert_eq!((r.tag, r.digest.unwrap().to_string()), (None, d.clone()));
+        let r = Reference::parse(&format!("docker://h/x:t@{d}")).unwrap();
+        assert_eq!(r.tag.as_deref(), Some("t"));
+        assert_eq!(r.to_string(), format!("h/x:t@{d}"));
     }
 }

@@ -13,6 +13,8 @@ pub(super) struct Manifest {
     pub(super) bytes: Vec<u8>,
     pub(super) digest: Digest,
     pub(super) media_type: String,
+    /// For an index entry tagged as a signature or attestation (`sha256-HEX.sig`): that tag.
+    pub(super) tag: Option<String>,
     blobs: Vec<Blob>,
 }
 
@@ -167,10 +169,15 @@ fn manifest(dir: &Path, desc: &Value) -> Result<Manifest, Error> {
         }
         blobs.push(Blob { digest, size, path });
     }
+    let tag = desc["annotations"][REF_NAME]
+        .as_str()
+        .filter(|t| super::is_append_tag(t))
+        .map(str::to_string);
     Ok(Manifest {
         bytes,
         digest,
         media_type,
+        tag,
         blobs,
     })
 }

@@ -21,3 +21,4 @@ mod plan_layers;
 mod push;
 mod repro;
 mod rules;
+mod sign;

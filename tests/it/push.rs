@@ -362,3 +362,112 @@ fn plain_http_is_refused_for_other_hosts() {
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("docker://HOST[:PORT]/REPO[:TAG]"));
 }
+
+#[test]
+fn tls_with_a_private_ca_needs_cert_dir() {
+    let t = tempdir();
+    let certs = t.path().join("certs");
+    make_certs(&certs);
+    let reg = Registry::start_with(None, Some((&certs.join("srv.crt"), &certs.join("srv.key"))));
+    let manifest = static_image(t.path());
+    let layout = t.path().join("img");
+    let digest = manifest_digest(&build(&manifest, &format!("oci:{}:v1", layout.display())));
+    let src = format!("oci:{}:v1", layout.display());
+    let dest = format!("docker://{}/tls/app:v1", reg.host());
+
+    // Not trusted: exit 1, says how to trust it, never falls back to plain HTTP.
+    let o = kiln_clean_env(t.path())
+        .args(["push", &src, &dest])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("not trusted") && err.contains("--cert-dir"),
+        "{err}"
+    );
+
+    // Trusted through --cert-dir (the CA only, as in containers' certs.d).
+    let dir = t.path().join("certs.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(certs.join("ca.crt"), dir.join("ca.crt")).unwrap();
+    let j = push_json(
+        t.path(),
+        &src,
+        &dest,
+        &["--cert-dir", dir.to_str().unwrap()],
+    );
+    assert_eq!(j["digest"], digest.as_str());
+    let out = run(
+        Command::new(require("skopeo"))
+            .args(["inspect", "--raw", "--cert-dir"])
+            .arg(&dir)
+            .arg(format!("docker://{}/tls/app:v1", reg.host())),
+        "skopeo inspect over TLS",
+    );
+    assert_eq!(format!("sha256:{}", sha256_hex(out.as_bytes())), digest);
+}
+
+#[test]
+fn bearer_tokens_from_a_token_server() {
+    let t = tempdir();
+    let certs = t.path().join("certs");
+    make_certs(&certs);
+    let pass = "t0ken-server-Pa55";
+    let tokens = TokenServer::start(&certs, "robot", pass);
+    let reg = Registry::start(Some(&tokens.registry_auth(&certs)));
+    let manifest = static_image(t.path());
+    let layout = t.path().join("img");
+    let digest = manifest_digest(&build(&manifest, &format!("oci:{}:v1", layout.display())));
+    let src = format!("oci:{}:v1", layout.display());
+    let dest = format!("docker://{}/team/app:v1", reg.host());
+
+    let o = kiln_clean_env(t.path())
+        .args(["push", &src, &dest, "--creds", "robot:wrong"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+
+    let o = kiln_clean_env(t.path())
+        .args([
+            "push",
+            &src,
+            &dest,
+            "--json",
+            "--creds",
+            &format!("robot:{pass}"),
+        ])
+        .output()
+        .unwrap();
+    check(&o, "kiln push with a bearer token");
+    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["digest"], digest.as_str());
+    // The token asked for the repository's push scope; neither it nor the password shows.
+    let asked = tokens.requests.lock().unwrap().clone();
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.contains("scope=repository%3Ateam%2Fapp%3Apull%2Cpush")),
+        "{asked:?}"
+    );
+    let issued = tokens.tokens.lock().unwrap().clone();
+    assert!(!issued.is_empty());
+    for s in [&o.stdout, &o.stderr] {
+        let text = String::from_utf8_lossy(s);
+        assert!(!text.contains(pass), "{text}");
+        for tok in &issued {
+            assert!(!text.contains(tok.as_str()), "a token leaked: {text}");
+            // Not even its signature part.
+            assert!(!text.contains(tok.rsplit('.').next().unwrap()), "{text}");
+        }
+    }
+    // skopeo, with the same credentials, reads back the same digest.
+    let out = run(
+        Command::new(require("skopeo"))
+            .args(["inspect", "--raw", "--tls-verify=false", "--creds"])
+            .arg(format!("robot:{pass}"))
+            .arg(format!("docker://{}/team/app:v1", reg.host())),
+        "skopeo inspect with a token",
+    );
+    assert_eq!(format!("sha256:{}", sha256_hex(out.as_bytes())), digest);
+}

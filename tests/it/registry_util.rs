@@ -49,6 +49,11 @@ impl Drop for Registry {
 impl Registry {
     /// Starts a registry; `auth` is a line of YAML for the `auth:` key (e.g. htpasswd).
     pub(crate) fn start(auth: Option<&str>) -> Registry {
+        Registry::start_with(auth, None)
+    }
+
+    /// Starts a registry serving TLS with `(certificate, key)` when given.
+    pub(crate) fn start_with(auth: Option<&str>, tls: Option<(&Path, &Path)>) -> Registry {
         let bin = require("docker-registry");
         let dir = tempfile::Builder::new()
             .prefix("kiln-registry-")
@@ -62,6 +67,13 @@ impl Registry {
                 "version: 0.1\nlog: {{level: warn, accesslog: {{disabled: true}}}}\nstorage:\n  filesystem: {{rootdirectory: \"{}\"}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: testbed-only-not-secret\n",
                 data.display()
             );
+            if let Some((cert, key)) = tls {
+                config += &format!(
+                    "  tls: {{certificate: \"{}\", key: \"{}\"}}\n",
+                    cert.display(),
+                    key.display()
+                );
+            }
             if let Some(a) = auth {
                 config += &format!("auth: {a}\n");
             }
@@ -79,7 +91,13 @@ impl Registry {
             let mut child = child;
             let t0 = Instant::now();
             while t0.elapsed() < Duration::from_secs(20) {
-                if let Some(200 | 401) = http_status(port, "/v2/") {
+                // A TLS server answers a plain request with 400.
+                let up = match http_status(port, "/v2/") {
+                    Some(200 | 401) => true,
+                    Some(400) => tls.is_some(),
+                    _ => false,
+                };
+                if up {
                     return Registry { child, port, dir };
                 }
                 if child.try_wait().unwrap().is_some() {
@@ -314,4 +332,214 @@ pub(crate) fn kiln_clean_env(home: &Path) -> Command {
     }
     c.env("HOME", home);
     c
+}
+
+/// Runs `openssl ARGS` and returns its stdout.
+pub(crate) fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
+    let out = Command::new(require("openssl"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    check(&out, &format!("openssl {}", args.join(" ")));
+    out.stdout
+}
+
+/// A CA (`ca.crt`) and a server certificate for 127.0.0.1 it signed (`srv.crt`, `srv.key`)
+/// in `dir`.
+pub(crate) fn make_certs(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=kiln-test-ca",
+        ],
+        dir,
+    );
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        dir,
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+        dir,
+    );
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A token server for docker-registry's `auth: token` (the Docker token flow): `GET /token`
+/// with Basic credentials `user:pass` answers an RS256 JWT granting the requested scopes,
+/// signed with `dir/ca.key` (whose certificate `dir/ca.crt` the registry trusts); anything
+/// else gets 401. Every token issued is recorded.
+pub(crate) struct TokenServer {
+    pub(crate) port: u16,
+    pub(crate) tokens: Arc<Mutex<Vec<String>>>,
+    pub(crate) requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl TokenServer {
+    pub(crate) fn start(dir: &Path, user: &str, pass: &str) -> TokenServer {
+        use base64::Engine;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tokens = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let der = openssl(&["x509", "-in", "ca.crt", "-outform", "der"], dir);
+        let x5c = base64::engine::general_purpose::STANDARD.encode(der);
+        let want = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        );
+        let (dir, user) = (dir.to_path_buf(), user.to_string());
+        let (tk, rq) = (tokens.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let Ok(head) = read_head(&mut conn) else {
+                    continue;
+                };
+                let text = String::from_utf8_lossy(&head).into_owned();
+                let first = text.lines().next().unwrap_or("").to_string();
+                rq.lock().unwrap().push(first.clone());
+                let authorized = text.lines().any(|l| {
+                    l.to_ascii_lowercase().starts_with("authorization:")
+                        && l.split_once(':').map(|x| x.1.trim()) == Some(want.as_str())
+                });
+                let target = first.split(' ').nth(1).unwrap_or("");
+                let query = target.split_once('?').map_or("", |x| x.1);
+                let mut access = Vec::new();
+                for kv in query.split('&') {
+                    if let Some(v) = kv.strip_prefix("scope=") {
+                        let v = percent_decode(v);
+                        let parts: Vec<&str> = v.split(':').collect();
+                        if parts.len() == 3 {
+                            access.push(serde_json::json!({
+                                "type": parts[0], "name": parts[1],
+                                "actions": parts[2].split(',').collect::<Vec<_>>(),
+                            }));
+                        }
+                    }
+                }
+                if !authorized {
+                    let body =
+                        r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#;
+                    let _ = write!(conn, "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    continue;
+                }
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
+                let claims = serde_json::json!({
+                    "iss": "kiln-test-issuer", "sub": user, "aud": "kiln-test-registry",
+                    "exp": now + 300, "nbf": now - 10, "iat": now,
+                    "jti": format!("{now}-{}", tk.lock().unwrap().len()),
+                    "access": access,
+                });
+                let signing_input = format!(
+                    "{}.{}",
+                    b64url(header.to_string().as_bytes()),
+                    b64url(claims.to_string().as_bytes())
+                );
+                let input = dir.join(format!("jwt-{port}.in"));
+                std::fs::write(&input, &signing_input).unwrap();
+                let sig = openssl(
+                    &[
+                        "dgst",
+                        "-sha256",
+                        "-sign",
+                        "ca.key",
+                        input.to_str().unwrap(),
+                    ],
+                    &dir,
+                );
+                let token = format!("{signing_input}.{}", b64url(&sig));
+                tk.lock().unwrap().push(token.clone());
+                let body =
+                    serde_json::json!({"token": token, "access_token": token, "expires_in": 300})
+                        .to_string();
+                let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            }
+        });
+        TokenServer {
+            port,
+            tokens,
+            requests,
+        }
+    }
+
+    /// The registry's `auth:` YAML for this server.
+    pub(crate) fn registry_auth(&self, dir: &Path) -> String {
+        format!(
+            "{{token: {{realm: \"http://127.0.0.1:{}/token\", service: kiln-test-registry, issuer: kiln-test-issuer, rootcertbundle: \"{}\"}}}}",
+            self.port,
+            dir.join("ca.crt").display()
+        )
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -1,7 +1,7 @@
 //! Installs what the test suite needs, only when it is missing: the foreign dpkg architectures
 //! and Debian packages (through dpkg and apt, as root), the rustfmt and clippy components,
-//! cargo-auditable, and a Python venv with the SPDX and CycloneDX validators under the test
-//! bed directory.
+//! cargo-auditable, a Python venv with the SPDX and CycloneDX validators, and the cosign-peer
+//! test tool (tests/tools/cosign-peer, built with cargo) under the test bed directory.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -87,6 +87,15 @@ impl Testbed {
     pub fn python(&self) -> PathBuf {
         self.venv.join("bin/python")
     }
+
+    fn cosign_peer_target(&self) -> PathBuf {
+        self.dir.join("cosign-peer-target")
+    }
+
+    /// The cosign-compatible peer the signing tests run.
+    pub fn cosign_peer(&self) -> PathBuf {
+        self.cosign_peer_target().join("release/cosign-peer")
+    }
 }
 
 /// `cargo xtask setup`: every install, returning the test bed for the tests' environment.
@@ -96,7 +105,39 @@ pub fn setup() -> Result<Testbed> {
     ensure_cargo_auditable()?;
     let testbed = Testbed::from_env()?;
     ensure_venv(&testbed)?;
+    ensure_cosign_peer(&testbed)?;
     Ok(testbed)
+}
+
+/// Builds tests/tools/cosign-peer (an independent cosign-compatible signer and verifier on
+/// sigstore-rs) into the test bed; cargo makes a rebuild a no-op when nothing changed.
+pub fn ensure_cosign_peer(testbed: &Testbed) -> Result<()> {
+    let manifest = util::repo_root().join("tests/tools/cosign-peer/Cargo.toml");
+    println!(
+        "cosign-peer: building {} (cached in the test bed)",
+        manifest.display()
+    );
+    util::run(
+        util::cargo()
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "--locked",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(testbed.cosign_peer_target()),
+    )
+    .context("building the cosign-peer test tool")?;
+    if !testbed.cosign_peer().is_file() {
+        bail!(
+            "cosign-peer built, but {} is missing",
+            testbed.cosign_peer().display()
+        );
+    }
+    Ok(())
 }
 
 /// dpkg's native architecture (`dpkg --print-architecture`, e.g. `amd64`).

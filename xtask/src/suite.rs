@@ -63,7 +63,8 @@ pub fn test(extra: &[String]) -> Result<()> {
             let mut cmd = cargo_step(&["test", "--workspace", "--locked"]);
             cmd.args(extra)
                 .env("KILN_TESTBED", &testbed.dir)
-                .env("KILN_TEST_VENV", &testbed.venv);
+                .env("KILN_TEST_VENV", &testbed.venv)
+                .env("KILN_COSIGN_PEER", testbed.cosign_peer());
             println!(
                 "    KILN_TESTBED={} KILN_TEST_VENV={} CI={}",
                 testbed.dir.display(),

@@ -1,0 +1,547 @@
+//! Where signatures and attestations live, and the three operations on them: sign, attest,
+//! verify.
+//!
+//! Owns: cosign's storage convention (one OCI manifest per image digest at tag
+//! `sha256-HEX.sig` for signatures and `sha256-HEX.att` for attestations, one layer per
+//! signature, added to what is there and never replacing it) in two places: an OCI layout
+//! (the manifest is tagged in `index.json` with the image as `dev.kiln.subject`, so `kiln push`
+//! takes it along) or a registry (through [`crate::registry::Remote`]); and the checks that
+//! make a signature valid: the signature verifies over the exact payload bytes, the payload
+//! names the exact image digest, and the layer's blob hashes to its descriptor.
+//! Does not own: key formats, payloads, DSSE (the rest of [`crate::sign`]), HTTP (`registry`).
+
+use super::{
+    simple_signing_payload, statement, Envelope, PrivateKey, PublicKey, SimpleSigning,
+    DSSE_ENVELOPE_MEDIA_TYPE, IN_TOTO_PAYLOAD_TYPE, PREDICATE_TYPE_ANNOTATION,
+    SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE,
+};
+use crate::digest::Digest;
+use crate::image::{REF_NAME, SUBJECT_ANNOTATION};
+use crate::registry::{self, Reference, Remote};
+use base64::Engine;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What can fail while storing or checking signatures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Registry(#[from] registry::Error),
+    #[error("{}: {what}", path.display())]
+    Layout { path: PathBuf, what: String },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0:?} is not an image kiln can sign or verify: use oci:DIR[:TAG] or docker://HOST/REPO[:TAG|@DIGEST]")]
+    Spec(String),
+    #[error("no valid {what} for {image}:\n{}", reasons.join("\n"))]
+    Unverified {
+        what: &'static str,
+        image: String,
+        reasons: Vec<String>,
+    },
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// An image whose signatures kiln reads or adds to.
+pub enum Target {
+    Layout { dir: PathBuf, tag: String },
+    Remote(Box<Remote>),
+}
+
+impl Target {
+    /// `oci:DIR[:TAG]` or `docker://HOST/REPO[:TAG|@DIGEST]`.
+    pub fn open(spec: &str, opts: &registry::Options) -> Result<Target> {
+        if spec.starts_with("docker://") {
+            let r = Reference::parse(spec)?;
+            return Ok(Target::Remote(Box::new(Remote::connect(&r, opts)?)));
+        }
+        match crate::image::output::Output::parse(spec) {
+            Ok(crate::image::output::Output::Oci { dir, tag }) => Ok(Target::Layout { dir, tag }),
+            _ => Err(StoreError::Spec(spec.to_string())),
+        }
+    }
+
+    /// How the image is named in messages.
+    pub fn name(&self) -> String {
+        match self {
+            Target::Layout { dir, tag } => format!("oci:{}:{tag}", dir.display()),
+            Target::Remote(r) => r.reference.to_string(),
+        }
+    }
+
+    /// The identity a payload names by default (`docker-reference`): `HOST/REPO` for a
+    /// registry, the layout folder's name for a layout (say `--identity` to name the
+    /// repository the image will be pushed to).
+    pub fn default_identity(&self) -> String {
+        match self {
+            Target::Layout { dir, .. } => dir
+                .file_name()
+                .map_or("image".to_string(), |n| n.to_string_lossy().into_owned()),
+            Target::Remote(r) => format!("{}/{}", r.reference.host, r.reference.repo),
+        }
+    }
+
+    /// The image's manifest digest.
+    pub fn subject(&self) -> Result<Digest> {
+        match self {
+            Target::Remote(r) => Ok(r.resolve()?),
+            Target::Layout { dir, tag } => {
+                let index = read_index(dir)?;
+                let entry = index["manifests"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|m| m["annotations"][REF_NAME].as_str() == Some(tag.as_str()))
+                    .ok_or_else(|| StoreError::Layout {
+                        path: dir.clone(),
+                        what: format!("no image tagged {tag:?}"),
+                    })?;
+                entry["digest"]
+                    .as_str()
+                    .and_then(Digest::parse)
+                    .ok_or_else(|| StoreError::Layout {
+                        path: dir.clone(),
+                        what: format!("the entry tagged {tag:?} has no valid digest"),
+                    })
+            }
+        }
+    }
+
+    /// The manifest at `tag`, if any.
+    fn tagged(&self, tag: &str) -> Result<Option<Value>> {
+        match self {
+            Target::Remote(r) => Ok(r
+                .manifest(tag)?
+                .and_then(|f| serde_json::from_slice(&f.bytes).ok())),
+            Target::Layout { dir, .. } => {
+                let index = read_index(dir)?;
+                let Some(d) = index["manifests"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|m| m["annotations"][REF_NAME].as_str() == Some(tag))
+                    .and_then(|m| m["digest"].as_str())
+                    .and_then(Digest::parse)
+                else {
+                    return Ok(None);
+                };
+                let bytes = self.blob(&d)?;
+                Ok(serde_json::from_slice(&bytes).ok())
+            }
+        }
+    }
+
+    /// A blob, checked against its digest.
+    pub fn blob(&self, d: &Digest) -> Result<Vec<u8>> {
+        match self {
+            Target::Remote(r) => Ok(r.blob(d)?),
+            Target::Layout { dir, .. } => {
+                let p = dir.join("blobs/sha256").join(d.hex());
+                let bytes = fs_err::read(&p).map_err(|e| StoreError::Layout {
+                    path: p.clone(),
+                    what: e.to_string(),
+                })?;
+                if Digest::of(&bytes) != *d {
+                    return Err(StoreError::Layout {
+                        path: p,
+                        what: format!("the blob does not hash to {d}"),
+                    });
+                }
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// Adds one layer (descriptor `desc` of `bytes`) to the manifest at `tag`, keeping every
+    /// layer already there.
+    fn add_layer(&self, subject: &Digest, tag: &str, desc: Value, bytes: &[u8]) -> Result<()> {
+        let theirs = self.tagged(tag)?.unwrap_or(Value::Null);
+        let ours = json!({ "layers": [desc] });
+        let layers = registry::merge_layers(&theirs, &ours);
+        let (manifest, config) = registry::append_manifest(&layers);
+        match self {
+            Target::Remote(r) => {
+                r.put_blob(bytes)?;
+                r.put_blob(&config)?;
+                r.put_manifest(tag, crate::image::MANIFEST_MEDIA_TYPE, &manifest)?;
+            }
+            Target::Layout { dir, .. } => {
+                for b in [bytes, &config, &manifest] {
+                    write_layout_blob(dir, b)?;
+                }
+                let mut index = read_index(dir)?;
+                let manifests =
+                    index["manifests"]
+                        .as_array_mut()
+                        .ok_or_else(|| StoreError::Layout {
+                            path: dir.join("index.json"),
+                            what: "no `manifests` array".into(),
+                        })?;
+                manifests.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
+                manifests.push(json!({
+                    "mediaType": crate::image::MANIFEST_MEDIA_TYPE,
+                    "digest": Digest::of(&manifest).to_string(),
+                    "size": manifest.len(),
+                    "annotations": {
+                        REF_NAME: tag,
+                        SUBJECT_ANNOTATION: subject.to_string(),
+                    },
+                }));
+                let p = dir.join("index.json");
+                write_atomic(&p, &serde_json::to_vec(&index).expect("json serialises"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_index(dir: &Path) -> Result<Value> {
+    let p = dir.join("index.json");
+    let bytes = fs_err::read(&p).map_err(|e| StoreError::Layout {
+        path: p.clone(),
+        what: e.to_string(),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| StoreError::Layout {
+        path: p,
+        what: format!("invalid JSON: {e}"),
+    })
+}
+
+fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let werr = |e: std::io::Error| StoreError::Write {
+        path: dest.to_path_buf(),
+        source: e,
+    };
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".kiln-")
+        .tempfile_in(parent)
+        .map_err(werr)?;
+    tmp.write_all(bytes).map_err(werr)?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    tmp.persist(dest).map_err(|e| werr(e.error))?;
+    Ok(())
+}
+
+fn write_layout_blob(dir: &Path, bytes: &[u8]) -> Result<()> {
+    let p = dir.join("blobs/sha256").join(Digest::of(bytes).hex());
+    if p.exists() {
+        return Ok(());
+    }
+    write_atomic(&p, bytes)
+}
+
+/// `sha256-HEX.sig` / `sha256-HEX.att`.
+pub fn tag_for(subject: &Digest, suffix: &str) -> String {
+    format!("sha256-{}.{suffix}", subject.hex())
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// What `sign` and `attest` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Signed {
+    pub image: String,
+    pub digest: String,
+    pub identity: String,
+    /// Where the signature or attestation went (`sha256-HEX.sig`, `.att`).
+    pub tag: String,
+    /// The digest of the signed payload or envelope layer.
+    pub layer: String,
+}
+
+/// Signs the image's digest (cosign's simple-signing payload) and stores the signature.
+pub fn sign(target: &Target, key: &PrivateKey, identity: Option<&str>) -> Result<Signed> {
+    let subject = target.subject()?;
+    let identity = identity.map_or_else(|| target.default_identity(), str::to_string);
+    let payload = simple_signing_payload(&identity, &subject.to_string());
+    let sig = key.sign(&payload);
+    let desc = json!({
+        "mediaType": SIMPLE_SIGNING_MEDIA_TYPE,
+        "size": payload.len(),
+        "digest": Digest::of(&payload).to_string(),
+        "annotations": { SIGNATURE_ANNOTATION: b64(&sig) },
+    });
+    let tag = tag_for(&subject, "sig");
+    target.add_layer(&subject, &tag, desc, &payload)?;
+    Ok(Signed {
+        image: target.name(),
+        digest: subject.to_string(),
+        identity,
+        tag,
+        layer: Digest::of(&payload).to_string(),
+    })
+}
+
+/// Wraps `predicate` in an in-toto Statement about the image, signs it in a DSSE envelope and
+/// stores it.
+pub fn attest(
+    target: &Target,
+    key: &PrivateKey,
+    predicate_type: &str,
+    predicate: Value,
+    identity: Option<&str>,
+) -> Result<Signed> {
+    let subject = target.subject()?;
+    let identity = identity.map_or_else(|| target.default_identity(), str::to_string);
+    let st = statement(predicate_type, &identity, &subject.hex(), predicate);
+    let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &st, key).to_json();
+    let desc = json!({
+        "mediaType": DSSE_ENVELOPE_MEDIA_TYPE,
+        "size": envelope.len(),
+        "digest": Digest::of(&envelope).to_string(),
+        "annotations": {
+            SIGNATURE_ANNOTATION: "",
+            PREDICATE_TYPE_ANNOTATION: predicate_type,
+        },
+    });
+    let tag = tag_for(&subject, "att");
+    target.add_layer(&subject, &tag, desc, &envelope)?;
+    Ok(Signed {
+        image: target.name(),
+        digest: subject.to_string(),
+        identity,
+        tag,
+        layer: Digest::of(&envelope).to_string(),
+    })
+}
+
+/// One signature that verified.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Verified {
+    pub digest: String,
+    pub identity: String,
+    pub layer: String,
+    /// For attestations: the predicate type and the statement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicate_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<Value>,
+}
+
+/// The layers at `tag` with their blobs, or the reason there are none.
+fn layers(
+    target: &Target,
+    subject: &Digest,
+    tag: &str,
+    what: &'static str,
+) -> Result<Vec<(Value, Vec<u8>)>> {
+    let Some(m) = target.tagged(tag)? else {
+        return Err(StoreError::Unverified {
+            what,
+            image: format!("{} ({subject})", target.name()),
+            reasons: vec![format!("  nothing is stored at {tag}")],
+        });
+    };
+    let mut out = Vec::new();
+    for l in m["layers"].as_array().into_iter().flatten() {
+        let bytes = match l["digest"].as_str().and_then(Digest::parse) {
+            Some(d) => target.blob(&d).map_err(|e| e.to_string()),
+            None => Err("the layer has no valid digest".to_string()),
+        };
+        match bytes {
+            Ok(b) => out.push((l.clone(), b)),
+            Err(e) => out.push((json!({"error": e}), Vec::new())),
+        }
+    }
+    Ok(out)
+}
+
+/// The signatures of the image that verify with `key` and name its exact digest.
+pub fn verify(target: &Target, key: &PublicKey) -> Result<Vec<Verified>> {
+    let subject = target.subject()?;
+    let tag = tag_for(&subject, "sig");
+    let mut ok = Vec::new();
+    let mut reasons = Vec::new();
+    for (i, (l, payload)) in layers(target, &subject, &tag, "signature")?
+        .into_iter()
+        .enumerate()
+    {
+        let n = i + 1;
+        if let Some(e) = l["error"].as_str() {
+            reasons.push(format!("  signature {n}: {e}"));
+            continue;
+        }
+        if l["mediaType"].as_str() != Some(SIMPLE_SIGNING_MEDIA_TYPE) {
+            reasons.push(format!("  layer {n}: not a simple-signing payload"));
+            continue;
+        }
+        let sig = l["annotations"][SIGNATURE_ANNOTATION]
+            .as_str()
+            .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
+        let Some(sig) = sig else {
+            reasons.push(format!("  signature {n}: no base64 signature annotation"));
+            continue;
+        };
+        if let Err(e) = key.verify(&payload, &sig) {
+            reasons.push(format!("  signature {n}: {e}"));
+            continue;
+        }
+        match SimpleSigning::parse(&payload) {
+            Err(e) => reasons.push(format!("  signature {n}: {e}")),
+            Ok(p) if p.manifest_digest != subject.to_string() => reasons.push(format!(
+                "  signature {n}: signs {}, not this image ({subject})",
+                p.manifest_digest
+            )),
+            Ok(p) => ok.push(Verified {
+                digest: subject.to_string(),
+                identity: p.docker_reference,
+                layer: l["digest"].as_str().unwrap_or_default().to_string(),
+                predicate_type: None,
+                statement: None,
+            }),
+        }
+    }
+    if ok.is_empty() {
+        if reasons.is_empty() {
+            reasons.push(format!("  {tag} holds no signatures"));
+        }
+        return Err(StoreError::Unverified {
+            what: "signature",
+            image: format!("{} ({subject})", target.name()),
+            reasons,
+        });
+    }
+    Ok(ok)
+}
+
+/// The attestations of `predicate_type` whose envelope verifies with `key` and whose statement
+/// is about the image's exact digest.
+pub fn verify_attestation(
+    target: &Target,
+    key: &PublicKey,
+    predicate_type: &str,
+) -> Result<Vec<Verified>> {
+    let subject = target.subject()?;
+    let tag = tag_for(&subject, "att");
+    let mut ok = Vec::new();
+    let mut reasons = Vec::new();
+    for (i, (l, bytes)) in layers(target, &subject, &tag, "attestation")?
+        .into_iter()
+        .enumerate()
+    {
+        let n = i + 1;
+        if let Some(e) = l["error"].as_str() {
+            reasons.push(format!("  attestation {n}: {e}"));
+            continue;
+        }
+        let env = match Envelope::from_json(&bytes) {
+            Ok(e) => e,
+            Err(e) => {
+                reasons.push(format!("  attestation {n}: {e}"));
+                continue;
+            }
+        };
+        if env.payload_type != IN_TOTO_PAYLOAD_TYPE {
+            reasons.push(format!(
+                "  attestation {n}: payload type {:?}, not {IN_TOTO_PAYLOAD_TYPE}",
+                env.payload_type
+            ));
+            continue;
+        }
+        if let Err(e) = env.verify(key) {
+            reasons.push(format!("  attestation {n}: {e}"));
+            continue;
+        }
+        let st: Value = serde_json::from_slice(&env.payload).unwrap_or_default();
+        let pt = st["predicateType"].as_str().unwrap_or_default();
+        if pt != predicate_type {
+            reasons.push(format!("  attestation {n}: predicate type {pt:?}"));
+            continue;
+        }
+        let about = st["subject"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| s["digest"]["sha256"].as_str() == Some(subject.hex().as_str()));
+        if !about {
+            reasons.push(format!(
+                "  attestation {n}: its statement is not about {subject}"
+            ));
+            continue;
+        }
+        ok.push(Verified {
+            digest: subject.to_string(),
+            identity: st["subject"][0]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            layer: l["digest"].as_str().unwrap_or_default().to_string(),
+            predicate_type: Some(pt.to_string()),
+            statement: Some(st),
+        });
+    }
+    if ok.is_empty() {
+        if reasons.is_empty() {
+            reasons.push(format!("  {tag} holds no attestations"));
+        }
+        return Err(StoreError::Unverified {
+            what: "attestation",
+            image: format!("{} ({subject})", target.name()),
+            reasons,
+        });
+    }
+    Ok(ok)
+}
+
+/// The bytes of the artifact of `artifact_type` (an SBOM) whose subject is the image: from the
+/// layout's index, or from the registry's referrers (the referrers API, else the referrers tag
+/// `sha256-HEX` that `kiln push` keeps for registries without it).
+pub fn artifact(target: &Target, artifact_type: &str) -> Result<Vec<u8>> {
+    let subject = target.subject()?;
+    let not_found = || StoreError::Unverified {
+        what: "artifact",
+        image: format!("{} ({subject})", target.name()),
+        reasons: vec![format!("  no {artifact_type} artifact refers to the image")],
+    };
+    let manifest_digest = match target {
+        Target::Layout { dir, .. } => read_index(dir)?["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| {
+                m["annotations"][SUBJECT_ANNOTATION].as_str() == Some(&subject.to_string())
+                    && m["artifactType"].as_str() == Some(artifact_type)
+            })
+            .and_then(|m| m["digest"].as_str())
+            .and_then(Digest::parse),
+        Target::Remote(r) => {
+            let index = match r.referrers(&subject)? {
+                Some(v) => Some(v),
+                None => r
+                    .manifest(&format!("sha256-{}", subject.hex()))?
+                    .and_then(|f| serde_json::from_slice::<Value>(&f.bytes).ok()),
+            };
+            index.and_then(|v| {
+                v["manifests"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|m| m["artifactType"].as_str() == Some(artifact_type))
+                    .and_then(|m| m["digest"].as_str())
+                    .and_then(Digest::parse)
+            })
+        }
+    };
+    let manifest_digest = manifest_digest.ok_or_else(not_found)?;
+    let manifest: Value = match target {
+        Target::Remote(r) => r
+            .manifest(&manifest_digest.to_string())?
+            .and_then(|f| serde_json::from_slice(&f.bytes).ok()),
+        Target::Layout { .. } => serde_json::from_slice(&target.blob(&manifest_digest)?).ok(),
+    }
+    .ok_or_else(not_found)?;
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .and_then(Digest::parse)
+        .ok_or_else(not_found)?;
+    target.blob(&layer)
+}
