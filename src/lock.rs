@@ -84,6 +84,34 @@ impl Lock {
         }
     }
 
+    /// The lock of the Plans of a multi-platform manifest: each path and package is keyed
+    /// `PLATFORM PATH` (e.g. `linux/arm64 /usr/lib/...`); one plan gives [`Lock::of`].
+    pub fn of_all(plans: &[Plan], text: &str) -> Lock {
+        if plans.len() == 1 {
+            return Lock::of(&plans[0], text);
+        }
+        let mut all = Lock::of(&plans[0], text);
+        all.inputs.clear();
+        all.closure.clear();
+        all.packages.clear();
+        for plan in plans {
+            let one = Lock::of(plan, text);
+            let p = crate::image::platform(plan);
+            let prefix = match &p.variant {
+                Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+                None => format!("{}/{}", p.os, p.architecture),
+            };
+            let key = |k: &String| format!("{prefix} {k}");
+            all.inputs
+                .extend(one.inputs.iter().map(|(k, v)| (key(k), v.clone())));
+            all.closure
+                .extend(one.closure.iter().map(|(k, v)| (key(k), v.clone())));
+            all.packages
+                .extend(one.packages.iter().map(|(k, v)| (key(k), v.clone())));
+        }
+        all
+    }
+
     pub fn read(path: &Path) -> Result<Option<Lock>, Error> {
         let text = match fs_err::read_to_string(path) {
             Ok(t) => t,
@@ -115,8 +143,11 @@ impl Lock {
             path: path.into(),
             source: e,
         };
+        // 0666 less the umask, like any file a tool writes (tempfile's default is 0600): the lock
+        // is meant to be committed and read by others.
         let mut tmp = tempfile::Builder::new()
             .prefix(".kiln-lock-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(dir)
             .map_err(werr)?;
         std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(werr)?;

@@ -190,6 +190,10 @@ struct SbomArgs {
     /// spdx or cyclonedx.
     #[arg(long, default_value = "spdx")]
     format: String,
+    /// For a multi-platform image: whose SBOM, e.g. linux/arm64 (default: this machine's
+    /// platform, else the first).
+    #[arg(long, value_name = "OS/ARCH")]
+    platform: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -201,6 +205,10 @@ struct ExplainArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// For a multi-platform image: which platform's image, e.g. linux/arm64 (default: this
+    /// machine's platform, else the first).
+    #[arg(long, value_name = "OS/ARCH")]
+    platform: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -589,31 +597,37 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(crate::registry::Reference::parse)
         .transpose()?;
-    let manifest = crate::manifest::load(&a.manifest)?;
-    let root = match &manifest.image.sysroot {
-        None => PathBuf::from("/"),
-        Some(sp) => match fs_err::canonicalize(&sp.host) {
-            Ok(p) if p.is_dir() => p,
-            _ => {
-                return Err(crate::span::Diagnostic::new(format!("`sysroot` {:?} is not a directory", sp.written), sp.location.clone())
-                    .with_hint("a sysroot holds the target's loader and libraries, e.g. from `dpkg -x` of the target's packages")
-                    .into())
+    let manifests = crate::manifest::load_all(&a.manifest)?;
+    let mut plans = Vec::new();
+    for manifest in &manifests {
+        let root = root_of(manifest)?;
+        let plan = plan::build(manifest, &root, epoch)?;
+        for w in &plan.warnings {
+            match &manifest.image.platform {
+                Some(p) => eprintln!("warning: {p}: {w}"),
+                None => eprintln!("warning: {w}"),
             }
-        },
-    };
-    let plan = plan::build(&manifest, &root, epoch)?;
-    for w in &plan.warnings {
-        eprintln!("warning: {w}");
+        }
+        plans.push(plan);
     }
+    let manifest = &manifests[0];
     if a.plan {
-        return out(&if a.json {
-            plan.to_json() + "\n"
-        } else {
-            plan::table(&plan)
-        });
+        let mut text = String::new();
+        for (m, plan) in manifests.iter().zip(&plans) {
+            if let (Some(p), false) = (&m.image.platform, a.json) {
+                text += &format!("platform {p}\n");
+            }
+            text += &if a.json {
+                plan.to_json() + "\n"
+            } else {
+                plan::table(plan)
+            };
+        }
+        return out(&text);
     }
+    let plan = &plans[0];
     let lock_path = crate::lock::path_for(&a.manifest);
-    let new_lock = crate::lock::Lock::of(&plan, &manifest.file.text);
+    let new_lock = crate::lock::Lock::of_all(&plans, &manifest.file.text);
     if a.locked {
         let old =
             crate::lock::Lock::read(&lock_path)?.ok_or_else(|| crate::lock::Error::Missing {
@@ -629,12 +643,18 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         }
     }
     let output = output.unwrap_or_else(|| Output::default_for(&plan.image.name));
-    let built = output::write(&plan, &output)
+    let set = output::write_all(&plans, &output)
         .with_context(|| format!("cannot build image `{}`", plan.image.name))?;
     if !a.locked && crate::lock::Lock::read(&lock_path).ok().flatten().as_ref() != Some(&new_lock) {
         new_lock.write(&lock_path)?;
     }
-    let compressed: u64 = built.layers.iter().map(|l| l.size).sum();
+    let built = &set.images[0];
+    let compressed: u64 = set
+        .images
+        .iter()
+        .flat_map(|b| b.layers.iter())
+        .map(|l| l.size)
+        .sum();
     let pushed = match &push_to {
         Some(dest) => Some(push_image(&output, dest, &a.registry)?),
         None => None,
@@ -643,12 +663,22 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         #[derive(serde::Serialize)]
         struct Summary<'a> {
             output: String,
+            /// What the tag points at: the image manifest, or the index of a multi-platform
+            /// build.
             manifest: &'a crate::image::Descriptor,
             config: &'a crate::image::Descriptor,
             layers: Vec<LayerSummary>,
             warnings: &'a [String],
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            platforms: Vec<PlatformSummary<'a>>,
             #[serde(skip_serializing_if = "Option::is_none")]
             push: Option<&'a crate::registry::Summary>,
+        }
+        #[derive(serde::Serialize)]
+        struct PlatformSummary<'a> {
+            platform: String,
+            manifest: &'a crate::image::Descriptor,
+            config: &'a crate::image::Descriptor,
         }
         #[derive(serde::Serialize)]
         struct LayerSummary {
@@ -660,7 +690,24 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         }
         let s = Summary {
             output: output.to_string(),
-            manifest: &built.manifest,
+            manifest: &set.top,
+            platforms: if set.images.len() > 1 {
+                manifests
+                    .iter()
+                    .zip(&set.images)
+                    .map(|(m, b)| PlatformSummary {
+                        platform: m
+                            .image
+                            .platform
+                            .as_ref()
+                            .map_or(String::new(), |p| p.to_string()),
+                        manifest: &b.manifest,
+                        config: &b.config,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
             config: &built.config,
             layers: built
                 .layers
@@ -679,20 +726,28 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         return out(&(serde_json::to_string_pretty(&s)? + "\n"));
     }
     let mut s = format!(
-        "built `{}`: {} layers, {} paths, {:.1} MiB compressed\n  output    {output}\n  manifest  {}\n",
+        "built `{}`: {} layers, {} paths, {:.1} MiB compressed\n  output    {output}\n",
         plan.image.name,
         built.layers.len(),
         plan.entries.len(),
         compressed as f64 / 1048576.0,
-        built.manifest.digest
     );
-    for l in &built.layers {
-        s += &format!(
-            "  layer     {} {:>9} bytes  {}\n",
-            l.digest,
-            l.size,
-            l.kind.as_str()
-        );
+    if set.images.len() > 1 {
+        s += &format!("  index     {}\n", set.top.digest);
+    }
+    for (m, b) in manifests.iter().zip(&set.images) {
+        match (&m.image.platform, set.images.len() > 1) {
+            (Some(p), true) => s += &format!("  manifest  {} ({p})\n", b.manifest.digest),
+            _ => s += &format!("  manifest  {}\n", b.manifest.digest),
+        }
+        for l in &b.layers {
+            s += &format!(
+                "  layer     {} {:>9} bytes  {}\n",
+                l.digest,
+                l.size,
+                l.kind.as_str()
+            );
+        }
     }
     if let Some(p) = &pushed {
         s += &format!("  pushed    {}\n", p.reference);
@@ -716,6 +771,21 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         );
     }
     out(&s)
+}
+
+/// The root a manifest's libraries are resolved in: its `sysroot`, else `/`.
+fn root_of(manifest: &crate::manifest::Manifest) -> anyhow::Result<PathBuf> {
+    Ok(match &manifest.image.sysroot {
+        None => PathBuf::from("/"),
+        Some(sp) => match fs_err::canonicalize(&sp.host) {
+            Ok(p) if p.is_dir() => p,
+            _ => {
+                return Err(crate::span::Diagnostic::new(format!("`sysroot` {:?} is not a directory", sp.written), sp.location.clone())
+                    .with_hint("a sysroot holds the target's loader and libraries, e.g. from `dpkg -x` of the target's packages")
+                    .into())
+            }
+        },
+    })
 }
 
 fn init(a: InitArgs) -> anyhow::Result<()> {
@@ -855,15 +925,17 @@ fn ldd(a: LddArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_plan(manifest_path: &Path) -> anyhow::Result<(crate::manifest::Manifest, plan::Plan)> {
+/// The manifest's Plans, one per platform it lists (one when it lists none).
+fn load_plans(
+    manifest_path: &Path,
+) -> anyhow::Result<(Vec<crate::manifest::Manifest>, Vec<plan::Plan>)> {
     let epoch = Epoch::from_env()?;
-    let manifest = crate::manifest::load(manifest_path)?;
-    let root = match &manifest.image.sysroot {
-        None => PathBuf::from("/"),
-        Some(sp) => fs_err::canonicalize(&sp.host)?,
-    };
-    let plan = plan::build(&manifest, &root, epoch)?;
-    Ok((manifest, plan))
+    let manifests = crate::manifest::load_all(manifest_path)?;
+    let mut plans = Vec::new();
+    for m in &manifests {
+        plans.push(plan::build(m, &root_of(m)?, epoch)?);
+    }
+    Ok((manifests, plans))
 }
 
 fn sbom(a: SbomArgs) -> anyhow::Result<()> {
@@ -871,7 +943,8 @@ fn sbom(a: SbomArgs) -> anyhow::Result<()> {
         anyhow::anyhow!("unknown --format {:?}; one of: spdx, cyclonedx", a.format)
     })?;
     let image = Output::parse(&a.image)?;
-    let bytes = crate::image::read::artifact(&image, format.media_type())?;
+    let bytes =
+        crate::image::read::artifact_for(&image, format.media_type(), a.platform.as_deref())?;
     let mut so = std::io::stdout().lock();
     so.write_all(&bytes)?;
     so.flush()?;
@@ -879,9 +952,9 @@ fn sbom(a: SbomArgs) -> anyhow::Result<()> {
 }
 
 fn lock(a: LockArgs) -> anyhow::Result<()> {
-    let (manifest, plan) = load_plan(&a.manifest)?;
+    let (manifests, plans) = load_plans(&a.manifest)?;
     let path = crate::lock::path_for(&a.manifest);
-    let lock = crate::lock::Lock::of(&plan, &manifest.file.text);
+    let lock = crate::lock::Lock::of_all(&plans, &manifests[0].file.text);
     lock.write(&path)?;
     out(&format!(
         "wrote {} ({} inputs, {} resolved files, {} packages)\n",
@@ -960,13 +1033,26 @@ fn explain(a: ExplainArgs) -> anyhow::Result<()> {
         .iter()
         .any(|p| a.target.starts_with(p));
     let plan: serde_json::Value = if !is_image {
-        let (_, plan) = load_plan(Path::new(&a.target))?;
-        serde_json::from_str(&plan.to_json_portable())?
+        let (manifests, mut plans) = load_plans(Path::new(&a.target))?;
+        let i = match &a.platform {
+            None => 0,
+            Some(want) => manifests
+                .iter()
+                .position(|m| {
+                    m.image
+                        .platform
+                        .as_ref()
+                        .is_some_and(|p| p.to_string() == *want)
+                })
+                .ok_or_else(|| anyhow::anyhow!("{} lists no platform {want}", a.target))?,
+        };
+        serde_json::from_str(&plans.swap_remove(i).to_json_portable())?
     } else {
         let image = Output::parse(&a.target)?;
-        serde_json::from_slice(&crate::image::read::artifact(
+        serde_json::from_slice(&crate::image::read::artifact_for(
             &image,
             crate::image::PLAN_MEDIA_TYPE,
+            a.platform.as_deref(),
         )?)?
     };
     let want = crate::manifest::ImagePath::parse(&a.path)

@@ -108,8 +108,16 @@ pub struct History {
     pub comment: String,
 }
 
-/// The OCI platform of a Plan: from the machine of its ELF files, else the host's.
+/// The OCI platform of a Plan: the manifest's platform when it lists several, else from the
+/// machine of its ELF files, else the host's.
 pub fn platform(plan: &Plan) -> Platform {
+    if let Some(p) = &plan.image.platform {
+        return Platform {
+            architecture: p.architecture.clone(),
+            os: p.os.clone(),
+            variant: p.variant.clone(),
+        };
+    }
     let (arch, variant) = match plan.machine {
         Some(62) => ("amd64", None),
         Some(183) => ("arm64", None),
@@ -223,6 +231,14 @@ pub struct Built {
     pub artifacts: Vec<Descriptor>,
     /// (file name in a docker-archive, blob digest) of each artifact's content.
     pub artifact_files: Vec<(String, Digest)>,
+}
+
+/// What a build wrote: the images (one per platform) and what the tag points at (the only
+/// image's manifest, or the image index over several).
+#[derive(Clone, Debug)]
+pub struct BuiltSet {
+    pub top: Descriptor,
+    pub images: Vec<Built>,
 }
 
 /// Media type of the portable plan kiln stores beside the image (for `kiln explain`).

@@ -11,8 +11,8 @@
 //! The default output is `oci:out/NAME:latest` (NAME from `[image] name`).
 
 use super::{
-    config, layer_descriptor, platform, to_bytes, Built, Descriptor, ImageManifest, Index,
-    CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, REF_NAME,
+    config, layer_descriptor, platform, to_bytes, Built, BuiltSet, Descriptor, ImageManifest,
+    Index, CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, REF_NAME,
 };
 use crate::digest::Digest;
 use crate::layer::{self, tar};
@@ -79,6 +79,8 @@ pub enum Error {
     Layer(#[from] layer::Error),
     #[error(transparent)]
     Sbom(Box<crate::sbom::Error>),
+    #[error("a docker-archive holds one platform's image, and the manifest lists {0}: use oci: or oci-archive:, which hold an image index")]
+    MultiPlatformDockerArchive(usize),
 }
 
 fn valid_tag(t: &str) -> bool {
@@ -250,6 +252,40 @@ fn write_image(plan: &Plan, layout: &Path, tag: &str) -> Result<Built, Error> {
     })
 }
 
+/// Writes one image per plan; with several, an image index over them (each manifest with
+/// its platform). The tag points at [`BuiltSet::top`].
+fn write_images(plans: &[Plan], layout: &Path, tag: &str) -> Result<BuiltSet, Error> {
+    let mut images = Vec::new();
+    for plan in plans {
+        images.push(write_image(plan, layout, tag)?);
+    }
+    if images.len() == 1 {
+        let top = images[0].manifest.clone();
+        return Ok(BuiltSet { top, images });
+    }
+    let blobs = layout.join("blobs/sha256");
+    let staging = tempfile::Builder::new()
+        .prefix(".kiln-staging-")
+        .tempdir_in(layout)
+        .map_err(werr(layout))?;
+    let index = Index {
+        schema_version: 2,
+        media_type: INDEX_MEDIA_TYPE,
+        manifests: images.iter().map(|b| b.manifest.clone()).collect(),
+    };
+    let bytes = to_bytes(&index);
+    let digest = write_blob(&blobs, staging.path(), &bytes)?;
+    let top = Descriptor {
+        artifact_type: None,
+        media_type: INDEX_MEDIA_TYPE.into(),
+        digest,
+        size: bytes.len() as u64,
+        platform: None,
+        annotations: BTreeMap::new(),
+    };
+    Ok(BuiltSet { top, images })
+}
+
 /// Index entries of the artifacts, and (file name, blob) of their contents.
 type Artifacts = (Vec<Descriptor>, Vec<(String, Digest)>);
 
@@ -340,16 +376,25 @@ fn write_artifacts(
     Ok((out, files))
 }
 
-fn tagged(built: &Built, tag: &str) -> Descriptor {
-    let mut d = built.manifest.clone();
+fn tagged(built: &BuiltSet, tag: &str) -> Descriptor {
+    let mut d = built.top.clone();
+    d.platform = None;
     d.annotations.insert(REF_NAME.into(), tag.into());
+    if built.images.len() == 1 {
+        d.platform = built.images[0].manifest.platform.clone();
+    }
     d
 }
 
-fn write_new_layout(plan: &Plan, dir: &Path, tag: &str) -> Result<Built, Error> {
-    let built = write_image(plan, dir, tag)?;
+fn write_new_layout(plans: &[Plan], dir: &Path, tag: &str) -> Result<BuiltSet, Error> {
+    let built = write_images(plans, dir, tag)?;
     let mut manifests = vec![tagged(&built, tag)];
-    manifests.extend(built.artifacts.iter().cloned());
+    manifests.extend(
+        built
+            .images
+            .iter()
+            .flat_map(|b| b.artifacts.iter().cloned()),
+    );
     let index = Index {
         schema_version: 2,
         media_type: INDEX_MEDIA_TYPE,
@@ -387,8 +432,15 @@ fn parent_of(p: &Path) -> PathBuf {
 
 /// Writes the image for `plan` to `out`.
 pub fn write(plan: &Plan, out: &Output) -> Result<Built, Error> {
+    let mut set = write_all(std::slice::from_ref(plan), out)?;
+    Ok(set.images.swap_remove(0))
+}
+
+/// Writes one image per plan to `out`; several go under an image index.
+pub fn write_all(plans: &[Plan], out: &Output) -> Result<BuiltSet, Error> {
+    let plan = &plans[0];
     match out {
-        Output::Oci { dir, tag } => write_oci(plan, dir, tag),
+        Output::Oci { dir, tag } => write_oci(plans, dir, tag),
         Output::OciArchive { file, tag } => {
             let parent = parent_of(file);
             fs_err::create_dir_all(&parent).map_err(werr(&parent))?;
@@ -396,7 +448,7 @@ pub fn write(plan: &Plan, out: &Output) -> Result<Built, Error> {
                 .prefix(".kiln-build-")
                 .tempdir_in(&parent)
                 .map_err(werr(&parent))?;
-            let built = write_new_layout(plan, work.path(), tag)?;
+            let built = write_new_layout(plans, work.path(), tag)?;
             let mut files: Vec<(String, PathBuf)> = vec![];
             for d in blob_list(&built) {
                 files.push((
@@ -408,6 +460,9 @@ pub fn write(plan: &Plan, out: &Output) -> Result<Built, Error> {
             files.push(("oci-layout".into(), work.path().join("oci-layout")));
             write_archive(file, &["blobs", "blobs/sha256"], files, plan.epoch.0)?;
             Ok(built)
+        }
+        Output::DockerArchive { .. } if plans.len() > 1 => {
+            Err(Error::MultiPlatformDockerArchive(plans.len()))
         }
         Output::DockerArchive { file, reference } => {
             let parent = parent_of(file);
@@ -460,24 +515,30 @@ pub fn write(plan: &Plan, out: &Output) -> Result<Built, Error> {
             }
             files.sort();
             write_archive(file, &["kiln"], files, plan.epoch.0)?;
-            Ok(built)
+            Ok(BuiltSet {
+                top: built.manifest.clone(),
+                images: vec![built],
+            })
         }
     }
 }
 
-fn blob_list(b: &Built) -> Vec<Digest> {
-    let mut v: Vec<Digest> = b.layers.iter().map(|l| l.digest.clone()).collect();
-    v.push(b.config.digest.clone());
-    v.push(b.manifest.digest.clone());
-    for a in &b.artifacts {
-        v.push(a.digest.clone());
-    }
-    for (_, d) in &b.artifact_files {
-        v.push(d.clone());
-    }
-    // The empty config of the artifact manifests.
-    if !b.artifacts.is_empty() {
-        v.push(Digest::of(b"{}"));
+fn blob_list(set: &BuiltSet) -> Vec<Digest> {
+    let mut v = vec![set.top.digest.clone()];
+    for b in &set.images {
+        v.extend(b.layers.iter().map(|l| l.digest.clone()));
+        v.push(b.config.digest.clone());
+        v.push(b.manifest.digest.clone());
+        for a in &b.artifacts {
+            v.push(a.digest.clone());
+        }
+        for (_, d) in &b.artifact_files {
+            v.push(d.clone());
+        }
+        // The empty config of the artifact manifests.
+        if !b.artifacts.is_empty() {
+            v.push(Digest::of(b"{}"));
+        }
     }
     v.sort();
     v.dedup();
@@ -551,7 +612,7 @@ fn write_archive(
     Ok(())
 }
 
-fn write_oci(plan: &Plan, dir: &Path, tag: &str) -> Result<Built, Error> {
+fn write_oci(plans: &[Plan], dir: &Path, tag: &str) -> Result<BuiltSet, Error> {
     let exists = dir.exists();
     let empty = exists && fs_err::read_dir(dir).map_err(werr(dir))?.next().is_none();
     if !exists || empty {
@@ -563,7 +624,7 @@ fn write_oci(plan: &Plan, dir: &Path, tag: &str) -> Result<Built, Error> {
             .prefix(".kiln-build-")
             .tempdir_in(&parent)
             .map_err(werr(&parent))?;
-        let built = write_new_layout(plan, work.path(), tag)?;
+        let built = write_new_layout(plans, work.path(), tag)?;
         if empty {
             fs_err::remove_dir(dir).map_err(werr(dir))?;
         }
@@ -589,7 +650,7 @@ fn write_oci(plan: &Plan, dir: &Path, tag: &str) -> Result<Built, Error> {
             path: index_path.clone(),
             source: e,
         })?;
-    let built = write_image(plan, dir, tag)?;
+    let built = write_images(plans, dir, tag)?;
     let ours = serde_json::to_value(tagged(&built, tag)).expect("descriptor serialises");
     let manifests = index
         .as_object_mut()
@@ -610,17 +671,37 @@ fn write_oci(plan: &Plan, dir: &Path, tag: &str) -> Result<Built, Error> {
         "/annotations/{}",
         super::SUBJECT_ANNOTATION.replace('/', "~1")
     );
-    let images: Vec<String> = manifests
+    // Images: the entries that are not artifacts, and the manifests of the indexes among them.
+    let mut images: Vec<String> = Vec::new();
+    for m in manifests
         .iter()
         .filter(|m| m.pointer(&subject_ptr).is_none())
-        .filter_map(|m| m["digest"].as_str().map(str::to_string))
-        .collect();
+    {
+        let Some(d) = m["digest"].as_str() else {
+            continue;
+        };
+        images.push(d.to_string());
+        if m["mediaType"].as_str() == Some(INDEX_MEDIA_TYPE) {
+            let p = dir
+                .join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:"));
+            let children: serde_json::Value = fs_err::read(&p)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            for c in children["manifests"].as_array().into_iter().flatten() {
+                if let Some(cd) = c["digest"].as_str() {
+                    images.push(cd.to_string());
+                }
+            }
+        }
+    }
     manifests.retain(|m| {
         m.pointer(&subject_ptr)
             .and_then(|v| v.as_str())
             .is_none_or(|s| images.iter().any(|i| i == s))
     });
-    for a in &built.artifacts {
+    for a in built.images.iter().flat_map(|b| b.artifacts.iter()) {
         if !manifests
             .iter()
             .any(|m| m["digest"].as_str() == Some(a.digest.to_string().as_str()))

@@ -102,8 +102,20 @@ impl Store {
     }
 }
 
-/// The content of the artifact of `media_type` stored for the image `image` names.
+/// The content of the artifact of `media_type` stored for the image `image` names (for a
+/// multi-platform image, the build host's platform, else the first).
 pub fn artifact(image: &Output, media_type: &str) -> Result<Vec<u8>, Error> {
+    artifact_for(image, media_type, None)
+}
+
+/// The content of the artifact of `media_type` stored for the image `image` names; when the
+/// tag points at an image index, for the manifest of `platform` (`OS/ARCH[/VARIANT]`; default
+/// the build host's platform, else the first).
+pub fn artifact_for(
+    image: &Output,
+    media_type: &str,
+    platform: Option<&str>,
+) -> Result<Vec<u8>, Error> {
     let (store, tag) = match image {
         Output::Oci { dir, tag } => (Store::Dir(dir.clone()), tag.clone()),
         Output::OciArchive { file, tag } => (Store::Archive(file.clone()), tag.clone()),
@@ -125,7 +137,53 @@ pub fn artifact(image: &Output, media_type: &str) -> Result<Vec<u8>, Error> {
             path: store.path().into(),
             what: format!("no image tagged `{tag}`"),
         })?;
-    let digest = image["digest"].as_str().unwrap_or_default();
+    let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+    let mut digest = image["digest"].as_str().unwrap_or_default().to_string();
+    if image["mediaType"].as_str() == Some(super::INDEX_MEDIA_TYPE) {
+        let index = store.json(&blob(&digest))?;
+        let children = index["manifests"].as_array().cloned().unwrap_or_default();
+        let name = |m: &Value| {
+            let p = &m["platform"];
+            let mut n = format!(
+                "{}/{}",
+                p["os"].as_str().unwrap_or(""),
+                p["architecture"].as_str().unwrap_or("")
+            );
+            if let Some(v) = p["variant"].as_str() {
+                n += &format!("/{v}");
+            }
+            n
+        };
+        let host = match std::env::consts::ARCH {
+            "x86_64" => "linux/amd64",
+            "aarch64" => "linux/arm64",
+            _ => "",
+        };
+        let chosen = match platform {
+            Some(want) => {
+                children
+                    .iter()
+                    .find(|m| name(m) == want)
+                    .ok_or_else(|| Error::NotFound {
+                        path: store.path().into(),
+                        what: format!(
+                            "no {want} image under the tag `{tag}` (it has: {})",
+                            children.iter().map(&name).collect::<Vec<_>>().join(", ")
+                        ),
+                    })?
+            }
+            None => children
+                .iter()
+                .find(|m| name(m) == host)
+                .or(children.first())
+                .ok_or_else(|| Error::NotFound {
+                    path: store.path().into(),
+                    what: format!("the index tagged `{tag}` lists no image"),
+                })?,
+        };
+        digest = chosen["digest"].as_str().unwrap_or_default().to_string();
+    }
+    let digest = digest.as_str();
     let art = manifests
         .iter()
         .find(|m| {
@@ -136,7 +194,6 @@ pub fn artifact(image: &Output, media_type: &str) -> Result<Vec<u8>, Error> {
             path: store.path().into(),
             what: format!("no {media_type} for the image tagged `{tag}` (was it built by kiln?)"),
         })?;
-    let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
     let m = store.json(&blob(art["digest"].as_str().unwrap_or_default()))?;
     let content = m["layers"][0]["digest"]
         .as_str()

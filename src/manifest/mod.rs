@@ -35,8 +35,16 @@ pub enum Error {
     Invalid(#[from] Box<Diagnostic>),
 }
 
-/// Reads and validates the manifest at `path`.
+/// Reads and validates the manifest at `path`; for a manifest that lists several
+/// `platforms`, the manifest of the first (see [`load_all`]).
 pub fn load(path: &Path) -> Result<Manifest, Error> {
+    let mut all = load_all(path)?;
+    Ok(all.swap_remove(0))
+}
+
+/// Reads and validates the manifest at `path`: one `Manifest` per platform it lists, in order
+/// (one when it lists none).
+pub fn load_all(path: &Path) -> Result<Vec<Manifest>, Error> {
     let bytes = fs_err::read(path).map_err(|e| Error::Read {
         path: path.to_path_buf(),
         source: e,
@@ -68,7 +76,7 @@ pub fn load(path: &Path) -> Result<Manifest, Error> {
         path: path.to_path_buf(),
         source: e,
     })?;
-    parse(
+    parse_all(
         Arc::new(SourceFile {
             path: path.to_path_buf(),
             text,
@@ -77,13 +85,33 @@ pub fn load(path: &Path) -> Result<Manifest, Error> {
     )
 }
 
-/// Validates manifest text; `dir` is the folder relative sources are resolved against.
+/// Validates manifest text; `dir` is the folder relative sources are resolved against. For a
+/// manifest that lists several `platforms`, the manifest of the first.
 pub fn parse(file: Arc<SourceFile>, dir: PathBuf) -> Result<Manifest, Error> {
-    let raw: raw::RawManifest = match toml::from_str(&file.text) {
-        Ok(r) => r,
-        Err(e) => return Err(Error::Invalid(Box::new(toml_error(&file, &e)))),
+    let mut all = parse_all(file, dir)?;
+    Ok(all.swap_remove(0))
+}
+
+/// Validates manifest text: one `Manifest` per platform listed (one when none is).
+pub fn parse_all(file: Arc<SourceFile>, dir: PathBuf) -> Result<Vec<Manifest>, Error> {
+    let invalid = |d: Diagnostic| Error::Invalid(Box::new(d));
+    let read = || -> Result<raw::RawManifest, Error> {
+        toml::from_str(&file.text).map_err(|e| invalid(toml_error(&file, &e)))
     };
-    model::validate(&file, dir, raw).map_err(|d| Error::Invalid(Box::new(d)))
+    let raw = read()?;
+    let platforms = model::platforms(&file, &raw).map_err(invalid)?;
+    if platforms.is_empty() {
+        return Ok(vec![model::validate(&file, dir, raw).map_err(invalid)?]);
+    }
+    let mut out = Vec::new();
+    for p in &platforms {
+        let mut raw = read()?;
+        model::select_platform(&file, &mut raw, p, &platforms).map_err(invalid)?;
+        let mut m = model::validate(&file, dir.clone(), raw).map_err(invalid)?;
+        m.image.platform = Some(p.clone());
+        out.push(m);
+    }
+    Ok(out)
 }
 
 /// Turns a TOML/serde error into a diagnostic, rephrasing unknown keys with a suggestion.

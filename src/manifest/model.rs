@@ -46,6 +46,64 @@ pub struct ImageSpec {
     pub cpu_level: crate::resolve::HwcapsLevel,
     /// The root libraries are resolved in (default `/`).
     pub sysroot: Option<SourcePath>,
+    /// The platform this manifest was selected for, when `platforms` lists several.
+    pub platform: Option<Platform>,
+}
+
+/// An OCI platform, `OS/ARCH[/VARIANT]` (only `linux`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Platform {
+    /// The architectures kiln knows the ELF machine of.
+    pub const KNOWN: &'static [&'static str] = &[
+        "linux/amd64",
+        "linux/arm64",
+        "linux/arm/v7",
+        "linux/386",
+        "linux/ppc64le",
+        "linux/s390x",
+        "linux/riscv64",
+    ];
+
+    pub fn parse(s: &str) -> Option<Platform> {
+        if !Self::KNOWN.contains(&s) {
+            return None;
+        }
+        let mut it = s.split('/');
+        Some(Platform {
+            os: it.next()?.to_string(),
+            architecture: it.next()?.to_string(),
+            variant: it.next().map(str::to_string),
+        })
+    }
+
+    /// The ELF `e_machine` of the platform's programs.
+    pub fn elf_machine(&self) -> u16 {
+        match self.architecture.as_str() {
+            "amd64" => 62,
+            "arm64" => 183,
+            "386" => 3,
+            "arm" => 40,
+            "riscv64" => 243,
+            "ppc64le" => 21,
+            _ => 22,
+        }
+    }
 }
 
 /// Who owns a component and when it goes: the ownership statement of every component.
@@ -596,6 +654,7 @@ fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component])
     Ok(ImageSpec {
         cpu_level,
         sysroot,
+        platform: None,
         name,
         entrypoint,
         cmd: list(&img.cmd),
@@ -1185,6 +1244,126 @@ fn accounts(cx: &Ctx<'_>, r: &RawComponent, name: &str) -> R<ComponentSpec> {
     groups.sort_by_key(|g| (g.gid, g.name.clone()));
     Ok(ComponentSpec::Accounts { users, groups })
 }
+
+/// The platforms `[image] platforms` lists, validated (known, no duplicates); empty when the
+/// manifest lists none. `[platform.X]` tables and per-platform `from` tables without a
+/// `platforms` list are errors.
+pub(super) fn platforms(file: &Arc<SourceFile>, raw: &RawManifest) -> R<Vec<Platform>> {
+    let dir = PathBuf::new();
+    let cx = Ctx { file, dir: &dir };
+    let listed = raw
+        .image
+        .as_ref()
+        .and_then(|i| i.get_ref().platforms.as_ref());
+    let Some(listed) = listed else {
+        if let Some((k, _)) = raw.platform.iter().flatten().next() {
+            return Err(cx
+                .err(
+                    k.span(),
+                    format!(
+                        "[platform.{:?}] but `[image] platforms` is not set",
+                        k.get_ref()
+                    ),
+                )
+                .with_hint(
+                    "list the platforms to build: platforms = [\"linux/amd64\", \"linux/arm64\"]",
+                ));
+        }
+        return Ok(Vec::new());
+    };
+    if listed.get_ref().is_empty() {
+        return Err(cx.err(listed.span(), "`platforms` is empty"));
+    }
+    let mut out: Vec<Platform> = Vec::new();
+    for p in listed.get_ref() {
+        let parsed = Platform::parse(p.get_ref()).ok_or_else(|| {
+            cx.err(p.span(), format!("unknown platform {:?}", p.get_ref()))
+                .with_hint(format!("one of: {}", Platform::KNOWN.join(", ")))
+        })?;
+        if out.contains(&parsed) {
+            return Err(cx.err(
+                p.span(),
+                format!("platform {:?} is listed twice", p.get_ref()),
+            ));
+        }
+        out.push(parsed);
+    }
+    for (k, _) in raw.platform.iter().flatten() {
+        if !out.iter().any(|p| p.to_string() == *k.get_ref()) {
+            return Err(cx.err(
+                k.span(),
+                format!("[platform.{:?}] is not one of `platforms`", k.get_ref()),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Rewrites `raw` to what it says for `platform`: `[platform.P]` overrides `sysroot` and
+/// `cpu-level` of `[image]`; a component's `from` table keyed by platform becomes the entry
+/// for `platform` (an error when it has none, or names a platform not listed).
+pub(super) fn select_platform(
+    file: &Arc<SourceFile>,
+    raw: &mut RawManifest,
+    platform: &Platform,
+    all: &[Platform],
+) -> R<()> {
+    let dir = PathBuf::new();
+    let cx = Ctx { file, dir: &dir };
+    let name = platform.to_string();
+    if let Some(p) = raw.platform.as_mut().and_then(|m| {
+        m.iter_mut()
+            .find(|(k, _)| *k.get_ref() == name)
+            .map(|(_, v)| v)
+    }) {
+        let p = p.get_mut();
+        if let Some(image) = raw.image.as_mut() {
+            let image = image.get_mut();
+            if let Some(s) = p.sysroot.take() {
+                image.sysroot = Some(s);
+            }
+            if let Some(l) = p.cpu_level.take() {
+                image.cpu_level = Some(l);
+            }
+        }
+    }
+    for c in &mut raw.component {
+        let c = c.get_mut();
+        let Some(from) = c.from.as_mut() else {
+            continue;
+        };
+        let toml::Value::Table(t) = from.get_ref() else {
+            continue;
+        };
+        for k in t.keys() {
+            if !all.iter().any(|p| p.to_string() == *k) {
+                return Err(cx
+                    .err(
+                        from.span(),
+                        format!("`from` names platform {k:?}, which `platforms` does not list"),
+                    )
+                    .with_hint(
+                        "the keys of a per-platform `from` are the platforms listed in [image]",
+                    ));
+            }
+        }
+        let Some(v) = t.get(&name).cloned() else {
+            let comp = c
+                .name
+                .as_ref()
+                .map_or("?".to_string(), |n| n.get_ref().clone());
+            return Err(cx
+                .err(
+                    from.span(),
+                    format!("component `{comp}` has no `from` for {name}"),
+                )
+                .with_hint(format!("add \"{name}\" = \"PATH\" to its `from` table")));
+        };
+        *from = S::new(from.span(), v);
+    }
+    Ok(())
+}
+
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,15 @@ pub(crate) struct RawManifest {
     pub(crate) component: Vec<S<RawComponent>>,
     #[serde(default)]
     pub(crate) waive: Vec<S<RawWaive>>,
+    /// `[platform."linux/arm64"]`: what differs for one platform.
+    pub(crate) platform: Option<BTreeMap<S<String>, S<RawPlatform>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawPlatform {
+    pub(crate) sysroot: Option<S<String>>,
+    pub(crate) cpu_level: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +50,7 @@ pub(crate) struct RawImage {
     pub(crate) annotations: Option<BTreeMap<String, S<String>>>,
     pub(crate) cpu_level: Option<S<String>>,
     pub(crate) sysroot: Option<S<String>>,
+    pub(crate) platforms: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

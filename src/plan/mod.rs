@@ -293,15 +293,36 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
     // Programs first; a library inside a tree is resolved on its own only when no program of
     // the image loads it (it may be a plugin), and then a failure is a warning: glibc would only
     // fail if something loaded it that way.
-    let mut roots: Vec<(usize, ImagePath, PathBuf, bool)> = roots
-        .into_iter()
-        .map(|(ci, p, h)| {
-            let program = crate::elf::read(&h)
-                .map(|i| i.interpreter.is_some() || !i.dynamic)
-                .unwrap_or(true);
-            (ci, p, h, program)
-        })
-        .collect();
+    let mut programs: Vec<(usize, ImagePath, PathBuf, bool)> = Vec::new();
+    for (ci, p, h) in roots {
+        let info = crate::elf::read(&h).ok();
+        let program = info
+            .as_ref()
+            .map(|i| i.interpreter.is_some() || !i.dynamic)
+            .unwrap_or(true);
+        // A program of another architecture than its platform's is a mistake in the manifest,
+        // said before the loader is looked for in the wrong root.
+        if let (Some(pf), Some(i)) = (&manifest.image.platform, &info) {
+            let comp = &manifest.components[ci];
+            if i.machine != pf.elf_machine() {
+                return Err(Diagnostic::new(
+                    format!(
+                        "component `{}` gives {p} for {pf}, but {} is an ELF file for {} (e_machine {}), not {}",
+                        comp.name,
+                        h.display(),
+                        crate::elf::machine_name(i.machine),
+                        i.machine,
+                        pf.architecture
+                    ),
+                    comp.location.clone(),
+                )
+                .with_hint(format!("give the {pf} build in the component's `from` table"))
+                .into());
+            }
+        }
+        programs.push((ci, p, h, program));
+    }
+    let mut roots = programs;
     roots.sort_by_key(|r| !r.3);
     let from_tree = |ci: usize| {
         matches!(
@@ -673,6 +694,7 @@ fn clone_image(i: &ImageSpec) -> ImageSpec {
         annotations: i.annotations.clone(),
         cpu_level: i.cpu_level,
         sysroot: i.sysroot.clone(),
+        platform: i.platform.clone(),
     }
 }
 

@@ -304,6 +304,9 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
     if let Some(e) = first_error.into_inner().ok().flatten() {
         return Err(e);
     }
+    for c in &image.children {
+        client.put_manifest(&dest.repo, &c.digest.to_string(), &c.media_type, &c.bytes)?;
+    }
     let put = client.put_manifest(
         &dest.repo,
         tag,
@@ -338,8 +341,19 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
         }
         artifacts.push(a.digest.to_string());
     }
-    if !referrers.is_empty() {
-        add_referrers(&client, &dest.repo, &image.manifest.digest, &referrers)?;
+    // Grouped by subject: the image, or each platform's manifest under an index.
+    let mut by_subject: std::collections::BTreeMap<Digest, Vec<&source::Manifest>> =
+        std::collections::BTreeMap::new();
+    for a in referrers {
+        let v: serde_json::Value = serde_json::from_slice(&a.bytes).unwrap_or_default();
+        let subject = v["subject"]["digest"]
+            .as_str()
+            .and_then(Digest::parse)
+            .unwrap_or_else(|| image.manifest.digest.clone());
+        by_subject.entry(subject).or_default().push(a);
+    }
+    for (subject, list) in &by_subject {
+        add_referrers(&client, &dest.repo, subject, list)?;
     }
     Ok(Summary {
         reference: format!("{}/{}@{}", dest.host, dest.repo, image.manifest.digest),

@@ -19,7 +19,10 @@ pub(super) struct Manifest {
 }
 
 pub(super) struct Image {
+    /// What the tag points at: an image manifest, or an index over `children`.
     pub(super) manifest: Manifest,
+    /// The platform manifests of an index (pushed by digest before it).
+    pub(super) children: Vec<Manifest>,
     pub(super) artifacts: Vec<Manifest>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -30,6 +33,7 @@ impl Image {
         self.manifest
             .blobs
             .iter()
+            .chain(self.children.iter().flat_map(|c| c.blobs.iter()))
             .chain(self.artifacts.iter().flat_map(|a| a.blobs.iter()))
     }
 }
@@ -148,7 +152,10 @@ fn manifest(dir: &Path, desc: &Value) -> Result<Manifest, Error> {
         .unwrap_or(crate::image::MANIFEST_MEDIA_TYPE)
         .to_string();
     let mut blobs = Vec::new();
-    let descs = std::iter::once(&v["config"]).chain(v["layers"].as_array().into_iter().flatten());
+    // An image index references manifests, which the caller loads; a manifest, blobs.
+    let descs = std::iter::once(&v["config"])
+        .filter(|c| !c.is_null() || v.get("manifests").is_none())
+        .chain(v["layers"].as_array().into_iter().flatten());
     for d in descs {
         let digest = parse_digest(dir, &d["digest"])?;
         let path = blob_path(dir, &digest);
@@ -193,16 +200,25 @@ fn load_dir(dir: &Path, tag: &str, tmp: Option<tempfile::TempDir>) -> Result<Ima
             what: format!("no image tagged {tag:?}"),
         })?;
     let image = manifest(dir, desc)?;
-    let want = image.digest.to_string();
+    let mut subjects = vec![image.digest.to_string()];
+    let mut children = Vec::new();
+    let v: Value = serde_json::from_slice(&image.bytes).unwrap_or_default();
+    for child in v["manifests"].as_array().into_iter().flatten() {
+        let m = manifest(dir, child)?;
+        subjects.push(m.digest.to_string());
+        children.push(m);
+    }
     let mut artifacts = Vec::new();
-    for a in entries
-        .iter()
-        .filter(|m| m["annotations"][SUBJECT_ANNOTATION].as_str() == Some(want.as_str()))
-    {
+    for a in entries.iter().filter(|m| {
+        m["annotations"][SUBJECT_ANNOTATION]
+            .as_str()
+            .is_some_and(|s| subjects.iter().any(|x| x == s))
+    }) {
         artifacts.push(manifest(dir, a)?);
     }
     Ok(Image {
         manifest: image,
+        children,
         artifacts,
         _tmp: tmp,
     })

@@ -145,7 +145,7 @@ fn download(c: &Candidate, cache: &Path, file: &Path) {
 /// An arm64 sysroot in `dir/sysroot`: the cached .debs unpacked with `dpkg -x` (not merged-/usr)
 /// and an `etc/ld.so.conf` including `ld.so.conf.d` (libc6 ships the multiarch directories
 /// there). Returns its canonical path.
-fn sysroot(dir: &Path) -> PathBuf {
+pub(crate) fn sysroot(dir: &Path) -> PathBuf {
     let sr = dir.join("sysroot");
     std::fs::create_dir_all(&sr).unwrap();
     let dpkg = require("dpkg");
@@ -164,7 +164,7 @@ fn sysroot(dir: &Path) -> PathBuf {
 }
 
 /// examples/libssl-c/ssl.c cross-compiled for arm64 as `dir/ssl`.
-fn compile_ssl(dir: &Path) -> PathBuf {
+pub(crate) fn compile_ssl(dir: &Path) -> PathBuf {
     std::fs::copy(repo().join("examples/libssl-c/ssl.c"), dir.join("ssl.c")).unwrap();
     run(
         Command::new(require("aarch64-linux-gnu-gcc"))
@@ -406,7 +406,7 @@ const NO_BINFMT: [i32; 2] = [201, 202];
 /// new user namespace (kernel >= 6.7), so nothing is registered on the host; else the emulator
 /// is copied into the rootfs and named explicitly. Both are strict: qemu-user finds the loader
 /// and libraries only inside the chroot.
-fn run_emulated(rootfs: &Path, config: &Value) -> Output {
+pub(crate) fn run_emulated(rootfs: &Path, config: &Value) -> Output {
     let cfg = &config["config"];
     let user = cfg["User"].as_str().unwrap();
     let argv: Vec<String> = ["Entrypoint", "Cmd"]

@@ -16,6 +16,7 @@ mod errors;
 mod examples;
 mod init;
 mod ldd_parity;
+mod multiarch;
 mod musl;
 mod plan_layers;
 mod push;
