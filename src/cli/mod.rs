@@ -355,6 +355,7 @@ impl RegistryArgs {
             .map(crate::registry::Credentials::parse)
             .transpose()?;
         Ok(crate::registry::Options {
+            progress: crate::registry::ProgressSink::default(),
             credentials,
             insecure: self.insecure,
             cert_dir: self.cert_dir.clone(),
@@ -558,12 +559,70 @@ fn verify_attestation(a: VerifyAttestationArgs) -> anyhow::Result<()> {
 }
 
 /// Pushes `src` to `dest`; writes --image-refs.
+/// Progress bars on stderr for `kiln push`: bytes sent and blobs done.
+struct Bars {
+    bytes: indicatif::ProgressBar,
+    blobs: std::sync::atomic::AtomicUsize,
+    done: std::sync::atomic::AtomicUsize,
+}
+
+impl Bars {
+    fn new() -> Bars {
+        let bytes = indicatif::ProgressBar::with_draw_target(
+            Some(0),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        bytes.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bytes.set_prefix("pushing");
+        Bars {
+            bytes,
+            blobs: Default::default(),
+            done: Default::default(),
+        }
+    }
+}
+
+impl crate::registry::Progress for Bars {
+    fn start(&self, blobs: usize, bytes: u64) {
+        self.bytes.set_length(bytes);
+        self.blobs
+            .store(blobs, std::sync::atomic::Ordering::Relaxed);
+        self.bytes.set_message(format!("0/{blobs} blobs"));
+    }
+    fn sent(&self, n: u64) {
+        self.bytes.inc(n);
+    }
+    fn blob_done(&self, size: u64, uploaded: bool) {
+        if !uploaded {
+            // Skipped or mounted: its bytes count as done without being sent.
+            self.bytes.inc(size);
+        }
+        use std::sync::atomic::Ordering::Relaxed;
+        let done = self.done.fetch_add(1, Relaxed) + 1;
+        self.bytes
+            .set_message(format!("{done}/{} blobs", self.blobs.load(Relaxed)));
+    }
+    fn finish(&self) {
+        self.bytes.finish_and_clear();
+    }
+}
+
 fn push_image(
     src: &Output,
     dest: &crate::registry::Reference,
     r: &RegistryArgs,
+    show_progress: bool,
 ) -> anyhow::Result<crate::registry::Summary> {
-    let opts = r.options(false)?;
+    let mut opts = r.options(false)?;
+    if show_progress {
+        opts.progress = crate::registry::ProgressSink(std::sync::Arc::new(Bars::new()));
+    }
     let s = crate::registry::push(src, dest, &opts)
         .with_context(|| format!("cannot push {src} to {dest}"))?;
     if let Some(f) = &r.image_refs {
@@ -575,7 +634,8 @@ fn push_image(
 fn push(a: PushArgs) -> anyhow::Result<()> {
     let src = Output::parse(&a.source)?;
     let dest = crate::registry::Reference::parse(&a.destination)?;
-    let s = push_image(&src, &dest, &a.registry)?;
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let s = push_image(&src, &dest, &a.registry, tty && !a.json)?;
     if a.json {
         return out(&(serde_json::to_string_pretty(&s)? + "\n"));
     }
@@ -656,7 +716,12 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         .map(|l| l.size)
         .sum();
     let pushed = match &push_to {
-        Some(dest) => Some(push_image(&output, dest, &a.registry)?),
+        Some(dest) => Some(push_image(
+            &output,
+            dest,
+            &a.registry,
+            std::io::IsTerminal::is_terminal(&std::io::stderr()) && !a.json,
+        )?),
         None => None,
     };
     if a.json {
@@ -802,6 +867,7 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
     };
     let mut tmp = tempfile::Builder::new()
         .prefix(".kiln-init-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(&dir)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
     tmp.write_all(text.as_bytes())?;

@@ -247,6 +247,9 @@ pub const PLAN_MEDIA_TYPE: &str = "application/vnd.kiln.plan.v1+json";
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 /// Annotation on index entries of artifacts: the image manifest they describe.
 pub const SUBJECT_ANNOTATION: &str = "dev.kiln.subject";
+/// Annotation on index entries of artifacts: the tag the image was built under (its SBOMs
+/// name it).
+pub const TAG_ANNOTATION: &str = "dev.kiln.tag";
 
 pub(crate) fn layer_descriptor(l: &Layer) -> Descriptor {
     Descriptor {

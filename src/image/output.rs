@@ -185,6 +185,7 @@ fn write_blob(blobs: &Path, staging: &Path, bytes: &[u8]) -> Result<Digest, Erro
     }
     let mut tmp = tempfile::Builder::new()
         .prefix(".blob-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(staging)
         .map_err(werr(staging))?;
     tmp.write_all(bytes).map_err(werr(tmp.path()))?;
@@ -367,10 +368,13 @@ fn write_artifacts(
             digest: md,
             size: mb.len() as u64,
             platform: None,
-            annotations: BTreeMap::from([(
-                super::SUBJECT_ANNOTATION.to_string(),
-                image.digest.to_string(),
-            )]),
+            annotations: BTreeMap::from([
+                (
+                    super::SUBJECT_ANNOTATION.to_string(),
+                    image.digest.to_string(),
+                ),
+                (super::TAG_ANNOTATION.to_string(), tag.to_string()),
+            ]),
         });
     }
     Ok((out, files))
@@ -412,6 +416,7 @@ fn write_file_atomic(dest: &Path, bytes: &[u8]) -> Result<(), Error> {
     let parent = dest.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".kiln-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(parent)
         .map_err(werr(parent))?;
     tmp.write_all(bytes).map_err(werr(dest))?;
@@ -446,6 +451,7 @@ pub fn write_all(plans: &[Plan], out: &Output) -> Result<BuiltSet, Error> {
             fs_err::create_dir_all(&parent).map_err(werr(&parent))?;
             let work = tempfile::Builder::new()
                 .prefix(".kiln-build-")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777))
                 .tempdir_in(&parent)
                 .map_err(werr(&parent))?;
             let built = write_new_layout(plans, work.path(), tag)?;
@@ -469,6 +475,7 @@ pub fn write_all(plans: &[Plan], out: &Output) -> Result<BuiltSet, Error> {
             fs_err::create_dir_all(&parent).map_err(werr(&parent))?;
             let work = tempfile::Builder::new()
                 .prefix(".kiln-build-")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777))
                 .tempdir_in(&parent)
                 .map_err(werr(&parent))?;
             let tag = reference
@@ -555,6 +562,7 @@ fn write_archive(
     let parent = parent_of(dest);
     let tmp = tempfile::Builder::new()
         .prefix(".kiln-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(&parent)
         .map_err(werr(&parent))?;
     {
@@ -622,6 +630,7 @@ fn write_oci(plans: &[Plan], dir: &Path, tag: &str) -> Result<BuiltSet, Error> {
         fs_err::create_dir_all(&parent).map_err(werr(&parent))?;
         let work = tempfile::Builder::new()
             .prefix(".kiln-build-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777))
             .tempdir_in(&parent)
             .map_err(werr(&parent))?;
         let built = write_new_layout(plans, work.path(), tag)?;

@@ -184,12 +184,16 @@ pub fn artifact_for(
         digest = chosen["digest"].as_str().unwrap_or_default().to_string();
     }
     let digest = digest.as_str();
+    // The one built under this tag (its SBOM names the tag), else any for this image.
+    let of_image = |m: &&Value| {
+        m["artifactType"].as_str() == Some(media_type)
+            && m["annotations"][SUBJECT_ANNOTATION].as_str() == Some(digest)
+    };
     let art = manifests
         .iter()
-        .find(|m| {
-            m["artifactType"].as_str() == Some(media_type)
-                && m["annotations"][SUBJECT_ANNOTATION].as_str() == Some(digest)
-        })
+        .filter(of_image)
+        .find(|m| m["annotations"][super::TAG_ANNOTATION].as_str() == Some(tag.as_str()))
+        .or_else(|| manifests.iter().find(of_image))
         .ok_or_else(|| Error::NotFound {
             path: store.path().into(),
             what: format!("no {media_type} for the image tagged `{tag}` (was it built by kiln?)"),

@@ -176,6 +176,7 @@ pub fn write_layer(
     };
     let tmp = tempfile::Builder::new()
         .prefix(".layer-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(staging)
         .map_err(werr(staging))?;
     let file = BufWriter::with_capacity(256 * 1024, tmp.as_file());

@@ -1364,7 +1364,6 @@ pub(super) fn select_platform(
     Ok(())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

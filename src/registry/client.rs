@@ -60,6 +60,21 @@ pub(super) struct Client {
     /// Token scopes: push on the destination, pull on mount sources.
     scopes: Vec<String>,
     authorization: Mutex<Option<String>>,
+    progress: super::ProgressSink,
+}
+
+/// Counts the bytes read through it into a [`super::Progress`].
+struct Counting<'a, R> {
+    inner: R,
+    progress: &'a dyn super::Progress,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.sent(n as u64);
+        Ok(n)
+    }
 }
 
 /// Requests retried on their own (5xx, 429, dropped connections).
@@ -198,6 +213,7 @@ impl Client {
             creds,
             scopes,
             authorization: Mutex::new(None),
+            progress: opts.progress.clone(),
         };
         let plain_ok = opts.insecure || dest.is_loopback();
         // HTTPS first, without retries: a plain-HTTP registry answers the handshake with junk.
@@ -462,7 +478,10 @@ impl Client {
                 };
                 let mut f = fs_err::File::open(path).map_err(io)?;
                 f.seek(SeekFrom::Start(*offset)).map_err(io)?;
-                let mut reader = std::io::BufReader::with_capacity(256 * 1024, f).take(*len);
+                let mut reader = Counting {
+                    inner: std::io::BufReader::with_capacity(256 * 1024, f).take(*len),
+                    progress: self.progress.0.as_ref(),
+                };
                 self.agent.run(
                     req.header("Content-Length", len.to_string())
                         .body(ureq::SendBody::from_reader(&mut reader))
@@ -598,6 +617,22 @@ impl Client {
                 loc = self.url(l);
             }
             offset = r.range.as_deref().and_then(range_end).map_or(0, |e| e + 1);
+            // distribution answers `0-0` for an empty upload as for a one-byte one; a chunked
+            // upload never stops at one byte, so that is offset 0.
+            if offset == 1 {
+                offset = 0;
+            }
+            if offset > size {
+                return Err(Error::Status {
+                    method: "GET".into(),
+                    url: redact_url(&loc),
+                    status: r.status,
+                    codes: vec![RegistryCode {
+                        code: "BLOB_UPLOAD_INVALID".into(),
+                        message: format!("the upload reports {offset} bytes of {size}"),
+                    }],
+                });
+            }
         }
         Ok(loc)
     }
@@ -628,6 +663,42 @@ impl Client {
             }
             404 => Ok(None),
             _ => Err(self.status_error("GET", &path, &r)),
+        }
+    }
+
+    /// HEAD /v2/REPO/manifests/REF: the digest the registry has there, `None` on 404.
+    pub(super) fn head_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Digest>, Error> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let accept = [
+            crate::image::MANIFEST_MEDIA_TYPE,
+            crate::image::INDEX_MEDIA_TYPE,
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        ]
+        .join(", ");
+        let r = self.send("HEAD", &path, &[("Accept", accept)], &Body::Empty, true)?;
+        match r.status {
+            200 => Ok(Some(
+                r.digest
+                    .as_deref()
+                    .and_then(Digest::parse)
+                    .or_else(|| Digest::parse(reference))
+                    .ok_or_else(|| Error::Status {
+                        method: "HEAD".into(),
+                        url: redact_url(&self.url(&path)),
+                        status: 200,
+                        codes: vec![RegistryCode {
+                            code: "NO_DIGEST".into(),
+                            message: "the registry sent no Docker-Content-Digest".into(),
+                        }],
+                    })?,
+            )),
+            404 => Ok(None),
+            _ => Err(self.status_error("HEAD", &path, &r)),
         }
     }
 

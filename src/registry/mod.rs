@@ -209,9 +209,49 @@ impl Reference {
     }
 }
 
+/// What a push reports while it runs (the CLI draws progress bars on a terminal).
+pub trait Progress: Send + Sync {
+    /// The blobs to send: how many, and their total size.
+    fn start(&self, blobs: usize, bytes: u64);
+    /// `n` more bytes went out (a retried request counts again).
+    fn sent(&self, n: u64);
+    /// One blob is there: uploaded, skipped (the registry had it) or mounted; `size` bytes.
+    fn blob_done(&self, size: u64, uploaded: bool);
+    /// The push is over (whatever the outcome).
+    fn finish(&self);
+}
+
+/// A [`Progress`] that reports nothing.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn start(&self, _: usize, _: u64) {}
+    fn sent(&self, _: u64) {}
+    fn blob_done(&self, _: u64, _: bool) {}
+    fn finish(&self) {}
+}
+
+/// The progress sink of [`Options`].
+#[derive(Clone)]
+pub struct ProgressSink(pub std::sync::Arc<dyn Progress>);
+
+impl Default for ProgressSink {
+    fn default() -> Self {
+        ProgressSink(std::sync::Arc::new(Quiet))
+    }
+}
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
+}
+
 /// How to push.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
+    /// Where progress goes (nowhere by default).
+    pub progress: ProgressSink,
     pub credentials: Option<Credentials>,
     /// Allow plain HTTP and unverified TLS for a non-loopback host.
     pub insecure: bool,
@@ -270,16 +310,77 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
     };
     let image = source::load(src)?;
     let client = Client::connect(dest, opts)?;
-    let mut blobs: Vec<Blob> = Vec::new();
-    let mut seen = BTreeSet::new();
-    for b in image.blobs() {
-        if seen.insert(b.digest.clone()) {
-            blobs.push(b.clone());
+    // What the registry has already: the tag at our manifest, and the platform and artifact
+    // manifests by digest. A registry accepts a manifest only when its blobs are there, so
+    // their blobs need no HEAD and the manifests no PUT (a warm push is a few HEADs).
+    let mut present: BTreeSet<Digest> = BTreeSet::new();
+    if client.head_manifest(&dest.repo, tag)?.as_ref() == Some(&image.manifest.digest) {
+        present.insert(image.manifest.digest.clone());
+    }
+    for m in image
+        .children
+        .iter()
+        .chain(image.artifacts.iter().filter(|a| a.tag.is_none()))
+    {
+        if client
+            .head_manifest(&dest.repo, &m.digest.to_string())?
+            .is_some()
+        {
+            present.insert(m.digest.clone());
         }
     }
+    let mut known: BTreeSet<Digest> = BTreeSet::new();
+    for m in std::iter::once(&image.manifest)
+        .chain(&image.children)
+        .chain(&image.artifacts)
+        .filter(|m| present.contains(&m.digest))
+    {
+        known.extend(m.blobs.iter().map(|b| b.digest.clone()));
+    }
+    let mut blobs: Vec<Blob> = Vec::new();
+    let mut seen = BTreeSet::new();
+    let counts = Counts::default();
+    for b in image.blobs() {
+        if seen.insert(b.digest.clone()) {
+            if known.contains(&b.digest) {
+                counts.skipped.fetch_add(1, Ordering::Relaxed);
+            } else {
+                blobs.push(b.clone());
+            }
+        }
+    }
+    let total = seen.len();
     // Largest first: the long uploads start early.
     blobs.sort_by(|a, b| b.size.cmp(&a.size).then(a.digest.cmp(&b.digest)));
-    let counts = Counts::default();
+    let progress = &opts.progress.0;
+    progress.start(blobs.len(), blobs.iter().map(|b| b.size).sum());
+    let pushed = Pushed {
+        tag,
+        present: &present,
+        total,
+    };
+    let result = push_all(&client, dest, &pushed, opts, &image, &blobs, &counts);
+    progress.finish();
+    result
+}
+
+/// What `push_all` needs to know besides the image: the tag, the manifests the registry has,
+/// the number of distinct blobs.
+struct Pushed<'a> {
+    tag: &'a str,
+    present: &'a BTreeSet<Digest>,
+    total: usize,
+}
+
+fn push_all(
+    client: &Client,
+    dest: &Reference,
+    pushed: &Pushed<'_>,
+    opts: &Options,
+    image: &source::Image,
+    blobs: &[Blob],
+    counts: &Counts,
+) -> Result<Summary, Error> {
     let queue = Mutex::new(blobs.iter().collect::<Vec<_>>());
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let jobs = opts.jobs.clamp(1, 16).min(blobs.len().max(1));
@@ -292,7 +393,7 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
                 let Some(b) = queue.lock().ok().and_then(|mut q| q.pop()) else {
                     return;
                 };
-                if let Err(e) = push_blob(&client, dest, opts, b, &counts) {
+                if let Err(e) = push_blob(client, dest, opts, b, counts) {
                     if let Ok(mut fe) = first_error.lock() {
                         fe.get_or_insert(e);
                     }
@@ -304,21 +405,28 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
     if let Some(e) = first_error.into_inner().ok().flatten() {
         return Err(e);
     }
-    for c in &image.children {
+    let tag = pushed.tag;
+    for c in image
+        .children
+        .iter()
+        .filter(|c| !pushed.present.contains(&c.digest))
+    {
         client.put_manifest(&dest.repo, &c.digest.to_string(), &c.media_type, &c.bytes)?;
     }
-    let put = client.put_manifest(
-        &dest.repo,
-        tag,
-        &image.manifest.media_type,
-        &image.manifest.bytes,
-    )?;
-    if let Some(got) = put.digest {
-        if got != image.manifest.digest.to_string() {
-            return Err(Error::DigestMismatch {
-                want: image.manifest.digest.to_string(),
-                got,
-            });
+    if !pushed.present.contains(&image.manifest.digest) {
+        let put = client.put_manifest(
+            &dest.repo,
+            tag,
+            &image.manifest.media_type,
+            &image.manifest.bytes,
+        )?;
+        if let Some(got) = put.digest {
+            if got != image.manifest.digest.to_string() {
+                return Err(Error::DigestMismatch {
+                    want: image.manifest.digest.to_string(),
+                    got,
+                });
+            }
         }
     }
     let mut artifacts = Vec::new();
@@ -326,7 +434,8 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
     for a in &image.artifacts {
         match &a.tag {
             // Signatures and attestations: added to what the registry holds, never replacing.
-            Some(t) => append(&client, &dest.repo, t, &a.bytes)?,
+            Some(t) => append(client, &dest.repo, t, &a.bytes)?,
+            None if pushed.present.contains(&a.digest) => {}
             None => {
                 let put = client.put_manifest(
                     &dest.repo,
@@ -353,16 +462,16 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
         by_subject.entry(subject).or_default().push(a);
     }
     for (subject, list) in &by_subject {
-        add_referrers(&client, &dest.repo, subject, list)?;
+        add_referrers(client, &dest.repo, subject, list)?;
     }
     Ok(Summary {
         reference: format!("{}/{}@{}", dest.host, dest.repo, image.manifest.digest),
         digest: image.manifest.digest.to_string(),
         tag: tag.to_string(),
-        blobs: blobs.len(),
-        uploaded: counts.uploaded.into_inner(),
-        skipped: counts.skipped.into_inner(),
-        mounted: counts.mounted.into_inner(),
+        blobs: pushed.total,
+        uploaded: counts.uploaded.load(Ordering::Relaxed),
+        skipped: counts.skipped.load(Ordering::Relaxed),
+        mounted: counts.mounted.load(Ordering::Relaxed),
         artifacts,
     })
 }
@@ -601,14 +710,17 @@ fn push_blob(
         match push_blob_once(client, dest, opts, b) {
             Ok(Outcome::Skipped) => {
                 counts.skipped.fetch_add(1, Ordering::Relaxed);
+                opts.progress.0.blob_done(b.size, false);
                 return Ok(());
             }
             Ok(Outcome::Mounted) => {
                 counts.mounted.fetch_add(1, Ordering::Relaxed);
+                opts.progress.0.blob_done(b.size, false);
                 return Ok(());
             }
             Ok(Outcome::Uploaded) => {
                 counts.uploaded.fetch_add(1, Ordering::Relaxed);
+                opts.progress.0.blob_done(b.size, true);
                 return Ok(());
             }
             // A lost answer to the last PUT leaves the session gone (BLOB_UPLOAD_UNKNOWN) but

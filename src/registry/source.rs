@@ -15,7 +15,7 @@ pub(super) struct Manifest {
     pub(super) media_type: String,
     /// For an index entry tagged as a signature or attestation (`sha256-HEX.sig`): that tag.
     pub(super) tag: Option<String>,
-    blobs: Vec<Blob>,
+    pub(super) blobs: Vec<Blob>,
 }
 
 pub(super) struct Image {

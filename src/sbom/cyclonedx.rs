@@ -10,10 +10,13 @@
 use super::Facts;
 use serde_json::{json, Value};
 
-/// A version-5-shaped UUID derived from the image digest, so the serial number is stable.
+/// A version-5-shaped UUID derived from the image digest and tag, so the serial number is
+/// stable and differs between the SBOMs of two tags.
 fn serial(f: &Facts) -> String {
-    let d =
-        crate::digest::Digest::of(format!("kiln cyclonedx {}", f.manifest_digest).as_bytes()).hex();
+    let d = crate::digest::Digest::of(
+        format!("kiln cyclonedx {} {}", f.manifest_digest, f.tag).as_bytes(),
+    )
+    .hex();
     let b = d.as_bytes();
     let s = |r: std::ops::Range<usize>| {
         std::str::from_utf8(&b[r])

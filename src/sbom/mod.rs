@@ -135,16 +135,15 @@ pub fn facts(plan: &Plan, manifest_digest: &Digest, tag: &str) -> Result<Facts, 
                 (sha1, sha256.hex(), None, None, None)
             }
         };
-        // Go and Rust dependency data of application binaries.
-        if let (
-            EntryKind::File {
-                source: Source::Host(h),
-                ..
-            },
-            LayerKind::Application,
-        ) = (&e.kind, e.layer)
+        // Go and Rust dependency data of application binaries: every file of the application
+        // layer and every file a component placed itself, whatever `layer` the manifest gave it.
+        if let EntryKind::File {
+            source: Source::Host(h),
+            ..
+        } = &e.kind
         {
-            if crate::elf::is_elf(h).unwrap_or(false) {
+            let placed = e.layer == LayerKind::Application || e.provenance.needed_by.is_empty();
+            if placed && crate::elf::is_elf(h).unwrap_or(false) {
                 if let Ok(map) = crate::elf::map(h) {
                     go = crate::elf::embedded::go_build_info(&map);
                     rust = crate::elf::embedded::rust_audit_data(&map).and_then(Result::ok);

@@ -162,7 +162,8 @@ pub(super) fn document(f: &Facts) -> Value {
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
         "name": format!("{}:{}", f.name, f.tag),
-        "documentNamespace": format!("https://kiln.invalid/spdx/{}/{}", f.name, f.manifest_digest.hex()),
+        // Unique per document: the SBOM of each tag of an image names its tag.
+        "documentNamespace": format!("https://kiln.invalid/spdx/{}/{}/{}", f.name, f.manifest_digest.hex(), f.tag),
         "creationInfo": {"created": f.created, "creators": [tool], "comment": "Scoped SBOM: exactly the files of this image, each with the manifest component that placed it and why."},
         "packages": packages,
         "files": files,

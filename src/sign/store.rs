@@ -221,6 +221,7 @@ fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     let parent = dest.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".kiln-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(parent)
         .map_err(werr)?;
     tmp.write_all(bytes).map_err(werr)?;
@@ -503,16 +504,25 @@ pub fn artifact(target: &Target, artifact_type: &str) -> Result<Vec<u8>> {
         reasons: vec![format!("  no {artifact_type} artifact refers to the image")],
     };
     let manifest_digest = match target {
-        Target::Layout { dir, .. } => read_index(dir)?["manifests"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|m| {
+        Target::Layout { dir, tag } => {
+            let index = read_index(dir)?;
+            let of_image = |m: &&Value| {
                 m["annotations"][SUBJECT_ANNOTATION].as_str() == Some(&subject.to_string())
                     && m["artifactType"].as_str() == Some(artifact_type)
-            })
-            .and_then(|m| m["digest"].as_str())
-            .and_then(Digest::parse),
+            };
+            let all: Vec<&Value> = index["manifests"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(of_image)
+                .collect();
+            // The one built under this tag (an SBOM names its tag), else any.
+            all.iter()
+                .find(|m| m["annotations"][crate::image::TAG_ANNOTATION].as_str() == Some(tag))
+                .or(all.first())
+                .and_then(|m| m["digest"].as_str())
+                .and_then(Digest::parse)
+        }
         Target::Remote(r) => {
             let index = match r.referrers(&subject)? {
                 Some(v) => Some(v),

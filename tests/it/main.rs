@@ -22,4 +22,5 @@ mod plan_layers;
 mod push;
 mod repro;
 mod rules;
+mod sbom;
 mod sign;

@@ -1,5 +1,5 @@
-//! `cargo xtask bench`: kiln against its peers, in two sections (both by default, one with
-//! `--only image` or `--only ldd`).
+//! `cargo xtask bench`: kiln against its peers, in three sections (all by default, one with
+//! `--only image`, `--only ldd` or `--only push`).
 //!
 //! **image**: kiln against `tar | gzip` and `umoci insert` on the same generated tree.
 //! Builds kiln in release (unless `--no-build`), generates a deterministic tree of
@@ -23,14 +23,31 @@
 //! non-zero for static files and kiln for files it cannot resolve: exit codes up to 123 (xargs'
 //! "some invocation failed") are accepted, and each tool's output is checked to be non-empty.
 //!
-//! The temporary directory is removed at the end, also when a step fails. Outside CI a
-//! missing `umoci`, `lddtree` or `/usr/bin/time` only drops that measurement; under CI it is
+//! **push**: `kiln push` against `skopeo copy`, both sending the same image (kiln's build of
+//! the generated tree, `oci:out/push-img:bench`) to Debian's `docker-registry` on 127.0.0.1.
+//! Each of [`PUSH_ROUNDS`] rounds starts two fresh registries (each with its own empty storage
+//! directory), one per tool, and runs, alternating the tools:
+//! - cold: `kiln push --json oci:out/push-img:bench docker://127.0.0.1:PORT/bench/kiln:v1`, then
+//!   `skopeo copy --dest-tls-verify=false oci:out/push-img:bench
+//!   docker://127.0.0.1:PORT/bench/skopeo:v1` (every blob uploaded);
+//! - warm: the same pushes again, [`PUSH_WARM_RUNS`] times each (every blob already there).
+//!
+//! The fastest run of each kind is compared: the targets are kiln/skopeo cold at most
+//! [`PUSH_COLD_TARGET`] and skopeo/kiln warm at least [`PUSH_WARM_TARGET`]. After each push the
+//! manifest is read back with `skopeo inspect --raw`: kiln's must hash to the digest the
+//! layout's index.json gives the tag `bench` (else the bench fails); skopeo's is reported,
+//! flagged when skopeo rewrote it. kiln also pushes the image's SBOM and plan artifacts (small
+//! manifests and blobs) that `skopeo copy` leaves behind; the output says how many bytes.
+//!
+//! The temporary directory is removed at the end, also when a step fails, and every registry
+//! is killed. Outside CI a missing `umoci`, `lddtree` or `/usr/bin/time` only drops that
+//! measurement, and a missing `docker-registry` or `skopeo` the push section; under CI it is
 //! an error.
 
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::tree;
@@ -62,6 +79,8 @@ pub enum Section {
     Image,
     /// `kiln ldd` against glibc's `ldd` and `lddtree`.
     Ldd,
+    /// `kiln push` against `skopeo copy`, to a loopback registry.
+    Push,
 }
 
 impl Section {
@@ -69,7 +88,8 @@ impl Section {
         match value {
             "image" => Ok(Section::Image),
             "ldd" => Ok(Section::Ldd),
-            other => bail!("--only wants `image` or `ldd`, got `{other}`"),
+            "push" => Ok(Section::Push),
+            other => bail!("--only wants `image`, `ldd` or `push`, got `{other}`"),
         }
     }
 }
@@ -168,6 +188,8 @@ struct Tools {
     time: bool,
     umoci: bool,
     lddtree: bool,
+    /// `docker-registry` and `skopeo`, without which there is no push section.
+    push: bool,
 }
 
 impl Tools {
@@ -181,6 +203,9 @@ impl Tools {
         }
         if sections.contains(&Section::Ldd) {
             required.extend(["xargs", LDD]);
+        }
+        if sections.contains(&Section::Push) {
+            required.push("sha256sum");
         }
         let missing_required: Vec<&str> = required
             .into_iter()
@@ -228,10 +253,24 @@ impl Tools {
                 "python3-pyelftools",
                 "no lddtree comparison",
             )?;
+        let push = sections.contains(&Section::Push)
+            && optional(
+                util::find_tool(REGISTRY).is_some(),
+                REGISTRY,
+                "docker-registry",
+                "no push section",
+            )?
+            && optional(
+                util::find_tool(SKOPEO).is_some(),
+                SKOPEO,
+                "skopeo",
+                "no push section",
+            )?;
         Ok(Tools {
             time,
             umoci,
             lddtree,
+            push,
         })
     }
 }
@@ -348,7 +387,7 @@ fn ratio(a: Duration, b: Duration) -> String {
 pub fn run(options: &Options) -> Result<()> {
     let sections = match options.only {
         Some(section) => vec![section],
-        None => vec![Section::Image, Section::Ldd],
+        None => vec![Section::Image, Section::Ldd, Section::Push],
     };
     let tools = Tools::check(&sections)?;
     let root = util::repo_root();
@@ -374,37 +413,68 @@ pub fn run(options: &Options) -> Result<()> {
             }
         );
     }
-    if sections.contains(&Section::Image) {
-        image(options, &tools, &kiln)?;
+    let run_image = sections.contains(&Section::Image);
+    let run_push = sections.contains(&Section::Push) && tools.push;
+    // The image and push sections share one generated tree, removed when this returns.
+    let workspace = if run_image || run_push {
+        Some(Workspace::new(options)?)
+    } else {
+        None
+    };
+    if let Some(workspace) = workspace.as_ref().filter(|_| run_image) {
+        image(workspace, &tools, &kiln)?;
     }
     if sections.contains(&Section::Ldd) {
         ldd(&tools, &kiln)?;
     }
+    if let Some(workspace) = workspace.as_ref().filter(|_| run_push) {
+        push_section(workspace, &tools, &kiln)?;
+    } else if sections.contains(&Section::Push) {
+        println!("==> push section skipped: {REGISTRY} or {SKOPEO} is missing");
+    }
     Ok(())
 }
 
-/// The image section: `kiln build` against `tar | gzip` and `umoci insert`.
-fn image(options: &Options, tools: &Tools, kiln: &Path) -> Result<()> {
-    let temp = TempDir::new_in(Path::new("/var/tmp"), "kiln-bench-")?;
-    let dir = temp.0.as_path();
+/// The temporary directory of the image and push sections: the generated tree in `tree/`,
+/// its one-component manifest `bench.toml`, and `out/` for the images.
+struct Workspace {
+    temp: TempDir,
+    stats: tree::Stats,
+}
 
-    println!(
-        "==> generating a {} MiB tree in {}",
-        options.size_mib,
-        dir.display()
-    );
-    let plan = tree::plan(options.size_mib);
-    let stats = tree::stats(&plan);
-    let start = Instant::now();
-    tree::generate(&dir.join("tree"), &plan)?;
-    println!(
-        "    {} files, {:.1} MiB, in {}",
-        stats.files,
-        stats.bytes as f64 / (1024.0 * 1024.0),
-        util::secs(start.elapsed())
-    );
-    fs::write(dir.join("bench.toml"), MANIFEST).context("cannot write bench.toml")?;
-    fs::create_dir(dir.join("out")).context("cannot create the output directory")?;
+impl Workspace {
+    fn new(options: &Options) -> Result<Self> {
+        let temp = TempDir::new_in(Path::new("/var/tmp"), "kiln-bench-")?;
+        let dir = temp.0.as_path();
+        println!(
+            "==> generating a {} MiB tree in {}",
+            options.size_mib,
+            dir.display()
+        );
+        let plan = tree::plan(options.size_mib);
+        let stats = tree::stats(&plan);
+        let start = Instant::now();
+        tree::generate(&dir.join("tree"), &plan)?;
+        println!(
+            "    {} files, {:.1} MiB, in {}",
+            stats.files,
+            stats.bytes as f64 / (1024.0 * 1024.0),
+            util::secs(start.elapsed())
+        );
+        fs::write(dir.join("bench.toml"), MANIFEST).context("cannot write bench.toml")?;
+        fs::create_dir(dir.join("out")).context("cannot create the output directory")?;
+        Ok(Workspace { temp, stats })
+    }
+
+    fn dir(&self) -> &Path {
+        &self.temp.0
+    }
+}
+
+/// The image section: `kiln build` against `tar | gzip` and `umoci insert`.
+fn image(workspace: &Workspace, tools: &Tools, kiln: &Path) -> Result<()> {
+    let dir = workspace.dir();
+    let stats = workspace.stats;
 
     // Each run starts without an image so both do the same work; the second one finds the
     // tree and kiln itself in the page cache and is the one compared.
@@ -483,7 +553,6 @@ fn image(options: &Options, tools: &Tools, kiln: &Path) -> Result<()> {
         mib(kiln_warm.rss_kib),
         mib(kiln_first.rss_kib)
     );
-    drop(temp);
     Ok(())
 }
 
@@ -701,6 +770,809 @@ fn ldd(tools: &Tools, kiln: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Debian's docker-registry (the CNCF distribution registry, 2.8).
+const REGISTRY: &str = "docker-registry";
+const SKOPEO: &str = "skopeo";
+/// Rounds of the push section: each pushes cold once and warm [`PUSH_WARM_RUNS`] times per
+/// tool, to two fresh registries.
+pub const PUSH_ROUNDS: usize = 3;
+/// Warm pushes per tool and round.
+pub const PUSH_WARM_RUNS: usize = 2;
+/// The push section's cold target: kiln/skopeo at most this.
+pub const PUSH_COLD_TARGET: f64 = 1.0;
+/// The push section's warm target: skopeo/kiln at least this.
+pub const PUSH_WARM_TARGET: f64 = 10.0;
+/// The layout the push section builds and pushes, relative to the workspace, and its tag.
+const PUSH_LAYOUT: &str = "out/push-img";
+const PUSH_TAG: &str = "bench";
+/// How long a registry may take to answer `GET /v2/`.
+const REGISTRY_START: Duration = Duration::from_secs(20);
+
+/// A child process killed (and reaped) when dropped.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A throw-away docker-registry on 127.0.0.1 with its storage in a fresh temporary directory.
+/// Dropping it kills the registry (on success and on error alike), then removes the directory
+/// (fields drop in order).
+struct Registry {
+    _child: ChildGuard,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl Registry {
+    /// Starts a registry in a new directory under `parent`; tries a few ports, in case one is
+    /// taken between choosing it and the registry binding it.
+    fn start(parent: &Path) -> Result<Self> {
+        let Some(bin) = util::find_tool(REGISTRY) else {
+            bail!("{REGISTRY} is missing (Debian package docker-registry)");
+        };
+        let dir = TempDir::new_in(parent, "registry-")?;
+        let data = dir.0.join("data");
+        fs::create_dir(&data).with_context(|| format!("cannot create {}", data.display()))?;
+        let config = dir.0.join("config.yml");
+        let log = dir.0.join("registry.log");
+        let mut last_log = String::new();
+        for _ in 0..5 {
+            let port = free_port()?;
+            fs::write(&config, registry_config(&data, port))
+                .with_context(|| format!("cannot write {}", config.display()))?;
+            let out = fs::File::create(&log)
+                .with_context(|| format!("cannot create {}", log.display()))?;
+            let err = out
+                .try_clone()
+                .with_context(|| format!("cannot open {} twice", log.display()))?;
+            let mut child = ChildGuard(
+                Command::new(&bin)
+                    .arg("serve")
+                    .arg(&config)
+                    .stdin(Stdio::null())
+                    .stdout(out)
+                    .stderr(err)
+                    .spawn()
+                    .with_context(|| format!("cannot start {}", bin.display()))?,
+            );
+            let start = Instant::now();
+            while start.elapsed() < REGISTRY_START {
+                if http_status(port, "/v2/") == Some(200) {
+                    println!(
+                        "    {REGISTRY} on 127.0.0.1:{port}, storage {}, up in {}",
+                        data.display(),
+                        util::secs(start.elapsed())
+                    );
+                    return Ok(Registry {
+                        _child: child,
+                        port,
+                        _dir: dir,
+                    });
+                }
+                if !matches!(child.0.try_wait(), Ok(None)) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            drop(child);
+            last_log = fs::read_to_string(&log).unwrap_or_default();
+            eprintln!("xtask: warning: {REGISTRY} did not come up on 127.0.0.1:{port}");
+        }
+        bail!("{REGISTRY} did not answer GET /v2/ with 200; its log:\n{last_log}")
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// docker-registry's configuration: storage in `data`, plain HTTP on 127.0.0.1:`port`, quiet.
+fn registry_config(data: &Path, port: u16) -> String {
+    format!(
+        "version: 0.1\n\
+         log: {{level: warn, accesslog: {{disabled: true}}}}\n\
+         storage:\n  filesystem: {{rootdirectory: \"{}\"}}\n\
+         http:\n  addr: 127.0.0.1:{port}\n  secret: kiln-bench-only-not-secret\n",
+        data.display()
+    )
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind 127.0.0.1:0")?;
+    Ok(listener
+        .local_addr()
+        .context("cannot read the bound address")?
+        .port())
+}
+
+/// The status of one plain HTTP/1.1 `GET path` to 127.0.0.1:`port`, if it answers.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    status_code(&response)
+}
+
+/// The status code of an HTTP/1.x response's status line.
+fn status_code(response: &[u8]) -> Option<u16> {
+    let line = response.split(|&b| b == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?;
+    let mut fields = line.split_whitespace();
+    if !fields.next()?.starts_with("HTTP/1.") {
+        return None;
+    }
+    fields.next()?.parse().ok()
+}
+
+/// `sha256:HEX` of `bytes`, by `sha256sum`.
+fn sha256_digest(bytes: &[u8]) -> Result<String> {
+    use std::io::Write;
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start sha256sum")?;
+    // sha256sum writes only after reading everything: writing all first cannot deadlock.
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(bytes)
+            .context("cannot write to sha256sum")?;
+    }
+    let out = child.wait_with_output().context("sha256sum failed")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.split_whitespace().next() {
+        Some(hex) if out.status.success() && is_sha256_hex(hex) => Ok(format!("sha256:{hex}")),
+        _ => bail!("sha256sum failed ({}): {text:?}", out.status),
+    }
+}
+
+fn is_sha256_hex(hex: &str) -> bool {
+    hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The path of blob `digest` (`sha256:HEX`) in the OCI layout `layout`.
+fn blob_path(layout: &Path, digest: &str) -> Result<PathBuf> {
+    match digest.strip_prefix("sha256:") {
+        Some(hex) if is_sha256_hex(hex) => Ok(layout.join("blobs/sha256").join(hex)),
+        _ => bail!("not a sha256 digest: `{digest}`"),
+    }
+}
+
+/// The digest index.json gives the manifest tagged `tag`.
+fn tagged_digest(index: &Json, tag: &str) -> Option<String> {
+    index
+        .get("manifests")?
+        .items()
+        .iter()
+        .find(|m| {
+            m.get("annotations")
+                .and_then(|a| a.get("org.opencontainers.image.ref.name"))
+                .and_then(Json::as_str)
+                == Some(tag)
+        })?
+        .get("digest")?
+        .as_str()
+        .map(str::to_string)
+}
+
+fn read_json(path: &Path) -> Result<Json> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Json::parse(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+/// What the push section sends, from the layout.
+struct PushedImage {
+    /// The manifest's digest for the tag, from index.json.
+    digest: String,
+    layers: usize,
+    /// Manifest, config and layers: what both tools upload.
+    image_bytes: u64,
+    /// Every blob in the layout (kiln also pushes the SBOM and plan artifacts).
+    layout_bytes: u64,
+    layout_blobs: usize,
+}
+
+impl PushedImage {
+    fn read(layout: &Path) -> Result<Self> {
+        let index = read_json(&layout.join("index.json"))?;
+        let Some(digest) = tagged_digest(&index, PUSH_TAG) else {
+            bail!(
+                "{}/index.json has no manifest tagged `{PUSH_TAG}`",
+                layout.display()
+            );
+        };
+        let manifest_path = blob_path(layout, &digest)?;
+        let manifest = read_json(&manifest_path)?;
+        let size_of = |descriptor: &Json| descriptor.get("size").and_then(Json::as_u64);
+        let layers = manifest.get("layers").map(Json::items).unwrap_or_default();
+        let mut image_bytes = fs::metadata(&manifest_path)
+            .with_context(|| format!("cannot stat {}", manifest_path.display()))?
+            .len();
+        for descriptor in layers.iter().chain(manifest.get("config")) {
+            match size_of(descriptor) {
+                Some(size) => image_bytes += size,
+                None => bail!("a descriptor without a size in {}", manifest_path.display()),
+            }
+        }
+        let blobs = layout.join("blobs/sha256");
+        let (mut layout_bytes, mut layout_blobs) = (0, 0);
+        let entries =
+            fs::read_dir(&blobs).with_context(|| format!("cannot list {}", blobs.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot list {}", blobs.display()))?;
+            let meta = entry
+                .metadata()
+                .with_context(|| format!("cannot stat {}", entry.path().display()))?;
+            layout_bytes += meta.len();
+            layout_blobs += 1;
+        }
+        Ok(PushedImage {
+            digest,
+            layers: layers.len(),
+            image_bytes,
+            layout_bytes,
+            layout_blobs,
+        })
+    }
+}
+
+/// The manifest digest `skopeo inspect --raw` reads back from `docker://REFERENCE`.
+fn remote_digest(reference: &str) -> Result<String> {
+    let mut cmd = Command::new(SKOPEO);
+    cmd.args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"));
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start `{}`", util::show(&cmd)))?;
+    if !out.status.success() {
+        bail!(
+            "`{}` failed ({}): {}",
+            util::show(&cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    sha256_digest(&out.stdout)
+}
+
+/// The last `lines` lines of a file, for error messages.
+fn tail(path: &Path, lines: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let last: Vec<&str> = text.lines().rev().take(lines).collect();
+    last.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+/// The 1-minute load average, from /proc/loadavg ("n/a" when unreadable).
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "n/a".to_string())
+}
+
+/// The two tools of the push section.
+#[derive(Debug, Clone, Copy)]
+enum Pusher {
+    Kiln,
+    Skopeo,
+}
+
+/// The timed pushes of one tool.
+#[derive(Default)]
+struct PushTimes {
+    cold: Vec<Measurement>,
+    warm: Vec<Measurement>,
+}
+
+fn fastest(runs: &[Measurement]) -> Option<Measurement> {
+    runs.iter().copied().min_by_key(|m| m.wall)
+}
+
+fn slowest(runs: &[Measurement]) -> Option<Duration> {
+    runs.iter().map(|m| m.wall).max()
+}
+
+/// One tool's push to `reference`, timed, with stdout and stderr in `TAG.out` and `TAG.err`.
+fn time_push(
+    tools: &Tools,
+    what: &str,
+    dir: &Path,
+    tag: &str,
+    cmd: Command,
+) -> Result<Measurement> {
+    println!("==> {what}");
+    let out = dir.join(format!("{tag}.out"));
+    let err = dir.join(format!("{tag}.err"));
+    measure_command(tools, what, dir, cmd, Some((&out, &err)), |status| {
+        status.success()
+    })
+    .map_err(|e| util::Error::msg(format!("{e}; the end of its stderr:\n{}", tail(&err, 10))))
+}
+
+/// `kiln push` to `registry`, then the checks: the registry holds the layout's manifest, and
+/// (from `--json`) how many blobs were uploaded. Returns the measurement and the uploads.
+fn kiln_push(
+    tools: &Tools,
+    what: &str,
+    dir: &Path,
+    kiln: &Path,
+    registry: &Registry,
+    image: &PushedImage,
+) -> Result<(Measurement, u64)> {
+    let reference = format!("{}/bench/kiln:v1", registry.host());
+    let mut cmd = Command::new(kiln);
+    cmd.args(["push", "--json"])
+        .arg(format!("oci:{PUSH_LAYOUT}:{PUSH_TAG}"))
+        .arg(format!("docker://{reference}"));
+    let m = time_push(tools, what, dir, "kiln-push", cmd)?;
+    let summary = read_json(&dir.join("kiln-push.out"))?;
+    let count = |key: &str| summary.get(key).and_then(Json::as_u64).unwrap_or(0);
+    let uploaded = count("uploaded");
+    let remote = remote_digest(&reference)?;
+    if remote != image.digest {
+        bail!(
+            "{what}: the registry's manifest is {remote}, the layout's is {}",
+            image.digest
+        );
+    }
+    println!(
+        "    {} blobs: {uploaded} uploaded, {} skipped, {} mounted; manifest {remote} as in the \
+         layout",
+        count("blobs"),
+        count("skipped"),
+        count("mounted")
+    );
+    Ok((m, uploaded))
+}
+
+/// `skopeo copy` to `registry`; returns the measurement and the digest of the manifest the
+/// registry then holds.
+fn skopeo_copy(
+    tools: &Tools,
+    what: &str,
+    dir: &Path,
+    registry: &Registry,
+) -> Result<(Measurement, String)> {
+    let reference = format!("{}/bench/skopeo:v1", registry.host());
+    let mut cmd = Command::new(SKOPEO);
+    // --insecure-policy: no /etc/containers/policy.json needed (it allows anything anyway).
+    cmd.args(["--insecure-policy", "copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{PUSH_LAYOUT}:{PUSH_TAG}"))
+        .arg(format!("docker://{reference}"));
+    let m = time_push(tools, what, dir, "skopeo-copy", cmd)?;
+    let remote = remote_digest(&reference)?;
+    println!("    manifest {remote}");
+    Ok((m, remote))
+}
+
+/// The push section: `kiln push` against `skopeo copy` of the same image to a loopback
+/// registry, cold (fresh storage) and warm (every blob already there).
+fn push_section(workspace: &Workspace, tools: &Tools, kiln: &Path) -> Result<()> {
+    let dir = workspace.dir();
+    let layout = dir.join(PUSH_LAYOUT);
+    if layout.exists() {
+        fs::remove_dir_all(&layout)
+            .with_context(|| format!("cannot remove {}", layout.display()))?;
+    }
+    println!("==> kiln build (the image to push)");
+    let spec = format!("oci:{PUSH_LAYOUT}:{PUSH_TAG}");
+    measure(
+        tools,
+        "kiln build",
+        dir,
+        kiln,
+        &["build", "bench.toml", "--output", &spec],
+    )?;
+    let image = PushedImage::read(&layout)?;
+    println!(
+        "    {} layer(s), image {:.1} MiB ({} bytes: manifest, config, layers); the layout holds \
+         {} blobs, {} bytes",
+        image.layers,
+        image.image_bytes as f64 / (1024.0 * 1024.0),
+        image.image_bytes,
+        image.layout_blobs,
+        image.layout_bytes
+    );
+
+    let mut kiln_times = PushTimes::default();
+    let mut skopeo_times = PushTimes::default();
+    let mut skopeo_digests = Vec::new();
+    let mut warm_uploads = 0;
+    let load_before = load_average();
+    for round in 1..=PUSH_ROUNDS {
+        // Odd rounds start with kiln, even ones with skopeo: neither always goes first.
+        let order = if round % 2 == 1 {
+            [Pusher::Kiln, Pusher::Skopeo]
+        } else {
+            [Pusher::Skopeo, Pusher::Kiln]
+        };
+        println!("==> push round {round} of {PUSH_ROUNDS}: two fresh registries");
+        let kiln_registry = Registry::start(dir)?;
+        let skopeo_registry = Registry::start(dir)?;
+        let runs = std::iter::once((format!("cold (round {round})"), true)).chain(
+            (1..=PUSH_WARM_RUNS).map(|run| (format!("warm (round {round}, run {run})"), false)),
+        );
+        for (state, cold) in runs {
+            for pusher in order {
+                match pusher {
+                    Pusher::Kiln => {
+                        let what = format!("kiln push, {state}");
+                        let (m, uploaded) =
+                            kiln_push(tools, &what, dir, kiln, &kiln_registry, &image)?;
+                        if cold {
+                            kiln_times.cold.push(m);
+                        } else {
+                            kiln_times.warm.push(m);
+                            warm_uploads += uploaded;
+                        }
+                    }
+                    Pusher::Skopeo => {
+                        let what = format!("skopeo copy, {state}");
+                        let (m, digest) = skopeo_copy(tools, &what, dir, &skopeo_registry)?;
+                        skopeo_digests.push(digest);
+                        if cold {
+                            skopeo_times.cold.push(m);
+                        } else {
+                            skopeo_times.warm.push(m);
+                        }
+                    }
+                }
+            }
+        }
+        // Kills both registries and removes their storage before the next round.
+        drop((kiln_registry, skopeo_registry));
+    }
+
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    println!(
+        "\npush of {} layer(s), {:.1} MiB ({} bytes) compressed, from a {:.1} MiB tree, to {REGISTRY} \
+         on 127.0.0.1; fastest of {PUSH_ROUNDS} cold and {} warm runs each:",
+        image.layers,
+        mib(image.image_bytes),
+        image.image_bytes,
+        mib(workspace.stats.bytes),
+        PUSH_ROUNDS * PUSH_WARM_RUNS
+    );
+    println!(
+        "{:<22} {:>9} {:>10} {:>11} {:>14}",
+        "tool", "best s", "slowest s", "cold MiB/s", "peak RSS MiB"
+    );
+    let rows = [
+        ("kiln push (cold)", &kiln_times.cold, true),
+        ("skopeo copy (cold)", &skopeo_times.cold, true),
+        ("kiln push (warm)", &kiln_times.warm, false),
+        ("skopeo copy (warm)", &skopeo_times.warm, false),
+    ];
+    for (name, runs, cold) in rows {
+        let (Some(best), Some(slowest)) = (fastest(runs), slowest(runs)) else {
+            continue;
+        };
+        let seconds = best.wall.as_secs_f64();
+        let rate = if cold && seconds > 0.0 {
+            format!("{:.1}", mib(image.image_bytes) / seconds)
+        } else {
+            "-".to_string()
+        };
+        println!(
+            "{name:<22} {:>9.3} {:>10.3} {rate:>11} {:>14}",
+            seconds,
+            slowest.as_secs_f64(),
+            best.rss_kib
+                .map(|kib| format!("{:.1}", kib as f64 / 1024.0))
+                .unwrap_or_else(|| "n/a".to_string())
+        );
+    }
+    let best = |runs: &[Measurement]| fastest(runs).map(|m| m.wall).unwrap_or_default();
+    let (kiln_cold, skopeo_cold) = (best(&kiln_times.cold), best(&skopeo_times.cold));
+    let (kiln_warm, skopeo_warm) = (best(&kiln_times.warm), best(&skopeo_times.warm));
+    let cold_ratio = kiln_cold.as_secs_f64() / skopeo_cold.as_secs_f64().max(f64::MIN_POSITIVE);
+    let warm_ratio = skopeo_warm.as_secs_f64() / kiln_warm.as_secs_f64().max(f64::MIN_POSITIVE);
+    let verdict = |met: bool| if met { "met" } else { "NOT met" };
+    println!(
+        "\nkiln/skopeo cold: {} (target <= {PUSH_COLD_TARGET:.1}: {})   skopeo/kiln warm: \
+         {warm_ratio:.1}x (target >= {PUSH_WARM_TARGET:.0}x: {})",
+        ratio(kiln_cold, skopeo_cold),
+        verdict(cold_ratio <= PUSH_COLD_TARGET),
+        verdict(warm_ratio >= PUSH_WARM_TARGET)
+    );
+    println!(
+        "manifest: {} in the layout and in the registry after every kiln push",
+        image.digest
+    );
+    let rewritten: Vec<&String> = skopeo_digests
+        .iter()
+        .filter(|d| **d != image.digest)
+        .collect();
+    match rewritten.first() {
+        None => println!(
+            "skopeo pushed the same manifest (it reused the layout's compressed blobs as they are)"
+        ),
+        Some(digest) => println!(
+            "NOTE: skopeo pushed a DIFFERENT manifest ({digest}, {} of {} pushes): it rewrote \
+             the manifest (recompressed or converted), so it did not send the same bytes",
+            rewritten.len(),
+            skopeo_digests.len()
+        ),
+    }
+    println!(
+        "load average (1 min, {} cores): {} when the pushes started, {} when they ended",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_before,
+        load_average()
+    );
+    if warm_uploads > 0 {
+        println!("NOTE: kiln's warm pushes uploaded {warm_uploads} blobs; they should upload none");
+    }
+    if image.layout_bytes > image.image_bytes {
+        println!(
+            "kiln also pushes the SBOM and plan artifacts, {} more bytes, that skopeo copy leaves \
+             behind",
+            image.layout_bytes - image.image_bytes
+        );
+    }
+    Ok(())
+}
+
+/// A parsed JSON value: just enough for index.json, image manifests and `kiln push --json`.
+#[derive(Debug, Clone, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    Array(Vec<Json>),
+    /// Members in document order.
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn parse(text: &str) -> Result<Json> {
+        let mut parser = JsonParser {
+            bytes: text.as_bytes(),
+            pos: 0,
+        };
+        let value = parser.value(0)?;
+        parser.skip_whitespace();
+        if parser.pos != parser.bytes.len() {
+            bail!("trailing characters at byte {}", parser.pos);
+        }
+        Ok(value)
+    }
+
+    /// The member `key` of an object.
+    fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A whole, non-negative number that an f64 holds exactly.
+    fn as_u64(&self) -> Option<u64> {
+        match *self {
+            Json::Number(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_992.0 => {
+                Some(n as u64)
+            }
+            _ => None,
+        }
+    }
+
+    /// An array's elements (none for anything else).
+    fn items(&self) -> &[Json] {
+        match self {
+            Json::Array(items) => items,
+            _ => &[],
+        }
+    }
+}
+
+struct JsonParser<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl JsonParser<'_> {
+    const MAX_DEPTH: usize = 64;
+
+    fn skip_whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn expect(&mut self, byte: u8) -> Result<()> {
+        self.skip_whitespace();
+        if self.peek() != Some(byte) {
+            bail!("expected `{}` at byte {}", byte as char, self.pos);
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Json> {
+        if depth > Self::MAX_DEPTH {
+            bail!(
+                "nested deeper than {} at byte {}",
+                Self::MAX_DEPTH,
+                self.pos
+            );
+        }
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => self.string().map(Json::String),
+            Some(b't') => self.literal("true", Json::Bool(true)),
+            Some(b'f') => self.literal("false", Json::Bool(false)),
+            Some(b'n') => self.literal("null", Json::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(other) => bail!("unexpected `{}` at byte {}", other as char, self.pos),
+            None => bail!("unexpected end"),
+        }
+    }
+
+    fn literal(&mut self, word: &str, value: Json) -> Result<Json> {
+        if !self.bytes[self.pos..].starts_with(word.as_bytes()) {
+            bail!("expected `{word}` at byte {}", self.pos);
+        }
+        self.pos += word.len();
+        Ok(value)
+    }
+
+    fn number(&mut self) -> Result<Json> {
+        let start = self.pos;
+        while matches!(
+            self.peek(),
+            Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+        ) {
+            self.pos += 1;
+        }
+        let text = std::str::from_utf8(&self.bytes[start..self.pos]).unwrap_or("");
+        match text.parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(Json::Number(n)),
+            _ => bail!("bad number `{text}` at byte {start}"),
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Json> {
+        self.expect(b'[')?;
+        let mut items = Vec::new();
+        self.skip_whitespace();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(Json::Array(items));
+        }
+        loop {
+            items.push(self.value(depth + 1)?);
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(Json::Array(items));
+                }
+                _ => bail!("expected `,` or `]` at byte {}", self.pos),
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Json> {
+        self.expect(b'{')?;
+        let mut members = Vec::new();
+        self.skip_whitespace();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Json::Object(members));
+        }
+        loop {
+            self.skip_whitespace();
+            let key = self.string()?;
+            self.expect(b':')?;
+            members.push((key, self.value(depth + 1)?));
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(Json::Object(members));
+                }
+                _ => bail!("expected `,` or `}}` at byte {}", self.pos),
+            }
+        }
+    }
+
+    fn string(&mut self) -> Result<String> {
+        self.expect(b'"')?;
+        let mut out = String::new();
+        loop {
+            // Runs of plain characters; the loop stops only at ASCII bytes, so the slice
+            // boundaries fall between UTF-8 characters of the (valid) input.
+            let start = self.pos;
+            while matches!(self.peek(), Some(b) if b != b'"' && b != b'\\' && b >= 0x20) {
+                self.pos += 1;
+            }
+            out.push_str(std::str::from_utf8(&self.bytes[start..self.pos]).unwrap_or("\u{fffd}"));
+            match self.peek() {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let escape = self.peek();
+                    self.pos += 1;
+                    match escape {
+                        Some(b'"') => out.push('"'),
+                        Some(b'\\') => out.push('\\'),
+                        Some(b'/') => out.push('/'),
+                        Some(b'b') => out.push('\u{8}'),
+                        Some(b'f') => out.push('\u{c}'),
+                        Some(b'n') => out.push('\n'),
+                        Some(b'r') => out.push('\r'),
+                        Some(b't') => out.push('\t'),
+                        Some(b'u') => {
+                            let unit = self.hex4()?;
+                            let code = if (0xd800..0xdc00).contains(&unit)
+                                && self.bytes[self.pos..].starts_with(b"\\u")
+                            {
+                                self.pos += 2;
+                                let low = self.hex4()?;
+                                if !(0xdc00..0xe000).contains(&low) {
+                                    bail!("a lone surrogate before byte {}", self.pos);
+                                }
+                                0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00)
+                            } else {
+                                unit
+                            };
+                            out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+                        }
+                        _ => bail!("bad escape at byte {}", self.pos - 1),
+                    }
+                }
+                Some(_) => bail!("a control character in a string at byte {}", self.pos),
+                None => bail!("an unterminated string"),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32> {
+        let digits = self.bytes.get(self.pos..self.pos + 4).unwrap_or_default();
+        let text = std::str::from_utf8(digits).unwrap_or("");
+        match u32::from_str_radix(text, 16) {
+            Ok(unit) if text.len() == 4 && text.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                self.pos += 4;
+                Ok(unit)
+            }
+            _ => bail!("bad \\u escape at byte {}", self.pos),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -736,6 +1608,12 @@ mod tests {
                 .only,
             Some(Section::Image)
         );
+        assert_eq!(
+            Options::parse(&args(&["--only", "push", "--size-mib", "16"]))
+                .unwrap()
+                .only,
+            Some(Section::Push)
+        );
         assert!(Options::parse(&args(&["--only"])).is_err());
         assert!(Options::parse(&args(&["--only", "everything"])).is_err());
     }
@@ -748,5 +1626,97 @@ mod tests {
             Some((0.01, 1234))
         );
         assert_eq!(parse_time_output(""), None);
+    }
+
+    #[test]
+    fn finds_the_tagged_digest_in_an_index() {
+        let index = Json::parse(
+            r#"{"schemaVersion":2,"manifests":[
+              {"mediaType":"application/vnd.oci.image.manifest.v1+json",
+               "digest":"sha256:c5cf","size":404,"platform":{"architecture":"amd64","os":"linux"},
+               "annotations":{"org.opencontainers.image.ref.name":"bench"}},
+              {"digest":"sha256:d69d","size":647,"artifactType":"application/spdx+json",
+               "annotations":{"dev.kiln.subject":"sha256:c5cf"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            tagged_digest(&index, "bench").as_deref(),
+            Some("sha256:c5cf")
+        );
+        assert_eq!(tagged_digest(&index, "latest"), None);
+        let sizes: Vec<Option<u64>> = index
+            .get("manifests")
+            .unwrap()
+            .items()
+            .iter()
+            .map(|m| m.get("size").and_then(Json::as_u64))
+            .collect();
+        assert_eq!(sizes, [Some(404), Some(647)]);
+    }
+
+    #[test]
+    fn parses_json() {
+        assert_eq!(
+            Json::parse(r#" [true, false, null, -1.5e2, 0, "a\"\\\/\n\u00e9\ud83d\ude00"] "#)
+                .unwrap(),
+            Json::Array(vec![
+                Json::Bool(true),
+                Json::Bool(false),
+                Json::Null,
+                Json::Number(-150.0),
+                Json::Number(0.0),
+                Json::String("a\"\\/\n\u{e9}\u{1f600}".to_string()),
+            ])
+        );
+        assert_eq!(Json::parse("{}").unwrap(), Json::Object(vec![]));
+        assert_eq!(
+            Json::parse("\"caf\u{e9}\"").unwrap().as_str(),
+            Some("caf\u{e9}")
+        );
+        assert_eq!(Json::parse("12").unwrap().as_u64(), Some(12));
+        assert_eq!(Json::parse("1.5").unwrap().as_u64(), None);
+        assert_eq!(Json::parse("-1").unwrap().as_u64(), None);
+        for bad in [
+            "",
+            "[",
+            "[1,]",
+            r#"{"a"}"#,
+            r#"{"a":1,}"#,
+            r#""x"#,
+            r#""\q""#,
+            r#""\u12""#,
+            "tru",
+            "1 2",
+            "\"\u{1}\"",
+            "-",
+            r#""\ud83d\u0041""#,
+        ] {
+            assert!(Json::parse(bad).is_err(), "{bad:?}");
+        }
+        let deep = "[".repeat(100) + &"]".repeat(100);
+        assert!(Json::parse(&deep).is_err());
+    }
+
+    #[test]
+    fn reads_http_status_lines() {
+        assert_eq!(
+            status_code(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"),
+            Some(200)
+        );
+        assert_eq!(status_code(b"HTTP/1.0 401 Unauthorized\r\n"), Some(401));
+        assert_eq!(status_code(b"\x15\x03\x01\x00\x02"), None);
+        assert_eq!(status_code(b""), None);
+    }
+
+    #[test]
+    fn recognises_sha256_digests() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            blob_path(Path::new("L"), &format!("sha256:{hex}")).unwrap(),
+            Path::new("L/blobs/sha256").join(&hex)
+        );
+        assert!(blob_path(Path::new("L"), "sha256:../../etc/passwd").is_err());
+        assert!(blob_path(Path::new("L"), &format!("sha512:{hex}")).is_err());
+        assert!(!is_sha256_hex(&"A".repeat(64)));
     }
 }

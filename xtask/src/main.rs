@@ -7,9 +7,10 @@
 //!   release build and the whole test suite, failing fast ([`suite`]).
 //! - `lint`: `cargo fmt --check` and clippy only.
 //! - `setup`: the installs only (Debian packages and the Python venv of validators).
-//! - `bench [--size-mib N] [--no-build] [--only image|ldd]`: time kiln against `tar | gzip`
-//!   and `umoci insert` on a generated tree, and `kiln ldd` against glibc's `ldd` and
-//!   `lddtree` on every ELF file in /usr/bin ([`bench`], [`tree`]).
+//! - `bench [--size-mib N] [--no-build] [--only image|ldd|push]`: time kiln against `tar |
+//!   gzip` and `umoci insert` on a generated tree, `kiln ldd` against glibc's `ldd` and
+//!   `lddtree` on every ELF file in /usr/bin, and `kiln push` against `skopeo copy` of the
+//!   tree's image to a loopback registry, cold and warm ([`bench`], [`tree`]).
 //! - `fuzz [SECONDS]`: run the `elf_resolve` fuzz target for SECONDS (default 60), installing
 //!   cargo-fuzz when missing ([`fuzz`]); not part of `test`.
 //!
@@ -39,11 +40,13 @@ commands:
                              `cargo test --workspace --locked ARGS...`
   lint                       cargo fmt --check and clippy -D warnings
   setup                      install the Debian packages and the Python venv only
-  bench [--size-mib N] [--no-build] [--only image|ldd]
+  bench [--size-mib N] [--no-build] [--only image|ldd|push]
                              time kiln against tar|gzip and umoci insert on a
-                             generated tree of N MiB (default 1024), and
-                             `kiln ldd` against batched ldd and lddtree on every
-                             ELF file in /usr/bin; --only runs one section;
+                             generated tree of N MiB (default 1024), `kiln ldd`
+                             against batched ldd and lddtree on every ELF file
+                             in /usr/bin, and `kiln push` against `skopeo copy`
+                             of that tree's image to a local docker-registry,
+                             cold and warm; --only runs one section;
                              --no-build uses the existing target/release/kiln
   fuzz [SECONDS]             run the elf_resolve fuzz target for SECONDS
                              (default 60); installs cargo-fuzz when missing
