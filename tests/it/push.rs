@@ -220,6 +220,44 @@ fn basic_auth_works_and_the_password_never_shows() {
     check(&o, "kiln push with ~/.docker/config.json");
     no_secret(&o);
     assert!(!std::fs::read_to_string(&refs).unwrap().contains(pass));
+
+    // A credential helper (credHelpers for the host, then credsStore), run as
+    // `docker-credential-NAME get` with the host on stdin: the helper checks it was asked for
+    // this host.
+    let bin = t.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-kilntest");
+    let script = r#"#!/bin/sh
+[ "$1" = get ] || exit 1
+read host
+[ "$host" = "HOST" ] || exit 1
+echo '{"ServerURL":"'$host'","Username":"kilnuser","Secret":"PASS"}'
+"#;
+    std::fs::write(
+        &helper,
+        script.replace("HOST", &reg.host()).replace("PASS", pass),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for config in [
+        serde_json::json!({"credHelpers": {reg.host(): "kilntest"}}),
+        serde_json::json!({"credsStore": "kilntest"}),
+    ] {
+        std::fs::write(home.join(".docker/config.json"), config.to_string()).unwrap();
+        let o = kiln_clean_env(&home)
+            .args(["push", &src, &dest])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        check(&o, &format!("kiln push with {config}"));
+        no_secret(&o);
+    }
     let log = std::fs::read_to_string(reg.dir.path().join("registry.log")).unwrap_or_default();
     assert!(!log.contains(pass));
 }
