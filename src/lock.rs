@@ -25,6 +25,13 @@ pub struct Lock {
     pub closure: BTreeMap<String, String>,
     /// Debian packages files come from: name -> "version arch".
     pub packages: BTreeMap<String, String>,
+    /// Every symlink: image path -> target.
+    #[serde(default)]
+    pub links: BTreeMap<String, String>,
+    /// Entries whose mode or owner is not the default (0644 0:0 for a file or symlink, 0755
+    /// 0:0 for a directory): image path -> "MODE UID:GID".
+    #[serde(default)]
+    pub modes: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +67,24 @@ impl Lock {
         let mut inputs = BTreeMap::new();
         let mut closure = BTreeMap::new();
         let mut packages = BTreeMap::new();
+        let mut links = BTreeMap::new();
+        let mut modes = BTreeMap::new();
         for e in &plan.entries {
+            let default_mode = match &e.kind {
+                EntryKind::Dir => 0o755,
+                EntryKind::Symlink { target } => {
+                    links.insert(e.path.to_string(), target.clone());
+                    0o777
+                }
+                EntryKind::File { .. } => 0o644,
+            };
+            let symlink = matches!(e.kind, EntryKind::Symlink { .. });
+            if (!symlink && e.mode != default_mode) || e.uid != 0 || e.gid != 0 {
+                modes.insert(
+                    e.path.to_string(),
+                    format!("{:04o} {}:{}", e.mode, e.uid, e.gid),
+                );
+            }
             if let EntryKind::File { sha256, .. } = &e.kind {
                 let resolved = !e.provenance.needed_by.is_empty()
                     || e.provenance
@@ -81,6 +105,8 @@ impl Lock {
             inputs,
             closure,
             packages,
+            links,
+            modes,
         }
     }
 
@@ -94,6 +120,8 @@ impl Lock {
         all.inputs.clear();
         all.closure.clear();
         all.packages.clear();
+        all.links.clear();
+        all.modes.clear();
         for plan in plans {
             let one = Lock::of(plan, text);
             let p = crate::image::platform(plan);
@@ -108,6 +136,10 @@ impl Lock {
                 .extend(one.closure.iter().map(|(k, v)| (key(k), v.clone())));
             all.packages
                 .extend(one.packages.iter().map(|(k, v)| (key(k), v.clone())));
+            all.links
+                .extend(one.links.iter().map(|(k, v)| (key(k), v.clone())));
+            all.modes
+                .extend(one.modes.iter().map(|(k, v)| (key(k), v.clone())));
         }
         all
     }
@@ -172,6 +204,8 @@ impl Lock {
             ("input", &self.inputs, &new.inputs),
             ("closure", &self.closure, &new.closure),
             ("package", &self.packages, &new.packages),
+            ("link", &self.links, &new.links),
+            ("mode", &self.modes, &new.modes),
         ] {
             for (k, old) in a {
                 match b.get(k) {

@@ -1304,6 +1304,30 @@ fn two_builds_give_identical_sboms_and_locked_detects_drift() {
         "kiln build --locked after the lock was updated",
     );
 
+    // Metadata is locked too: an input made executable (0755 in the image) fails --locked.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let conf = a.join("conf/app.conf");
+        let before = std::fs::metadata(&conf).unwrap().permissions();
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let drift = kiln()
+            .args(["build"])
+            .arg(&ma)
+            .args(["--locked", "--output"])
+            .arg(format!("oci:{}:latest", a.join("mode-drift").display()))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&drift.stderr);
+        assert_eq!(drift.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            changes(&stderr),
+            ["  mode /etc/app/app.conf: added (0755 0:0)"],
+            "{stderr}"
+        );
+        assert!(!a.join("mode-drift").exists());
+        std::fs::set_permissions(&conf, before).unwrap();
+    }
+
     // The manifest's hash ignores line endings: the same manifest with CRLF passes --locked...
     std::fs::write(&mb, LOCK_MANIFEST.replace('\n', "\r\n")).unwrap();
     assert!(std::fs::read(&mb).unwrap().windows(2).any(|w| w == b"\r\n"));
