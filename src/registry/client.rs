@@ -187,14 +187,26 @@ fn tls_config(opts: &Options) -> Result<ureq::tls::TlsConfig, Error> {
 impl Client {
     /// Picks the scheme and authenticates once (GET /v2/).
     pub(super) fn connect(dest: &Reference, opts: &Options) -> Result<Client, Error> {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(300)))
-            .user_agent(format!("kiln/{}", env!("CARGO_PKG_VERSION")))
-            .tls_config(tls_config(opts)?)
-            .build();
-        let agent = ureq::Agent::new_with_config(config);
+        let tls = tls_config(opts)?;
+        let agent_with = |connect: u64, response: u64| {
+            ureq::Agent::new_with_config(
+                ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_connect(Some(Duration::from_secs(connect)))
+                    .timeout_recv_response(Some(Duration::from_secs(response)))
+                    .user_agent(format!("kiln/{}", env!("CARGO_PKG_VERSION")))
+                    .tls_config(tls.clone())
+                    .build(),
+            )
+        };
+        let plain_ok = opts.insecure || dest.is_loopback();
+        // Where plain HTTP may follow, the HTTPS probe does not wait long for a handshake
+        // that a plain-HTTP server may never answer.
+        let agent = if plain_ok {
+            agent_with(5, 10)
+        } else {
+            agent_with(30, 300)
+        };
         let creds = match &opts.credentials {
             Some(c) => Some(c.clone()),
             None => Credentials::lookup(&dest.host)?,
@@ -215,7 +227,6 @@ impl Client {
             authorization: Mutex::new(None),
             progress: opts.progress.clone(),
         };
-        let plain_ok = opts.insecure || dest.is_loopback();
         // HTTPS first, without retries: a plain-HTTP registry answers the handshake with junk.
         let ping = match client.send("GET", "/v2/", &[], &Body::Empty, false) {
             Ok(r) => r,
@@ -242,6 +253,9 @@ impl Client {
             }
             Err(e) => return Err(e),
         };
+        if plain_ok {
+            client.agent = agent_with(30, 300);
+        }
         match ping.status {
             200..=299 => {}
             401 => {

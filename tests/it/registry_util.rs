@@ -195,6 +195,11 @@ fn read_head(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
         if s.read(&mut b)? == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
+        // Not HTTP (a TLS ClientHello starts with 0x16): hang up, as an HTTP server would
+        // answer and close.
+        if head.is_empty() && !b[0].is_ascii_uppercase() {
+            return Err(std::io::ErrorKind::InvalidData.into());
+        }
         head.push(b[0]);
     }
     Ok(head)
