@@ -180,6 +180,10 @@ struct RegistryArgs {
     /// Concurrent blob uploads.
     #[arg(long, value_name = "N", default_value_t = 3)]
     jobs: usize,
+    /// MiB per request of a chunked upload (for registries or proxies that limit request
+    /// sizes); blobs up to min(16, N) MiB go in one request.
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    chunk_mib: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -362,6 +366,7 @@ impl RegistryArgs {
             from_repos: self.from_repo.clone(),
             jobs: self.jobs,
             pull_only,
+            chunk: self.chunk_mib << 20,
         })
     }
 }

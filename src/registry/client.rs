@@ -6,7 +6,7 @@
 //! URLs in errors are shown without user info or query; headers never are.
 
 use super::auth::{Challenge, Credentials};
-use super::{Error, Options, Reference, RegistryCode, CHUNK};
+use super::{Error, Options, Reference, RegistryCode};
 use crate::digest::Digest;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -61,6 +61,8 @@ pub(super) struct Client {
     scopes: Vec<String>,
     authorization: Mutex<Option<String>>,
     progress: super::ProgressSink,
+    /// Bytes per PATCH.
+    chunk: u64,
 }
 
 /// Counts the bytes read through it into a [`super::Progress`].
@@ -226,6 +228,7 @@ impl Client {
             scopes,
             authorization: Mutex::new(None),
             progress: opts.progress.clone(),
+            chunk: opts.chunk_size(),
         };
         // HTTPS first, without retries: a plain-HTTP registry answers the handshake with junk.
         let ping = match client.send("GET", "/v2/", &[], &Body::Empty, false) {
@@ -583,7 +586,7 @@ impl Client {
         }
     }
 
-    /// PATCHes `path` in chunks of [`CHUNK`] bytes; on a dropped connection or a 5xx asks the
+    /// PATCHes `path` in chunks of `Options::chunk` bytes; on a dropped connection or a 5xx asks the
     /// upload for its Range and resumes there. Returns the URL to finish the upload at.
     pub(super) fn chunked_upload(
         &self,
@@ -595,7 +598,7 @@ impl Client {
         let mut offset = 0u64;
         let mut resumes = 0;
         while offset < size {
-            let len = CHUNK.min(size - offset);
+            let len = self.chunk.min(size - offset);
             let headers = [
                 ("Content-Type", "application/octet-stream".to_string()),
                 ("Content-Range", format!("{offset}-{}", offset + len - 1)),

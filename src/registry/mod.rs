@@ -22,10 +22,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// Blobs up to this size go in one PUT; larger ones in PATCH chunks of [`CHUNK`].
+/// Blobs up to this size (or the chunk size, if smaller) go in one PUT; larger ones in PATCH
+/// chunks.
 pub const MONOLITHIC_MAX: u64 = 16 << 20;
-/// The size of one PATCH of a chunked upload.
-pub const CHUNK: u64 = 16 << 20;
+/// The default size of one PATCH of a chunked upload (`Options::chunk`): large enough that a
+/// 1 GiB layer takes a handful of requests, small enough that a dropped connection costs
+/// little (the upload resumes where the registry says it got to).
+pub const CHUNK: u64 = 64 << 20;
 
 /// One registry error from the JSON body (`{"errors":[{"code","message"}]}`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -263,6 +266,18 @@ pub struct Options {
     pub jobs: usize,
     /// Ask for pull access only (verify).
     pub pull_only: bool,
+    /// Bytes per PATCH of a chunked upload (0: [`CHUNK`]).
+    pub chunk: u64,
+}
+
+impl Options {
+    pub(crate) fn chunk_size(&self) -> u64 {
+        if self.chunk == 0 {
+            CHUNK
+        } else {
+            self.chunk
+        }
+    }
 }
 
 /// The largest manifest or small blob (signature payload, SBOM) kiln fetches.
@@ -771,7 +786,7 @@ fn push_blob_once(
         Some(l) => l,
         None => client.start_upload(repo)?,
     };
-    if b.size <= MONOLITHIC_MAX {
+    if b.size <= MONOLITHIC_MAX.min(opts.chunk_size()) {
         client.finish_upload(
             &location,
             &b.digest,

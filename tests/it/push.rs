@@ -344,7 +344,7 @@ fn chunked_upload_streams_and_survives_faults() {
         .arg(env!("CARGO_BIN_EXE_kiln"))
         .args(["push", &format!("oci:{}:v1", layout.display())])
         .arg(format!("docker://{}/big:v1", proxy.host()))
-        .arg("--json")
+        .args(["--json", "--chunk-mib", "16"])
         .env("HOME", t.path())
         .env_remove("DOCKER_CONFIG")
         .env_remove("XDG_RUNTIME_DIR")
