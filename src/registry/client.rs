@@ -662,14 +662,7 @@ impl Client {
         reference: &str,
     ) -> Result<Option<(Vec<u8>, String)>, Error> {
         let path = format!("/v2/{repo}/manifests/{reference}");
-        let accept = [
-            crate::image::MANIFEST_MEDIA_TYPE,
-            crate::image::INDEX_MEDIA_TYPE,
-            "application/vnd.docker.distribution.manifest.v2+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-        ]
-        .join(", ");
-        let r = self.send("GET", &path, &[("Accept", accept)], &Body::Empty, true)?;
+        let r = self.send("GET", &path, &[("Accept", accept())], &Body::Empty, true)?;
         match r.status {
             200 => {
                 let media_type = r
@@ -690,14 +683,7 @@ impl Client {
         reference: &str,
     ) -> Result<Option<Digest>, Error> {
         let path = format!("/v2/{repo}/manifests/{reference}");
-        let accept = [
-            crate::image::MANIFEST_MEDIA_TYPE,
-            crate::image::INDEX_MEDIA_TYPE,
-            "application/vnd.docker.distribution.manifest.v2+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-        ]
-        .join(", ");
-        let r = self.send("HEAD", &path, &[("Accept", accept)], &Body::Empty, true)?;
+        let r = self.send("HEAD", &path, &[("Accept", accept())], &Body::Empty, true)?;
         match r.status {
             200 => Ok(Some(
                 r.digest
@@ -775,6 +761,17 @@ impl Client {
             _ => Err(self.status_error("PUT", &path, &r)),
         }
     }
+}
+
+/// The manifest media types kiln reads: OCI and Docker, manifests and indexes.
+fn accept() -> String {
+    [
+        crate::image::MANIFEST_MEDIA_TYPE,
+        crate::image::INDEX_MEDIA_TYPE,
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    ]
+    .join(", ")
 }
 
 /// `0-N` (or `bytes=0-N`) → N.

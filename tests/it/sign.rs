@@ -48,6 +48,19 @@ fn ok(o: Output, what: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `kiln generate-key-pair` at `prefix`: (PREFIX.key, PREFIX.pub).
+fn key_pair(home: &Path, prefix: &Path) -> (PathBuf, PathBuf) {
+    ok(
+        kiln_pw(home)
+            .args(["generate-key-pair", "--output-key-prefix"])
+            .arg(prefix)
+            .output()
+            .unwrap(),
+        "kiln generate-key-pair",
+    );
+    (prefix.with_extension("key"), prefix.with_extension("pub"))
+}
+
 fn peer_verify(pubkey: &Path, image: &str) -> Output {
     Command::new(peer())
         .args(["verify", "--http"])
@@ -93,15 +106,7 @@ fn kiln_and_the_cosign_peer_verify_each_others_signatures() {
 
     // kiln's key pair: cosign's encrypted format, private key 0600.
     let prefix = t.path().join("kiln");
-    ok(
-        kiln_pw(&home)
-            .args(["generate-key-pair", "--output-key-prefix"])
-            .arg(&prefix)
-            .output()
-            .unwrap(),
-        "kiln generate-key-pair",
-    );
-    let (key, pubkey) = (prefix.with_extension("key"), prefix.with_extension("pub"));
+    let (key, pubkey) = key_pair(&home, &prefix);
     let pem = std::fs::read_to_string(&key).unwrap();
     assert!(
         pem.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"),
@@ -350,16 +355,7 @@ fn attestations_are_dsse_envelopes_that_openssl_verifies() {
     std::fs::create_dir_all(&home).unwrap();
     let reg = Registry::start(None);
     let host = reg.host();
-    let prefix = t.path().join("k");
-    ok(
-        kiln_pw(&home)
-            .args(["generate-key-pair", "--output-key-prefix"])
-            .arg(&prefix)
-            .output()
-            .unwrap(),
-        "kiln generate-key-pair",
-    );
-    let (key, pubkey) = (prefix.with_extension("key"), prefix.with_extension("pub"));
+    let (key, pubkey) = key_pair(&home, &t.path().join("k"));
     let manifest = static_image(t.path());
     let layout = t.path().join("img");
     let src = format!("oci:{}:v1", layout.display());
@@ -523,14 +519,7 @@ fn attestations_are_dsse_envelopes_that_openssl_verifies() {
 
     // Another key does not verify them.
     let other = t.path().join("other");
-    ok(
-        kiln_pw(&home)
-            .args(["generate-key-pair", "--output-key-prefix"])
-            .arg(&other)
-            .output()
-            .unwrap(),
-        "kiln generate-key-pair",
-    );
+    key_pair(&home, &other);
     let o = kiln_clean_env(&home)
         .args(["verify-attestation", "--key"])
         .arg(other.with_extension("pub"))
