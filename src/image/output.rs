@@ -177,7 +177,7 @@ fn werr(p: &Path) -> impl Fn(io::Error) -> Error + '_ {
 
 /// Writes `bytes` as a blob into `blobs` (a `blobs/sha256` folder), atomically, staged in
 /// `staging`.
-fn write_blob(blobs: &Path, staging: &Path, bytes: &[u8]) -> Result<Digest, Error> {
+pub(crate) fn write_blob(blobs: &Path, staging: &Path, bytes: &[u8]) -> Result<Digest, Error> {
     let d = Digest::of(bytes);
     let dest = blobs.join(d.hex());
     if dest.exists() {
@@ -412,7 +412,7 @@ fn write_new_layout(plans: &[Plan], dir: &Path, tag: &str) -> Result<BuiltSet, E
     Ok(built)
 }
 
-fn write_file_atomic(dest: &Path, bytes: &[u8]) -> Result<(), Error> {
+pub(crate) fn write_file_atomic(dest: &Path, bytes: &[u8]) -> Result<(), Error> {
     let parent = dest.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".kiln-")

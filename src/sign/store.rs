@@ -16,11 +16,10 @@ use super::{
     SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE,
 };
 use crate::digest::Digest;
-use crate::image::{REF_NAME, SUBJECT_ANNOTATION};
+use crate::image::{output, REF_NAME, SUBJECT_ANNOTATION};
 use crate::registry::{self, Reference, Remote};
 use base64::Engine;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What can fail while storing or checking signatures.
@@ -28,6 +27,8 @@ use std::path::{Path, PathBuf};
 pub enum StoreError {
     #[error(transparent)]
     Registry(#[from] registry::Error),
+    #[error(transparent)]
+    Output(#[from] output::Error),
     #[error("{}: {what}", path.display())]
     Layout { path: PathBuf, what: String },
     #[error("cannot write {}", path.display())]
@@ -61,8 +62,8 @@ impl Target {
             let r = Reference::parse(spec)?;
             return Ok(Target::Remote(Box::new(Remote::connect(&r, opts)?)));
         }
-        match crate::image::output::Output::parse(spec) {
-            Ok(crate::image::output::Output::Oci { dir, tag }) => Ok(Target::Layout { dir, tag }),
+        match output::Output::parse(spec) {
+            Ok(output::Output::Oci { dir, tag }) => Ok(Target::Layout { dir, tag }),
             _ => Err(StoreError::Spec(spec.to_string())),
         }
     }
@@ -172,8 +173,16 @@ impl Target {
                 r.put_manifest(tag, crate::image::MANIFEST_MEDIA_TYPE, &manifest)?;
             }
             Target::Layout { dir, .. } => {
+                // Blobs first (staged beside `blobs`, as a build does), `index.json` last.
+                let staging = tempfile::Builder::new()
+                    .prefix(".kiln-staging-")
+                    .tempdir_in(dir)
+                    .map_err(|e| StoreError::Write {
+                        path: dir.clone(),
+                        source: e,
+                    })?;
                 for b in [bytes, &config, &manifest] {
-                    write_layout_blob(dir, b)?;
+                    output::write_blob(&dir.join("blobs/sha256"), staging.path(), b)?;
                 }
                 let mut index = read_index(dir)?;
                 let manifests =
@@ -194,7 +203,10 @@ impl Target {
                     },
                 }));
                 let p = dir.join("index.json");
-                write_atomic(&p, &serde_json::to_vec(&index).expect("json serialises"))?;
+                output::write_file_atomic(
+                    &p,
+                    &serde_json::to_vec(&index).expect("json serialises"),
+                )?;
             }
         }
         Ok(())
@@ -211,31 +223,6 @@ fn read_index(dir: &Path) -> Result<Value> {
         path: p,
         what: format!("invalid JSON: {e}"),
     })
-}
-
-fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
-    let werr = |e: std::io::Error| StoreError::Write {
-        path: dest.to_path_buf(),
-        source: e,
-    };
-    let parent = dest.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kiln-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(parent)
-        .map_err(werr)?;
-    tmp.write_all(bytes).map_err(werr)?;
-    tmp.as_file().sync_all().map_err(werr)?;
-    tmp.persist(dest).map_err(|e| werr(e.error))?;
-    Ok(())
-}
-
-fn write_layout_blob(dir: &Path, bytes: &[u8]) -> Result<()> {
-    let p = dir.join("blobs/sha256").join(Digest::of(bytes).hex());
-    if p.exists() {
-        return Ok(());
-    }
-    write_atomic(&p, bytes)
 }
 
 /// `sha256-HEX.sig` / `sha256-HEX.att`.
