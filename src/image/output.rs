@@ -710,12 +710,11 @@ fn write_oci(plans: &[Plan], dir: &Path, tag: &str) -> Result<BuiltSet, Error> {
             .and_then(|v| v.as_str())
             .is_none_or(|s| images.iter().any(|i| i == s))
     });
+    // Once each: the same artifact under another tag is another entry (its tag annotation).
     for a in built.images.iter().flat_map(|b| b.artifacts.iter()) {
-        if !manifests
-            .iter()
-            .any(|m| m["digest"].as_str() == Some(a.digest.to_string().as_str()))
-        {
-            manifests.push(serde_json::to_value(a).expect("descriptor serialises"));
+        let v = serde_json::to_value(a).expect("descriptor serialises");
+        if !manifests.contains(&v) {
+            manifests.push(v);
         }
     }
     write_file_atomic(

@@ -33,6 +33,8 @@ pub(super) struct Resp {
     range: Option<String>,
     challenge: Option<String>,
     content_type: Option<String>,
+    /// `Retry-After` in seconds (429, 503), at most [`MAX_RETRY_AFTER`].
+    retry_after: Option<u64>,
     /// `OCI-Subject`: the registry indexed the manifest's subject (referrers API).
     pub(super) oci_subject: Option<String>,
     body: Vec<u8>,
@@ -81,6 +83,9 @@ impl<R: Read> Read for Counting<'_, R> {
 
 /// Requests retried on their own (5xx, 429, dropped connections).
 const ATTEMPTS: u32 = 6;
+
+/// The longest `Retry-After` kiln honours, in seconds.
+const MAX_RETRY_AFTER: u64 = 60;
 
 /// Sleeps 100 ms × 2^(attempt-1), at most 5 s, with a little jitter.
 pub(super) fn backoff(attempt: u32) {
@@ -443,7 +448,13 @@ impl Client {
                     continue;
                 }
                 Ok(r)
-                    if retry && (r.status >= 500 || r.status == 429) && attempt + 1 < ATTEMPTS => {}
+                    if retry && (r.status >= 500 || r.status == 429) && attempt + 1 < ATTEMPTS =>
+                {
+                    // The registry says how long to wait (rate limits): at least that.
+                    if let Some(secs) = r.retry_after {
+                        std::thread::sleep(Duration::from_secs(secs));
+                    }
+                }
                 Ok(r) => return Ok(r),
                 Err(e) if retry && transient(&e) && attempt + 1 < ATTEMPTS => {}
                 Err(e) => return Err(e),
@@ -832,6 +843,10 @@ fn read_resp(
     let range = h("range");
     let challenge = h("www-authenticate");
     let content_type = h("content-type");
+    // Seconds only; an HTTP date is rare from registries and gets the usual backoff.
+    let retry_after = h("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|v| v.min(MAX_RETRY_AFTER));
     let oci_subject = h("oci-subject");
     let body = if method == "HEAD" {
         Vec::new()
@@ -849,6 +864,7 @@ fn read_resp(
         range,
         challenge,
         content_type,
+        retry_after,
         oci_subject,
         body,
     })

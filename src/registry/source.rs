@@ -209,10 +209,15 @@ fn load_dir(dir: &Path, tag: &str, tmp: Option<tempfile::TempDir>) -> Result<Ima
         children.push(m);
     }
     let mut artifacts = Vec::new();
+    // The artifacts of this image built under this tag (the SBOMs name their tag), or under no
+    // recorded tag (signatures, attestations, layouts from before tags were recorded).
     for a in entries.iter().filter(|m| {
         m["annotations"][SUBJECT_ANNOTATION]
             .as_str()
             .is_some_and(|s| subjects.iter().any(|x| x == s))
+            && m["annotations"][crate::image::TAG_ANNOTATION]
+                .as_str()
+                .is_none_or(|t| t == tag)
     }) {
         artifacts.push(manifest(dir, a)?);
     }
