@@ -227,7 +227,7 @@ impl Client {
         }
         let mut client = Client {
             agent,
-            base: format!("https://{}", dest.host),
+            base: format!("https://{}", dest.api_host()),
             host: dest.host.clone(),
             creds,
             scopes,
@@ -245,13 +245,13 @@ impl Client {
                 })
             }
             Err(Error::Transport { message, .. }) => {
-                client.base = format!("http://{}", dest.host);
+                client.base = format!("http://{}", dest.api_host());
                 match client.send("GET", "/v2/", &[], &Body::Empty, true) {
                     // Plain HTTP to a TLS server: the HTTPS failure is the one that matters.
                     Ok(r) if r.status == 400 => {
                         return Err(Error::Transport {
                             method: "GET".into(),
-                            url: format!("https://{}/v2/", dest.host),
+                            url: format!("https://{}/v2/", dest.api_host()),
                             message,
                             transient: false,
                         })

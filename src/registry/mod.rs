@@ -107,6 +107,9 @@ pub enum Error {
     DigestMismatch { want: String, got: String },
 }
 
+/// Docker Hub's name in references and credential files.
+pub const DOCKER_HUB: &str = "docker.io";
+
 /// `docker://HOST[:PORT]/REPO[:TAG]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
@@ -140,9 +143,25 @@ impl Reference {
         let rest = spec
             .strip_prefix("docker://")
             .ok_or_else(|| bad("expected docker://HOST[:PORT]/REPO[:TAG]"))?;
-        let (host, path) = rest
-            .split_once('/')
-            .ok_or_else(|| bad("expected a repository after the host"))?;
+        // As Docker reads a name: the first component is a registry host only when it has a
+        // `.` or a `:` or is `localhost`; otherwise the image is on Docker Hub.
+        let (host, path) = match rest.split_once('/') {
+            Some((h, p)) if h.contains(['.', ':', '[']) || h == "localhost" => (h, p.to_string()),
+            Some(_) => (DOCKER_HUB, rest.to_string()),
+            None => (DOCKER_HUB, format!("library/{rest}")),
+        };
+        let host = if host == "index.docker.io" || host == "registry-1.docker.io" {
+            DOCKER_HUB
+        } else {
+            host
+        };
+        // Docker Hub's official images live under `library/`.
+        let path = if host == DOCKER_HUB && !path.contains('/') {
+            format!("library/{path}")
+        } else {
+            path
+        };
+        let path = path.as_str();
         let host_ok = !host.is_empty()
             && host
                 .bytes()
@@ -194,6 +213,15 @@ impl Reference {
             tag: tag.map(str::to_string),
             digest,
         })
+    }
+
+    /// The host the distribution API answers on (`registry-1.docker.io` for Docker Hub).
+    pub fn api_host(&self) -> &str {
+        if self.host == DOCKER_HUB {
+            "registry-1.docker.io"
+        } else {
+            &self.host
+        }
     }
 
     /// True when the host is 127.0.0.0/8, ::1 or localhost.
@@ -829,12 +857,30 @@ mod tests {
         assert!(Reference::parse("oci:x").is_err());
         assert!(Reference::parse("docker://h/Bad").is_err());
         assert!(Reference::parse("docker://u:p@h/x").is_err());
-        assert!(Reference::parse("docker://h/x@sha256:00").is_err());
+        assert!(Reference::parse("docker://h.example/x@sha256:00").is_err());
+        // Docker's rules for names without a registry host.
+        let r = Reference::parse("docker://team/app:v1").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.repo.as_str(), r.api_host()),
+            ("docker.io", "team/app", "registry-1.docker.io")
+        );
+        let r = Reference::parse("docker://alpine").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.repo.as_str()),
+            ("docker.io", "library/alpine")
+        );
+        let r = Reference::parse("docker://index.docker.io/alpine:3").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.repo.as_str()),
+            ("docker.io", "library/alpine")
+        );
+        let r = Reference::parse("docker://localhost/x").unwrap();
+        assert_eq!((r.host.as_str(), r.api_host()), ("localhost", "localhost"));
         let d = format!("sha256:{}", "ab".repeat(32));
         let r = Reference::parse(&format!("docker://h:5000/x/y@{d}")).unwrap();
         assert_eq!((r.tag, r.digest.unwrap().to_string()), (None, d.clone()));
-        let r = Reference::parse(&format!("docker://h/x:t@{d}")).unwrap();
+        let r = Reference::parse(&format!("docker://h.example/x:t@{d}")).unwrap();
         assert_eq!(r.tag.as_deref(), Some("t"));
-        assert_eq!(r.to_string(), format!("h/x:t@{d}"));
+        assert_eq!(r.to_string(), format!("h.example/x:t@{d}"));
     }
 }
