@@ -11,32 +11,10 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-const MANIFEST: &str = r#"[image]
-name = "ssl-multi"
-entrypoint = ["/usr/local/bin/ssl-version"]
-user = "nonroot"
-platforms = ["linux/amd64", "linux/arm64"]
-
-[platform."linux/arm64"]
-sysroot = "sysroot"
-
-[[component]]
-name = "ssl-version"
-kind = "elf"
-from = { "linux/amd64" = "ssl-amd64", "linux/arm64" = "ssl" }
-to = "/usr/local/bin/ssl-version"
-why = "the program this image exists to run, built for each platform"
-
-[[component]]
-name = "accounts"
-kind = "accounts"
-why = "/etc/passwd and /etc/group for the nonroot user the image runs as"
-
-[[component]]
-name = "ca-certificates"
-kind = "ca-bundle"
-why = "trust anchors the program counts through SSL_CERT_FILE"
-"#;
+/// The example's manifest (examples/multiarch-c/kiln.toml).
+fn example_manifest() -> String {
+    std::fs::read_to_string(repo().join("examples/multiarch-c/kiln.toml")).unwrap()
+}
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
@@ -74,7 +52,8 @@ fn two_platforms_build_an_index_that_pushes_and_runs_on_each() {
     );
     sysroot(dir);
     let manifest = dir.join("kiln.toml");
-    std::fs::write(&manifest, MANIFEST).unwrap();
+    let text = example_manifest();
+    std::fs::write(&manifest, &text).unwrap();
 
     // A layout: the tag points at an index of two manifests, each with its platform.
     let layout = dir.join("out/multi");
@@ -214,7 +193,7 @@ fn two_platforms_build_an_index_that_pushes_and_runs_on_each() {
     // The wrong architecture for a platform: exit 1, naming the component and the platform.
     std::fs::write(
         &manifest,
-        MANIFEST.replace(r#""linux/arm64" = "ssl""#, r#""linux/arm64" = "ssl-amd64""#),
+        text.replace(r#""linux/arm64" = "ssl""#, r#""linux/arm64" = "ssl-amd64""#),
     )
     .unwrap();
     let o = kiln()
@@ -231,11 +210,7 @@ fn two_platforms_build_an_index_that_pushes_and_runs_on_each() {
         "{err}"
     );
     // A platform missing from a `from` table: the same kind of error.
-    std::fs::write(
-        &manifest,
-        MANIFEST.replace(r#", "linux/arm64" = "ssl""#, ""),
-    )
-    .unwrap();
+    std::fs::write(&manifest, text.replace(r#", "linux/arm64" = "ssl""#, "")).unwrap();
     let o = kiln()
         .arg("build")
         .arg(&manifest)
