@@ -795,13 +795,23 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         };
         return out(&(serde_json::to_string_pretty(&s)? + "\n"));
     }
-    let mut s = format!(
-        "built `{}`: {} layers, {} paths, {:.1} MiB compressed\n  output    {output}\n",
-        plan.image.name,
-        built.layers.len(),
-        plan.entries.len(),
-        compressed as f64 / 1048576.0,
-    );
+    let mut s = if set.images.len() > 1 {
+        format!(
+            "built `{}` for {} platforms: {} paths, {:.1} MiB compressed in all\n  output    {output}\n",
+            plan.image.name,
+            set.images.len(),
+            plans.iter().map(|p| p.entries.len()).sum::<usize>(),
+            compressed as f64 / 1048576.0,
+        )
+    } else {
+        format!(
+            "built `{}`: {} layers, {} paths, {:.1} MiB compressed\n  output    {output}\n",
+            plan.image.name,
+            built.layers.len(),
+            plan.entries.len(),
+            compressed as f64 / 1048576.0,
+        )
+    };
     if set.images.len() > 1 {
         s += &format!("  index     {}\n", set.top.digest);
     }
