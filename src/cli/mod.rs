@@ -22,7 +22,10 @@ Examples:
   kiln init target/release/app --why \"the service this image runs\"   # writes kiln.toml
   kiln build kiln.toml                                  # -> oci:out/app:latest
   kiln build kiln.toml --plan                           # every path and why it ships
-  kiln build kiln.toml --output oci-archive:app.tar:v1  # or docker-archive:app.tar:app:v1";
+  kiln build kiln.toml --output oci-archive:app.tar:v1  # or docker-archive:app.tar:app:v1
+  kiln push oci:out/app:latest docker://registry.example/team/app:v1
+  kiln sign --key cosign.key docker://registry.example/team/app:v1
+  kiln verify --key cosign.pub docker://registry.example/team/app:v1";
 
 /// Build minimal, hardened, reproducible OCI images without Docker, with a reason for every file.
 #[derive(Parser, Debug)]
