@@ -89,6 +89,10 @@ struct SignArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// For a multi-platform image: the manifest of this platform (e.g. linux/arm64) under
+    /// its index, instead of the index.
+    #[arg(long, value_name = "OS/ARCH")]
+    platform: Option<String>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -112,6 +116,10 @@ struct AttestArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// For a multi-platform image: the manifest of this platform (e.g. linux/arm64) under
+    /// its index, instead of the index.
+    #[arg(long, value_name = "OS/ARCH")]
+    platform: Option<String>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -126,6 +134,10 @@ struct VerifyArgs {
     /// Print the verified signatures as JSON.
     #[arg(long)]
     json: bool,
+    /// For a multi-platform image: the manifest of this platform (e.g. linux/arm64) under
+    /// its index, instead of the index.
+    #[arg(long, value_name = "OS/ARCH")]
+    platform: Option<String>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -143,6 +155,10 @@ struct VerifyAttestationArgs {
     /// Print the verified statements as JSON.
     #[arg(long)]
     json: bool,
+    /// For a multi-platform image: the manifest of this platform (e.g. linux/arm64) under
+    /// its index, instead of the index.
+    #[arg(long, value_name = "OS/ARCH")]
+    platform: Option<String>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -473,7 +489,11 @@ fn print_signed(s: &crate::sign::store::Signed, json: bool) -> anyhow::Result<()
 
 fn sign(a: SignArgs) -> anyhow::Result<()> {
     let key = read_private_key(&a.key)?;
-    let target = crate::sign::store::Target::open(&a.image, &a.registry.options(false)?)?;
+    let target = crate::sign::store::Target::open(
+        &a.image,
+        &a.registry.options(false)?,
+        a.platform.as_deref(),
+    )?;
     let s = crate::sign::store::sign(&target, &key, a.identity.as_deref())
         .with_context(|| format!("cannot sign {}", a.image))?;
     print_signed(&s, a.json)
@@ -491,7 +511,11 @@ fn predicate_type(kind: &str) -> anyhow::Result<&'static str> {
 
 fn attest(a: AttestArgs) -> anyhow::Result<()> {
     let pt = predicate_type(&a.kind)?;
-    let target = crate::sign::store::Target::open(&a.image, &a.registry.options(false)?)?;
+    let target = crate::sign::store::Target::open(
+        &a.image,
+        &a.registry.options(false)?,
+        a.platform.as_deref(),
+    )?;
     let predicate: serde_json::Value = match a.kind.as_str() {
         "slsaprovenance" => {
             let Some(m) = &a.manifest else {
@@ -533,7 +557,11 @@ fn attest(a: AttestArgs) -> anyhow::Result<()> {
 
 fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     let key = read_public_key(&a.key)?;
-    let target = crate::sign::store::Target::open(&a.image, &a.registry.options(true)?)?;
+    let target = crate::sign::store::Target::open(
+        &a.image,
+        &a.registry.options(true)?,
+        a.platform.as_deref(),
+    )?;
     let ok = crate::sign::store::verify(&target, &key)?;
     if a.json {
         return out(&(serde_json::to_string_pretty(&ok)? + "\n"));
@@ -551,7 +579,11 @@ fn verify(a: VerifyArgs) -> anyhow::Result<()> {
 fn verify_attestation(a: VerifyAttestationArgs) -> anyhow::Result<()> {
     let pt = predicate_type(&a.kind)?;
     let key = read_public_key(&a.key)?;
-    let target = crate::sign::store::Target::open(&a.image, &a.registry.options(true)?)?;
+    let target = crate::sign::store::Target::open(
+        &a.image,
+        &a.registry.options(true)?,
+        a.platform.as_deref(),
+    )?;
     let ok = crate::sign::store::verify_attestation(&target, &key, pt)?;
     if a.json {
         return out(&(serde_json::to_string_pretty(&ok)? + "\n"));

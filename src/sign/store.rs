@@ -37,6 +37,8 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("--platform for {image}: {why}")]
+    Platform { image: String, why: String },
     #[error("{0:?} is not an image kiln can sign or verify: use oci:DIR[:TAG] or docker://HOST/REPO[:TAG|@DIGEST]")]
     Spec(String),
     #[error("no valid {what} for {image}:\n{}", reasons.join("\n"))]
@@ -49,30 +51,42 @@ pub enum StoreError {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-/// An image whose signatures kiln reads or adds to.
-pub enum Target {
+/// An image whose signatures kiln reads or adds to: where it is, and for a multi-platform
+/// image, optionally one platform's manifest under its index.
+pub struct Target {
+    place: Place,
+    platform: Option<String>,
+}
+
+enum Place {
     Layout { dir: PathBuf, tag: String },
     Remote(Box<Remote>),
 }
 
 impl Target {
-    /// `oci:DIR[:TAG]` or `docker://HOST/REPO[:TAG|@DIGEST]`.
-    pub fn open(spec: &str, opts: &registry::Options) -> Result<Target> {
-        if spec.starts_with("docker://") {
+    /// `oci:DIR[:TAG]` or `docker://HOST/REPO[:TAG|@DIGEST]`; with `platform` (`OS/ARCH`),
+    /// the subject is that platform's manifest under the image index.
+    pub fn open(spec: &str, opts: &registry::Options, platform: Option<&str>) -> Result<Target> {
+        let place = if spec.starts_with("docker://") {
             let r = Reference::parse(spec)?;
-            return Ok(Target::Remote(Box::new(Remote::connect(&r, opts)?)));
-        }
-        match output::Output::parse(spec) {
-            Ok(output::Output::Oci { dir, tag }) => Ok(Target::Layout { dir, tag }),
-            _ => Err(StoreError::Spec(spec.to_string())),
-        }
+            Place::Remote(Box::new(Remote::connect(&r, opts)?))
+        } else {
+            match output::Output::parse(spec) {
+                Ok(output::Output::Oci { dir, tag }) => Place::Layout { dir, tag },
+                _ => return Err(StoreError::Spec(spec.to_string())),
+            }
+        };
+        Ok(Target {
+            place,
+            platform: platform.map(str::to_string),
+        })
     }
 
     /// How the image is named in messages.
     pub fn name(&self) -> String {
-        match self {
-            Target::Layout { dir, tag } => format!("oci:{}:{tag}", dir.display()),
-            Target::Remote(r) => r.reference.to_string(),
+        match &self.place {
+            Place::Layout { dir, tag } => format!("oci:{}:{tag}", dir.display()),
+            Place::Remote(r) => r.reference.to_string(),
         }
     }
 
@@ -80,19 +94,74 @@ impl Target {
     /// registry, the layout folder's name for a layout (say `--identity` to name the
     /// repository the image will be pushed to).
     pub fn default_identity(&self) -> String {
-        match self {
-            Target::Layout { dir, .. } => dir
+        match &self.place {
+            Place::Layout { dir, .. } => dir
                 .file_name()
                 .map_or("image".to_string(), |n| n.to_string_lossy().into_owned()),
-            Target::Remote(r) => format!("{}/{}", r.reference.host, r.reference.repo),
+            Place::Remote(r) => format!("{}/{}", r.reference.host, r.reference.repo),
         }
     }
 
-    /// The image's manifest digest.
+    /// The digest signatures are about: what the reference names, or with a platform, that
+    /// platform's manifest under the index it names.
     pub fn subject(&self) -> Result<Digest> {
-        match self {
-            Target::Remote(r) => Ok(r.resolve()?),
-            Target::Layout { dir, tag } => {
+        let top = self.top()?;
+        let Some(want) = &self.platform else {
+            return Ok(top);
+        };
+        let index: Value = serde_json::from_slice(&self.manifest_bytes(&top)?).unwrap_or_default();
+        let Some(children) = index["manifests"].as_array() else {
+            return Err(StoreError::Platform {
+                image: self.name(),
+                why: format!("it is a single-platform image ({top}); leave out --platform"),
+            });
+        };
+        let name = |m: &Value| {
+            let p = &m["platform"];
+            let mut n = format!(
+                "{}/{}",
+                p["os"].as_str().unwrap_or(""),
+                p["architecture"].as_str().unwrap_or("")
+            );
+            if let Some(v) = p["variant"].as_str() {
+                n += &format!("/{v}");
+            }
+            n
+        };
+        children
+            .iter()
+            .find(|m| name(m) == *want)
+            .and_then(|m| m["digest"].as_str())
+            .and_then(Digest::parse)
+            .ok_or_else(|| StoreError::Platform {
+                image: self.name(),
+                why: format!(
+                    "its index has no {want} image (it has: {})",
+                    children.iter().map(name).collect::<Vec<_>>().join(", ")
+                ),
+            })
+    }
+
+    /// The bytes of the manifest or index `d`.
+    fn manifest_bytes(&self, d: &Digest) -> Result<Vec<u8>> {
+        match &self.place {
+            Place::Remote(r) => {
+                r.manifest(&d.to_string())?
+                    .map(|f| f.bytes)
+                    .ok_or_else(|| StoreError::Platform {
+                        image: self.name(),
+                        why: format!("the registry has no manifest {d}"),
+                    })
+            }
+            Place::Layout { .. } => self.blob(d),
+        }
+    }
+
+    /// The digest the reference itself names (a manifest or an index).
+    fn top(&self) -> Result<Digest> {
+        match &self.place {
+            Place::Remote(r) => Ok(r.resolve()?),
+            Place::Layout { dir, tag } => {
                 let index = read_index(dir)?;
                 let entry = index["manifests"]
                     .as_array()
@@ -116,11 +185,11 @@ impl Target {
 
     /// The manifest at `tag`, if any.
     fn tagged(&self, tag: &str) -> Result<Option<Value>> {
-        match self {
-            Target::Remote(r) => Ok(r
+        match &self.place {
+            Place::Remote(r) => Ok(r
                 .manifest(tag)?
                 .and_then(|f| serde_json::from_slice(&f.bytes).ok())),
-            Target::Layout { dir, .. } => {
+            Place::Layout { dir, .. } => {
                 let index = read_index(dir)?;
                 let Some(d) = index["manifests"]
                     .as_array()
@@ -140,9 +209,9 @@ impl Target {
 
     /// A blob, checked against its digest.
     pub fn blob(&self, d: &Digest) -> Result<Vec<u8>> {
-        match self {
-            Target::Remote(r) => Ok(r.blob(d)?),
-            Target::Layout { dir, .. } => {
+        match &self.place {
+            Place::Remote(r) => Ok(r.blob(d)?),
+            Place::Layout { dir, .. } => {
                 let p = dir.join("blobs/sha256").join(d.hex());
                 let bytes = fs_err::read(&p).map_err(|e| StoreError::Layout {
                     path: p.clone(),
@@ -166,13 +235,13 @@ impl Target {
         let ours = json!({ "layers": [desc] });
         let layers = registry::merge_layers(&theirs, &ours);
         let (manifest, config) = registry::append_manifest(&layers);
-        match self {
-            Target::Remote(r) => {
+        match &self.place {
+            Place::Remote(r) => {
                 r.put_blob(bytes)?;
                 r.put_blob(&config)?;
                 r.put_manifest(tag, crate::image::MANIFEST_MEDIA_TYPE, &manifest)?;
             }
-            Target::Layout { dir, .. } => {
+            Place::Layout { dir, .. } => {
                 // Blobs first (staged beside `blobs`, as a build does), `index.json` last.
                 let staging = tempfile::Builder::new()
                     .prefix(".kiln-staging-")
@@ -485,13 +554,23 @@ pub fn verify_attestation(
 /// `sha256-HEX` that `kiln push` keeps for registries without it).
 pub fn artifact(target: &Target, artifact_type: &str) -> Result<Vec<u8>> {
     let subject = target.subject()?;
+    if target.platform.is_none() {
+        let v: Value =
+            serde_json::from_slice(&target.manifest_bytes(&subject)?).unwrap_or_default();
+        if v["manifests"].is_array() {
+            return Err(StoreError::Platform {
+                image: target.name(),
+                why: "it is a multi-platform image whose SBOMs are per platform: say --platform OS/ARCH".into(),
+            });
+        }
+    }
     let not_found = || StoreError::Unverified {
         what: "artifact",
         image: format!("{} ({subject})", target.name()),
         reasons: vec![format!("  no {artifact_type} artifact refers to the image")],
     };
-    let manifest_digest = match target {
-        Target::Layout { dir, tag } => {
+    let manifest_digest = match &target.place {
+        Place::Layout { dir, tag } => {
             let index = read_index(dir)?;
             let of_image = |m: &&Value| {
                 m["annotations"][SUBJECT_ANNOTATION].as_str() == Some(&subject.to_string())
@@ -510,7 +589,7 @@ pub fn artifact(target: &Target, artifact_type: &str) -> Result<Vec<u8>> {
                 .and_then(|m| m["digest"].as_str())
                 .and_then(Digest::parse)
         }
-        Target::Remote(r) => {
+        Place::Remote(r) => {
             let index = match r.referrers(&subject)? {
                 Some(v) => Some(v),
                 None => r
@@ -529,11 +608,11 @@ pub fn artifact(target: &Target, artifact_type: &str) -> Result<Vec<u8>> {
         }
     };
     let manifest_digest = manifest_digest.ok_or_else(not_found)?;
-    let manifest: Value = match target {
-        Target::Remote(r) => r
+    let manifest: Value = match &target.place {
+        Place::Remote(r) => r
             .manifest(&manifest_digest.to_string())?
             .and_then(|f| serde_json::from_slice(&f.bytes).ok()),
-        Target::Layout { .. } => serde_json::from_slice(&target.blob(&manifest_digest)?).ok(),
+        Place::Layout { .. } => serde_json::from_slice(&target.blob(&manifest_digest)?).ok(),
     }
     .ok_or_else(not_found)?;
     let layer = manifest["layers"][0]["digest"]

@@ -152,6 +152,92 @@ fn two_platforms_build_an_index_that_pushes_and_runs_on_each() {
     let remote: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(remote["manifests"].as_array().unwrap().len(), 2, "{remote}");
 
+    // Signed by its index digest; attested per platform (each platform has its own SBOM).
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let pw = |c: &mut Command| {
+        c.env("KILN_PASSWORD", "multi-arch-test");
+    };
+    let mut c = kiln_clean_env(&home);
+    pw(&mut c);
+    run(
+        c.args(["generate-key-pair", "--output-key-prefix"])
+            .arg(dir.join("k")),
+        "kiln generate-key-pair",
+    );
+    let (key, public) = (dir.join("k.key"), dir.join("k.pub"));
+    let remote_ref = format!("docker://{host}/multi:v1");
+    for args in [
+        vec!["sign"],
+        vec!["attest", "--type", "spdx", "--platform", "linux/arm64"],
+    ] {
+        let mut c = kiln_clean_env(&home);
+        pw(&mut c);
+        run(
+            c.args(&args).arg("--key").arg(&key).arg(&remote_ref),
+            &format!("kiln {}", args.join(" ")),
+        );
+    }
+    let verified = run(
+        kiln_clean_env(&home)
+            .args(["verify", "--key"])
+            .arg(&public)
+            .arg(&remote_ref),
+        "kiln verify (index)",
+    );
+    assert!(verified.contains(&top), "{verified}");
+    let arm_digest = inner["manifests"][1]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = run(
+        kiln_clean_env(&home)
+            .args([
+                "verify-attestation",
+                "--type",
+                "spdx",
+                "--platform",
+                "linux/arm64",
+                "--key",
+            ])
+            .arg(&public)
+            .arg(&remote_ref)
+            .arg("--json"),
+        "kiln verify-attestation --platform linux/arm64",
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["digest"], arm_digest.as_str());
+    let files = v[0]["statement"]["predicate"]["files"].as_array().unwrap();
+    assert!(
+        files.iter().any(|f| f["fileName"]
+            .as_str()
+            .unwrap_or("")
+            .contains("aarch64-linux-gnu/libcrypto")),
+        "the arm64 attestation holds the arm64 SBOM"
+    );
+    // Not about amd64, and an SBOM attestation of the index needs a platform.
+    for args in [
+        vec![
+            "verify-attestation",
+            "--type",
+            "spdx",
+            "--platform",
+            "linux/amd64",
+        ],
+        vec!["attest", "--type", "spdx"],
+    ] {
+        let mut c = kiln_clean_env(&home);
+        pw(&mut c);
+        let o = c
+            .args(&args)
+            .arg("--key")
+            .arg(if args[0] == "attest" { &key } else { &public })
+            .arg(&remote_ref)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {o:?}");
+    }
+
     // Each platform's image, picked from the registry's index by skopeo, runs.
     let src = format!("docker://{host}/multi:v1");
     let amd = dir.join("pick-amd64");
