@@ -553,7 +553,7 @@ fn blob_list(set: &BuiltSet) -> Vec<Digest> {
 }
 
 /// Streams `files` (name in archive, host path) into a deterministic tar at `dest`, atomically.
-fn write_archive(
+pub(crate) fn write_archive(
     dest: &Path,
     dirs: &[&str],
     files: Vec<(String, PathBuf)>,

@@ -10,7 +10,7 @@
 
 mod auth;
 mod client;
-mod source;
+pub(crate) mod source;
 
 pub use auth::Credentials;
 

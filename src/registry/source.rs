@@ -65,7 +65,9 @@ pub(super) fn load(src: &Output) -> Result<Image, Error> {
     }
 }
 
-fn extract(file: &Path, dest: &Path) -> Result<(), Error> {
+/// Unpacks the layout an oci-archive holds (`index.json`, `oci-layout`, `blobs/sha256/*`; other
+/// entries are skipped) into `dest`, streaming.
+pub(crate) fn extract(file: &Path, dest: &Path) -> Result<(), Error> {
     let io = |e| Error::Read {
         path: file.to_path_buf(),
         source: e,

@@ -3,11 +3,13 @@
 //!
 //! Owns: cosign's storage convention (one OCI manifest per image digest at tag
 //! `sha256-HEX.sig` for signatures and `sha256-HEX.att` for attestations, one layer per
-//! signature, added to what is there and never replacing it) in two places: an OCI layout
-//! (the manifest is tagged in `index.json` with the image as `dev.kiln.subject`, so `kiln push`
-//! takes it along) or a registry (through [`crate::registry::Remote`]); and the checks that
-//! make a signature valid: the signature verifies over the exact payload bytes, the payload
-//! names the exact image digest, and the layer's blob hashes to its descriptor.
+//! signature, added to what is there and never replacing it) in three places: an OCI layout
+//! or an oci-archive (the manifest is tagged in `index.json` with the image as
+//! `dev.kiln.subject`, so `kiln push` takes it along; an archive is unpacked to a temporary
+//! folder and written back whole, atomically), or a registry (through
+//! [`crate::registry::Remote`]); and the checks that make a signature valid: the signature
+//! verifies over the exact payload bytes, the payload names the exact image digest, and the
+//! layer's blob hashes to its descriptor.
 //! Does not own: key formats, payloads, DSSE (the rest of [`crate::sign`]), HTTP (`registry`).
 
 use super::{
@@ -39,7 +41,7 @@ pub enum StoreError {
     },
     #[error("--platform for {image}: {why}")]
     Platform { image: String, why: String },
-    #[error("{0:?} is not an image kiln can sign or verify: use oci:DIR[:TAG] or docker://HOST/REPO[:TAG|@DIGEST]")]
+    #[error("{0:?} is not an image kiln can sign or verify: use oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker://HOST/REPO[:TAG|@DIGEST]")]
     Spec(String),
     #[error("no valid {what} for {image}:\n{}", reasons.join("\n"))]
     Unverified {
@@ -59,7 +61,16 @@ pub struct Target {
 }
 
 enum Place {
-    Layout { dir: PathBuf, tag: String },
+    Layout {
+        dir: PathBuf,
+        tag: String,
+    },
+    /// An oci-archive, unpacked into `dir` (a temporary folder); written back when changed.
+    Archive {
+        file: PathBuf,
+        tag: String,
+        dir: tempfile::TempDir,
+    },
     Remote(Box<Remote>),
 }
 
@@ -73,6 +84,17 @@ impl Target {
         } else {
             match output::Output::parse(spec) {
                 Ok(output::Output::Oci { dir, tag }) => Place::Layout { dir, tag },
+                Ok(output::Output::OciArchive { file, tag }) => {
+                    let dir = tempfile::Builder::new()
+                        .prefix("kiln-sign-")
+                        .tempdir()
+                        .map_err(|e| StoreError::Write {
+                            path: std::env::temp_dir(),
+                            source: e,
+                        })?;
+                    registry::source::extract(&file, dir.path())?;
+                    Place::Archive { file, tag, dir }
+                }
                 _ => return Err(StoreError::Spec(spec.to_string())),
             }
         };
@@ -82,10 +104,49 @@ impl Target {
         })
     }
 
+    /// The folder and tag of a layout or an unpacked archive.
+    fn local(&self) -> (&Path, &str) {
+        match &self.place {
+            Place::Layout { dir, tag } => (dir, tag),
+            Place::Archive { dir, tag, .. } => (dir.path(), tag),
+            Place::Remote(_) => unreachable!("local() of a registry image"),
+        }
+    }
+
+    /// Writes an unpacked archive back to its file (atomically, entries sorted, mtimes from
+    /// `SOURCE_DATE_EPOCH`), after a signature was added.
+    fn repack(&self) -> Result<()> {
+        let Place::Archive { file, dir, .. } = &self.place else {
+            return Ok(());
+        };
+        let blobs = dir.path().join("blobs/sha256");
+        let mut files = vec![
+            ("index.json".to_string(), dir.path().join("index.json")),
+            ("oci-layout".to_string(), dir.path().join("oci-layout")),
+        ];
+        for e in fs_err::read_dir(&blobs).map_err(|e| StoreError::Write {
+            path: blobs.clone(),
+            source: e,
+        })? {
+            let e = e.map_err(|e| StoreError::Write {
+                path: blobs.clone(),
+                source: e,
+            })?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                files.push((format!("blobs/sha256/{name}"), e.path()));
+            }
+        }
+        let epoch = crate::time::Epoch::from_env().map(|e| e.0).unwrap_or(0);
+        output::write_archive(file, &["blobs", "blobs/sha256"], files, epoch)?;
+        Ok(())
+    }
+
     /// How the image is named in messages.
     pub fn name(&self) -> String {
         match &self.place {
             Place::Layout { dir, tag } => format!("oci:{}:{tag}", dir.display()),
+            Place::Archive { file, tag, .. } => format!("oci-archive:{}:{tag}", file.display()),
             Place::Remote(r) => r.reference.to_string(),
         }
     }
@@ -95,6 +156,9 @@ impl Target {
     /// repository the image will be pushed to).
     pub fn default_identity(&self) -> String {
         match &self.place {
+            Place::Archive { file, .. } => file
+                .file_stem()
+                .map_or("image".to_string(), |n| n.to_string_lossy().into_owned()),
             Place::Layout { dir, .. } => dir
                 .file_name()
                 .map_or("image".to_string(), |n| n.to_string_lossy().into_owned()),
@@ -153,7 +217,7 @@ impl Target {
                         why: format!("the registry has no manifest {d}"),
                     })
             }
-            Place::Layout { .. } => self.blob(d),
+            Place::Layout { .. } | Place::Archive { .. } => self.blob(d),
         }
     }
 
@@ -161,22 +225,23 @@ impl Target {
     fn top(&self) -> Result<Digest> {
         match &self.place {
             Place::Remote(r) => Ok(r.resolve()?),
-            Place::Layout { dir, tag } => {
+            Place::Layout { .. } | Place::Archive { .. } => {
+                let (dir, tag) = self.local();
                 let index = read_index(dir)?;
                 let entry = index["manifests"]
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .find(|m| m["annotations"][REF_NAME].as_str() == Some(tag.as_str()))
+                    .find(|m| m["annotations"][REF_NAME].as_str() == Some(tag))
                     .ok_or_else(|| StoreError::Layout {
-                        path: dir.clone(),
+                        path: dir.to_path_buf(),
                         what: format!("no image tagged {tag:?}"),
                     })?;
                 entry["digest"]
                     .as_str()
                     .and_then(Digest::parse)
                     .ok_or_else(|| StoreError::Layout {
-                        path: dir.clone(),
+                        path: dir.to_path_buf(),
                         what: format!("the entry tagged {tag:?} has no valid digest"),
                     })
             }
@@ -189,7 +254,8 @@ impl Target {
             Place::Remote(r) => Ok(r
                 .manifest(tag)?
                 .and_then(|f| serde_json::from_slice(&f.bytes).ok())),
-            Place::Layout { dir, .. } => {
+            Place::Layout { .. } | Place::Archive { .. } => {
+                let (dir, _) = self.local();
                 let index = read_index(dir)?;
                 let Some(d) = index["manifests"]
                     .as_array()
@@ -211,7 +277,8 @@ impl Target {
     pub fn blob(&self, d: &Digest) -> Result<Vec<u8>> {
         match &self.place {
             Place::Remote(r) => Ok(r.blob(d)?),
-            Place::Layout { dir, .. } => {
+            Place::Layout { .. } | Place::Archive { .. } => {
+                let (dir, _) = self.local();
                 let p = dir.join("blobs/sha256").join(d.hex());
                 let bytes = fs_err::read(&p).map_err(|e| StoreError::Layout {
                     path: p.clone(),
@@ -241,13 +308,14 @@ impl Target {
                 r.put_blob(&config)?;
                 r.put_manifest(tag, crate::image::MANIFEST_MEDIA_TYPE, &manifest)?;
             }
-            Place::Layout { dir, .. } => {
+            Place::Layout { .. } | Place::Archive { .. } => {
+                let (dir, _) = self.local();
                 // Blobs first (staged beside `blobs`, as a build does), `index.json` last.
                 let staging = tempfile::Builder::new()
                     .prefix(".kiln-staging-")
                     .tempdir_in(dir)
                     .map_err(|e| StoreError::Write {
-                        path: dir.clone(),
+                        path: dir.to_path_buf(),
                         source: e,
                     })?;
                 for b in [bytes, &config, &manifest] {
@@ -276,6 +344,7 @@ impl Target {
                     &p,
                     &serde_json::to_vec(&index).expect("json serialises"),
                 )?;
+                self.repack()?;
             }
         }
         Ok(())
@@ -570,7 +639,8 @@ pub fn artifact(target: &Target, artifact_type: &str) -> Result<Vec<u8>> {
         reasons: vec![format!("  no {artifact_type} artifact refers to the image")],
     };
     let manifest_digest = match &target.place {
-        Place::Layout { dir, tag } => {
+        Place::Layout { .. } | Place::Archive { .. } => {
+            let (dir, tag) = target.local();
             let index = read_index(dir)?;
             let of_image = |m: &&Value| {
                 m["annotations"][SUBJECT_ANNOTATION].as_str() == Some(&subject.to_string())
@@ -612,7 +682,9 @@ pub fn artifact(target: &Target, artifact_type: &str) -> Result<Vec<u8>> {
         Place::Remote(r) => r
             .manifest(&manifest_digest.to_string())?
             .and_then(|f| serde_json::from_slice(&f.bytes).ok()),
-        Place::Layout { .. } => serde_json::from_slice(&target.blob(&manifest_digest)?).ok(),
+        Place::Layout { .. } | Place::Archive { .. } => {
+            serde_json::from_slice(&target.blob(&manifest_digest)?).ok()
+        }
     }
     .ok_or_else(not_found)?;
     let layer = manifest["layers"][0]["digest"]

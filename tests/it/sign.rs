@@ -528,3 +528,73 @@ fn attestations_are_dsse_envelopes_that_openssl_verifies() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{o:?}");
 }
+
+#[test]
+fn signatures_in_an_oci_archive_travel_with_it() {
+    let t = tempdir();
+    let home = t.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let (key, pubkey) = key_pair(&home, &t.path().join("k"));
+    let manifest = static_image(t.path());
+    let archive = t.path().join("app.tar");
+    let src = format!("oci-archive:{}:v1", archive.display());
+    let digest = manifest_digest(&build(&manifest, &src));
+    let unsigned = std::fs::read(&archive).unwrap();
+
+    // Not signed yet: exit 1, saying so.
+    let o = kiln_clean_env(&home)
+        .args(["verify", "--key"])
+        .arg(&pubkey)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    ok(
+        kiln_pw(&home)
+            .args(["sign", "--key"])
+            .arg(&key)
+            .arg(&src)
+            .output()
+            .unwrap(),
+        "kiln sign (oci-archive)",
+    );
+    // The archive was rewritten with the signature; the image in it is the same.
+    assert_ne!(std::fs::read(&archive).unwrap(), unsigned);
+    assert_eq!(skopeo_inspect_digest(&src), digest);
+    let out = ok(
+        kiln_clean_env(&home)
+            .args(["verify", "--key"])
+            .arg(&pubkey)
+            .arg(&src)
+            .output()
+            .unwrap(),
+        "kiln verify (oci-archive)",
+    );
+    assert!(out.contains(&digest), "{out}");
+
+    // Pushed, the signature goes along; the peer verifies it in the registry.
+    let reg = Registry::start(None);
+    let host = reg.host();
+    ok(
+        kiln_clean_env(&home)
+            .args(["push", &src, &format!("docker://{host}/archived:v1")])
+            .output()
+            .unwrap(),
+        "kiln push (signed oci-archive)",
+    );
+    check(
+        &peer_verify(&pubkey, &format!("{host}/archived:v1")),
+        "cosign-peer verify a signature made in an oci-archive",
+    );
+}
+
+/// The manifest digest skopeo reads from an image spec (`skopeo inspect --raw`).
+fn skopeo_inspect_digest(spec: &str) -> String {
+    use sha2::Digest;
+    let out = Command::new(require("skopeo"))
+        .args(["inspect", "--raw", spec])
+        .output()
+        .unwrap();
+    check(&out, "skopeo inspect --raw");
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(&out.stdout)))
+}
