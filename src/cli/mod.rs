@@ -180,9 +180,16 @@ struct PushArgs {
 #[derive(clap::Args, Debug)]
 struct RegistryArgs {
     /// USER:PASS for the registry (else KILN_REGISTRY_USERNAME/KILN_REGISTRY_PASSWORD,
-    /// containers' auth.json, Docker's config.json and credential helpers).
-    #[arg(long, value_name = "USER:PASS")]
+    /// containers' auth.json, Docker's config.json and credential helpers). A command line is
+    /// visible to other users of the machine: prefer --password-stdin or the environment.
+    #[arg(long, value_name = "USER:PASS", conflicts_with = "password_stdin")]
     creds: Option<String>,
+    /// The registry user, with --password-stdin.
+    #[arg(long, value_name = "USER", requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the password (or token) from standard input, as `docker login --password-stdin`.
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
     /// Allow plain HTTP and unverified TLS for a host that is not a loopback address.
     #[arg(long)]
     insecure: bool,
@@ -372,11 +379,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 impl RegistryArgs {
     fn options(&self, pull_only: bool) -> anyhow::Result<crate::registry::Options> {
-        let credentials = self
-            .creds
-            .as_deref()
-            .map(crate::registry::Credentials::parse)
-            .transpose()?;
+        let credentials = match (&self.creds, &self.username) {
+            (Some(c), _) => Some(crate::registry::Credentials::parse(c)?),
+            (None, Some(user)) if self.password_stdin => {
+                let mut secret = zeroize::Zeroizing::new(String::new());
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut secret)
+                    .context("cannot read the password from standard input")?;
+                let secret = secret.trim_end_matches(['\n', '\r']);
+                if secret.is_empty() {
+                    anyhow::bail!("--password-stdin read an empty password");
+                }
+                Some(crate::registry::Credentials {
+                    username: user.clone(),
+                    secret: secret.to_string(),
+                })
+            }
+            _ => None,
+        };
         Ok(crate::registry::Options {
             progress: crate::registry::ProgressSink::default(),
             credentials,

@@ -192,6 +192,29 @@ fn basic_auth_works_and_the_password_never_shows() {
     no_secret(&o);
     assert!(String::from_utf8_lossy(&o.stdout).contains(&digest));
 
+    // Standard input, as `docker login --password-stdin`.
+    let mut child = kiln_clean_env(&home)
+        .args([
+            "push",
+            &src,
+            &dest,
+            "--username",
+            "kilnuser",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{pass}").unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    check(&o, "kiln push --password-stdin");
+    no_secret(&o);
+
     // The environment.
     let o = kiln_clean_env(&home)
         .args(["push", &src, &dest, "--json"])
