@@ -687,7 +687,8 @@ impl Client {
         }
     }
 
-    /// HEAD /v2/REPO/manifests/REF: the digest the registry has there, `None` on 404.
+    /// HEAD /v2/REPO/manifests/REF: the digest the registry has there; `None` on 404, or when
+    /// a tag's answer names no digest.
     pub(super) fn head_manifest(
         &self,
         repo: &str,
@@ -696,21 +697,12 @@ impl Client {
         let path = format!("/v2/{repo}/manifests/{reference}");
         let r = self.send("HEAD", &path, &[("Accept", accept())], &Body::Empty, true)?;
         match r.status {
-            200 => Ok(Some(
-                r.digest
-                    .as_deref()
-                    .and_then(Digest::parse)
-                    .or_else(|| Digest::parse(reference))
-                    .ok_or_else(|| Error::Status {
-                        method: "HEAD".into(),
-                        url: redact_url(&self.url(&path)),
-                        status: 200,
-                        codes: vec![RegistryCode {
-                            code: "NO_DIGEST".into(),
-                            message: "the registry sent no Docker-Content-Digest".into(),
-                        }],
-                    })?,
-            )),
+            // Without Docker-Content-Digest a tag's digest is unknown: say nothing is known.
+            200 => Ok(r
+                .digest
+                .as_deref()
+                .and_then(Digest::parse)
+                .or_else(|| Digest::parse(reference))),
             404 => Ok(None),
             _ => Err(self.status_error("HEAD", &path, &r)),
         }

@@ -356,8 +356,16 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
     // What the registry has already: the tag at our manifest, and the platform and artifact
     // manifests by digest. A registry accepts a manifest only when its blobs are there, so
     // their blobs need no HEAD and the manifests no PUT (a warm push is a few HEADs).
+    // A registry that cannot answer these HEADs (no digest header, a method it refuses) only
+    // loses the shortcut: its errors here are not the push's; real ones come back below.
     let mut present: BTreeSet<Digest> = BTreeSet::new();
-    if client.head_manifest(&dest.repo, tag)?.as_ref() == Some(&image.manifest.digest) {
+    if client
+        .head_manifest(&dest.repo, tag)
+        .ok()
+        .flatten()
+        .as_ref()
+        == Some(&image.manifest.digest)
+    {
         present.insert(image.manifest.digest.clone());
     }
     for m in image
@@ -366,7 +374,9 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
         .chain(image.artifacts.iter().filter(|a| a.tag.is_none()))
     {
         if client
-            .head_manifest(&dest.repo, &m.digest.to_string())?
+            .head_manifest(&dest.repo, &m.digest.to_string())
+            .ok()
+            .flatten()
             .is_some()
         {
             present.insert(m.digest.clone());
