@@ -18,5 +18,32 @@ pub(super) fn error(e: &anyhow::Error) -> String {
     if let Some(h) = hint {
         s += &format!("\n\nhint: {h}");
     }
-    s
+    printable(&s)
+}
+
+/// Text safe for a terminal: control characters (escape sequences a hostile file name or
+/// archive could carry) and undecodable bytes become `?`; newlines and tabs stay.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c,
+            c if c.is_control() || c == char::REPLACEMENT_CHARACTER => '?',
+            c => c,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        assert_eq!(
+            printable("a\u{1b}[31mb\n\tc\u{fffd}\u{7}"),
+            "a?[31mb\n\tc??"
+        );
+        let e = anyhow::anyhow!("bad \u{1b}]0;title\u{7} name");
+        assert_eq!(error(&e), "error: bad ?]0;title? name");
+    }
 }

@@ -23,6 +23,8 @@ pub enum Error {
     },
     #[error("{what} in {}", path.display())]
     NotFound { path: PathBuf, what: String },
+    #[error("{} is not a valid tar archive (truncated, or not an image archive)", path.display())]
+    NotTar { path: PathBuf },
     #[error("{} holds invalid JSON in {what}", path.display())]
     Json { path: PathBuf, what: String },
 }
@@ -60,8 +62,10 @@ impl Store {
                 };
                 let f = fs_err::File::open(file).map_err(io)?;
                 let mut a = tar::Archive::new(std::io::BufReader::new(f));
-                for entry in a.entries().map_err(io)? {
-                    let mut entry = entry.map_err(io)?;
+                // The tar reader's messages quote the bad header bytes: say what it means.
+                let not_tar = |_| Error::NotTar { path: file.clone() };
+                for entry in a.entries().map_err(not_tar)? {
+                    let mut entry = entry.map_err(not_tar)?;
                     let path = entry
                         .path()
                         .map_err(io)?

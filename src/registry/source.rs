@@ -76,8 +76,13 @@ pub(crate) fn extract(file: &Path, dest: &Path) -> Result<(), Error> {
     fs_err::create_dir_all(&blobs).map_err(io)?;
     let f = fs_err::File::open(file).map_err(io)?;
     let mut a = tar::Archive::new(std::io::BufReader::new(f));
-    for entry in a.entries().map_err(io)? {
-        let mut entry = entry.map_err(io)?;
+    // The tar reader's own messages quote the bad header bytes: say what it means instead.
+    let not_tar = |_| Error::Layout {
+        path: file.to_path_buf(),
+        what: "is not a valid tar archive (truncated, or not an oci-archive)".into(),
+    };
+    for entry in a.entries().map_err(not_tar)? {
+        let mut entry = entry.map_err(not_tar)?;
         if entry.header().entry_type() != tar::EntryType::Regular {
             continue;
         }

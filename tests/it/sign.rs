@@ -586,6 +586,36 @@ fn signatures_in_an_oci_archive_travel_with_it() {
         &peer_verify(&pubkey, &format!("{host}/archived:v1")),
         "cosign-peer verify a signature made in an oci-archive",
     );
+
+    // A file that is not a tar: exit 1, a plain message, none of its bytes on the terminal.
+    let junk = t.path().join("junk.tar");
+    let mut x: u32 = 0x1234_5678;
+    let bytes: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&junk, bytes).unwrap();
+    for args in [
+        vec!["verify", "--key", pubkey.to_str().unwrap()],
+        vec!["sbom"],
+    ] {
+        let o = kiln_clean_env(&home)
+            .args(&args)
+            .arg(format!("oci-archive:{}", junk.display()))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {o:?}");
+        let err = String::from_utf8(o.stderr).expect("the message is UTF-8");
+        assert!(err.contains("is not a valid tar archive"), "{err}");
+        assert!(
+            !err.chars().any(|c| c.is_control() && c != '\n'),
+            "control characters in {err:?}"
+        );
+    }
 }
 
 /// The manifest digest skopeo reads from an image spec (`skopeo inspect --raw`).
