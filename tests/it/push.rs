@@ -423,6 +423,29 @@ fn chunked_upload_streams_and_survives_faults() {
         "skopeo copy back",
     );
     assert_eq!(layout_digest(&back, "t"), digest);
+
+    // The same faults falling on every other request of the sequence: each alignment pushes
+    // the exact bytes too (a resume bug once hid behind one alignment).
+    for first in 1..4 {
+        let proxy = Proxy::start_at(reg.port, Faults::OneInFour, first);
+        let out = kiln_clean_env(t.path())
+            .args(["push", &format!("oci:{}:v1", layout.display())])
+            .arg(format!("docker://{}/big{first}:v1", proxy.host()))
+            .args(["--chunk-mib", "16"])
+            .output()
+            .unwrap();
+        check(&out, &format!("kiln push, faults shifted by {first}"));
+        assert!(
+            proxy
+                .faults_injected
+                .load(std::sync::atomic::Ordering::SeqCst)
+                >= 3
+        );
+        assert_eq!(
+            remote_digest(&format!("{}/big{first}:v1", reg.host())),
+            digest
+        );
+    }
 }
 
 #[test]

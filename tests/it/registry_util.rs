@@ -146,13 +146,18 @@ impl Drop for Proxy {
 
 impl Proxy {
     pub(crate) fn start(upstream: u16, faults: Faults) -> Proxy {
+        Proxy::start_at(upstream, faults, 0)
+    }
+
+    /// A proxy whose request counter starts at `first`: the faults fall on other requests.
+    pub(crate) fn start_at(upstream: u16, faults: Faults, first: usize) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let faults_injected = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (r, f, s) = (requests.clone(), faults_injected.clone(), stop.clone());
-        let counter = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::new(AtomicUsize::new(first));
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
