@@ -86,6 +86,10 @@ struct SignArgs {
     /// (default: HOST/REPO of a registry image, the folder name of a layout).
     #[arg(long, value_name = "REPO")]
     identity: Option<String>,
+    /// For an image index: also sign every platform manifest it lists (as cosign's
+    /// --recursive).
+    #[arg(long)]
+    recursive: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -131,6 +135,10 @@ struct VerifyArgs {
     /// The public key (PEM).
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
+    /// Also require the signature to name this repository (docker-reference), e.g.
+    /// registry.example/team/app.
+    #[arg(long, value_name = "REPO")]
+    identity: Option<String>,
     /// Print the verified signatures as JSON.
     #[arg(long)]
     json: bool,
@@ -513,6 +521,17 @@ fn sign(a: SignArgs) -> anyhow::Result<()> {
         &a.registry.options(false)?,
         a.platform.as_deref(),
     )?;
+    if a.recursive {
+        let all = crate::sign::store::sign_recursive(&target, &key, a.identity.as_deref())
+            .with_context(|| format!("cannot sign {}", a.image))?;
+        if a.json {
+            return out(&(serde_json::to_string_pretty(&all)? + "\n"));
+        }
+        for s in &all {
+            print_signed(s, false)?;
+        }
+        return Ok(());
+    }
     let s = crate::sign::store::sign(&target, &key, a.identity.as_deref())
         .with_context(|| format!("cannot sign {}", a.image))?;
     print_signed(&s, a.json)
@@ -581,7 +600,7 @@ fn verify(a: VerifyArgs) -> anyhow::Result<()> {
         &a.registry.options(true)?,
         a.platform.as_deref(),
     )?;
-    let ok = crate::sign::store::verify(&target, &key)?;
+    let ok = crate::sign::store::verify(&target, &key, a.identity.as_deref())?;
     if a.json {
         return out(&(serde_json::to_string_pretty(&ok)? + "\n"));
     }

@@ -386,7 +386,34 @@ pub struct Signed {
 
 /// Signs the image's digest (cosign's simple-signing payload) and stores the signature.
 pub fn sign(target: &Target, key: &PrivateKey, identity: Option<&str>) -> Result<Signed> {
-    let subject = target.subject()?;
+    sign_digest(target, key, identity, &target.subject()?)
+}
+
+/// Signs the image and, when it is an image index, every manifest it lists (cosign's
+/// `--recursive`): a policy that checks the platform manifest a node pulls finds a signature.
+pub fn sign_recursive(
+    target: &Target,
+    key: &PrivateKey,
+    identity: Option<&str>,
+) -> Result<Vec<Signed>> {
+    let top = target.subject()?;
+    let mut out = vec![sign_digest(target, key, identity, &top)?];
+    let index: Value = serde_json::from_slice(&target.manifest_bytes(&top)?).unwrap_or_default();
+    for child in index["manifests"].as_array().into_iter().flatten() {
+        if let Some(d) = child["digest"].as_str().and_then(Digest::parse) {
+            out.push(sign_digest(target, key, identity, &d)?);
+        }
+    }
+    Ok(out)
+}
+
+fn sign_digest(
+    target: &Target,
+    key: &PrivateKey,
+    identity: Option<&str>,
+    subject: &Digest,
+) -> Result<Signed> {
+    let subject = subject.clone();
     let identity = identity.map_or_else(|| target.default_identity(), str::to_string);
     let payload = simple_signing_payload(&identity, &subject.to_string());
     let sig = key.sign(&payload);
@@ -481,8 +508,9 @@ fn layers(
     Ok(out)
 }
 
-/// The signatures of the image that verify with `key` and name its exact digest.
-pub fn verify(target: &Target, key: &PublicKey) -> Result<Vec<Verified>> {
+/// The signatures of the image that verify with `key` and name its exact digest (and, when
+/// `identity` is given, that repository as their docker-reference).
+pub fn verify(target: &Target, key: &PublicKey, identity: Option<&str>) -> Result<Vec<Verified>> {
     let subject = target.subject()?;
     let tag = tag_for(&subject, "sig");
     let mut ok = Vec::new();
@@ -516,6 +544,11 @@ pub fn verify(target: &Target, key: &PublicKey) -> Result<Vec<Verified>> {
             Ok(p) if p.manifest_digest != subject.to_string() => reasons.push(format!(
                 "  signature {n}: signs {}, not this image ({subject})",
                 p.manifest_digest
+            )),
+            Ok(p) if identity.is_some_and(|i| i != p.docker_reference) => reasons.push(format!(
+                "  signature {n}: names {}, not {}",
+                p.docker_reference,
+                identity.unwrap_or_default()
             )),
             Ok(p) => ok.push(Verified {
                 digest: subject.to_string(),

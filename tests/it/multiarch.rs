@@ -168,7 +168,7 @@ fn two_platforms_build_an_index_that_pushes_and_runs_on_each() {
     let (key, public) = (dir.join("k.key"), dir.join("k.pub"));
     let remote_ref = format!("docker://{host}/multi:v1");
     for args in [
-        vec!["sign"],
+        vec!["sign", "--recursive"],
         vec!["attest", "--type", "spdx", "--platform", "linux/arm64"],
     ] {
         let mut c = kiln_clean_env(&home);
@@ -186,6 +186,34 @@ fn two_platforms_build_an_index_that_pushes_and_runs_on_each() {
         "kiln verify (index)",
     );
     assert!(verified.contains(&top), "{verified}");
+    // --recursive signed each platform manifest too; --identity checks the docker-reference.
+    let repo_name = format!("{host}/multi");
+    for (platform, identity, ok) in [
+        ("linux/arm64", repo_name.as_str(), true),
+        ("linux/amd64", repo_name.as_str(), true),
+        ("linux/amd64", "registry.example/other", false),
+    ] {
+        let o = kiln_clean_env(&home)
+            .args([
+                "verify",
+                "--platform",
+                platform,
+                "--identity",
+                identity,
+                "--key",
+            ])
+            .arg(&public)
+            .arg(&remote_ref)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.success(), ok, "{platform} {identity}: {o:?}");
+        if !ok {
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains("not registry.example/other"),
+                "{o:?}"
+            );
+        }
+    }
     let arm_digest = inner["manifests"][1]["digest"]
         .as_str()
         .unwrap()
