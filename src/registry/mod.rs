@@ -10,6 +10,7 @@
 
 mod auth;
 mod client;
+mod known;
 pub(crate) mod source;
 
 pub use auth::Credentials;
@@ -17,7 +18,7 @@ pub use auth::Credentials;
 use crate::digest::Digest;
 use crate::image::output::Output;
 use client::{Body, Client};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -331,6 +332,9 @@ struct Blob {
     digest: Digest,
     size: u64,
     path: PathBuf,
+    /// Repositories of the same registry to mount it from (`--from-repo`, then where kiln
+    /// pushed it before).
+    mount_from: Vec<String>,
 }
 
 #[derive(Default)]
@@ -352,6 +356,29 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
         }
     };
     let image = source::load(src)?;
+    // Where this registry has the blobs already (kiln pushed them there): mount sources, which
+    // the token must be allowed to pull from.
+    let mut known = known::Known::load();
+    let mut opts_with_sources = opts.clone();
+    let mut sources: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+    for b in image.blobs() {
+        let mut from: Vec<String> = opts.from_repos.clone();
+        for r in known.repos(&dest.host, &b.digest, &dest.repo) {
+            if !from.contains(&r) {
+                from.push(r);
+            }
+        }
+        from.retain(|r| *r != dest.repo);
+        for r in &from {
+            if !opts_with_sources.from_repos.contains(r) && opts_with_sources.from_repos.len() < 16
+            {
+                opts_with_sources.from_repos.push(r.clone());
+            }
+        }
+        from.retain(|r| opts_with_sources.from_repos.contains(r));
+        sources.insert(b.digest.clone(), from);
+    }
+    let opts = &opts_with_sources;
     let client = Client::connect(dest, opts)?;
     // What the registry has already: the tag at our manifest, and the platform and artifact
     // manifests by digest. A registry accepts a manifest only when its blobs are there, so
@@ -382,23 +409,25 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
             present.insert(m.digest.clone());
         }
     }
-    let mut known: BTreeSet<Digest> = BTreeSet::new();
+    let mut present_blobs: BTreeSet<Digest> = BTreeSet::new();
     for m in std::iter::once(&image.manifest)
         .chain(&image.children)
         .chain(&image.artifacts)
         .filter(|m| present.contains(&m.digest))
     {
-        known.extend(m.blobs.iter().map(|b| b.digest.clone()));
+        present_blobs.extend(m.blobs.iter().map(|b| b.digest.clone()));
     }
     let mut blobs: Vec<Blob> = Vec::new();
     let mut seen = BTreeSet::new();
     let counts = Counts::default();
     for b in image.blobs() {
         if seen.insert(b.digest.clone()) {
-            if known.contains(&b.digest) {
+            if present_blobs.contains(&b.digest) {
                 counts.skipped.fetch_add(1, Ordering::Relaxed);
             } else {
-                blobs.push(b.clone());
+                let mut b = b.clone();
+                b.mount_from = sources.remove(&b.digest).unwrap_or_default();
+                blobs.push(b);
             }
         }
     }
@@ -414,6 +443,9 @@ pub fn push(src: &Output, dest: &Reference, opts: &Options) -> Result<Summary, E
     };
     let result = push_all(&client, dest, &pushed, opts, &image, &blobs, &counts);
     progress.finish();
+    if result.is_ok() {
+        known.record(&dest.host, &dest.repo, seen.iter());
+    }
     result
 }
 
@@ -812,7 +844,7 @@ fn push_blob_once(
         return Ok(Outcome::Skipped);
     }
     let mut location = None;
-    for from in opts.from_repos.iter().filter(|f| *f != repo) {
+    for from in b.mount_from.iter().filter(|f| *f != repo) {
         match client.mount(repo, &b.digest, from)? {
             client::Mount::Mounted => return Ok(Outcome::Mounted),
             // Not there: the registry opened an upload session instead. Another source may

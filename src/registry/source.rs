@@ -181,7 +181,12 @@ fn manifest(dir: &Path, desc: &Value) -> Result<Manifest, Error> {
                 ),
             });
         }
-        blobs.push(Blob { digest, size, path });
+        blobs.push(Blob {
+            digest,
+            size,
+            path,
+            mount_from: Vec::new(),
+        });
     }
     let tag = desc["annotations"][REF_NAME]
         .as_str()

@@ -346,6 +346,24 @@ fn repush_uploads_nothing_and_another_repository_mounts() {
     assert_eq!(proxy.count("PATCH", "/blobs/uploads/"), 0);
     assert_eq!(proxy.count("PUT", "/blobs/uploads/"), 0);
     assert_eq!(remote_digest(&format!("{}/two:v1", reg.host())), digest);
+
+    // A third repository, told nothing: kiln remembers where it pushed the blobs and mounts.
+    let cache = t.path().join(".cache/kiln/blob-locations.json");
+    assert!(cache.is_file(), "no blob cache at {}", cache.display());
+    proxy.requests.lock().unwrap().clear();
+    let j = push_json(t.path(), &src, &format!("docker://{host}/three:v1"), &[]);
+    assert_eq!(
+        (j["uploaded"].as_u64(), j["mounted"].as_u64()),
+        (Some(0), Some(blobs)),
+        "{j}"
+    );
+    assert_eq!(proxy.count("PUT", "/blobs/uploads/"), 0);
+    assert_eq!(remote_digest(&format!("{}/three:v1", reg.host())), digest);
+    // A broken cache costs the mounts, never the push.
+    std::fs::write(&cache, "{not json").unwrap();
+    let j = push_json(t.path(), &src, &format!("docker://{host}/four:v1"), &[]);
+    assert_eq!(j["uploaded"].as_u64(), Some(blobs), "{j}");
+    assert_eq!(remote_digest(&format!("{}/four:v1", reg.host())), digest);
 }
 
 #[test]

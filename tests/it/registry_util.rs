@@ -337,6 +337,8 @@ pub(crate) fn kiln_clean_env(home: &Path) -> Command {
         "DOCKER_CONFIG",
         "REGISTRY_AUTH_FILE",
         "XDG_RUNTIME_DIR",
+        "XDG_CACHE_HOME",
+        "KILN_CACHE_DIR",
     ] {
         c.env_remove(v);
     }
