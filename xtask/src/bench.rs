@@ -1115,9 +1115,15 @@ fn kiln_push(
 ) -> Result<(Measurement, u64)> {
     let reference = format!("{}/bench/kiln:v1", registry.host());
     let mut cmd = Command::new(kiln);
+    // kiln's memory of where blobs are (mount sources) belongs to this registry alone: a later
+    // registry on the same port must start cold.
     cmd.args(["push", "--json"])
         .arg(format!("oci:{PUSH_LAYOUT}:{PUSH_TAG}"))
-        .arg(format!("docker://{reference}"));
+        .arg(format!("docker://{reference}"))
+        .env(
+            "KILN_CACHE_DIR",
+            dir.join(format!("kiln-cache-{}", registry.host().replace(':', "-"))),
+        );
     let m = time_push(tools, what, dir, "kiln-push", cmd)?;
     let summary = read_json(&dir.join("kiln-push.out"))?;
     let count = |key: &str| summary.get(key).and_then(Json::as_u64).unwrap_or(0);
