@@ -1,9 +1,11 @@
 //! Credentials and challenges.
 //!
-//! Credentials come from, in order: `--creds USER:PASS`, `KILN_REGISTRY_USERNAME` /
-//! `KILN_REGISTRY_PASSWORD`, containers' `${XDG_RUNTIME_DIR}/containers/auth.json` (or
-//! `REGISTRY_AUTH_FILE`), Docker's `${DOCKER_CONFIG:-~/.docker}/config.json` (`credHelpers`,
-//! `auths`, `credsStore`, helpers run as `docker-credential-NAME get`). They live in memory
+//! Credentials come from, in order: `--creds USER:PASS` (or `--password-stdin`),
+//! `KILN_REGISTRY_USERNAME` / `KILN_REGISTRY_PASSWORD`, containers' `REGISTRY_AUTH_FILE`,
+//! `${XDG_RUNTIME_DIR}/containers/auth.json` and
+//! `${XDG_CONFIG_HOME:-~/.config}/containers/auth.json`, Docker's
+//! `${DOCKER_CONFIG:-~/.docker}/config.json` (`credHelpers`, `auths`, `credsStore`, helpers
+//! run as `docker-credential-NAME get`). They live in memory
 //! only; `Debug` never shows the secret and no error message contains it.
 
 use super::Error;
@@ -68,6 +70,15 @@ impl Credentials {
         }
         if let Ok(d) = std::env::var("XDG_RUNTIME_DIR") {
             files.push(PathBuf::from(d).join("containers/auth.json"));
+        }
+        // containers-auth.json(5): then $XDG_CONFIG_HOME/containers/auth.json.
+        match std::env::var("XDG_CONFIG_HOME") {
+            Ok(d) if !d.is_empty() => files.push(PathBuf::from(d).join("containers/auth.json")),
+            _ => {
+                if let Ok(h) = std::env::var("HOME") {
+                    files.push(PathBuf::from(h).join(".config/containers/auth.json"));
+                }
+            }
         }
         match std::env::var("DOCKER_CONFIG") {
             Ok(d) => files.push(PathBuf::from(d).join("config.json")),

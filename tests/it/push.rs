@@ -225,9 +225,24 @@ fn basic_auth_works_and_the_password_never_shows() {
     check(&o, "kiln push with KILN_REGISTRY_*");
     no_secret(&o);
 
-    // Docker's config.json (auths, base64 user:pass), found through HOME.
+    // containers' auth.json in ~/.config (podman's persistent login), found through HOME.
     use base64::Engine;
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("kilnuser:{pass}"));
+    std::fs::create_dir_all(home.join(".config/containers")).unwrap();
+    std::fs::write(
+        home.join(".config/containers/auth.json"),
+        serde_json::json!({"auths": {reg.host(): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let o = kiln_clean_env(&home)
+        .args(["push", &src, &dest])
+        .output()
+        .unwrap();
+    check(&o, "kiln push with ~/.config/containers/auth.json");
+    no_secret(&o);
+    std::fs::remove_file(home.join(".config/containers/auth.json")).unwrap();
+
+    // Docker's config.json (auths, base64 user:pass), found through HOME.
     std::fs::create_dir_all(home.join(".docker")).unwrap();
     std::fs::write(
         home.join(".docker/config.json"),

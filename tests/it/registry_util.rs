@@ -338,6 +338,7 @@ pub(crate) fn kiln_clean_env(home: &Path) -> Command {
         "REGISTRY_AUTH_FILE",
         "XDG_RUNTIME_DIR",
         "XDG_CACHE_HOME",
+        "XDG_CONFIG_HOME",
         "KILN_CACHE_DIR",
     ] {
         c.env_remove(v);
