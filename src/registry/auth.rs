@@ -15,6 +15,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+/// The user name that marks an identity token (Docker's convention for `identitytoken` and
+/// credential helpers): the secret is an OAuth2 refresh token.
+pub(super) const IDENTITY_TOKEN_USER: &str = "<token>";
+
 /// A user name and a secret (password or identity token).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -147,7 +151,7 @@ fn from_config(
         }
         if let Some(tok) = entry["identitytoken"].as_str().filter(|t| !t.is_empty()) {
             return Ok(Some(Credentials {
-                username: "<token>".into(),
+                username: IDENTITY_TOKEN_USER.into(),
                 secret: tok.to_string(),
             }));
         }

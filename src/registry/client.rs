@@ -362,32 +362,67 @@ impl Client {
             url += &format!("{sep}scope={}", pct(s));
             sep = '&';
         }
-        if let Some(cr) = &self.creds {
-            url += &format!("{sep}account={}", pct(&cr.username));
-        }
-        let mut attempt = 0;
-        let r = loop {
-            let mut req = ureq::http::Request::builder().method("GET").uri(&url);
-            if let Some(cr) = &self.creds {
-                req = req.header("Authorization", cr.basic());
+        let bad_url = || Error::Token {
+            realm: shown.clone(),
+            why: "the realm is not a valid URL".into(),
+        };
+        // One token request, retried on 5xx, 429 and dropped connections.
+        let fetch = |method: &str, url: &str, form: Option<&str>| -> Result<Resp, Error> {
+            let mut attempt = 0;
+            loop {
+                let req = ureq::http::Request::builder().method(method).uri(url);
+                let res = match (form, &self.creds) {
+                    (Some(f), _) => self.agent.run(
+                        req.header("Content-Type", "application/x-www-form-urlencoded")
+                            .body(f.as_bytes())
+                            .map_err(|_| bad_url())?,
+                    ),
+                    (None, Some(cr)) => self.agent.run(
+                        req.header("Authorization", cr.basic())
+                            .body(())
+                            .map_err(|_| bad_url())?,
+                    ),
+                    (None, None) => self.agent.run(req.body(()).map_err(|_| bad_url())?),
+                };
+                let res = res
+                    .map_err(|e| transport(method, &shown, &e))
+                    .and_then(|r| read_resp(method, &shown, r));
+                match res {
+                    Ok(r) if (r.status >= 500 || r.status == 429) && attempt + 1 < ATTEMPTS => {}
+                    Ok(r) => return Ok(r),
+                    Err(e) if transient(&e) && attempt + 1 < ATTEMPTS => {}
+                    Err(e) => return Err(e),
+                }
+                attempt += 1;
+                backoff(attempt);
             }
-            let req = req.body(()).map_err(|_| Error::Token {
-                realm: shown.clone(),
-                why: "the realm is not a valid URL".into(),
-            })?;
-            let res = self
-                .agent
-                .run(req)
-                .map_err(|e| transport("GET", &shown, &e));
-            let res = res.and_then(|r| read_resp("GET", &shown, r));
-            match res {
-                Ok(r) if (r.status >= 500 || r.status == 429) && attempt + 1 < ATTEMPTS => {}
-                Ok(r) => break r,
-                Err(e) if transient(&e) && attempt + 1 < ATTEMPTS => {}
-                Err(e) => return Err(e),
+        };
+        // An identity token (Docker's `identitytoken`) is an OAuth2 refresh token: POST it to
+        // the realm (distribution's token spec); a token server without OAuth2 answers 404 or
+        // 405, and then it goes as Basic credentials like a password.
+        let oauth = match &self.creds {
+            Some(cr) if cr.username == super::auth::IDENTITY_TOKEN_USER => {
+                let mut form = format!(
+                    "grant_type=refresh_token&client_id=kiln&refresh_token={}",
+                    pct(&cr.secret)
+                );
+                if let Some(svc) = c.param("service") {
+                    form += &format!("&service={}", pct(svc));
+                }
+                form += &format!("&scope={}", pct(&scopes.join(" ")));
+                let r = fetch("POST", realm, Some(&form))?;
+                (r.status != 404 && r.status != 405).then_some(r)
             }
-            attempt += 1;
-            backoff(attempt);
+            _ => None,
+        };
+        let r = match oauth {
+            Some(r) => r,
+            None => {
+                if let Some(cr) = &self.creds {
+                    url += &format!("{sep}account={}", pct(&cr.username));
+                }
+                fetch("GET", &url, None)?
+            }
         };
         if r.status == 401 || r.status == 403 {
             return Err(self.unauthorized(&r));

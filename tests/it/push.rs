@@ -603,6 +603,41 @@ fn bearer_tokens_from_a_token_server() {
             assert!(!text.contains(tok.rsplit('.').next().unwrap()), "{text}");
         }
     }
+    // An identity token in config.json goes to the token server as an OAuth2 refresh token
+    // (POST), never as a password; the push works and the token never shows.
+    let refresh = "refresh-t0ken-kiln-test";
+    let oauth = TokenServer::start_with_refresh(&certs, "robot", pass, Some(refresh));
+    let reg2 = Registry::start(Some(&oauth.registry_auth(&certs)));
+    let home = t.path().join("home-oauth");
+    std::fs::create_dir_all(home.join(".docker")).unwrap();
+    std::fs::write(
+        home.join(".docker/config.json"),
+        serde_json::json!({"auths": {reg2.host(): {"identitytoken": refresh}}}).to_string(),
+    )
+    .unwrap();
+    let o = kiln_clean_env(&home)
+        .args([
+            "push",
+            &src,
+            &format!("docker://{}/team/app:v1", reg2.host()),
+        ])
+        .output()
+        .unwrap();
+    check(&o, "kiln push with an identity token");
+    assert!(
+        oauth
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.starts_with("POST /token")),
+        "{:?}",
+        oauth.requests.lock().unwrap()
+    );
+    for s in [&o.stdout, &o.stderr] {
+        assert!(!String::from_utf8_lossy(s).contains(refresh));
+    }
+
     // skopeo, with the same credentials, reads back the same digest.
     let out = run(
         Command::new(require("skopeo"))

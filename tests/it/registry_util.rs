@@ -439,6 +439,18 @@ pub(crate) struct TokenServer {
 
 impl TokenServer {
     pub(crate) fn start(dir: &Path, user: &str, pass: &str) -> TokenServer {
+        TokenServer::start_with_refresh(dir, user, pass, None)
+    }
+
+    /// Also answers OAuth2 `POST /token` (`grant_type=refresh_token`) for `refresh`, as
+    /// distribution's token spec describes; without it a POST gets 404.
+    pub(crate) fn start_with_refresh(
+        dir: &Path,
+        user: &str,
+        pass: &str,
+        refresh: Option<&str>,
+    ) -> TokenServer {
+        let refresh = refresh.map(str::to_string);
         use base64::Engine;
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -461,12 +473,46 @@ impl TokenServer {
                 let text = String::from_utf8_lossy(&head).into_owned();
                 let first = text.lines().next().unwrap_or("").to_string();
                 rq.lock().unwrap().push(first.clone());
-                let authorized = text.lines().any(|l| {
+                let mut authorized = text.lines().any(|l| {
                     l.to_ascii_lowercase().starts_with("authorization:")
                         && l.split_once(':').map(|x| x.1.trim()) == Some(want.as_str())
                 });
                 let target = first.split(' ').nth(1).unwrap_or("");
-                let query = target.split_once('?').map_or("", |x| x.1);
+                let mut query = target.split_once('?').map_or("", |x| x.1).to_string();
+                if first.starts_with("POST ") {
+                    let Some(expected) = &refresh else {
+                        let _ = write!(conn, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                        continue;
+                    };
+                    let length: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; length];
+                    if conn.read_exact(&mut body).is_err() {
+                        continue;
+                    }
+                    let form = String::from_utf8_lossy(&body).into_owned();
+                    let field = |k: &str| {
+                        form.split('&')
+                            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                            .map(percent_decode)
+                    };
+                    authorized = field("grant_type").as_deref() == Some("refresh_token")
+                        && field("refresh_token").as_deref() == Some(expected.as_str());
+                    // The scopes of a POST are one space-separated field.
+                    query = field("scope")
+                        .unwrap_or_default()
+                        .split(' ')
+                        .map(|sc| format!("scope={sc}"))
+                        .collect::<Vec<_>>()
+                        .join("&");
+                }
+                let query = query.as_str();
                 let mut access = Vec::new();
                 for kv in query.split('&') {
                     if let Some(v) = kv.strip_prefix("scope=") {
