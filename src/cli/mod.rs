@@ -74,10 +74,37 @@ struct KeyPairArgs {
     force: bool,
 }
 
+/// The image `sign`, `attest`, `verify` and `verify-attestation` work on, and how to reach it.
+#[derive(clap::Args, Debug)]
+struct SignedImage {
+    /// The image: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker://HOST/REPO[:TAG|@DIGEST].
+    image: String,
+    /// For a multi-platform image: the manifest of this platform (e.g. linux/arm64) under
+    /// its index, instead of the index.
+    #[arg(long, value_name = "OS/ARCH")]
+    platform: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+impl SignedImage {
+    /// Opens the image; `pull_only` for the commands that only read.
+    fn open(&self, pull_only: bool) -> anyhow::Result<crate::sign::store::Target> {
+        Ok(crate::sign::store::Target::open(
+            &self.image,
+            &self.registry.options(pull_only)?,
+            self.platform.as_deref(),
+        )?)
+    }
+}
+
 #[derive(clap::Args, Debug)]
 struct SignArgs {
-    /// The image: oci:DIR[:TAG] or docker://HOST/REPO[:TAG|@DIGEST].
-    image: String,
+    #[command(flatten)]
+    target: SignedImage,
     /// The private key (cosign's encrypted PEM); its password from KILN_PASSWORD,
     /// COSIGN_PASSWORD or a prompt.
     #[arg(long, value_name = "FILE")]
@@ -90,21 +117,12 @@ struct SignArgs {
     /// --recursive).
     #[arg(long)]
     recursive: bool,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-    /// For a multi-platform image: the manifest of this platform (e.g. linux/arm64) under
-    /// its index, instead of the index.
-    #[arg(long, value_name = "OS/ARCH")]
-    platform: Option<String>,
-    #[command(flatten)]
-    registry: RegistryArgs,
 }
 
 #[derive(clap::Args, Debug)]
 struct AttestArgs {
-    /// The image: oci:DIR[:TAG] or docker://HOST/REPO[:TAG|@DIGEST].
-    image: String,
+    #[command(flatten)]
+    target: SignedImage,
     /// The private key (cosign's encrypted PEM).
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
@@ -117,21 +135,12 @@ struct AttestArgs {
     /// The repository the statement's subject names (default as for `kiln sign`).
     #[arg(long, value_name = "REPO")]
     identity: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-    /// For a multi-platform image: the manifest of this platform (e.g. linux/arm64) under
-    /// its index, instead of the index.
-    #[arg(long, value_name = "OS/ARCH")]
-    platform: Option<String>,
-    #[command(flatten)]
-    registry: RegistryArgs,
 }
 
 #[derive(clap::Args, Debug)]
 struct VerifyArgs {
-    /// The image: oci:DIR[:TAG] or docker://HOST/REPO[:TAG|@DIGEST].
-    image: String,
+    #[command(flatten)]
+    target: SignedImage,
     /// The public key (PEM).
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
@@ -139,36 +148,18 @@ struct VerifyArgs {
     /// registry.example/team/app.
     #[arg(long, value_name = "REPO")]
     identity: Option<String>,
-    /// Print the verified signatures as JSON.
-    #[arg(long)]
-    json: bool,
-    /// For a multi-platform image: the manifest of this platform (e.g. linux/arm64) under
-    /// its index, instead of the index.
-    #[arg(long, value_name = "OS/ARCH")]
-    platform: Option<String>,
-    #[command(flatten)]
-    registry: RegistryArgs,
 }
 
 #[derive(clap::Args, Debug)]
 struct VerifyAttestationArgs {
-    /// The image: oci:DIR[:TAG] or docker://HOST/REPO[:TAG|@DIGEST].
-    image: String,
+    #[command(flatten)]
+    target: SignedImage,
     /// The public key (PEM).
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
     /// spdx, cyclonedx or slsaprovenance.
     #[arg(long = "type", value_name = "TYPE")]
     kind: String,
-    /// Print the verified statements as JSON.
-    #[arg(long)]
-    json: bool,
-    /// For a multi-platform image: the manifest of this platform (e.g. linux/arm64) under
-    /// its index, instead of the index.
-    #[arg(long, value_name = "OS/ARCH")]
-    platform: Option<String>,
-    #[command(flatten)]
-    registry: RegistryArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -516,15 +507,11 @@ fn print_signed(s: &crate::sign::store::Signed, json: bool) -> anyhow::Result<()
 
 fn sign(a: SignArgs) -> anyhow::Result<()> {
     let key = read_private_key(&a.key)?;
-    let target = crate::sign::store::Target::open(
-        &a.image,
-        &a.registry.options(false)?,
-        a.platform.as_deref(),
-    )?;
+    let target = a.target.open(false)?;
     if a.recursive {
         let all = crate::sign::store::sign_recursive(&target, &key, a.identity.as_deref())
-            .with_context(|| format!("cannot sign {}", a.image))?;
-        if a.json {
+            .with_context(|| format!("cannot sign {}", a.target.image))?;
+        if a.target.json {
             return out(&(serde_json::to_string_pretty(&all)? + "\n"));
         }
         for s in &all {
@@ -533,8 +520,8 @@ fn sign(a: SignArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let s = crate::sign::store::sign(&target, &key, a.identity.as_deref())
-        .with_context(|| format!("cannot sign {}", a.image))?;
-    print_signed(&s, a.json)
+        .with_context(|| format!("cannot sign {}", a.target.image))?;
+    print_signed(&s, a.target.json)
 }
 
 /// `--type` to a predicate type.
@@ -549,11 +536,7 @@ fn predicate_type(kind: &str) -> anyhow::Result<&'static str> {
 
 fn attest(a: AttestArgs) -> anyhow::Result<()> {
     let pt = predicate_type(&a.kind)?;
-    let target = crate::sign::store::Target::open(
-        &a.image,
-        &a.registry.options(false)?,
-        a.platform.as_deref(),
-    )?;
+    let target = a.target.open(false)?;
     let predicate: serde_json::Value = match a.kind.as_str() {
         "slsaprovenance" => {
             let Some(m) = &a.manifest else {
@@ -589,19 +572,15 @@ fn attest(a: AttestArgs) -> anyhow::Result<()> {
     };
     let key = read_private_key(&a.key)?;
     let s = crate::sign::store::attest(&target, &key, pt, predicate, a.identity.as_deref())
-        .with_context(|| format!("cannot attest {}", a.image))?;
-    print_signed(&s, a.json)
+        .with_context(|| format!("cannot attest {}", a.target.image))?;
+    print_signed(&s, a.target.json)
 }
 
 fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     let key = read_public_key(&a.key)?;
-    let target = crate::sign::store::Target::open(
-        &a.image,
-        &a.registry.options(true)?,
-        a.platform.as_deref(),
-    )?;
+    let target = a.target.open(true)?;
     let ok = crate::sign::store::verify(&target, &key, a.identity.as_deref())?;
-    if a.json {
+    if a.target.json {
         return out(&(serde_json::to_string_pretty(&ok)? + "\n"));
     }
     let mut s = String::new();
@@ -617,13 +596,9 @@ fn verify(a: VerifyArgs) -> anyhow::Result<()> {
 fn verify_attestation(a: VerifyAttestationArgs) -> anyhow::Result<()> {
     let pt = predicate_type(&a.kind)?;
     let key = read_public_key(&a.key)?;
-    let target = crate::sign::store::Target::open(
-        &a.image,
-        &a.registry.options(true)?,
-        a.platform.as_deref(),
-    )?;
+    let target = a.target.open(true)?;
     let ok = crate::sign::store::verify_attestation(&target, &key, pt)?;
-    if a.json {
+    if a.target.json {
         return out(&(serde_json::to_string_pretty(&ok)? + "\n"));
     }
     let mut s = String::new();

@@ -216,6 +216,21 @@ fn layer_comment(plan: &Plan, kind: LayerKind) -> String {
     format!("components: {}", names.join(", "))
 }
 
+/// `OS/ARCH[/VARIANT]` of an index entry (a descriptor with `platform`), as `--platform` names
+/// it.
+pub fn platform_name(descriptor: &serde_json::Value) -> String {
+    let p = &descriptor["platform"];
+    let mut n = format!(
+        "{}/{}",
+        p["os"].as_str().unwrap_or(""),
+        p["architecture"].as_str().unwrap_or("")
+    );
+    if let Some(v) = p["variant"].as_str() {
+        n += &format!("/{v}");
+    }
+    n
+}
+
 /// JSON bytes as kiln writes them: compact, keys in struct order or sorted.
 pub fn to_bytes<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("OCI JSON serialises")

@@ -146,18 +146,7 @@ pub fn artifact_for(
     if image["mediaType"].as_str() == Some(super::INDEX_MEDIA_TYPE) {
         let index = store.json(&blob(&digest))?;
         let children = index["manifests"].as_array().cloned().unwrap_or_default();
-        let name = |m: &Value| {
-            let p = &m["platform"];
-            let mut n = format!(
-                "{}/{}",
-                p["os"].as_str().unwrap_or(""),
-                p["architecture"].as_str().unwrap_or("")
-            );
-            if let Some(v) = p["variant"].as_str() {
-                n += &format!("/{v}");
-            }
-            n
-        };
+        let name = super::platform_name;
         let host = match std::env::consts::ARCH {
             "x86_64" => "linux/amd64",
             "aarch64" => "linux/arm64",

@@ -180,18 +180,7 @@ impl Target {
                 why: format!("it is a single-platform image ({top}); leave out --platform"),
             });
         };
-        let name = |m: &Value| {
-            let p = &m["platform"];
-            let mut n = format!(
-                "{}/{}",
-                p["os"].as_str().unwrap_or(""),
-                p["architecture"].as_str().unwrap_or("")
-            );
-            if let Some(v) = p["variant"].as_str() {
-                n += &format!("/{v}");
-            }
-            n
-        };
+        let name = crate::image::platform_name;
         children
             .iter()
             .find(|m| name(m) == *want)

@@ -61,6 +61,20 @@ fn key_pair(home: &Path, prefix: &Path) -> (PathBuf, PathBuf) {
     (prefix.with_extension("key"), prefix.with_extension("pub"))
 }
 
+/// `kiln verify --key KEY IMAGE`.
+fn kiln_verify(
+    home: &Path,
+    key: impl AsRef<std::ffi::OsStr>,
+    image: impl AsRef<std::ffi::OsStr>,
+) -> Output {
+    kiln_clean_env(home)
+        .args(["verify", "--key"])
+        .arg(key)
+        .arg(image)
+        .output()
+        .unwrap()
+}
+
 fn peer_verify(pubkey: &Path, image: &str) -> Output {
     Command::new(peer())
         .args(["verify", "--http"])
@@ -142,15 +156,7 @@ fn kiln_and_the_cosign_peer_verify_each_others_signatures() {
     );
     let j: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["digest"], digest.as_str());
-    ok(
-        kiln_clean_env(&home)
-            .args(["verify", "--key"])
-            .arg(&pubkey)
-            .arg(&src)
-            .output()
-            .unwrap(),
-        "kiln verify (layout)",
-    );
+    ok(kiln_verify(&home, &pubkey, &src), "kiln verify (layout)");
     ok(
         kiln_clean_env(&home)
             .args(["push", &src, &format!("docker://{host}/app:v1")])
@@ -181,12 +187,7 @@ fn kiln_and_the_cosign_peer_verify_each_others_signatures() {
         "cosign-peer verify after a re-tag",
     );
     let out = ok(
-        kiln_clean_env(&home)
-            .args(["verify", "--key"])
-            .arg(&pubkey)
-            .arg(format!("docker://{host}/app:retagged"))
-            .output()
-            .unwrap(),
+        kiln_verify(&home, &pubkey, format!("docker://{host}/app:retagged")),
         "kiln verify after a re-tag",
     );
     assert!(out.contains(&digest), "{out}");
@@ -244,21 +245,15 @@ fn kiln_and_the_cosign_peer_verify_each_others_signatures() {
         "cosign-peer sign",
     );
     ok(
-        kiln_clean_env(&home)
-            .args(["verify", "--key"])
-            .arg(peer2.with_extension("pub"))
-            .arg(format!("docker://{host}/app:v1"))
-            .output()
-            .unwrap(),
+        kiln_verify(
+            &home,
+            peer2.with_extension("pub"),
+            format!("docker://{host}/app:v1"),
+        ),
         "kiln verify the peer's signature",
     );
     // A key that signed nothing: exit 1, with the reason.
-    let o = kiln_clean_env(&home)
-        .args(["verify", "--key"])
-        .arg(&peer_pub)
-        .arg(format!("docker://{host}/app:v1"))
-        .output()
-        .unwrap();
+    let o = kiln_verify(&home, &peer_pub, format!("docker://{host}/app:v1"));
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("does not verify"),
@@ -268,12 +263,11 @@ fn kiln_and_the_cosign_peer_verify_each_others_signatures() {
     // A different image pushed under the signed tag: neither tool accepts it.
     let other = build_and_push(&t.path().join("other"), &host, "app:v1", Some("another"));
     assert_ne!(other, digest);
-    let o = kiln_clean_env(&home)
-        .args(["verify", "--key"])
-        .arg(peer2.with_extension("pub"))
-        .arg(format!("docker://{host}/app:v1"))
-        .output()
-        .unwrap();
+    let o = kiln_verify(
+        &home,
+        peer2.with_extension("pub"),
+        format!("docker://{host}/app:v1"),
+    );
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -291,12 +285,11 @@ fn kiln_and_the_cosign_peer_verify_each_others_signatures() {
     // By digest, the signed image still verifies (with the peer's key: the peer replaced the
     // signature manifest when it signed).
     ok(
-        kiln_clean_env(&home)
-            .args(["verify", "--key"])
-            .arg(peer2.with_extension("pub"))
-            .arg(format!("docker://{host}/app@{digest}"))
-            .output()
-            .unwrap(),
+        kiln_verify(
+            &home,
+            peer2.with_extension("pub"),
+            format!("docker://{host}/app@{digest}"),
+        ),
         "kiln verify by digest",
     );
 
@@ -542,12 +535,7 @@ fn signatures_in_an_oci_archive_travel_with_it() {
     let unsigned = std::fs::read(&archive).unwrap();
 
     // Not signed yet: exit 1, saying so.
-    let o = kiln_clean_env(&home)
-        .args(["verify", "--key"])
-        .arg(&pubkey)
-        .arg(&src)
-        .output()
-        .unwrap();
+    let o = kiln_verify(&home, &pubkey, &src);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     ok(
         kiln_pw(&home)
@@ -562,12 +550,7 @@ fn signatures_in_an_oci_archive_travel_with_it() {
     assert_ne!(std::fs::read(&archive).unwrap(), unsigned);
     assert_eq!(skopeo_inspect_digest(&src), digest);
     let out = ok(
-        kiln_clean_env(&home)
-            .args(["verify", "--key"])
-            .arg(&pubkey)
-            .arg(&src)
-            .output()
-            .unwrap(),
+        kiln_verify(&home, &pubkey, &src),
         "kiln verify (oci-archive)",
     );
     assert!(out.contains(&digest), "{out}");
