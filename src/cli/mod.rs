@@ -724,21 +724,7 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         plans.push(plan);
     }
     let manifest = &manifests[0];
-    if a.plan {
-        let mut text = String::new();
-        for (m, plan) in manifests.iter().zip(&plans) {
-            if let (Some(p), false) = (&m.image.platform, a.json) {
-                text += &format!("platform {p}\n");
-            }
-            text += &if a.json {
-                plan.to_json() + "\n"
-            } else {
-                plan::table(plan)
-            };
-        }
-        return out(&text);
-    }
-    let plan = &plans[0];
+    // --locked holds for --plan too: the plan shown is the one the lock allows.
     let lock_path = crate::lock::path_for(&a.manifest);
     let new_lock = crate::lock::Lock::of_all(&plans, &manifest.file.text);
     if a.locked {
@@ -755,6 +741,21 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
             .into());
         }
     }
+    if a.plan {
+        let mut text = String::new();
+        for (m, plan) in manifests.iter().zip(&plans) {
+            if let (Some(p), false) = (&m.image.platform, a.json) {
+                text += &format!("platform {p}\n");
+            }
+            text += &if a.json {
+                plan.to_json() + "\n"
+            } else {
+                plan::table(plan)
+            };
+        }
+        return out(&text);
+    }
+    let plan = &plans[0];
     let output = output.unwrap_or_else(|| Output::default_for(&plan.image.name));
     let set = output::write_all(&plans, &output)
         .with_context(|| format!("cannot build image `{}`", plan.image.name))?;

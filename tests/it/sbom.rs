@@ -1325,6 +1325,14 @@ fn two_builds_give_identical_sboms_and_locked_detects_drift() {
             "{stderr}"
         );
         assert!(!a.join("mode-drift").exists());
+        // --plan is held to the lock too.
+        let plan = kiln()
+            .args(["build"])
+            .arg(&ma)
+            .args(["--locked", "--plan"])
+            .output()
+            .unwrap();
+        assert_eq!(plan.status.code(), Some(1), "{plan:?}");
         std::fs::set_permissions(&conf, before).unwrap();
     }
 
