@@ -16,6 +16,7 @@ pub mod init;
 pub mod layer;
 pub mod lock;
 pub mod manifest;
+pub mod oci;
 pub mod plan;
 pub mod registry;
 pub mod resolve;

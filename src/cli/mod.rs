@@ -331,6 +331,14 @@ pub fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!("error: internal error: {msg}{at}\n\nhint: this is a bug in kiln; please report it with the command you ran");
     }));
+    // Ctrl-C or SIGTERM: remove this run's staging folders and temporary files, then exit as
+    // a shell expects (128 + SIGINT). What was published stays: every output is renamed whole.
+    let _ = ctrlc::set_handler(|| {
+        crate::oci::guard::remove_live();
+        eprintln!("error: interrupted; removed this run's temporary files");
+        std::process::exit(130);
+    });
+    crate::oci::guard::on_wait(|msg| eprintln!("note: {msg}"));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -16,32 +16,9 @@ use crate::plan::Plan;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
-pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub artifact_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub platform: Option<Platform>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
-    pub annotations: BTreeMap<String, String>,
-}
-
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct Platform {
-    pub architecture: String,
-    pub os: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub variant: Option<String>,
-}
+pub use crate::oci::{
+    Descriptor, Platform, CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, REF_NAME,
+};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -17,6 +17,9 @@ use super::{
 use crate::digest::Digest;
 use crate::layer::{self, tar};
 use crate::manifest::LayerKind;
+use crate::oci;
+use crate::oci::guard::{self, Lock, Staging};
+use crate::oci::layout::Layout;
 use crate::plan::Plan;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -77,6 +80,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Layer(#[from] layer::Error),
+    #[error(transparent)]
+    Oci(#[from] oci::Error),
     #[error(transparent)]
     Sbom(Box<crate::sbom::Error>),
     #[error("a docker-archive holds one platform's image, and the manifest lists {0}: use oci: or oci-archive:, which hold an image index")]
@@ -189,11 +194,7 @@ pub(crate) fn write_blob(blobs: &Path, staging: &Path, bytes: &[u8]) -> Result<D
         .tempfile_in(staging)
         .map_err(werr(staging))?;
     tmp.write_all(bytes).map_err(werr(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(werr(&dest))?;
-    tmp.persist(&dest).map_err(|e| Error::Write {
-        path: dest.clone(),
-        source: e.error,
-    })?;
+    guard::persist(tmp, &dest)?;
     Ok(d)
 }
 
@@ -203,10 +204,7 @@ pub(crate) fn write_blob(blobs: &Path, staging: &Path, bytes: &[u8]) -> Result<D
 fn write_image(plan: &Plan, layout: &Path, tag: &str) -> Result<Built, Error> {
     let blobs = layout.join("blobs/sha256");
     fs_err::create_dir_all(&blobs).map_err(werr(&blobs))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".kiln-staging-")
-        .tempdir_in(layout)
-        .map_err(werr(layout))?;
+    let staging = Staging::new_in(layout)?;
     let staging = staging.path();
     let mut layers = Vec::new();
     for kind in LayerKind::ALL {
@@ -265,10 +263,7 @@ fn write_images(plans: &[Plan], layout: &Path, tag: &str) -> Result<BuiltSet, Er
         return Ok(BuiltSet { top, images });
     }
     let blobs = layout.join("blobs/sha256");
-    let staging = tempfile::Builder::new()
-        .prefix(".kiln-staging-")
-        .tempdir_in(layout)
-        .map_err(werr(layout))?;
+    let staging = Staging::new_in(layout)?;
     let index = Index {
         schema_version: 2,
         media_type: INDEX_MEDIA_TYPE,
@@ -413,19 +408,7 @@ fn write_new_layout(plans: &[Plan], dir: &Path, tag: &str) -> Result<BuiltSet, E
 }
 
 pub(crate) fn write_file_atomic(dest: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let parent = dest.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kiln-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(parent)
-        .map_err(werr(parent))?;
-    tmp.write_all(bytes).map_err(werr(dest))?;
-    tmp.as_file().sync_all().map_err(werr(dest))?;
-    tmp.persist(dest).map_err(|e| Error::Write {
-        path: dest.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    Ok(guard::write_atomic(dest, bytes)?)
 }
 
 fn parent_of(p: &Path) -> PathBuf {
@@ -448,12 +431,8 @@ pub fn write_all(plans: &[Plan], out: &Output) -> Result<BuiltSet, Error> {
         Output::Oci { dir, tag } => write_oci(plans, dir, tag),
         Output::OciArchive { file, tag } => {
             let parent = parent_of(file);
-            fs_err::create_dir_all(&parent).map_err(werr(&parent))?;
-            let work = tempfile::Builder::new()
-                .prefix(".kiln-build-")
-                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777))
-                .tempdir_in(&parent)
-                .map_err(werr(&parent))?;
+            guard::sweep(&parent);
+            let work = Staging::new_in(&parent)?;
             let built = write_new_layout(plans, work.path(), tag)?;
             let mut files: Vec<(String, PathBuf)> = vec![];
             for d in blob_list(&built) {
@@ -472,12 +451,8 @@ pub fn write_all(plans: &[Plan], out: &Output) -> Result<BuiltSet, Error> {
         }
         Output::DockerArchive { file, reference } => {
             let parent = parent_of(file);
-            fs_err::create_dir_all(&parent).map_err(werr(&parent))?;
-            let work = tempfile::Builder::new()
-                .prefix(".kiln-build-")
-                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777))
-                .tempdir_in(&parent)
-                .map_err(werr(&parent))?;
+            guard::sweep(&parent);
+            let work = Staging::new_in(&parent)?;
             let tag = reference
                 .as_deref()
                 .and_then(|r| r.rsplit_once(':'))
@@ -560,11 +535,7 @@ pub(crate) fn write_archive(
     mtime: u64,
 ) -> Result<(), Error> {
     let parent = parent_of(dest);
-    let tmp = tempfile::Builder::new()
-        .prefix(".kiln-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(&parent)
-        .map_err(werr(&parent))?;
+    let tmp = guard::temp_file_in(&parent)?;
     {
         let mut tw = tar::TarWriter::new(BufWriter::with_capacity(256 * 1024, tmp.as_file()));
         let w = werr(dest);
@@ -612,116 +583,113 @@ pub(crate) fn write_archive(
         let mut out = tw.finish().map_err(&w)?;
         out.flush().map_err(&w)?;
     }
-    tmp.as_file().sync_all().map_err(werr(dest))?;
-    tmp.persist(dest).map_err(|e| Error::Write {
-        path: dest.to_path_buf(),
-        source: e.error,
+    Ok(tmp.persist(dest)?)
+}
+
+/// True when `dir` does not exist or is an empty folder: a new layout may be renamed there.
+fn vacant(dir: &Path) -> Result<bool, Error> {
+    match fs_err::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(Error::Write {
+            path: dir.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+/// Writes to an OCI layout. The image is assembled as a complete layout in a staging folder
+/// beside DIR, without any lock; then, under the lock on DIR's parent, it is renamed into
+/// place when DIR is new, or its blobs are moved into DIR and DIR's `index.json` is updated
+/// under DIR's own lock (re-read there: a tag another writer added meanwhile stays).
+fn write_oci(plans: &[Plan], dir: &Path, tag: &str) -> Result<BuiltSet, Error> {
+    // Refuse a folder that is not a layout before doing any work.
+    if !vacant(dir)? {
+        open_existing(dir)?.sweep();
+    }
+    let parent = parent_of(dir);
+    guard::sweep(&parent);
+    let work = Staging::new_in(&parent)?;
+    let built = write_new_layout(plans, work.path(), tag)?;
+    let _lock = Lock::folder(&parent)?;
+    if vacant(dir)? {
+        if dir.exists() {
+            fs_err::remove_dir(dir).map_err(werr(dir))?;
+        }
+        work.rename_to(dir)?;
+        return Ok(built);
+    }
+    let layout = open_existing(dir)?;
+    move_blobs(work.path(), &layout)?;
+    layout.update(|index| -> Result<(), Error> {
+        merge_index(&layout, index, &built, tag);
+        Ok(())
     })?;
+    Ok(built)
+}
+
+fn open_existing(dir: &Path) -> Result<Layout, Error> {
+    Layout::open(dir).map_err(|e| match e {
+        oci::Error::NotALayout { .. } => Error::NotALayout {
+            path: dir.to_path_buf(),
+        },
+        other => Error::Oci(other),
+    })
+}
+
+/// Moves the blobs of the staged layout `from` into `layout` (renames; a blob already there as
+/// a plain file of the same size stays).
+fn move_blobs(from: &Path, layout: &Layout) -> Result<(), Error> {
+    let blobs = from.join("blobs/sha256");
+    fs_err::create_dir_all(layout.blobs_dir(crate::digest::Algorithm::Sha256))
+        .map_err(werr(layout.dir()))?;
+    for e in fs_err::read_dir(&blobs).map_err(werr(&blobs))? {
+        let e = e.map_err(werr(&blobs))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(d) = Digest::parse(&format!("sha256:{name}")) else {
+            continue;
+        };
+        let size = e.metadata().map_err(werr(&e.path()))?.len();
+        if layout.blob_size(&d).ok().flatten() == Some(size) {
+            continue;
+        }
+        fs_err::rename(e.path(), layout.blob_path(&d)).map_err(werr(&layout.blob_path(&d)))?;
+    }
     Ok(())
 }
 
-fn write_oci(plans: &[Plan], dir: &Path, tag: &str) -> Result<BuiltSet, Error> {
-    let exists = dir.exists();
-    let empty = exists && fs_err::read_dir(dir).map_err(werr(dir))?.next().is_none();
-    if !exists || empty {
-        // Assemble next to the destination, then rename: a killed build leaves only a hidden
-        // temporary folder, never a DIR that looks like a layout.
-        let parent = parent_of(dir);
-        fs_err::create_dir_all(&parent).map_err(werr(&parent))?;
-        let work = tempfile::Builder::new()
-            .prefix(".kiln-build-")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777))
-            .tempdir_in(&parent)
-            .map_err(werr(&parent))?;
-        let built = write_new_layout(plans, work.path(), tag)?;
-        if empty {
-            fs_err::remove_dir(dir).map_err(werr(dir))?;
-        }
-        let work = work.keep();
-        fs_err::rename(&work, dir).map_err(|e| {
-            let _ = fs_err::remove_dir_all(&work);
-            Error::Write {
-                path: dir.to_path_buf(),
-                source: e,
-            }
-        })?;
-        return Ok(built);
-    }
-    if !dir.join("oci-layout").is_file() {
-        return Err(Error::NotALayout {
-            path: dir.to_path_buf(),
-        });
-    }
-    let index_path = dir.join("index.json");
-    let old = fs_err::read(&index_path).map_err(werr(&index_path))?;
-    let mut index: serde_json::Value =
-        serde_json::from_slice(&old).map_err(|e| Error::BadIndex {
-            path: index_path.clone(),
-            source: e,
-        })?;
-    let built = write_images(plans, dir, tag)?;
-    let ours = serde_json::to_value(tagged(&built, tag)).expect("descriptor serialises");
-    let manifests = index
-        .as_object_mut()
-        .and_then(|o| o.get_mut("manifests"))
-        .and_then(|m| m.as_array_mut())
-        .ok_or_else(|| Error::BadIndex {
-            path: index_path.clone(),
-            source: serde::de::Error::custom("no `manifests` array"),
-        })?;
-    manifests.retain(|m| {
-        m.pointer(&format!("/annotations/{}", REF_NAME.replace('/', "~1")))
-            .and_then(|v| v.as_str())
-            != Some(tag)
-    });
-    manifests.push(ours);
-    // Artifacts of images no longer in the index go; ours come in (once each).
-    let subject_ptr = format!(
-        "/annotations/{}",
-        super::SUBJECT_ANNOTATION.replace('/', "~1")
-    );
+/// The index of an existing layout after a build of `built` under `tag`: the tag moves to the
+/// new image, artifacts of images no longer in the index go, the new ones come in (once each).
+fn merge_index(layout: &Layout, index: &mut oci::Index, built: &BuiltSet, tag: &str) {
+    index.retain(|m| m.tag() != Some(tag));
+    index.push(tagged(built, tag));
     // Images: the entries that are not artifacts, and the manifests of the indexes among them.
     let mut images: Vec<String> = Vec::new();
-    for m in manifests
-        .iter()
-        .filter(|m| m.pointer(&subject_ptr).is_none())
+    for m in index
+        .descriptors()
+        .filter(|m| m.annotation(super::SUBJECT_ANNOTATION).is_none())
     {
-        let Some(d) = m["digest"].as_str() else {
-            continue;
-        };
-        images.push(d.to_string());
-        if m["mediaType"].as_str() == Some(INDEX_MEDIA_TYPE) {
-            let p = dir
-                .join("blobs/sha256")
-                .join(d.trim_start_matches("sha256:"));
-            let children: serde_json::Value = fs_err::read(&p)
+        images.push(m.digest.to_string());
+        if m.is_index() {
+            let children = layout
+                .read_blob(&m.digest, Some(m.size), oci::MAX_MANIFEST)
                 .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
-            for c in children["manifests"].as_array().into_iter().flatten() {
-                if let Some(cd) = c["digest"].as_str() {
-                    images.push(cd.to_string());
-                }
+                .and_then(|b| oci::parse_manifest(&b, Some(&m.media_type)).ok());
+            for c in children.iter().flat_map(|c| c.children()) {
+                images.push(c.digest.to_string());
             }
         }
     }
-    manifests.retain(|m| {
-        m.pointer(&subject_ptr)
-            .and_then(|v| v.as_str())
+    index.retain(|m| {
+        m.annotation(super::SUBJECT_ANNOTATION)
             .is_none_or(|s| images.iter().any(|i| i == s))
     });
     // Once each: the same artifact under another tag is another entry (its tag annotation).
     for a in built.images.iter().flat_map(|b| b.artifacts.iter()) {
-        let v = serde_json::to_value(a).expect("descriptor serialises");
-        if !manifests.contains(&v) {
-            manifests.push(v);
+        if !index.descriptors().any(|d| d == a) {
+            index.push(a.clone());
         }
     }
-    write_file_atomic(
-        &index_path,
-        &serde_json::to_vec(&index).expect("index serialises"),
-    )?;
-    Ok(built)
 }
 
 #[cfg(test)]

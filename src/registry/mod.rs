@@ -63,6 +63,8 @@ pub enum Error {
     },
     #[error("{}: {what}", path.display())]
     Layout { path: PathBuf, what: String },
+    #[error(transparent)]
+    Oci(#[from] crate::oci::Error),
     #[error("cannot reach https://{host}/v2/: {message}\n(kiln uses plain HTTP only for a loopback host such as 127.0.0.1, ::1 or localhost, or with --insecure)")]
     PlainHttp { host: String, message: String },
     #[error("{url}: the registry's TLS certificate is not trusted ({message})\n(trust its CA with --cert-dir DIR holding the CA's .crt file; --insecure skips verification)")]

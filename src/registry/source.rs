@@ -1,12 +1,19 @@
-//! The image to push, read from an `oci:` layout or an `oci-archive:` (whose blobs are
-//! streamed out to a temporary folder first, never held in memory).
+//! The image to push, read from an `oci:` layout or an `oci-archive:` (unpacked to a temporary
+//! folder first, streaming, every blob checked against its name on the way).
+//!
+//! Owns: collecting what a push sends — the tagged manifest (or index and its platform
+//! manifests) and the artifacts whose subject it is, each as the exact bytes read, checked
+//! against its digest, and each referenced blob as a plain file of its descriptor's size.
+//! Does not own: reading the layout ([`crate::oci::layout`]), hashing layer blobs before they
+//! are sent (`push_blob`, which hashes only what it uploads).
 
 use super::{Blob, Error};
 use crate::digest::Digest;
 use crate::image::output::Output;
-use crate::image::{REF_NAME, SUBJECT_ANNOTATION};
-use serde_json::Value;
-use std::path::{Path, PathBuf};
+use crate::image::{SUBJECT_ANNOTATION, TAG_ANNOTATION};
+use crate::oci::layout::Layout;
+use crate::oci::{self, parse_manifest, Descriptor, MAX_MANIFEST};
+use std::path::Path;
 
 /// A manifest's exact bytes.
 pub(super) struct Manifest {
@@ -16,6 +23,8 @@ pub(super) struct Manifest {
     /// For an index entry tagged as a signature or attestation (`sha256-HEX.sig`): that tag.
     pub(super) tag: Option<String>,
     pub(super) blobs: Vec<Blob>,
+    /// The platform manifests an index lists.
+    children: Vec<Descriptor>,
 }
 
 pub(super) struct Image {
@@ -38,11 +47,9 @@ impl Image {
     }
 }
 
-const MAX_JSON: u64 = 16 << 20;
-
 pub(super) fn load(src: &Output) -> Result<Image, Error> {
     match src {
-        Output::Oci { dir, tag } => load_dir(dir, tag, None),
+        Output::Oci { dir, tag } => load_dir(&Layout::open(dir)?, tag, None),
         Output::OciArchive { file, tag } => {
             let tmp = tempfile::Builder::new()
                 .prefix("kiln-push-")
@@ -51,187 +58,93 @@ pub(super) fn load(src: &Output) -> Result<Image, Error> {
                     path: file.clone(),
                     source: e,
                 })?;
-            extract(file, tmp.path())?;
-            let dir = tmp.path().to_path_buf();
-            load_dir(&dir, tag, Some(tmp)).map_err(|e| match e {
-                Error::Layout { what, .. } => Error::Layout {
+            oci::archive::unpack(file, tmp.path())?;
+            let layout = Layout::open(tmp.path()).map_err(|e| match e {
+                oci::Error::NotALayout { why, .. } => Error::Layout {
                     path: file.clone(),
-                    what,
+                    what: format!("is not an oci-archive: {why}"),
                 },
-                other => other,
-            })
+                other => other.into(),
+            })?;
+            load_dir(&layout, tag, Some(tmp))
         }
         other => Err(Error::Source(other.to_string())),
     }
 }
 
-/// Unpacks the layout an oci-archive holds (`index.json`, `oci-layout`, `blobs/sha256/*`; other
-/// entries are skipped) into `dest`, streaming.
-pub(crate) fn extract(file: &Path, dest: &Path) -> Result<(), Error> {
-    let io = |e| Error::Read {
-        path: file.to_path_buf(),
-        source: e,
-    };
-    let blobs = dest.join("blobs/sha256");
-    fs_err::create_dir_all(&blobs).map_err(io)?;
-    let f = fs_err::File::open(file).map_err(io)?;
-    let mut a = tar::Archive::new(std::io::BufReader::new(f));
-    // The tar reader's own messages quote the bad header bytes: say what it means instead.
-    let not_tar = |_| Error::Layout {
-        path: file.to_path_buf(),
-        what: "is not a valid tar archive (truncated, or not an oci-archive)".into(),
-    };
-    for entry in a.entries().map_err(not_tar)? {
-        let mut entry = entry.map_err(not_tar)?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            continue;
-        }
-        let name = entry
-            .path()
-            .map_err(io)?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_string();
-        let out = if name == "index.json" || name == "oci-layout" {
-            dest.join(&name)
-        } else if let Some(hex) = name.strip_prefix("blobs/sha256/") {
-            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                continue;
-            }
-            blobs.join(hex)
-        } else {
-            continue;
-        };
-        let mut w = fs_err::File::create(&out).map_err(io)?;
-        std::io::copy(&mut entry, &mut w).map_err(io)?;
-    }
-    Ok(())
-}
-
-fn read_json(dir: &Path, path: &Path) -> Result<(Vec<u8>, Value), Error> {
-    let meta = fs_err::metadata(path).map_err(|e| Error::Read {
-        path: path.to_path_buf(),
-        source: e,
+/// Reads the manifest `desc` points at (checked against its digest and size) and lists its
+/// blobs (plain files of their descriptors' sizes).
+fn manifest(layout: &Layout, desc: &Descriptor) -> Result<Manifest, Error> {
+    let bytes = layout.read_blob(&desc.digest, Some(desc.size), MAX_MANIFEST)?;
+    let parsed = parse_manifest(&bytes, Some(&desc.media_type)).map_err(|why| Error::Layout {
+        path: layout.dir().to_path_buf(),
+        what: format!("manifest {}: {why}", desc.digest),
     })?;
-    if meta.len() > MAX_JSON {
-        return Err(Error::Layout {
-            path: dir.to_path_buf(),
-            what: format!("{} is too large for JSON metadata", path.display()),
-        });
-    }
-    let bytes = fs_err::read(path).map_err(|e| Error::Read {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let v = serde_json::from_slice(&bytes).map_err(|e| Error::Layout {
-        path: dir.to_path_buf(),
-        what: format!("{} is not valid JSON: {e}", path.display()),
-    })?;
-    Ok((bytes, v))
-}
-
-fn parse_digest(dir: &Path, v: &Value) -> Result<Digest, Error> {
-    v.as_str()
-        .and_then(Digest::parse)
-        .ok_or_else(|| Error::Layout {
-            path: dir.to_path_buf(),
-            what: format!("{v} is not a sha256 digest"),
-        })
-}
-
-fn blob_path(dir: &Path, d: &Digest) -> PathBuf {
-    dir.join("blobs/sha256").join(d.hex())
-}
-
-/// Reads the manifest `desc` points at, checking its digest, and lists its blobs.
-fn manifest(dir: &Path, desc: &Value) -> Result<Manifest, Error> {
-    let digest = parse_digest(dir, &desc["digest"])?;
-    let (bytes, v) = read_json(dir, &blob_path(dir, &digest))?;
-    if Digest::of(&bytes) != digest {
-        return Err(Error::Layout {
-            path: dir.to_path_buf(),
-            what: format!("the blob of manifest {digest} does not match its digest"),
-        });
-    }
-    let media_type = v["mediaType"]
-        .as_str()
-        .or(desc["mediaType"].as_str())
-        .unwrap_or(crate::image::MANIFEST_MEDIA_TYPE)
-        .to_string();
     let mut blobs = Vec::new();
-    // An image index references manifests, which the caller loads; a manifest, blobs.
-    let descs = std::iter::once(&v["config"])
-        .filter(|c| !c.is_null() || v.get("manifests").is_none())
-        .chain(v["layers"].as_array().into_iter().flatten());
-    for d in descs {
-        let digest = parse_digest(dir, &d["digest"])?;
-        let path = blob_path(dir, &digest);
-        let size = fs_err::metadata(&path)
-            .map_err(|e| Error::Read {
-                path: path.clone(),
-                source: e,
-            })?
-            .len();
-        if d["size"].as_u64() != Some(size) {
-            return Err(Error::Layout {
-                path: dir.to_path_buf(),
-                what: format!(
-                    "blob {digest} has {size} bytes, the manifest says {}",
-                    d["size"]
-                ),
-            });
+    for d in parsed.blobs() {
+        let path = layout.blob_path(&d.digest);
+        match layout.blob_size(&d.digest)? {
+            Some(size) if size == d.size => blobs.push(Blob {
+                digest: d.digest.clone(),
+                size,
+                path,
+                mount_from: Vec::new(),
+            }),
+            Some(size) => {
+                return Err(oci::Error::SizeMismatch {
+                    layout: layout.dir().to_path_buf(),
+                    digest: d.digest.clone(),
+                    expected: d.size,
+                    actual: size,
+                }
+                .into())
+            }
+            None => {
+                return Err(oci::Error::Missing {
+                    layout: layout.dir().to_path_buf(),
+                    digest: d.digest.clone(),
+                }
+                .into())
+            }
         }
-        blobs.push(Blob {
-            digest,
-            size,
-            path,
-            mount_from: Vec::new(),
-        });
     }
-    let tag = desc["annotations"][REF_NAME]
-        .as_str()
+    let tag = desc
+        .tag()
         .filter(|t| super::is_append_tag(t))
         .map(str::to_string);
     Ok(Manifest {
         bytes,
-        digest,
-        media_type,
+        digest: desc.digest.clone(),
+        media_type: parsed.media_type().to_string(),
         tag,
         blobs,
+        children: parsed.children().to_vec(),
     })
 }
 
-fn load_dir(dir: &Path, tag: &str, tmp: Option<tempfile::TempDir>) -> Result<Image, Error> {
-    let (_, index) = read_json(dir, &dir.join("index.json"))?;
-    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
-    let desc = entries
-        .iter()
-        .find(|m| m["annotations"][REF_NAME].as_str() == Some(tag))
-        .ok_or_else(|| Error::Layout {
-            path: dir.to_path_buf(),
-            what: format!("no image tagged {tag:?}"),
-        })?;
-    let image = manifest(dir, desc)?;
+fn load_dir(layout: &Layout, tag: &str, tmp: Option<tempfile::TempDir>) -> Result<Image, Error> {
+    let index = layout.index()?;
+    let desc = index.tagged(tag).ok_or_else(|| Error::Layout {
+        path: layout.dir().to_path_buf(),
+        what: format!("no image tagged {tag:?}"),
+    })?;
+    let image = manifest(layout, desc)?;
     let mut subjects = vec![image.digest.to_string()];
     let mut children = Vec::new();
-    let v: Value = serde_json::from_slice(&image.bytes).unwrap_or_default();
-    for child in v["manifests"].as_array().into_iter().flatten() {
-        let m = manifest(dir, child)?;
+    for child in &image.children {
+        let m = manifest(layout, child)?;
         subjects.push(m.digest.to_string());
         children.push(m);
     }
     let mut artifacts = Vec::new();
     // The artifacts of this image built under this tag (the SBOMs name their tag), or under no
     // recorded tag (signatures, attestations, layouts from before tags were recorded).
-    for a in entries.iter().filter(|m| {
-        m["annotations"][SUBJECT_ANNOTATION]
-            .as_str()
+    for a in index.descriptors().filter(|m| {
+        m.annotation(SUBJECT_ANNOTATION)
             .is_some_and(|s| subjects.iter().any(|x| x == s))
-            && m["annotations"][crate::image::TAG_ANNOTATION]
-                .as_str()
-                .is_none_or(|t| t == tag)
+            && m.annotation(TAG_ANNOTATION).is_none_or(|t| t == tag)
     }) {
-        artifacts.push(manifest(dir, a)?);
+        artifacts.push(manifest(layout, a)?);
     }
     Ok(Image {
         manifest: image,
@@ -239,4 +152,10 @@ fn load_dir(dir: &Path, tag: &str, tmp: Option<tempfile::TempDir>) -> Result<Ima
         artifacts,
         _tmp: tmp,
     })
+}
+
+/// The path of a layout for messages.
+#[allow(dead_code)]
+fn shown(p: &Path) -> String {
+    p.display().to_string()
 }

@@ -19,6 +19,9 @@ use super::{
 };
 use crate::digest::Digest;
 use crate::image::{output, REF_NAME, SUBJECT_ANNOTATION};
+use crate::oci::guard::{Lock, Staging};
+use crate::oci::layout::Layout;
+use crate::oci::{self, parse_manifest, Descriptor, MAX_ARTIFACT, MAX_MANIFEST};
 use crate::registry::{self, Reference, Remote};
 use base64::Engine;
 use serde_json::{json, Value};
@@ -31,6 +34,14 @@ pub enum StoreError {
     Registry(#[from] registry::Error),
     #[error(transparent)]
     Output(#[from] output::Error),
+    #[error(transparent)]
+    Oci(#[from] oci::Error),
+    #[error("{image}: {digest} is not an image manifest or index, so it cannot be signed or verified: {why}")]
+    NotAnImage {
+        image: String,
+        digest: Digest,
+        why: String,
+    },
     #[error("{}: {what}", path.display())]
     Layout { path: PathBuf, what: String },
     #[error("cannot write {}", path.display())]
@@ -83,16 +94,12 @@ impl Target {
             Place::Remote(Box::new(Remote::connect(&r, opts)?))
         } else {
             match output::Output::parse(spec) {
-                Ok(output::Output::Oci { dir, tag }) => Place::Layout { dir, tag },
+                Ok(output::Output::Oci { dir, tag }) => {
+                    Layout::open(&dir)?;
+                    Place::Layout { dir, tag }
+                }
                 Ok(output::Output::OciArchive { file, tag }) => {
-                    let dir = tempfile::Builder::new()
-                        .prefix("kiln-sign-")
-                        .tempdir()
-                        .map_err(|e| StoreError::Write {
-                            path: std::env::temp_dir(),
-                            source: e,
-                        })?;
-                    registry::source::extract(&file, dir.path())?;
+                    let dir = unpack(&file)?;
                     Place::Archive { file, tag, dir }
                 }
                 _ => return Err(StoreError::Spec(spec.to_string())),
@@ -113,33 +120,9 @@ impl Target {
         }
     }
 
-    /// Writes an unpacked archive back to its file (atomically, entries sorted, mtimes from
-    /// `SOURCE_DATE_EPOCH`), after a signature was added.
-    fn repack(&self) -> Result<()> {
-        let Place::Archive { file, dir, .. } = &self.place else {
-            return Ok(());
-        };
-        let blobs = dir.path().join("blobs/sha256");
-        let mut files = vec![
-            ("index.json".to_string(), dir.path().join("index.json")),
-            ("oci-layout".to_string(), dir.path().join("oci-layout")),
-        ];
-        for e in fs_err::read_dir(&blobs).map_err(|e| StoreError::Write {
-            path: blobs.clone(),
-            source: e,
-        })? {
-            let e = e.map_err(|e| StoreError::Write {
-                path: blobs.clone(),
-                source: e,
-            })?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
-                files.push((format!("blobs/sha256/{name}"), e.path()));
-            }
-        }
-        let epoch = crate::time::Epoch::from_env().map(|e| e.0).unwrap_or(0);
-        output::write_archive(file, &["blobs", "blobs/sha256"], files, epoch)?;
-        Ok(())
+    /// The layout of a layout place, or of the unpacked archive.
+    fn layout(&self) -> Layout {
+        Layout::new_unchecked(self.local().0)
     }
 
     /// How the image is named in messages.
@@ -173,26 +156,46 @@ impl Target {
         let Some(want) = &self.platform else {
             return Ok(top);
         };
-        let index: Value = serde_json::from_slice(&self.manifest_bytes(&top)?).unwrap_or_default();
-        let Some(children) = index["manifests"].as_array() else {
+        let oci::Manifest::Index { manifests, .. } = self.checked_manifest(&top)? else {
             return Err(StoreError::Platform {
                 image: self.name(),
                 why: format!("it is a single-platform image ({top}); leave out --platform"),
             });
         };
-        let name = crate::image::platform_name;
-        children
+        let child = manifests
             .iter()
-            .find(|m| name(m) == *want)
-            .and_then(|m| m["digest"].as_str())
-            .and_then(Digest::parse)
+            .find(|m| m.platform_name() == *want)
             .ok_or_else(|| StoreError::Platform {
                 image: self.name(),
                 why: format!(
                     "its index has no {want} image (it has: {})",
-                    children.iter().map(name).collect::<Vec<_>>().join(", ")
+                    manifests
+                        .iter()
+                        .map(Descriptor::platform_name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
-            })
+            })?;
+        self.checked_manifest(&child.digest)?;
+        Ok(child.digest.clone())
+    }
+
+    /// The manifest or index `d`, read and checked (it exists, hashes to `d`, parses as an
+    /// image manifest or index): what a signature may be about.
+    fn checked_manifest(&self, d: &Digest) -> Result<oci::Manifest> {
+        let bytes = self.manifest_bytes(d)?;
+        if !d.matches(&bytes) {
+            return Err(StoreError::Oci(oci::Error::DigestMismatch {
+                layout: PathBuf::from(self.name()),
+                expected: d.clone(),
+                actual: d.recompute(&bytes),
+            }));
+        }
+        parse_manifest(&bytes, None).map_err(|why| StoreError::NotAnImage {
+            image: self.name(),
+            digest: d.clone(),
+            why,
+        })
     }
 
     /// The bytes of the manifest or index `d`.
@@ -206,7 +209,9 @@ impl Target {
                         why: format!("the registry has no manifest {d}"),
                     })
             }
-            Place::Layout { .. } | Place::Archive { .. } => self.blob(d),
+            Place::Layout { .. } | Place::Archive { .. } => {
+                Ok(self.layout().read_blob(d, None, MAX_MANIFEST)?)
+            }
         }
     }
 
@@ -216,23 +221,12 @@ impl Target {
             Place::Remote(r) => Ok(r.resolve()?),
             Place::Layout { .. } | Place::Archive { .. } => {
                 let (dir, tag) = self.local();
-                let index = read_index(dir)?;
-                let entry = index["manifests"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|m| m["annotations"][REF_NAME].as_str() == Some(tag))
-                    .ok_or_else(|| StoreError::Layout {
-                        path: dir.to_path_buf(),
-                        what: format!("no image tagged {tag:?}"),
-                    })?;
-                entry["digest"]
-                    .as_str()
-                    .and_then(Digest::parse)
-                    .ok_or_else(|| StoreError::Layout {
-                        path: dir.to_path_buf(),
-                        what: format!("the entry tagged {tag:?} has no valid digest"),
-                    })
+                let index = self.layout().index()?;
+                let entry = index.tagged(tag).ok_or_else(|| StoreError::Layout {
+                    path: dir.to_path_buf(),
+                    what: format!("no image tagged {tag:?}"),
+                })?;
+                Ok(entry.digest.clone())
             }
         }
     }
@@ -244,20 +238,7 @@ impl Target {
                 .manifest(tag)?
                 .and_then(|f| serde_json::from_slice(&f.bytes).ok())),
             Place::Layout { .. } | Place::Archive { .. } => {
-                let (dir, _) = self.local();
-                let index = read_index(dir)?;
-                let Some(d) = index["manifests"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|m| m["annotations"][REF_NAME].as_str() == Some(tag))
-                    .and_then(|m| m["digest"].as_str())
-                    .and_then(Digest::parse)
-                else {
-                    return Ok(None);
-                };
-                let bytes = self.blob(&d)?;
-                Ok(serde_json::from_slice(&bytes).ok())
+                tagged_in(&self.layout(), &self.layout().index()?, tag)
             }
         }
     }
@@ -267,19 +248,7 @@ impl Target {
         match &self.place {
             Place::Remote(r) => Ok(r.blob(d)?),
             Place::Layout { .. } | Place::Archive { .. } => {
-                let (dir, _) = self.local();
-                let p = dir.join("blobs/sha256").join(d.hex());
-                let bytes = fs_err::read(&p).map_err(|e| StoreError::Layout {
-                    path: p.clone(),
-                    what: e.to_string(),
-                })?;
-                if Digest::of(&bytes) != *d {
-                    return Err(StoreError::Layout {
-                        path: p,
-                        what: format!("the blob does not hash to {d}"),
-                    });
-                }
-                Ok(bytes)
+                Ok(self.layout().read_blob(d, None, MAX_ARTIFACT)?)
             }
         }
     }
@@ -287,74 +256,125 @@ impl Target {
     /// Adds one layer (descriptor `desc` of `bytes`) to the manifest at `tag`, keeping every
     /// layer already there.
     fn add_layer(&self, subject: &Digest, tag: &str, desc: Value, bytes: &[u8]) -> Result<()> {
-        let theirs = self.tagged(tag)?.unwrap_or(Value::Null);
         let ours = json!({ "layers": [desc] });
-        let layers = registry::merge_layers(&theirs, &ours);
-        let (manifest, config) = registry::append_manifest(&layers);
         match &self.place {
             Place::Remote(r) => {
+                let theirs = self.tagged(tag)?.unwrap_or(Value::Null);
+                let layers = registry::merge_layers(&theirs, &ours);
+                let (manifest, config) = registry::append_manifest(&layers);
                 r.put_blob(bytes)?;
                 r.put_blob(&config)?;
                 r.put_manifest(tag, crate::image::MANIFEST_MEDIA_TYPE, &manifest)?;
             }
-            Place::Layout { .. } | Place::Archive { .. } => {
-                let (dir, _) = self.local();
-                // Blobs first (staged beside `blobs`, as a build does), `index.json` last.
-                let staging = tempfile::Builder::new()
-                    .prefix(".kiln-staging-")
-                    .tempdir_in(dir)
-                    .map_err(|e| StoreError::Write {
-                        path: dir.to_path_buf(),
-                        source: e,
-                    })?;
-                for b in [bytes, &config, &manifest] {
-                    output::write_blob(&dir.join("blobs/sha256"), staging.path(), b)?;
-                }
-                let mut index = read_index(dir)?;
-                let manifests =
-                    index["manifests"]
-                        .as_array_mut()
-                        .ok_or_else(|| StoreError::Layout {
-                            path: dir.join("index.json"),
-                            what: "no `manifests` array".into(),
-                        })?;
-                manifests.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
-                manifests.push(json!({
-                    "mediaType": crate::image::MANIFEST_MEDIA_TYPE,
-                    "digest": Digest::of(&manifest).to_string(),
-                    "size": manifest.len(),
-                    "annotations": {
-                        REF_NAME: tag,
-                        SUBJECT_ANNOTATION: subject.to_string(),
-                    },
-                }));
-                let p = dir.join("index.json");
-                output::write_file_atomic(
-                    &p,
-                    &serde_json::to_vec(&index).expect("json serialises"),
-                )?;
-                self.repack()?;
+            Place::Layout { dir, .. } => add_local(dir, subject, tag, &ours, bytes)?,
+            Place::Archive { file, .. } => {
+                // The whole read-modify-write of the archive under its lock: unpacked afresh
+                // (another signer may have added to it since it was opened), changed, packed.
+                let _lock = Lock::beside(file)?;
+                let fresh = unpack(file)?;
+                add_local(fresh.path(), subject, tag, &ours, bytes)?;
+                repack(file, fresh.path())?;
             }
         }
         Ok(())
     }
 }
 
-fn read_index(dir: &Path) -> Result<Value> {
-    let p = dir.join("index.json");
-    let bytes = fs_err::read(&p).map_err(|e| StoreError::Layout {
-        path: p.clone(),
-        what: e.to_string(),
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| StoreError::Layout {
-        path: p,
-        what: format!("invalid JSON: {e}"),
+/// Unpacks an oci-archive into a temporary folder.
+fn unpack(file: &Path) -> Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-sign-")
+        .tempdir()
+        .map_err(|e| StoreError::Write {
+            path: std::env::temp_dir(),
+            source: e,
+        })?;
+    oci::archive::unpack(file, dir.path())?;
+    Layout::open(dir.path())?;
+    Ok(dir)
+}
+
+/// Writes an unpacked archive in `dir` back to `file` (atomically, entries sorted, mtimes from
+/// `SOURCE_DATE_EPOCH`).
+fn repack(file: &Path, dir: &Path) -> Result<()> {
+    let mut files = vec![
+        ("index.json".to_string(), dir.join("index.json")),
+        ("oci-layout".to_string(), dir.join("oci-layout")),
+    ];
+    let mut dirs = vec!["blobs".to_string()];
+    for alg in [
+        crate::digest::Algorithm::Sha256,
+        crate::digest::Algorithm::Sha512,
+    ] {
+        let blobs = dir.join("blobs").join(alg.name());
+        if !blobs.is_dir() {
+            continue;
+        }
+        dirs.push(format!("blobs/{}", alg.name()));
+        for e in fs_err::read_dir(&blobs).map_err(|e| StoreError::Write {
+            path: blobs.clone(),
+            source: e,
+        })? {
+            let e = e.map_err(|e| StoreError::Write {
+                path: blobs.clone(),
+                source: e,
+            })?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if Digest::parse(&format!("{}:{name}", alg.name())).is_some() {
+                files.push((format!("blobs/{}/{name}", alg.name()), e.path()));
+            }
+        }
+    }
+    let epoch = crate::time::Epoch::from_env().map(|e| e.0).unwrap_or(0);
+    let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
+    output::write_archive(file, &dirs, files, epoch)?;
+    Ok(())
+}
+
+/// The manifest at `tag` in `index`, if any (parsed as JSON: its layers are merged).
+fn tagged_in(layout: &Layout, index: &oci::Index, tag: &str) -> Result<Option<Value>> {
+    let Some(d) = index.tagged(tag) else {
+        return Ok(None);
+    };
+    let bytes = layout.read_blob(&d.digest, Some(d.size), MAX_MANIFEST)?;
+    Ok(serde_json::from_slice(&bytes).ok())
+}
+
+/// Adds the layers `ours` to the manifest tagged `tag` in the layout at `dir`, under the
+/// layout's lock: the manifest there now (not the one seen when the command started) keeps
+/// every layer it has. Blobs first (staged, renamed into place), `index.json` last.
+fn add_local(dir: &Path, subject: &Digest, tag: &str, ours: &Value, bytes: &[u8]) -> Result<()> {
+    let layout = Layout::open(dir)?;
+    layout.sweep();
+    let staging = Staging::new_in(dir)?;
+    layout.update(|index| -> Result<()> {
+        let theirs = tagged_in(&layout, index, tag)?.unwrap_or(Value::Null);
+        let layers = registry::merge_layers(&theirs, ours);
+        let (manifest, config) = registry::append_manifest(&layers);
+        for b in [bytes, &config, &manifest] {
+            layout.write_blob(&staging, b)?;
+        }
+        index.retain(|m| m.tag() != Some(tag));
+        index.push(Descriptor {
+            media_type: crate::image::MANIFEST_MEDIA_TYPE.into(),
+            digest: Digest::of(&manifest),
+            size: manifest.len() as u64,
+            artifact_type: None,
+            platform: None,
+            annotations: [
+                (REF_NAME.to_string(), tag.to_string()),
+                (SUBJECT_ANNOTATION.to_string(), subject.to_string()),
+            ]
+            .into_iter()
+            .collect(),
+        });
+        Ok(())
     })
 }
 
 /// `sha256-HEX.sig` / `sha256-HEX.att`.
 pub fn tag_for(subject: &Digest, suffix: &str) -> String {
-    format!("sha256-{}.{suffix}", subject.hex())
+    format!("{}-{}.{suffix}", subject.algorithm().name(), subject.hex())
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -387,11 +407,9 @@ pub fn sign_recursive(
 ) -> Result<Vec<Signed>> {
     let top = target.subject()?;
     let mut out = vec![sign_digest(target, key, identity, &top)?];
-    let index: Value = serde_json::from_slice(&target.manifest_bytes(&top)?).unwrap_or_default();
-    for child in index["manifests"].as_array().into_iter().flatten() {
-        if let Some(d) = child["digest"].as_str().and_then(Digest::parse) {
-            out.push(sign_digest(target, key, identity, &d)?);
-        }
+    for child in target.checked_manifest(&top)?.children() {
+        target.checked_manifest(&child.digest)?;
+        out.push(sign_digest(target, key, identity, &child.digest)?);
     }
     Ok(out)
 }
@@ -646,9 +664,7 @@ pub fn verify_attestation(
 pub fn artifact(target: &Target, artifact_type: &str) -> Result<Vec<u8>> {
     let subject = target.subject()?;
     if target.platform.is_none() {
-        let v: Value =
-            serde_json::from_slice(&target.manifest_bytes(&subject)?).unwrap_or_default();
-        if v["manifests"].is_array() {
+        if let oci::Manifest::Index { .. } = target.checked_manifest(&subject)? {
             return Err(StoreError::Platform {
                 image: target.name(),
                 why: "it is a multi-platform image whose SBOMs are per platform: say --platform OS/ARCH".into(),
@@ -662,30 +678,27 @@ pub fn artifact(target: &Target, artifact_type: &str) -> Result<Vec<u8>> {
     };
     let manifest_digest = match &target.place {
         Place::Layout { .. } | Place::Archive { .. } => {
-            let (dir, tag) = target.local();
-            let index = read_index(dir)?;
-            let of_image = |m: &&Value| {
-                m["annotations"][SUBJECT_ANNOTATION].as_str() == Some(&subject.to_string())
-                    && m["artifactType"].as_str() == Some(artifact_type)
-            };
-            let all: Vec<&Value> = index["manifests"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(of_image)
+            let (_, tag) = target.local();
+            let index = target.layout().index()?;
+            let subject = subject.to_string();
+            let all: Vec<&Descriptor> = index
+                .descriptors()
+                .filter(|m| {
+                    m.annotation(SUBJECT_ANNOTATION) == Some(subject.as_str())
+                        && m.artifact_type.as_deref() == Some(artifact_type)
+                })
                 .collect();
             // The one built under this tag (an SBOM names its tag), else any.
             all.iter()
-                .find(|m| m["annotations"][crate::image::TAG_ANNOTATION].as_str() == Some(tag))
+                .find(|m| m.annotation(crate::image::TAG_ANNOTATION) == Some(tag))
                 .or(all.first())
-                .and_then(|m| m["digest"].as_str())
-                .and_then(Digest::parse)
+                .map(|m| m.digest.clone())
         }
         Place::Remote(r) => {
             let index = match r.referrers(&subject)? {
                 Some(v) => Some(v),
                 None => r
-                    .manifest(&format!("sha256-{}", subject.hex()))?
+                    .manifest(&format!("{}-{}", subject.algorithm().name(), subject.hex()))?
                     .and_then(|f| serde_json::from_slice::<Value>(&f.bytes).ok()),
             };
             index.and_then(|v| {
@@ -700,18 +713,18 @@ pub fn artifact(target: &Target, artifact_type: &str) -> Result<Vec<u8>> {
         }
     };
     let manifest_digest = manifest_digest.ok_or_else(not_found)?;
-    let manifest: Value = match &target.place {
-        Place::Remote(r) => r
-            .manifest(&manifest_digest.to_string())?
-            .and_then(|f| serde_json::from_slice(&f.bytes).ok()),
-        Place::Layout { .. } | Place::Archive { .. } => {
-            serde_json::from_slice(&target.blob(&manifest_digest)?).ok()
-        }
+    let layer = match target.checked_manifest(&manifest_digest)? {
+        oci::Manifest::Image { layers, .. } if !layers.is_empty() => layers[0].clone(),
+        _ => return Err(not_found()),
+    };
+    let bytes = target.blob(&layer.digest)?;
+    if bytes.len() as u64 != layer.size {
+        return Err(StoreError::Oci(oci::Error::SizeMismatch {
+            layout: PathBuf::from(target.name()),
+            digest: layer.digest,
+            expected: layer.size,
+            actual: bytes.len() as u64,
+        }));
     }
-    .ok_or_else(not_found)?;
-    let layer = manifest["layers"][0]["digest"]
-        .as_str()
-        .and_then(Digest::parse)
-        .ok_or_else(not_found)?;
-    target.blob(&layer)
+    Ok(bytes)
 }
