@@ -566,19 +566,14 @@ fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component])
         }
         Some(n) => {
             let s = n.get_ref();
-            let ok = !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/".contains(&b))
-                && s.as_bytes()[0].is_ascii_alphanumeric()
-                && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric();
-            if !ok {
+            if !valid_repository_name(s) {
                 return Err(cx
                     .err(
                         n.span(),
                         format!("image `name` {s:?} is not a valid repository name"),
                     )
                     .with_hint(
-                        "use lower-case letters, digits and `.`, `_`, `-`, `/` separators",
+                        "use lower-case letters and digits, joined by `.`, `_`, `__` or `-`, in components separated by `/` (as a registry repository)",
                     ));
             }
             s.clone()
@@ -665,6 +660,36 @@ fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component])
         labels: strings(img.labels),
         annotations: strings(img.annotations),
     })
+}
+
+/// The distribution spec's repository name: `/`-separated components, each
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`, at most 255 bytes. It becomes a path under `out/`, so
+/// `..`, `.`, empty components and absolute names can never be valid.
+pub(crate) fn valid_repository_name(s: &str) -> bool {
+    let component = |c: &str| {
+        let b = c.as_bytes();
+        let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+        if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+            return false;
+        }
+        let mut i = 0;
+        while i < b.len() {
+            if alnum(b[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && !alnum(b[i]) {
+                i += 1;
+            }
+            let sep = &c[start..i];
+            if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
+                return false;
+            }
+        }
+        true
+    };
+    !s.is_empty() && s.len() <= 255 && s.split('/').all(component)
 }
 
 fn user(cx: &Ctx<'_>, u: &S<String>, comps: &[Component]) -> R<(u32, u32)> {
@@ -1367,6 +1392,29 @@ pub(super) fn select_platform(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repository_names_follow_the_distribution_grammar() {
+        for ok in ["kiln", "a/b", "a.b_c__d--e/f9", "0"] {
+            assert!(valid_repository_name(ok), "{ok}");
+        }
+        for bad in [
+            "ok/../../x",
+            "../x",
+            "a/./b",
+            "a//b",
+            "/abs",
+            "a/",
+            "A",
+            "a..b",
+            "a___b",
+            "-a",
+            "a-",
+        ] {
+            assert!(!valid_repository_name(bad), "{bad}");
+        }
+        assert!(!valid_repository_name(&"a".repeat(256)));
+    }
 
     #[test]
     fn image_paths_are_normalised_or_rejected() {

@@ -41,6 +41,12 @@ pub fn entry_name(raw: &[u8]) -> std::result::Result<String, String> {
     Ok(parts.join("/"))
 }
 
+/// The digest a `blobs/ALG/HEX` name stands for.
+fn blob_digest(name: &str) -> Option<Digest> {
+    let (alg, hex) = name.strip_prefix("blobs/")?.split_once('/')?;
+    Digest::parse(&format!("{alg}:{hex}"))
+}
+
 /// The kind of an entry kiln accepts, or why it is refused.
 fn entry_kind(t: tar::EntryType) -> std::result::Result<Option<bool>, &'static str> {
     use tar::EntryType as T;
@@ -81,6 +87,9 @@ fn check_entry<R: Read>(
     }
     if seen.insert(name.clone(), ()).is_some() && is_file {
         return Err(bad("the archive holds it twice".into()));
+    }
+    if is_file && name.starts_with("blobs/") && blob_digest(&name).is_none() {
+        return Err(bad("it is not a blob named by a valid digest".into()));
     }
     Ok(Some((name, is_file)))
 }
@@ -124,9 +133,7 @@ pub fn unpack(file: &Path, dest: &Path) -> Result<()> {
             "index.json" => (dest.join("index.json"), None, MAX_INDEX),
             "oci-layout" => (dest.join("oci-layout"), None, MAX_LAYOUT_FILE),
             n if n.starts_with("blobs/") => {
-                let d = n["blobs/".len()..]
-                    .split_once('/')
-                    .and_then(|(alg, hex)| Digest::parse(&format!("{alg}:{hex}")))
+                let d = blob_digest(n)
                     .ok_or_else(|| bad("it is not a blob named by a valid digest".into()))?;
                 (dest.join(d.blob_path()), Some(d), u64::MAX)
             }

@@ -208,9 +208,9 @@ impl Manifest {
     /// index (its children are manifests).
     pub fn blobs(&self) -> Vec<&Descriptor> {
         match self {
-            Manifest::Image { config, layers, .. } => {
-                std::iter::once(config.as_ref()).chain(layers.iter()).collect()
-            }
+            Manifest::Image { config, layers, .. } => std::iter::once(config.as_ref())
+                .chain(layers.iter())
+                .collect(),
             Manifest::Index { .. } => Vec::new(),
         }
     }
@@ -450,7 +450,8 @@ mod tests {
 
     #[test]
     fn index_refuses_bad_digests_duplicates_and_versions() {
-        let bad = r#"{"manifests":[{"mediaType":"x","size":0,"digest":"sha256:../../etc/passwd"}]}"#;
+        let bad =
+            r#"{"manifests":[{"mediaType":"x","size":0,"digest":"sha256:../../etc/passwd"}]}"#;
         let e = Index::parse(bad.as_bytes()).unwrap_err();
         assert!(e.contains("entry 1") && e.contains("not a digest"), "{e}");
         let dup = r#"{"manifests":[],"manifests":[]}"#;

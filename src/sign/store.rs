@@ -154,6 +154,7 @@ impl Target {
     pub fn subject(&self) -> Result<Digest> {
         let top = self.top()?;
         let Some(want) = &self.platform else {
+            self.checked_manifest(&top)?;
             return Ok(top);
         };
         let oci::Manifest::Index { manifests, .. } = self.checked_manifest(&top)? else {

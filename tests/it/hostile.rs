@@ -36,7 +36,8 @@ pub(crate) fn tiny_layout(t: &Path, name: &str) -> PathBuf {
 
 pub(crate) fn kiln_pw() -> Command {
     let mut c = kiln();
-    c.env("KILN_PASSWORD", PASSWORD).env_remove("COSIGN_PASSWORD");
+    c.env("KILN_PASSWORD", PASSWORD)
+        .env_remove("COSIGN_PASSWORD");
     c
 }
 
@@ -57,8 +58,15 @@ pub(crate) fn refused(o: &Output, what: &str, want: &[&str]) -> String {
     let e = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(1), "{what}: exit code\n{e}");
     assert!(e.starts_with("error: "), "{what}: {e}");
-    assert!(!e.contains("panicked") && !e.contains("internal error"), "{what}: {e}");
-    assert!(o.stdout.is_empty(), "{what}: stdout {:?}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        !e.contains("panicked") && !e.contains("internal error"),
+        "{what}: {e}"
+    );
+    assert!(
+        o.stdout.is_empty(),
+        "{what}: stdout {:?}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     assert!(!e.contains(PASSWORD), "{what}: the password leaked");
     for w in want {
         assert!(e.contains(w), "{what}: expected {w:?} in\n{e}");
@@ -75,7 +83,8 @@ fn write_index(dir: &Path, v: &Value) {
 }
 
 fn blob_path(dir: &Path, digest: &str) -> PathBuf {
-    dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+    dir.join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
 }
 
 /// The index entry of the SPDX artifact, and its content layer's digest.
@@ -182,7 +191,10 @@ fn blobs_are_checked_against_their_descriptor_on_every_read() {
         .find(|m| m["artifactType"] == "application/vnd.kiln.plan.v1+json")
         .unwrap();
     let pm = json_blob(&dir, plan["digest"].as_str().unwrap());
-    tamper(&blob_path(&dir, pm["layers"][0]["digest"].as_str().unwrap()));
+    tamper(&blob_path(
+        &dir,
+        pm["layers"][0]["digest"].as_str().unwrap(),
+    ));
     let o = kiln()
         .args(["explain", &format!("oci:{}:v1", dir.display()), "/etc/note"])
         .output()
@@ -202,16 +214,41 @@ fn blobs_are_checked_against_their_descriptor_on_every_read() {
         .arg(&spec)
         .output()
         .unwrap();
-    refused(&o, "sign a tampered manifest", &["does not match its digest", &top]);
-    assert_eq!(std::fs::read(dir.join("index.json")).unwrap(), before, "sign wrote nothing");
-    let o = kiln().args(["verify", "--key"]).arg(&pubkey).arg(&spec).output().unwrap();
-    refused(&o, "verify a tampered manifest", &["does not match its digest"]);
+    refused(
+        &o,
+        "sign a tampered manifest",
+        &["does not match its digest", &top],
+    );
+    assert_eq!(
+        std::fs::read(dir.join("index.json")).unwrap(),
+        before,
+        "sign wrote nothing"
+    );
+    let o = kiln()
+        .args(["verify", "--key"])
+        .arg(&pubkey)
+        .arg(&spec)
+        .output()
+        .unwrap();
+    refused(
+        &o,
+        "verify a tampered manifest",
+        &["does not match its digest"],
+    );
     let o = kiln()
         .args(["push", &spec, "docker://127.0.0.1:9/x:v1"])
         .output()
         .unwrap();
-    refused(&o, "push a tampered manifest", &["does not match its digest"]);
-    refused(&sbom(&spec), "sbom under a tampered manifest", &["does not match its digest"]);
+    refused(
+        &o,
+        "push a tampered manifest",
+        &["does not match its digest"],
+    );
+    refused(
+        &sbom(&spec),
+        "sbom under a tampered manifest",
+        &["does not match its digest"],
+    );
 
     // A missing layer: push says which.
     let dir = tiny_layout(t.path(), "missing");
@@ -219,7 +256,11 @@ fn blobs_are_checked_against_their_descriptor_on_every_read() {
     let layer = m["layers"][0]["digest"].as_str().unwrap();
     std::fs::remove_file(blob_path(&dir, layer)).unwrap();
     let o = kiln()
-        .args(["push", &format!("oci:{}:v1", dir.display()), "docker://127.0.0.1:9/x:v1"])
+        .args([
+            "push",
+            &format!("oci:{}:v1", dir.display()),
+            "docker://127.0.0.1:9/x:v1",
+        ])
         .output()
         .unwrap();
     refused(&o, "push with a missing layer", &["is missing", layer]);
@@ -228,14 +269,37 @@ fn blobs_are_checked_against_their_descriptor_on_every_read() {
     let dir = tiny_layout(t.path(), "sig");
     let spec = format!("oci:{}:v1", dir.display());
     check(
-        &kiln_pw().args(["sign", "--key"]).arg(&key).arg(&spec).output().unwrap(),
+        &kiln_pw()
+            .args(["sign", "--key"])
+            .arg(&key)
+            .arg(&spec)
+            .output()
+            .unwrap(),
         "kiln sign",
     );
-    let sig = top_digest(&dir, &format!("sha256-{}.sig", top_digest(&dir, "v1").trim_start_matches("sha256:")));
+    let sig = top_digest(
+        &dir,
+        &format!(
+            "sha256-{}.sig",
+            top_digest(&dir, "v1").trim_start_matches("sha256:")
+        ),
+    );
     let sm = json_blob(&dir, &sig);
-    tamper(&blob_path(&dir, sm["layers"][0]["digest"].as_str().unwrap()));
-    let o = kiln().args(["verify", "--key"]).arg(&pubkey).arg(&spec).output().unwrap();
-    refused(&o, "verify a tampered signature", &["does not match its digest"]);
+    tamper(&blob_path(
+        &dir,
+        sm["layers"][0]["digest"].as_str().unwrap(),
+    ));
+    let o = kiln()
+        .args(["verify", "--key"])
+        .arg(&pubkey)
+        .arg(&spec)
+        .output()
+        .unwrap();
+    refused(
+        &o,
+        "verify a tampered signature",
+        &["does not match its digest"],
+    );
 }
 
 #[test]
@@ -266,7 +330,11 @@ fn links_and_special_files_in_a_layout_are_refused() {
     std::fs::copy(&p, &copy).unwrap();
     std::fs::remove_file(&p).unwrap();
     std::fs::hard_link(&copy, &p).unwrap();
-    refused(&sbom(&format!("oci:{}:v1", dir.display())), "hard-linked blob", &["hard link"]);
+    refused(
+        &sbom(&format!("oci:{}:v1", dir.display())),
+        "hard-linked blob",
+        &["hard link"],
+    );
 
     // index.json a symbolic link.
     let dir = tiny_layout(t.path(), "symlink-index");
@@ -274,11 +342,20 @@ fn links_and_special_files_in_a_layout_are_refused() {
     std::fs::rename(dir.join("index.json"), &real).unwrap();
     std::os::unix::fs::symlink(&real, dir.join("index.json")).unwrap();
     let spec = format!("oci:{}:v1", dir.display());
-    refused(&sbom(&spec), "symlinked index", &["index.json", "symbolic link"]);
+    refused(
+        &sbom(&spec),
+        "symlinked index",
+        &["index.json", "symbolic link"],
+    );
     // A build into it refuses too, and leaves the outside index alone.
     let before = std::fs::read(&real).unwrap();
     let m = tiny_manifest(&t.path().join("again"), "again");
-    let o = kiln().args(["build"]).arg(&m).args(["--output", &format!("oci:{}:v2", dir.display())]).output().unwrap();
+    let o = kiln()
+        .args(["build"])
+        .arg(&m)
+        .args(["--output", &format!("oci:{}:v2", dir.display())])
+        .output()
+        .unwrap();
     refused(&o, "build into a symlinked index", &["symbolic link"]);
     assert_eq!(std::fs::read(&real).unwrap(), before);
 
@@ -288,10 +365,27 @@ fn links_and_special_files_in_a_layout_are_refused() {
     std::fs::rename(dir.join("blobs/sha256"), &moved).unwrap();
     std::os::unix::fs::symlink(&moved, dir.join("blobs/sha256")).unwrap();
     let n = std::fs::read_dir(&moved).unwrap().count();
-    let o = kiln().args(["build"]).arg(&m).args(["--output", &format!("oci:{}:v2", dir.display())]).output().unwrap();
-    refused(&o, "build through a symlinked blobs folder", &["blobs/sha256", "symbolic link"]);
-    assert_eq!(std::fs::read_dir(&moved).unwrap().count(), n, "nothing written outside");
-    refused(&sbom(&format!("oci:{}:v1", dir.display())), "sbom via symlinked blobs", &["symbolic link"]);
+    let o = kiln()
+        .args(["build"])
+        .arg(&m)
+        .args(["--output", &format!("oci:{}:v2", dir.display())])
+        .output()
+        .unwrap();
+    refused(
+        &o,
+        "build through a symlinked blobs folder",
+        &["blobs/sha256", "symbolic link"],
+    );
+    assert_eq!(
+        std::fs::read_dir(&moved).unwrap().count(),
+        n,
+        "nothing written outside"
+    );
+    refused(
+        &sbom(&format!("oci:{}:v1", dir.display())),
+        "sbom via symlinked blobs",
+        &["symbolic link"],
+    );
 
     // A FIFO as a blob: refused, never blocks.
     let dir = tiny_layout(t.path(), "fifo");
@@ -299,12 +393,20 @@ fn links_and_special_files_in_a_layout_are_refused() {
     let p = blob_path(&dir, &layer);
     std::fs::remove_file(&p).unwrap();
     run(Command::new("mkfifo").arg(&p), "mkfifo");
-    refused(&sbom(&format!("oci:{}:v1", dir.display())), "fifo blob", &["named pipe"]);
+    refused(
+        &sbom(&format!("oci:{}:v1", dir.display())),
+        "fifo blob",
+        &["named pipe"],
+    );
 
     // No oci-layout file: not a layout (and a build does not write into it).
     let dir = tiny_layout(t.path(), "no-layout-file");
     std::fs::remove_file(dir.join("oci-layout")).unwrap();
-    refused(&sbom(&format!("oci:{}:v1", dir.display())), "no oci-layout", &["not an OCI image layout"]);
+    refused(
+        &sbom(&format!("oci:{}:v1", dir.display())),
+        "no oci-layout",
+        &["not an OCI image layout"],
+    );
 }
 
 #[test]
@@ -331,11 +433,24 @@ fn a_signature_is_only_ever_about_a_manifest() {
             .arg(format!("oci:{}:{tag}", dir.display()))
             .output()
             .unwrap();
-        refused(&o, tag, &["is not an image manifest or index", "cannot be signed"]);
-        assert_eq!(std::fs::read(dir.join("index.json")).unwrap(), before, "{tag}: nothing written");
+        refused(
+            &o,
+            tag,
+            &["is not an image manifest or index", "cannot be signed"],
+        );
+        assert_eq!(
+            std::fs::read(dir.join("index.json")).unwrap(),
+            before,
+            "{tag}: nothing written"
+        );
     }
     // A tag that names nothing.
-    let o = kiln_pw().args(["sign", "--key"]).arg(&key).arg(format!("oci:{}:nope", dir.display())).output().unwrap();
+    let o = kiln_pw()
+        .args(["sign", "--key"])
+        .arg(&key)
+        .arg(format!("oci:{}:nope", dir.display()))
+        .output()
+        .unwrap();
     refused(&o, "unknown tag", &["no image tagged"]);
 }
 
@@ -377,7 +492,12 @@ pub(crate) fn with_peak_rss(cmd: &mut Command) -> (Output, u64) {
     let prog = cmd.get_program().to_owned();
     let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
     let mut c = Command::new(require("time"));
-    c.arg("-f").arg("%M").arg("-o").arg(report.path()).arg(prog).args(args);
+    c.arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(report.path())
+        .arg(prog)
+        .args(args);
     for (k, v) in cmd.get_envs() {
         match v {
             Some(v) => c.env(k, v),
@@ -396,7 +516,9 @@ pub(crate) fn with_peak_rss(cmd: &mut Command) -> (Output, u64) {
 
 /// Writes a tar of `entries` (name, type, data, link name) with raw names (the tar crate's
 /// builder refuses `..`, which is what these tests need).
-pub(crate) fn raw_tar(path: &Path, entries: &[(&str, tar::EntryType, Vec<u8>, &str)]) {
+pub(crate) type RawEntry = (String, tar::EntryType, Vec<u8>, String);
+
+pub(crate) fn raw_tar(path: &Path, entries: &[RawEntry]) {
     let f = std::fs::File::create(path).unwrap();
     let mut b = tar::Builder::new(f);
     for (name, kind, data, link) in entries {
@@ -441,10 +563,13 @@ fn hostile_archives_are_refused_by_entry_name() {
     let good = t.path().join("good.tar");
     build(&m, &format!("oci-archive:{}:v1", good.display()));
     let entries = archive_entries(&good);
-    let with = |extra: Vec<(&str, T, Vec<u8>, &str)>| {
-        let mut all: Vec<(&str, T, Vec<u8>, &str)> = entries
+    let e = |n: &str, k: T, d: &[u8], l: &str| -> RawEntry {
+        (n.to_string(), k, d.to_vec(), l.to_string())
+    };
+    let with = |extra: Vec<RawEntry>| {
+        let mut all: Vec<RawEntry> = entries
             .iter()
-            .map(|(n, d)| (n.as_str(), T::Regular, d.clone(), ""))
+            .map(|(n, d)| e(n, T::Regular, d, ""))
             .collect();
         all.extend(extra);
         all
@@ -456,15 +581,47 @@ fn hostile_archives_are_refused_by_entry_name() {
         .unwrap()
         .0
         .clone();
-    let cases: Vec<(&str, Vec<(&str, T, Vec<u8>, &str)>, Vec<&str>)> = vec![
-        ("dotdot", with(vec![("blobs/../../victim", T::Regular, b"x".to_vec(), "")]), vec!["blobs/../../victim", "`..`"]),
-        ("absolute", with(vec![("/tmp/kiln-hostile-abs", T::Regular, b"x".to_vec(), "")]), vec!["/tmp/kiln-hostile-abs", "absolute"]),
-        ("symlink", with(vec![("evil", T::Symlink, vec![], "/etc/passwd")]), vec!["\"evil\"", "symbolic link"]),
-        ("hardlink", with(vec![("evil", T::Link, vec![], "index.json")]), vec!["\"evil\"", "hard link"]),
-        ("device", with(vec![("dev", T::Char, vec![], "")]), vec!["\"dev\"", "device"]),
-        ("fifo", with(vec![("pipe", T::Fifo, vec![], "")]), vec!["\"pipe\"", "named pipe"]),
-        ("twice", with(vec![("index.json", T::Regular, b"{\"manifests\":[]}".to_vec(), "")]), vec!["index.json", "twice"]),
-        ("bad-blob-name", with(vec![("blobs/sha256/not-a-digest", T::Regular, b"x".to_vec(), "")]), vec!["not-a-digest", "valid digest"]),
+    let cases: Vec<(&str, Vec<RawEntry>, Vec<&str>)> = vec![
+        (
+            "dotdot",
+            with(vec![e("blobs/../../victim", T::Regular, b"x", "")]),
+            vec!["blobs/../../victim", "`..`"],
+        ),
+        (
+            "absolute",
+            with(vec![e("/tmp/kiln-hostile-abs", T::Regular, b"x", "")]),
+            vec!["/tmp/kiln-hostile-abs", "absolute"],
+        ),
+        (
+            "symlink",
+            with(vec![e("evil", T::Symlink, b"", "/etc/passwd")]),
+            vec!["\"evil\"", "symbolic link"],
+        ),
+        (
+            "hardlink",
+            with(vec![e("evil", T::Link, b"", "index.json")]),
+            vec!["\"evil\"", "hard link"],
+        ),
+        (
+            "device",
+            with(vec![e("dev", T::Char, b"", "")]),
+            vec!["\"dev\"", "device"],
+        ),
+        (
+            "fifo",
+            with(vec![e("pipe", T::Fifo, b"", "")]),
+            vec!["\"pipe\"", "named pipe"],
+        ),
+        (
+            "twice",
+            with(vec![e("index.json", T::Regular, b"{\"manifests\":[]}", "")]),
+            vec!["index.json", "twice"],
+        ),
+        (
+            "bad-blob-name",
+            with(vec![e("blobs/sha256/not-a-digest", T::Regular, b"x", "")]),
+            vec!["not-a-digest", "valid digest"],
+        ),
         (
             "wrong-content",
             entries
@@ -475,7 +632,7 @@ fn hostile_archives_are_refused_by_entry_name() {
                         let l = d.len() - 1;
                         d[l] ^= 1;
                     }
-                    (n.as_str(), T::Regular, d, "")
+                    (n.clone(), T::Regular, d, String::new())
                 })
                 .collect(),
             vec![blob_name.as_str(), "hash to"],
@@ -488,31 +645,61 @@ fn hostile_archives_are_refused_by_entry_name() {
         let before = std::fs::read(&file).unwrap();
         let mut want_sign = want.clone();
         want_sign.retain(|w| *w != "hash to" || name == "wrong-content");
-        let o = kiln_pw().args(["sign", "--key"]).arg(&key).arg(&spec).output().unwrap();
+        let o = kiln_pw()
+            .args(["sign", "--key"])
+            .arg(&key)
+            .arg(&spec)
+            .output()
+            .unwrap();
         refused(&o, &format!("{name}: sign"), &want_sign);
-        let o = kiln().args(["push", &spec, "docker://127.0.0.1:9/x:v1"]).output().unwrap();
+        let o = kiln()
+            .args(["push", &spec, "docker://127.0.0.1:9/x:v1"])
+            .output()
+            .unwrap();
         refused(&o, &format!("{name}: push"), &want);
         if name != "wrong-content" {
             // sbom reads in place: the content check comes when the blob is read.
             refused(&sbom(&spec), &format!("{name}: sbom"), &want);
         }
-        assert_eq!(std::fs::read(&file).unwrap(), before, "{name}: the archive is unchanged");
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            before,
+            "{name}: the archive is unchanged"
+        );
         assert!(!victim.exists(), "{name}: wrote outside");
-        assert!(!Path::new("/tmp/kiln-hostile-abs").exists(), "{name}: wrote an absolute path");
+        assert!(
+            !Path::new("/tmp/kiln-hostile-abs").exists(),
+            "{name}: wrote an absolute path"
+        );
     }
     // A truncated archive and a file that is not tar at all.
     let bytes = std::fs::read(&good).unwrap();
     let cut = t.path().join("cut.tar");
     std::fs::write(&cut, &bytes[..bytes.len() / 2 + 100]).unwrap();
-    refused(&sbom(&format!("oci-archive:{}:v1", cut.display())), "truncated", &["not a valid tar archive"]);
+    refused(
+        &sbom(&format!("oci-archive:{}:v1", cut.display())),
+        "truncated",
+        &["not a valid tar archive"],
+    );
     let junk = t.path().join("junk.tar");
     std::fs::write(&junk, vec![0x41u8; 4096]).unwrap();
-    refused(&sbom(&format!("oci-archive:{}:v1", junk.display())), "junk", &["not a valid tar archive"]);
+    refused(
+        &sbom(&format!("oci-archive:{}:v1", junk.display())),
+        "junk",
+        &["not a valid tar archive"],
+    );
 
     // A docker-archive whose SBOM entry is a link out of it.
     let da = t.path().join("docker.tar");
-    raw_tar(&da, &[("kiln/sbom.spdx.json", T::Symlink, vec![], "/etc/shadow")]);
-    refused(&sbom(&format!("docker-archive:{}", da.display())), "docker-archive link", &["kiln/sbom.spdx.json", "symbolic link"]);
+    raw_tar(
+        &da,
+        &[e("kiln/sbom.spdx.json", T::Symlink, b"", "/etc/shadow")],
+    );
+    refused(
+        &sbom(&format!("docker-archive:{}", da.display())),
+        "docker-archive link",
+        &["kiln/sbom.spdx.json", "symbolic link"],
+    );
 }
 
 #[test]
@@ -527,8 +714,16 @@ fn image_names_cannot_place_output_outside_out() {
             format!("[image]\nname = \"{name}\"\n\n[[component]]\nname = \"note\"\nkind = \"file\"\ncontent = \"x\"\nto = \"/etc/note\"\nwhy = \"a file\"\n"),
         )
         .unwrap();
-        let o = kiln().args(["build"]).arg(&m).current_dir(&d).output().unwrap();
+        let o = kiln()
+            .args(["build"])
+            .arg(&m)
+            .current_dir(&d)
+            .output()
+            .unwrap();
         refused(&o, name, &["is not a valid repository name"]);
-        assert!(!t.path().join("x").exists() && !d.join("out").exists(), "{name}: nothing written");
+        assert!(
+            !t.path().join("x").exists() && !d.join("out").exists(),
+            "{name}: nothing written"
+        );
     }
 }
