@@ -232,7 +232,7 @@ fn ctrl_c_removes_a_builds_staging_folders() {
     let m = slow_project(t.path(), 64);
     let out = t.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    let mut c = build_cmd(&m, &format!("oci:{}:v1", out.join("img").display()))
+    let c = build_cmd(&m, &format!("oci:{}:v1", out.join("img").display()))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
