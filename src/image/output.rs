@@ -637,8 +637,7 @@ fn open_existing(dir: &Path) -> Result<Layout, Error> {
     })
 }
 
-/// Moves the blobs of the staged layout `from` into `layout` (renames; a blob already there as
-/// a plain file of the same size stays).
+/// Moves the blobs of the staged layout `from` into `layout` (renames, each atomic).
 fn move_blobs(from: &Path, layout: &Layout) -> Result<(), Error> {
     let blobs = from.join("blobs/sha256");
     fs_err::create_dir_all(layout.blobs_dir(crate::digest::Algorithm::Sha256))
@@ -649,10 +648,8 @@ fn move_blobs(from: &Path, layout: &Layout) -> Result<(), Error> {
         let Some(d) = Digest::parse(&format!("sha256:{name}")) else {
             continue;
         };
-        let size = e.metadata().map_err(werr(&e.path()))?.len();
-        if layout.blob_size(&d).ok().flatten() == Some(size) {
-            continue;
-        }
+        // Always renamed over what is there: a blob planted under our digest with other bytes
+        // is replaced, and a reader that has the old one open keeps reading it.
         fs_err::rename(e.path(), layout.blob_path(&d)).map_err(werr(&layout.blob_path(&d)))?;
     }
     Ok(())
