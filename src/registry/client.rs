@@ -220,20 +220,23 @@ pub(super) fn redact_url(url: &str) -> String {
     }
 }
 
-fn registry_codes(body: &[u8]) -> Vec<RegistryCode> {
+/// The `{"errors":[{"code","message"}]}` of an error body, each text passed through `scrub`
+/// before it is cut short (code 100 characters, message 300).
+fn registry_codes(body: &[u8], scrub: impl Fn(&str) -> String) -> Vec<RegistryCode> {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let text = |v: &serde_json::Value, default: &str, max: usize| {
+        scrub(v.as_str().unwrap_or(default))
+            .chars()
+            .take(max)
+            .collect()
+    };
     v["errors"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|e| RegistryCode {
-            code: e["code"].as_str().unwrap_or("UNKNOWN").to_string(),
-            message: e["message"]
-                .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(300)
-                .collect(),
+            code: text(&e["code"], "UNKNOWN", 100),
+            message: text(&e["message"], "", 300),
         })
         .collect()
 }
@@ -379,15 +382,36 @@ impl Client {
                     method: "GET".into(),
                     url: format!("{}/v2/", client.base),
                     status: s,
-                    codes: registry_codes(&ping.body),
+                    codes: client.codes(&ping.body),
                 })
             }
         }
         Ok(client)
     }
 
+    /// The registry's error codes from `body`, with any secret of kiln's (the password, its
+    /// Basic form, the token) a hostile registry echoes back replaced by `<redacted>`.
+    fn codes(&self, body: &[u8]) -> Vec<RegistryCode> {
+        let mut secrets: Vec<String> = Vec::new();
+        if let Some(c) = &self.creds {
+            secrets.push(c.secret.clone());
+            secrets.push(c.basic().trim_start_matches("Basic ").to_string());
+        }
+        if let Some(a) = self.authorization.lock().ok().and_then(|a| a.clone()) {
+            secrets.push(a.split_once(' ').map_or(a.clone(), |(_, v)| v.to_string()));
+        }
+        secrets.retain(|s| !s.is_empty());
+        registry_codes(body, |text| {
+            let mut text = text.to_string();
+            for s in &secrets {
+                text = text.replace(s.as_str(), "<redacted>");
+            }
+            text
+        })
+    }
+
     fn unauthorized(&self, r: &Resp) -> Error {
-        let codes = registry_codes(&r.body);
+        let codes = self.codes(&r.body);
         if self.creds.is_none() {
             let scheme = r
                 .challenge
@@ -545,7 +569,7 @@ impl Client {
                 why: format!(
                     "HTTP {}{}",
                     r.status,
-                    super::codes_text(&registry_codes(&r.body))
+                    super::codes_text(&self.codes(&r.body))
                 ),
             });
         }
@@ -778,7 +802,7 @@ impl Client {
             method: method.into(),
             url: redact_url(&self.url(path)),
             status: r.status,
-            codes: registry_codes(&r.body),
+            codes: self.codes(&r.body),
         }
     }
 

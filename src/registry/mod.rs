@@ -5,8 +5,20 @@
 //! `oci-archive:`, and sending their exact bytes: blobs (HEAD first, cross-repository mount,
 //! monolithic or chunked upload streamed from the file, a few at a time, retried with
 //! backoff), then the image manifest by tag and the artifact manifests by digest.
-//! `auth` finds credentials and answers Basic and Bearer challenges; `client` is the HTTP side.
+//! `auth` finds credentials and answers Basic and Bearer challenges; `client` is the HTTP side;
+//! `policy` decides where a request may go and what it may carry.
 //! Does not: print anything (the CLI does), build images, or keep secrets anywhere but memory.
+//! Invariant: the bytes pushed are the bytes built: before a blob the registry lacks is sent
+//! (monolithic or chunked), its file is hashed (streamed) and its size and digest compared
+//! with the descriptor; a mismatch is [`Error::BlobMismatch`] and nothing of it is sent.
+//! Blobs the registry has (HEAD, mount) are not read.
+//! Invariant: every manifest read from a registry ([`Remote::manifest`], [`Remote::resolve`],
+//! the `.sig`/`.att` and referrers-tag merges) is at most [`MAX_MANIFEST`] bytes and checked:
+//! by digest, its bytes hash to it; by tag, its digest is the hash of its bytes and a
+//! `Docker-Content-Digest` that disagrees is an error.
+//! Invariant: Authorization goes only to the registry's own authority, plain HTTP only to
+//! loopback or (`--insecure`) the registry's own host (`policy`); no secret, token or query
+//! string appears in an error (URLs go through `client::redact_url`).
 
 mod auth;
 mod client;

@@ -845,3 +845,43 @@ fn key_pair(dir: &Path) -> (PathBuf, PathBuf) {
     );
     (prefix.with_extension("key"), prefix.with_extension("pub"))
 }
+
+#[test]
+fn credentials_a_registry_echoes_back_are_not_printed() {
+    let t = tempdir();
+    let layout = tiny_image(t.path());
+    // A registry that accepts the password, then quotes it (and its Basic form) in an error.
+    let reg = Server::start("127.0.0.1", |r| {
+        let Some(auth) = r.header("authorization").filter(|a| *a == basic()) else {
+            return reply(401, &[("WWW-Authenticate", "Basic realm=\"hostile\"")], b"");
+        };
+        match r.method.as_str() {
+            "GET" if r.path == "/v2/" => return reply(200, &[], b"{}"),
+            "HEAD" => return reply(404, &[], b""),
+            _ => {}
+        }
+        let body = serde_json::json!({"errors": [{
+            "code": "DENIED",
+            "message": format!("user {USER} with password {SECRET} ({auth}) may not"),
+        }]});
+        reply(
+            403,
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+    });
+    let o = push(
+        t.path(),
+        &layout,
+        &format!("docker://{}/app:v1", reg.host()),
+        &[],
+    );
+    let e = refused(
+        &o,
+        &["refused the credentials (HTTP 403)", "DENIED", "<redacted>"],
+    );
+    assert!(
+        e.contains(&format!("user {USER} with password <redacted>")),
+        "{e}"
+    );
+}
