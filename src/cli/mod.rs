@@ -189,7 +189,8 @@ struct RegistryArgs {
     /// Read the password (or token) from standard input, as `docker login --password-stdin`.
     #[arg(long, requires = "username")]
     password_stdin: bool,
-    /// Allow plain HTTP and unverified TLS for a host that is not a loopback address.
+    /// Allow plain HTTP and unverified TLS for the registry's own host when it is not a
+    /// loopback address (never for another host the registry names).
     #[arg(long)]
     insecure: bool,
     /// Trust every *.crt in DIR as a CA (like containers' certs.d).

@@ -7,6 +7,8 @@
 //! `${DOCKER_CONFIG:-~/.docker}/config.json` (`credHelpers`, `auths`, `credsStore`, helpers
 //! run as `docker-credential-NAME get`). They live in memory
 //! only; `Debug` never shows the secret and no error message contains it.
+//! Does not decide where they are sent: `policy` does (the registry's own authority; a token
+//! realm over HTTPS or loopback).
 
 use super::Error;
 use base64::Engine;

@@ -1,12 +1,33 @@
-//! The HTTP side of a push: one `ureq` agent (rustls; the system's roots plus `--cert-dir`),
+//! The HTTP side of a push: `ureq` agents (rustls; the system's roots plus `--cert-dir`),
 //! the scheme decision (HTTPS; plain HTTP only for loopback hosts or `--insecure`), the
-//! Authorization header (Basic, or a Bearer token fetched from the challenge's realm), and
-//! requests retried with exponential backoff on 5xx, 429 and dropped connections. Every body is
-//! re-creatable (bytes, or a range of a file re-opened per attempt), so retries resend it.
-//! URLs in errors are shown without user info or query; headers never are.
+//! Authorization header (Basic, or a Bearer token fetched from the challenge's realm), redirects,
+//! and requests retried with exponential backoff on 5xx, 429 and dropped connections. Every body
+//! is re-creatable (bytes, or a range of a file re-opened per attempt), so retries resend it.
+//!
+//! Owns: sending, redirects, retries, re-authentication, reading answers in bounded memory, and
+//! checking fetched manifests and blobs against their digests.
+//! Does not own: where a URL may go and what it may carry (`policy` decides; every request,
+//! hop and token realm asks it), finding credentials (`auth`).
+//! Invariant: ureq follows no redirect itself (`max_redirects(0)`); kiln follows 301, 302, 303,
+//! 307 and 308 of GET and HEAD only, at most [`MAX_REDIRECTS`] hops, each hop checked by
+//! `policy` (no Authorization to another authority; plain HTTP only where allowed); a loop is
+//! an error, and a 3xx answer to PUT, PATCH or POST is an error.
+//! Invariant: at most one re-authentication per request: a second 401 is the answer.
+//! Invariant: an error body (non-2xx) is read up to [`MAX_ERROR_BODY`] bytes and the rest
+//! dropped; a successful body up to [`super::MAX_FETCH`] (manifests [`super::MAX_MANIFEST`]),
+//! larger is an error.
+//! Invariant: every network wait has a timeout ([`Timeouts`]): connect 30 s (TLS handshake
+//! included), send the request head 60 s, send a body 1800 s (a 64 MiB chunk at ~36 KiB/s),
+//! wait for the answer's head 300 s, receive a body 300 s; the HTTPS probe of a host that may
+//! speak plain HTTP waits 5 s to connect and 10 s for an answer. `KILN_HTTP_TIMEOUT_SECS=N`
+//! caps every one of them at N seconds (tests, impatient CI).
+//! Invariant: a manifest fetched by digest hashes to that digest; one fetched by tag gets the
+//! digest of its bytes, and a `Docker-Content-Digest` header that disagrees is an error.
+//! URLs in errors are shown without user info or query ([`redact_url`]); headers never are.
 
 use super::auth::{Challenge, Credentials};
-use super::{Error, Options, Reference, RegistryCode};
+use super::policy::{resolve_location, Authority, Named, Policy};
+use super::{Error, Fetched, Options, Reference, RegistryCode};
 use crate::digest::Digest;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -54,9 +75,14 @@ pub(super) enum Mount {
 }
 
 pub(super) struct Client {
+    /// For the registry's own host (TLS verification off under `--insecure`).
     agent: ureq::Agent,
+    /// For every other host: TLS always verified.
+    strict: ureq::Agent,
     /// `https://HOST` or `http://HOST`.
     base: String,
+    /// Where requests may go and what they may carry.
+    policy: Policy,
     host: String,
     creds: Option<Credentials>,
     /// Token scopes: push on the destination, pull on mount sources.
@@ -79,6 +105,79 @@ impl<R: Read> Read for Counting<'_, R> {
         self.progress.sent(n as u64);
         Ok(n)
     }
+}
+
+/// Redirect hops followed for one GET or HEAD.
+pub(super) const MAX_REDIRECTS: usize = 5;
+
+/// The part of an error (non-2xx) body kiln reads: enough for the registry's JSON errors.
+pub(super) const MAX_ERROR_BODY: u64 = 64 << 10;
+
+/// The longest waits of one request, in seconds (see the module doc).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timeouts {
+    connect: u64,
+    send_request: u64,
+    send_body: u64,
+    recv_response: u64,
+    recv_body: u64,
+}
+
+impl Timeouts {
+    /// Every request but the probe.
+    const NORMAL: Timeouts = Timeouts {
+        connect: 30,
+        send_request: 60,
+        send_body: 1800,
+        recv_response: 300,
+        recv_body: 300,
+    };
+    /// The HTTPS probe of a host that may answer in plain HTTP.
+    const PROBE: Timeouts = Timeouts {
+        connect: 5,
+        recv_response: 10,
+        ..Timeouts::NORMAL
+    };
+
+    /// Each wait capped by `KILN_HTTP_TIMEOUT_SECS`, when set to a positive number.
+    fn capped(self) -> Timeouts {
+        let cap = std::env::var("KILN_HTTP_TIMEOUT_SECS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(u64::MAX);
+        Timeouts {
+            connect: self.connect.min(cap),
+            send_request: self.send_request.min(cap),
+            send_body: self.send_body.min(cap),
+            recv_response: self.recv_response.min(cap),
+            recv_body: self.recv_body.min(cap),
+        }
+    }
+
+    fn agent(self, tls: &ureq::tls::TlsConfig) -> ureq::Agent {
+        let t = self.capped();
+        let secs = |n: u64| Some(Duration::from_secs(n));
+        ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_resolve(secs(t.connect))
+                .timeout_connect(secs(t.connect))
+                .timeout_send_request(secs(t.send_request))
+                .timeout_send_body(secs(t.send_body))
+                .timeout_recv_response(secs(t.recv_response))
+                .timeout_recv_body(secs(t.recv_body))
+                .user_agent(format!("kiln/{}", env!("CARGO_PKG_VERSION")))
+                .tls_config(tls.clone())
+                .build(),
+        )
+    }
+}
+
+/// True for the statuses kiln follows as redirects (of GET and HEAD).
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
 }
 
 /// Requests retried on their own (5xx, 429, dropped connections).
@@ -121,20 +220,23 @@ pub(super) fn redact_url(url: &str) -> String {
     }
 }
 
-fn registry_codes(body: &[u8]) -> Vec<RegistryCode> {
+/// The `{"errors":[{"code","message"}]}` of an error body, each text passed through `scrub`
+/// before it is cut short (code 100 characters, message 300).
+fn registry_codes(body: &[u8], scrub: impl Fn(&str) -> String) -> Vec<RegistryCode> {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let text = |v: &serde_json::Value, default: &str, max: usize| {
+        scrub(v.as_str().unwrap_or(default))
+            .chars()
+            .take(max)
+            .collect()
+    };
     v["errors"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|e| RegistryCode {
-            code: e["code"].as_str().unwrap_or("UNKNOWN").to_string(),
-            message: e["message"]
-                .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(300)
-                .collect(),
+            code: text(&e["code"], "UNKNOWN", 100),
+            message: text(&e["message"], "", 300),
         })
         .collect()
 }
@@ -151,7 +253,9 @@ fn pct(s: &str) -> String {
     o
 }
 
-fn tls_config(opts: &Options) -> Result<ureq::tls::TlsConfig, Error> {
+/// The TLS configuration: the system's roots and `--cert-dir`; verification off when
+/// `unverified` (`--insecure`, for the registry's own host only).
+fn tls_config(opts: &Options, unverified: bool) -> Result<ureq::tls::TlsConfig, Error> {
     use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
     let mut roots: Vec<Certificate<'static>> = rustls_native_certs::load_native_certs()
         .certs
@@ -187,33 +291,28 @@ fn tls_config(opts: &Options) -> Result<ureq::tls::TlsConfig, Error> {
     }
     Ok(TlsConfig::builder()
         .root_certs(RootCerts::new_with_certs(&roots))
-        .disable_verification(opts.insecure)
+        .disable_verification(unverified)
         .build())
 }
 
 impl Client {
     /// Picks the scheme and authenticates once (GET /v2/).
     pub(super) fn connect(dest: &Reference, opts: &Options) -> Result<Client, Error> {
-        let tls = tls_config(opts)?;
-        let agent_with = |connect: u64, response: u64| {
-            ureq::Agent::new_with_config(
-                ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .timeout_connect(Some(Duration::from_secs(connect)))
-                    .timeout_recv_response(Some(Duration::from_secs(response)))
-                    .user_agent(format!("kiln/{}", env!("CARGO_PKG_VERSION")))
-                    .tls_config(tls.clone())
-                    .build(),
-            )
-        };
+        let tls = tls_config(opts, opts.insecure)?;
+        let strict_tls = tls_config(opts, false)?;
         let plain_ok = opts.insecure || dest.is_loopback();
         // Where plain HTTP may follow, the HTTPS probe does not wait long for a handshake
         // that a plain-HTTP server may never answer.
-        let agent = if plain_ok {
-            agent_with(5, 10)
+        let first = if plain_ok {
+            Timeouts::PROBE
         } else {
-            agent_with(30, 300)
+            Timeouts::NORMAL
         };
+        let base = format!("https://{}", dest.api_host());
+        let policy = Policy::new(&base, opts.insecure).map_err(|why| Error::Reference {
+            spec: format!("docker://{dest}"),
+            why: why.to_string(),
+        })?;
         let creds = match &opts.credentials {
             Some(c) => Some(c.clone()),
             None => Credentials::lookup(&dest.host)?,
@@ -226,8 +325,10 @@ impl Client {
             }
         }
         let mut client = Client {
-            agent,
-            base: format!("https://{}", dest.api_host()),
+            agent: first.agent(&tls),
+            strict: first.agent(&strict_tls),
+            base,
+            policy,
             host: dest.host.clone(),
             creds,
             scopes,
@@ -246,6 +347,11 @@ impl Client {
             }
             Err(Error::Transport { message, .. }) => {
                 client.base = format!("http://{}", dest.api_host());
+                client.policy =
+                    Policy::new(&client.base, opts.insecure).map_err(|why| Error::Reference {
+                        spec: format!("docker://{dest}"),
+                        why: why.to_string(),
+                    })?;
                 match client.send("GET", "/v2/", &[], &Body::Empty, true) {
                     // Plain HTTP to a TLS server: the HTTPS failure is the one that matters.
                     Ok(r) if r.status == 400 => {
@@ -262,7 +368,8 @@ impl Client {
             Err(e) => return Err(e),
         };
         if plain_ok {
-            client.agent = agent_with(30, 300);
+            client.agent = Timeouts::NORMAL.agent(&tls);
+            client.strict = Timeouts::NORMAL.agent(&strict_tls);
         }
         match ping.status {
             200..=299 => {}
@@ -275,15 +382,36 @@ impl Client {
                     method: "GET".into(),
                     url: format!("{}/v2/", client.base),
                     status: s,
-                    codes: registry_codes(&ping.body),
+                    codes: client.codes(&ping.body),
                 })
             }
         }
         Ok(client)
     }
 
+    /// The registry's error codes from `body`, with any secret of kiln's (the password, its
+    /// Basic form, the token) a hostile registry echoes back replaced by `<redacted>`.
+    fn codes(&self, body: &[u8]) -> Vec<RegistryCode> {
+        let mut secrets: Vec<String> = Vec::new();
+        if let Some(c) = &self.creds {
+            secrets.push(c.secret.clone());
+            secrets.push(c.basic().trim_start_matches("Basic ").to_string());
+        }
+        if let Some(a) = self.authorization.lock().ok().and_then(|a| a.clone()) {
+            secrets.push(a.split_once(' ').map_or(a.clone(), |(_, v)| v.to_string()));
+        }
+        secrets.retain(|s| !s.is_empty());
+        registry_codes(body, |text| {
+            let mut text = text.to_string();
+            for s in &secrets {
+                text = text.replace(s.as_str(), "<redacted>");
+            }
+            text
+        })
+    }
+
     fn unauthorized(&self, r: &Resp) -> Error {
-        let codes = registry_codes(&r.body);
+        let codes = self.codes(&r.body);
         if self.creds.is_none() {
             let scheme = r
                 .challenge
@@ -344,6 +472,14 @@ impl Client {
             why: "the Bearer challenge names no realm".into(),
         })?;
         let shown = redact_url(realm);
+        // The realm is a URL the registry named: plain HTTP only where `policy` allows it, and
+        // credentials only over HTTPS or such plain HTTP.
+        let realm_at = self.policy.check(realm, Named::TokenRealm)?;
+        let creds = self
+            .creds
+            .as_ref()
+            .filter(|_| self.policy.realm_credentials(&realm_at));
+        let agent = self.agent_for(&realm_at);
         let mut url = realm.to_string();
         let mut sep = if url.contains('?') { '&' } else { '?' };
         if let Some(s) = c.param("service") {
@@ -371,22 +507,22 @@ impl Client {
             let mut attempt = 0;
             loop {
                 let req = ureq::http::Request::builder().method(method).uri(url);
-                let res = match (form, &self.creds) {
-                    (Some(f), _) => self.agent.run(
+                let res = match (form, creds) {
+                    (Some(f), _) => agent.run(
                         req.header("Content-Type", "application/x-www-form-urlencoded")
                             .body(f.as_bytes())
                             .map_err(|_| bad_url())?,
                     ),
-                    (None, Some(cr)) => self.agent.run(
+                    (None, Some(cr)) => agent.run(
                         req.header("Authorization", cr.basic())
                             .body(())
                             .map_err(|_| bad_url())?,
                     ),
-                    (None, None) => self.agent.run(req.body(()).map_err(|_| bad_url())?),
+                    (None, None) => agent.run(req.body(()).map_err(|_| bad_url())?),
                 };
                 let res = res
                     .map_err(|e| transport(method, &shown, &e))
-                    .and_then(|r| read_resp(method, &shown, r));
+                    .and_then(|r| read_resp(method, &shown, r, super::MAX_MANIFEST));
                 match res {
                     Ok(r) if (r.status >= 500 || r.status == 429) && attempt + 1 < ATTEMPTS => {}
                     Ok(r) => return Ok(r),
@@ -400,7 +536,7 @@ impl Client {
         // An identity token (Docker's `identitytoken`) is an OAuth2 refresh token: POST it to
         // the realm (distribution's token spec); a token server without OAuth2 answers 404 or
         // 405, and then it goes as Basic credentials like a password.
-        let oauth = match &self.creds {
+        let oauth = match creds {
             Some(cr) if cr.username == super::auth::IDENTITY_TOKEN_USER => {
                 let mut form = format!(
                     "grant_type=refresh_token&client_id=kiln&refresh_token={}",
@@ -418,7 +554,7 @@ impl Client {
         let r = match oauth {
             Some(r) => r,
             None => {
-                if let Some(cr) = &self.creds {
+                if let Some(cr) = creds {
                     url += &format!("{sep}account={}", pct(&cr.username));
                 }
                 fetch("GET", &url, None)?
@@ -433,7 +569,7 @@ impl Client {
                 why: format!(
                     "HTTP {}{}",
                     r.status,
-                    super::codes_text(&registry_codes(&r.body))
+                    super::codes_text(&self.codes(&r.body))
                 ),
             });
         }
@@ -452,8 +588,20 @@ impl Client {
             })
     }
 
-    /// Sends one request; authenticates on a 401 (once) and, when `retry`, retries transport
-    /// errors, 5xx and 429 with backoff. Returns the response whatever its status.
+    /// The agent for `to`: the registry's (TLS unverified under `--insecure`) only for the
+    /// registry's own host.
+    fn agent_for(&self, to: &Authority) -> &ureq::Agent {
+        if self.policy.unverified_tls_ok(to) {
+            &self.agent
+        } else {
+            &self.strict
+        }
+    }
+
+    /// Sends one request (a registry path, or a URL the registry named); follows redirects of
+    /// GET and HEAD (at most [`MAX_REDIRECTS`], each hop checked by `policy`); authenticates
+    /// on a 401 (once) and, when `retry`, retries transport errors, 5xx and 429 with backoff.
+    /// Returns the response whatever its status, but a redirect.
     pub(super) fn send(
         &self,
         method: &str,
@@ -462,14 +610,82 @@ impl Client {
         body: &Body,
         retry: bool,
     ) -> Result<Resp, Error> {
-        let url = self.url(path_or_url);
-        let shown = redact_url(&url);
+        self.send_limited(method, path_or_url, headers, body, retry, super::MAX_FETCH)
+    }
+
+    /// [`Client::send`] with a successful body of at most `limit` bytes.
+    fn send_limited(
+        &self,
+        method: &str,
+        path_or_url: &str,
+        headers: &[(&str, String)],
+        body: &Body,
+        retry: bool,
+        limit: u64,
+    ) -> Result<Resp, Error> {
+        let first = self.url(path_or_url);
+        let mut url = first.clone();
+        let mut visited: Vec<String> = Vec::new();
+        loop {
+            let named = if visited.is_empty() {
+                Named::UploadLocation
+            } else {
+                Named::Redirect
+            };
+            let to = self.policy.check(&url, named)?;
+            let r = self.send_to(method, &url, &to, headers, body, retry, limit)?;
+            if !is_redirect(r.status) {
+                return Ok(r);
+            }
+            let shown = redact_url(&first);
+            if method != "GET" && method != "HEAD" {
+                return Err(Error::RedirectRefused {
+                    method: method.into(),
+                    url: shown,
+                    status: r.status,
+                });
+            }
+            let next = self.location_of(method, &url, &r, Named::Redirect)?;
+            visited.push(url);
+            if visited.contains(&next) {
+                return Err(Error::RedirectLoop {
+                    method: method.into(),
+                    url: shown,
+                    again: redact_url(&next),
+                });
+            }
+            if visited.len() > MAX_REDIRECTS {
+                return Err(Error::TooManyRedirects {
+                    method: method.into(),
+                    url: shown,
+                    max: MAX_REDIRECTS,
+                });
+            }
+            url = next;
+        }
+    }
+
+    /// One URL: retries, and one re-authentication when it is the registry's.
+    #[allow(clippy::too_many_arguments)]
+    fn send_to(
+        &self,
+        method: &str,
+        url: &str,
+        to: &Authority,
+        headers: &[(&str, String)],
+        body: &Body,
+        retry: bool,
+        limit: u64,
+    ) -> Result<Resp, Error> {
+        let shown = redact_url(url);
+        let ours = self.policy.registry_credentials(to);
+        let agent = self.agent_for(to);
         let mut attempt = 0;
         let mut reauthed = false;
         loop {
-            let res = self.send_once(method, &url, &shown, headers, body);
+            let res = self.send_once(agent, ours, method, url, &shown, headers, body, limit);
             match res {
-                Ok(r) if r.status == 401 && !reauthed => {
+                Ok(r) if r.status == 401 && ours && !reauthed => {
                     reauthed = true;
                     let Some(ch) = r.challenge.as_deref() else {
                         return Ok(r);
@@ -499,16 +715,27 @@ impl Client {
         }
     }
 
+    /// Sends one request; the registry's Authorization header only when `ours`.
+    #[allow(clippy::too_many_arguments)]
     fn send_once(
         &self,
+        agent: &ureq::Agent,
+        ours: bool,
         method: &str,
         url: &str,
         shown: &str,
         headers: &[(&str, String)],
         body: &Body,
+        limit: u64,
     ) -> Result<Resp, Error> {
         let mut req = ureq::http::Request::builder().method(method).uri(url);
-        if let Some(a) = self.authorization.lock().ok().and_then(|a| a.clone()) {
+        if let Some(a) = self
+            .authorization
+            .lock()
+            .ok()
+            .and_then(|a| a.clone())
+            .filter(|_| ours)
+        {
             req = req.header("Authorization", a);
         }
         for (k, v) in headers {
@@ -522,14 +749,14 @@ impl Client {
         };
         let res = match body {
             Body::Empty if method == "GET" || method == "HEAD" => {
-                self.agent.run(req.body(()).map_err(bad_req)?)
+                agent.run(req.body(()).map_err(bad_req)?)
             }
-            Body::Empty => self.agent.run(
+            Body::Empty => agent.run(
                 req.header("Content-Length", "0")
                     .body(ureq::SendBody::none())
                     .map_err(bad_req)?,
             ),
-            Body::Bytes(b) => self.agent.run(
+            Body::Bytes(b) => agent.run(
                 req.header("Content-Length", b.len().to_string())
                     .body(b.as_slice())
                     .map_err(bad_req)?,
@@ -545,7 +772,7 @@ impl Client {
                     inner: std::io::BufReader::with_capacity(256 * 1024, f).take(*len),
                     progress: self.progress.0.as_ref(),
                 };
-                self.agent.run(
+                agent.run(
                     req.header("Content-Length", len.to_string())
                         .body(ureq::SendBody::from_reader(&mut reader))
                         .map_err(bad_req)?,
@@ -553,7 +780,7 @@ impl Client {
             }
         };
         let r = res.map_err(|e| transport(method, shown, &e))?;
-        read_resp(method, shown, r)
+        read_resp(method, shown, r, limit)
     }
 
     /// HEAD /v2/REPO/blobs/DIGEST.
@@ -575,23 +802,40 @@ impl Client {
             method: method.into(),
             url: redact_url(&self.url(path)),
             status: r.status,
-            codes: registry_codes(&r.body),
+            codes: self.codes(&r.body),
         }
     }
 
+    /// The upload `Location` of `r`, the answer to `method path`, resolved and checked.
     fn location(&self, method: &str, path: &str, r: &Resp) -> Result<String, Error> {
-        r.location
-            .as_deref()
-            .map(|l| self.url(l))
-            .ok_or_else(|| Error::Status {
-                method: method.into(),
-                url: redact_url(&self.url(path)),
-                status: r.status,
-                codes: vec![RegistryCode {
-                    code: "NO_LOCATION".into(),
-                    message: "the registry sent no Location header".into(),
-                }],
-            })
+        self.location_of(method, &self.url(path), r, Named::UploadLocation)
+    }
+
+    /// The `Location` of `r`, the answer to `method url`, resolved against `url` and checked
+    /// by `policy` before anything connects to it.
+    fn location_of(
+        &self,
+        method: &str,
+        url: &str,
+        r: &Resp,
+        named: Named,
+    ) -> Result<String, Error> {
+        let l = r.location.as_deref().ok_or_else(|| Error::Status {
+            method: method.into(),
+            url: redact_url(url),
+            status: r.status,
+            codes: vec![RegistryCode {
+                code: "NO_LOCATION".into(),
+                message: "the registry sent no Location header".into(),
+            }],
+        })?;
+        let next = resolve_location(url, l).map_err(|why| Error::BadUrl {
+            url: redact_url(l),
+            named,
+            why,
+        })?;
+        self.policy.check(&next, named)?;
+        Ok(next)
     }
 
     /// POST /v2/REPO/blobs/uploads/?mount=DIGEST&from=OTHER.
@@ -676,8 +920,8 @@ impl Client {
             if r.status != 204 && r.status != 200 {
                 return Err(self.status_error("GET", &loc, &r));
             }
-            if let Some(l) = &r.location {
-                loc = self.url(l);
+            if r.location.is_some() {
+                loc = self.location_of("GET", &loc, &r, Named::UploadLocation)?;
             }
             offset = r.range.as_deref().and_then(range_end).map_or(0, |e| e + 1);
             // distribution answers `0-0` for an empty upload as for a one-byte one; a chunked
@@ -700,26 +944,65 @@ impl Client {
         Ok(loc)
     }
 
-    /// GET /v2/REPO/manifests/REF with the OCI and Docker manifest and index media types;
-    /// `None` on 404. Returns the bytes and their media type.
+    /// GET /v2/REPO/manifests/REF with the OCI and Docker manifest and index media types
+    /// (at most [`super::MAX_MANIFEST`] bytes); `None` on 404. Checked: by digest, the bytes
+    /// hash to it; by tag, a `Docker-Content-Digest` header agrees with the bytes.
     pub(super) fn get_manifest(
         &self,
         repo: &str,
         reference: &str,
-    ) -> Result<Option<(Vec<u8>, String)>, Error> {
+    ) -> Result<Option<Fetched>, Error> {
         let path = format!("/v2/{repo}/manifests/{reference}");
-        let r = self.send("GET", &path, &[("Accept", accept())], &Body::Empty, true)?;
+        let accept = [("Accept", accept())];
+        let r = self.send_limited(
+            "GET",
+            &path,
+            &accept,
+            &Body::Empty,
+            true,
+            super::MAX_MANIFEST,
+        )?;
         match r.status {
-            200 => {
-                let media_type = r
-                    .content_type
-                    .clone()
-                    .unwrap_or_else(|| crate::image::MANIFEST_MEDIA_TYPE.to_string());
-                Ok(Some((r.body, media_type)))
-            }
-            404 => Ok(None),
-            _ => Err(self.status_error("GET", &path, &r)),
+            200 => {}
+            404 => return Ok(None),
+            _ => return Err(self.status_error("GET", &path, &r)),
         }
+        let got = Digest::of(&r.body);
+        let at = if Digest::parse(reference).is_some() {
+            '@'
+        } else {
+            ':'
+        };
+        let manifest = format!("{}/{repo}{at}{reference}", self.host);
+        if let Some(want) = Digest::parse(reference) {
+            if want != got {
+                return Err(Error::ManifestMismatch {
+                    manifest,
+                    want,
+                    got,
+                });
+            }
+        }
+        if let Some(header) = r.digest.as_deref().map(str::trim) {
+            // Another algorithm (sha512) cannot be checked here; the bytes' sha256 is used.
+            let other_algorithm = header.starts_with("sha512:") && header.len() == 7 + 128;
+            if !other_algorithm && Digest::parse(header).as_ref() != Some(&got) {
+                return Err(Error::ContentDigestHeader {
+                    manifest,
+                    header: header.chars().take(80).collect(),
+                    got,
+                });
+            }
+        }
+        let media_type = r
+            .content_type
+            .clone()
+            .unwrap_or_else(|| crate::image::MANIFEST_MEDIA_TYPE.to_string());
+        Ok(Some(Fetched {
+            bytes: r.body,
+            media_type,
+            digest: got,
+        }))
     }
 
     /// HEAD /v2/REPO/manifests/REF: the digest the registry has there; `None` on 404, or when
@@ -752,7 +1035,14 @@ impl Client {
     ) -> Result<Option<serde_json::Value>, Error> {
         let path = format!("/v2/{repo}/referrers/{subject}");
         let accept = [("Accept", crate::image::INDEX_MEDIA_TYPE.to_string())];
-        let r = self.send("GET", &path, &accept, &Body::Empty, true)?;
+        let r = self.send_limited(
+            "GET",
+            &path,
+            &accept,
+            &Body::Empty,
+            true,
+            super::MAX_MANIFEST,
+        )?;
         let is_index = r
             .content_type
             .as_deref()
@@ -771,10 +1061,12 @@ impl Client {
         if r.status != 200 {
             return Err(self.status_error("GET", &path, &r));
         }
-        if Digest::of(&r.body) != *d {
-            return Err(Error::DigestMismatch {
-                want: d.to_string(),
-                got: Digest::of(&r.body).to_string(),
+        let got = Digest::of(&r.body);
+        if got != *d {
+            return Err(Error::FetchedBlobMismatch {
+                blob: d.clone(),
+                url: redact_url(&self.url(&path)),
+                got,
             });
         }
         Ok(r.body)
@@ -853,10 +1145,13 @@ fn transport(method: &str, shown: &str, e: &ureq::Error) -> Error {
     }
 }
 
+/// The parts of `r` kiln uses; a successful body of at most `limit` bytes, an error body's
+/// first [`MAX_ERROR_BODY`] bytes.
 fn read_resp(
     method: &str,
     shown: &str,
     mut r: ureq::http::Response<ureq::Body>,
+    limit: u64,
 ) -> Result<Resp, Error> {
     let h = |k: &str| {
         r.headers()
@@ -877,12 +1172,29 @@ fn read_resp(
     let oci_subject = h("oci-subject");
     let body = if method == "HEAD" {
         Vec::new()
-    } else {
+    } else if (200..300).contains(&status) {
         r.body_mut()
             .with_config()
-            .limit(super::MAX_FETCH)
+            .limit(limit)
             .read_to_vec()
-            .map_err(|e| transport(method, shown, &e))?
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => Error::TooLarge {
+                    method: method.into(),
+                    url: shown.into(),
+                    limit,
+                },
+                e => transport(method, shown, &e),
+            })?
+    } else {
+        // What the registry says went wrong, never more than a bound; a body cut short (or
+        // one that stops arriving) is still the answer.
+        let mut v = Vec::new();
+        let _ = r
+            .body_mut()
+            .as_reader()
+            .take(MAX_ERROR_BODY)
+            .read_to_end(&mut v);
+        v
     };
     Ok(Resp {
         status,

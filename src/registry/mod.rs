@@ -5,12 +5,25 @@
 //! `oci-archive:`, and sending their exact bytes: blobs (HEAD first, cross-repository mount,
 //! monolithic or chunked upload streamed from the file, a few at a time, retried with
 //! backoff), then the image manifest by tag and the artifact manifests by digest.
-//! `auth` finds credentials and answers Basic and Bearer challenges; `client` is the HTTP side.
+//! `auth` finds credentials and answers Basic and Bearer challenges; `client` is the HTTP side;
+//! `policy` decides where a request may go and what it may carry.
 //! Does not: print anything (the CLI does), build images, or keep secrets anywhere but memory.
+//! Invariant: the bytes pushed are the bytes built: before a blob the registry lacks is sent
+//! (monolithic or chunked), its file is hashed (streamed) and its size and digest compared
+//! with the descriptor; a mismatch is [`Error::BlobMismatch`] and nothing of it is sent.
+//! Blobs the registry has (HEAD, mount) are not read.
+//! Invariant: every manifest read from a registry ([`Remote::manifest`], [`Remote::resolve`],
+//! the `.sig`/`.att` and referrers-tag merges) is at most [`MAX_MANIFEST`] bytes and checked:
+//! by digest, its bytes hash to it; by tag, its digest is the hash of its bytes and a
+//! `Docker-Content-Digest` that disagrees is an error.
+//! Invariant: Authorization goes only to the registry's own authority, plain HTTP only to
+//! loopback or (`--insecure`) the registry's own host (`policy`); no secret, token or query
+//! string appears in an error (URLs go through `client::redact_url`).
 
 mod auth;
 mod client;
 mod known;
+mod policy;
 pub(crate) mod source;
 
 pub use auth::Credentials;
@@ -108,6 +121,68 @@ pub enum Error {
     NotFound { what: String },
     #[error("the registry stored the manifest as {got}, not {want}")]
     DigestMismatch { want: String, got: String },
+    #[error("refusing plain HTTP to `{host}` ({url}), which the registry named as {named}\n\nhint: kiln speaks plain HTTP only to loopback hosts; --insecure allows it for the registry's own host ({registry}), never for another host it names")]
+    PlainHttpRefused {
+        host: String,
+        url: String,
+        named: policy::Named,
+        registry: String,
+    },
+    #[error("the registry named {url} as {named}, which kiln does not follow: {why}")]
+    BadUrl {
+        url: String,
+        named: policy::Named,
+        why: policy::BadUrl,
+    },
+    #[error("{method} {url}: more than {max} redirects")]
+    TooManyRedirects {
+        method: String,
+        url: String,
+        max: usize,
+    },
+    #[error("{method} {url}: the redirects loop back to {again}")]
+    RedirectLoop {
+        method: String,
+        url: String,
+        again: String,
+    },
+    #[error("{method} {url}: the registry answered HTTP {status} (a redirect); kiln follows redirects of GET and HEAD only")]
+    RedirectRefused {
+        method: String,
+        url: String,
+        status: u16,
+    },
+    #[error("{method} {url}: the answer is larger than {limit} bytes")]
+    TooLarge {
+        method: String,
+        url: String,
+        limit: u64,
+    },
+    #[error("blob `{blob}` ({place}) does not match its descriptor: expected {want}, got {got}; nothing of it was sent\n\nhint: the layout was changed after it was written; rebuild the image")]
+    BlobMismatch {
+        blob: Digest,
+        place: String,
+        want: String,
+        got: String,
+    },
+    #[error("manifest `{manifest}` from the registry does not hash to its digest: expected {want}, got {got}")]
+    ManifestMismatch {
+        manifest: String,
+        want: Digest,
+        got: Digest,
+    },
+    #[error("manifest `{manifest}`: the registry's Docker-Content-Digest says {header}, but the bytes it sent hash to {got}")]
+    ContentDigestHeader {
+        manifest: String,
+        header: String,
+        got: Digest,
+    },
+    #[error("blob `{blob}` from the registry ({url}) does not hash to its digest: expected {blob}, got {got}")]
+    FetchedBlobMismatch {
+        blob: Digest,
+        url: String,
+        got: Digest,
+    },
 }
 
 /// Docker Hub's name in references and credential files.
@@ -235,11 +310,7 @@ impl Reference {
         } else {
             h.rsplit_once(':').map_or(h, |(n, _)| n)
         };
-        if name == "localhost" {
-            return true;
-        }
-        name.parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+        policy::is_loopback_host(name)
     }
 }
 
@@ -287,7 +358,9 @@ pub struct Options {
     /// Where progress goes (nowhere by default).
     pub progress: ProgressSink,
     pub credentials: Option<Credentials>,
-    /// Allow plain HTTP and unverified TLS for a non-loopback host.
+    /// Allow plain HTTP and unverified TLS for the destination registry's own host (when it
+    /// is not a loopback host). Never for another host the registry names (upload
+    /// `Location`, redirect, token realm): `policy::Policy` decides per URL.
     pub insecure: bool,
     /// Every `*.crt` here is trusted as a CA.
     pub cert_dir: Option<PathBuf>,
@@ -311,8 +384,12 @@ impl Options {
     }
 }
 
-/// The largest manifest or small blob (signature payload, SBOM) kiln fetches.
+/// The largest small blob (signature payload, SBOM) kiln fetches.
 pub const MAX_FETCH: u64 = 64 << 20;
+
+/// The largest manifest or index kiln fetches (distribution's own limit), checked before
+/// parsing.
+pub const MAX_MANIFEST: u64 = 4 << 20;
 
 /// What a push did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -631,7 +708,7 @@ fn append(client: &Client, repo: &str, tag: &str, ours: &[u8]) -> Result<(), Err
         what: format!("the manifest is not JSON: {e}"),
     })?;
     let theirs = match client.get_manifest(repo, tag)? {
-        Some((bytes, _)) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Some(f) => serde_json::from_slice(&f.bytes).unwrap_or_default(),
         None => serde_json::Value::Null,
     };
     let layers = merge_layers(&theirs, &ours);
@@ -664,7 +741,7 @@ fn add_referrers(
 ) -> Result<(), Error> {
     let tag = format!("sha256-{}", subject.hex());
     let mut manifests: Vec<serde_json::Value> = match client.get_manifest(repo, &tag)? {
-        Some((bytes, _)) => serde_json::from_slice::<serde_json::Value>(&bytes)
+        Some(f) => serde_json::from_slice::<serde_json::Value>(&f.bytes)
             .ok()
             .and_then(|v| v["manifests"].as_array().cloned())
             .unwrap_or_default(),
@@ -713,7 +790,7 @@ pub struct Remote {
     pub reference: Reference,
 }
 
-/// A manifest fetched from a registry.
+/// A manifest fetched from a registry, its bytes checked: `digest` is their hash.
 pub struct Fetched {
     pub bytes: Vec<u8>,
     pub media_type: String,
@@ -728,28 +805,27 @@ impl Remote {
         })
     }
 
-    /// The manifest at `reference` (a tag or a digest), `None` when there is none.
+    /// The manifest at `reference` (a tag or a digest), `None` when there is none; checked
+    /// against the digest (by digest) or `Docker-Content-Digest` (by tag), at most
+    /// [`MAX_MANIFEST`] bytes.
     pub fn manifest(&self, reference: &str) -> Result<Option<Fetched>, Error> {
-        Ok(self
-            .client
-            .get_manifest(&self.reference.repo, reference)?
-            .map(|(bytes, media_type)| Fetched {
-                digest: Digest::of(&bytes),
-                bytes,
-                media_type,
-            }))
+        self.client.get_manifest(&self.reference.repo, reference)
     }
 
-    /// The digest the reference names: its `@digest`, else what its tag points at.
+    /// The digest of the manifest the reference names (its `@digest`, else what its tag points
+    /// at), fetched and checked: the digest of bytes that exist, never just a header.
     pub fn resolve(&self) -> Result<Digest, Error> {
-        if let Some(d) = &self.reference.digest {
-            return Ok(d.clone());
-        }
-        let tag = self.reference.tag.as_deref().unwrap_or("latest");
-        self.manifest(tag)?
+        let (at, what) = match (&self.reference.digest, &self.reference.tag) {
+            (Some(d), _) => (d.to_string(), format!("@{d}")),
+            (None, t) => {
+                let t = t.as_deref().unwrap_or("latest");
+                (t.to_string(), format!(":{t}"))
+            }
+        };
+        self.manifest(&at)?
             .map(|f| f.digest)
             .ok_or_else(|| Error::NotFound {
-                what: format!("{}/{}:{tag}", self.reference.host, self.reference.repo),
+                what: format!("{}/{}{what}", self.reference.host, self.reference.repo),
             })
     }
 
@@ -793,8 +869,9 @@ fn push_blob(
     counts: &Counts,
 ) -> Result<(), Error> {
     let mut attempt = 0;
+    let mut verified = false;
     loop {
-        match push_blob_once(client, dest, opts, b) {
+        match push_blob_once(client, dest, opts, b, &mut verified) {
             Ok(Outcome::Skipped) => {
                 counts.skipped.fetch_add(1, Ordering::Relaxed);
                 opts.progress.0.blob_done(b.size, false);
@@ -835,11 +912,34 @@ enum Outcome {
     Uploaded,
 }
 
+/// Hashes the blob's file (streamed, 64 KiB at a time) and compares size and digest with its
+/// descriptor.
+fn verify_blob(b: &Blob) -> Result<(), Error> {
+    let io = |e: std::io::Error| Error::Read {
+        path: b.path.clone(),
+        source: e,
+    };
+    let f = fs_err::File::open(&b.path).map_err(io)?;
+    let (got, size) = Digest::of_reader(f).map_err(io)?;
+    if got != b.digest || size != b.size {
+        return Err(Error::BlobMismatch {
+            blob: b.digest.clone(),
+            place: b.path.display().to_string(),
+            want: format!("{} ({} bytes)", b.digest, b.size),
+            got: format!("{got} ({size} bytes)"),
+        });
+    }
+    Ok(())
+}
+
+/// One attempt at one blob: HEAD, mounts, then (its bytes checked once, `verified`) the
+/// upload.
 fn push_blob_once(
     client: &Client,
     dest: &Reference,
     opts: &Options,
     b: &Blob,
+    verified: &mut bool,
 ) -> Result<Outcome, Error> {
     let repo = &dest.repo;
     if client.blob_exists(repo, &b.digest)? {
@@ -853,6 +953,12 @@ fn push_blob_once(
             // still have it; the last session is the one used (the others expire).
             client::Mount::Upload(loc) => location = Some(loc),
         }
+    }
+    // The registry lacks it: its bytes go out, so they must be the bytes the descriptor names
+    // (a registry checks the digest, but only after taking them; a mismatch must not leave).
+    if !*verified {
+        verify_blob(b)?;
+        *verified = true;
     }
     let location = match location {
         Some(l) => l,

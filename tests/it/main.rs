@@ -16,6 +16,7 @@ mod embedded;
 mod errors;
 mod examples;
 mod hostile;
+mod hostile_registry;
 mod init;
 mod ldd_parity;
 mod multiarch;
