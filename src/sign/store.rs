@@ -69,6 +69,8 @@ type Result<T> = std::result::Result<T, StoreError>;
 pub struct Target {
     place: Place,
     platform: Option<String>,
+    /// Manifests fetched from a registry, checked against their digests (one GET each).
+    fetched: std::sync::Mutex<std::collections::BTreeMap<Digest, Vec<u8>>>,
 }
 
 enum Place {
@@ -108,6 +110,7 @@ impl Target {
         Ok(Target {
             place,
             platform: platform.map(str::to_string),
+            fetched: Default::default(),
         })
     }
 
@@ -203,12 +206,20 @@ impl Target {
     fn manifest_bytes(&self, d: &Digest) -> Result<Vec<u8>> {
         match &self.place {
             Place::Remote(r) => {
-                r.manifest(&d.to_string())?
+                if let Some(b) = self.fetched.lock().ok().and_then(|c| c.get(d).cloned()) {
+                    return Ok(b);
+                }
+                let bytes = r
+                    .manifest(&d.to_string())?
                     .map(|f| f.bytes)
                     .ok_or_else(|| StoreError::Platform {
                         image: self.name(),
                         why: format!("the registry has no manifest {d}"),
-                    })
+                    })?;
+                if let Ok(mut c) = self.fetched.lock() {
+                    c.insert(d.clone(), bytes.clone());
+                }
+                Ok(bytes)
             }
             Place::Layout { .. } | Place::Archive { .. } => {
                 Ok(self.layout().read_blob(d, None, MAX_MANIFEST)?)
@@ -219,7 +230,23 @@ impl Target {
     /// The digest the reference itself names (a manifest or an index).
     fn top(&self) -> Result<Digest> {
         match &self.place {
-            Place::Remote(r) => Ok(r.resolve()?),
+            Place::Remote(r) => {
+                // The manifest the reference names, fetched and checked once (the signature is
+                // about bytes that exist, never about a header).
+                let at = match (&r.reference.digest, &r.reference.tag) {
+                    (Some(d), _) => d.to_string(),
+                    (None, t) => t.clone().unwrap_or_else(|| "latest".into()),
+                };
+                let f = r.manifest(&at)?.ok_or_else(|| {
+                    StoreError::Registry(registry::Error::NotFound {
+                        what: r.reference.to_string(),
+                    })
+                })?;
+                if let Ok(mut c) = self.fetched.lock() {
+                    c.insert(f.digest.clone(), f.bytes);
+                }
+                Ok(f.digest)
+            }
             Place::Layout { .. } | Place::Archive { .. } => {
                 let (dir, tag) = self.local();
                 let index = self.layout().index()?;
