@@ -11,9 +11,9 @@ use super::{Blob, Error};
 use crate::digest::Digest;
 use crate::image::output::Output;
 use crate::image::{SUBJECT_ANNOTATION, TAG_ANNOTATION};
+use crate::oci::guard::{self, Staging};
 use crate::oci::layout::Layout;
 use crate::oci::{self, parse_manifest, Descriptor, MAX_MANIFEST};
-use std::path::Path;
 
 /// A manifest's exact bytes.
 pub(super) struct Manifest {
@@ -33,7 +33,7 @@ pub(super) struct Image {
     /// The platform manifests of an index (pushed by digest before it).
     pub(super) children: Vec<Manifest>,
     pub(super) artifacts: Vec<Manifest>,
-    _tmp: Option<tempfile::TempDir>,
+    _tmp: Option<Staging>,
 }
 
 impl Image {
@@ -51,13 +51,11 @@ pub(super) fn load(src: &Output) -> Result<Image, Error> {
     match src {
         Output::Oci { dir, tag } => load_dir(&Layout::open(dir)?, tag, None),
         Output::OciArchive { file, tag } => {
-            let tmp = tempfile::Builder::new()
-                .prefix("kiln-push-")
-                .tempdir()
-                .map_err(|e| Error::Read {
-                    path: file.clone(),
-                    source: e,
-                })?;
+            // In the temporary folder, removed on drop or Ctrl-C (and by a later run's sweep
+            // after kill -9).
+            let temp = std::env::temp_dir();
+            guard::sweep(&temp);
+            let tmp = Staging::new_in(&temp)?;
             oci::archive::unpack(file, tmp.path())?;
             let layout = Layout::open(tmp.path()).map_err(|e| match e {
                 oci::Error::NotALayout { why, .. } => Error::Layout {
@@ -122,7 +120,7 @@ fn manifest(layout: &Layout, desc: &Descriptor) -> Result<Manifest, Error> {
     })
 }
 
-fn load_dir(layout: &Layout, tag: &str, tmp: Option<tempfile::TempDir>) -> Result<Image, Error> {
+fn load_dir(layout: &Layout, tag: &str, tmp: Option<Staging>) -> Result<Image, Error> {
     let index = layout.index()?;
     let desc = index.tagged(tag).ok_or_else(|| Error::Layout {
         path: layout.dir().to_path_buf(),
@@ -152,10 +150,4 @@ fn load_dir(layout: &Layout, tag: &str, tmp: Option<tempfile::TempDir>) -> Resul
         artifacts,
         _tmp: tmp,
     })
-}
-
-/// The path of a layout for messages.
-#[allow(dead_code)]
-fn shown(p: &Path) -> String {
-    p.display().to_string()
 }

@@ -82,7 +82,7 @@ enum Place {
     Archive {
         file: PathBuf,
         tag: String,
-        dir: tempfile::TempDir,
+        dir: Staging,
     },
     Remote(Box<Remote>),
 }
@@ -309,14 +309,12 @@ impl Target {
 }
 
 /// Unpacks an oci-archive into a temporary folder.
-fn unpack(file: &Path) -> Result<tempfile::TempDir> {
-    let dir = tempfile::Builder::new()
-        .prefix("kiln-sign-")
-        .tempdir()
-        .map_err(|e| StoreError::Write {
-            path: std::env::temp_dir(),
-            source: e,
-        })?;
+fn unpack(file: &Path) -> Result<Staging> {
+    // In the temporary folder, removed on drop or Ctrl-C (and by a later run's sweep after
+    // kill -9).
+    let temp = std::env::temp_dir();
+    crate::oci::guard::sweep(&temp);
+    let dir = Staging::new_in(&temp)?;
     oci::archive::unpack(file, dir.path())?;
     Layout::open(dir.path())?;
     Ok(dir)
