@@ -10,8 +10,10 @@
 mod model;
 mod raw;
 mod suggest;
+mod values;
 
 pub use model::*;
+pub use values::*;
 
 use crate::span::{Diagnostic, Location, SourceFile};
 use std::path::{Path, PathBuf};
