@@ -150,6 +150,13 @@ impl Db {
                 })
                 .flatten()
                 .collect();
+            let unsafe_ = |path: &Path, problem: String| Error::Unsafe {
+                path: path.to_path_buf(),
+                package: name.clone(),
+                problem,
+            };
+            // Before the name becomes a file name under info/ (and later status.d/).
+            check_names(&name, &arch).map_err(|p| unsafe_(&status_path, p))?;
             let idx = db.packages.len();
             let base = [format!("{name}:{arch}"), name.clone()];
             let mut owns = false;
@@ -167,12 +174,6 @@ impl Db {
             if !owns {
                 continue;
             }
-            let unsafe_ = |path: &Path, problem: String| Error::Unsafe {
-                path: path.to_path_buf(),
-                package: name.clone(),
-                problem,
-            };
-            check_names(&name, &arch).map_err(|p| unsafe_(&status_path, p))?;
             check_control(&control).map_err(|p| unsafe_(&status_path, p))?;
             let mut md5sums = BTreeMap::new();
             if let Some((md5_path, text)) = base.iter().find_map(|b| {

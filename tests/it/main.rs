@@ -14,6 +14,7 @@ mod big_file;
 mod embedded;
 mod errors;
 mod examples;
+mod hostile_root;
 mod init;
 mod ldd_parity;
 mod multiarch;
