@@ -1035,10 +1035,23 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
                         format!("component `{name}` of kind `symlink` has no `target`"),
                     ))
                 }
-                Some(t) if t.get_ref().is_empty() || t.get_ref().contains('\0') => {
+                Some(t) if t.get_ref().is_empty() => {
                     return Err(cx.err(t.span(), "`target` is empty"))
                 }
-                Some(t) => t.get_ref().clone(),
+                Some(t) => {
+                    values::no_nul(t.get_ref())
+                        .and_then(|()| values::path_limits(t.get_ref()))
+                        .map_err(|why| {
+                            cx.err(
+                                t.span(),
+                                format!(
+                                    "`target` {} of component `{name}` {why}",
+                                    shown(t.get_ref())
+                                ),
+                            )
+                        })?;
+                    t.get_ref().clone()
+                }
             };
             let to = cx.image_path(need_to()?, "to")?;
             if to.is_root() {

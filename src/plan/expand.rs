@@ -3,6 +3,9 @@
 //! Owns: per-kind expansion (elf, file, tree, dir, symlink, accounts, ca-bundle, tzdata,
 //! os-release), source checks (exists, right type, stays inside the manifest's folder),
 //! normalised modes, and the file-hash cache shared by a whole plan.
+//! Invariant: passwd and group lines are made only of checked fields (`User::passwd_line`);
+//! an os-release value of the target root that breaks the format is an error, never copied;
+//! a tree that would place a file beyond Linux's path limits is an error naming the host file.
 
 use super::{Claim, EntryKind, Error, Provenance, Source};
 use crate::digest::Digest;
