@@ -7,12 +7,28 @@
 //! followed inside the root), licences from machine-readable `copyright` files mapped to SPDX
 //! identifiers, and package URLs.
 //! Does not own: deciding what ships (`plan`), document formats (`sbom`).
-//! Invariant: a root without a dpkg database simply has no packages; nothing here fails a build.
+//! Invariant: a root without a dpkg database simply has no packages. What kiln copies from
+//! the database of a package that ships (its name, architecture, control paragraph, md5sums)
+//! is checked first: a value that would break status.d (a NUL or control character, a line
+//! that is neither `Field: value` nor a continuation, a name that is not a Debian package
+//! name) is an error naming the status file, the package and the field; it is never written
+//! through, and never silently dropped. Packages that do not ship are not checked.
 
-use crate::manifest::ImagePath;
+use crate::manifest::{shown, ImagePath};
 use crate::resolve::{OverlayNode, View};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A shipped package's data would not stay valid in status.d.
+    #[error("package {} in {}: {problem}; kiln does not copy it into the image", shown(package), path.display())]
+    Unsafe {
+        path: PathBuf,
+        package: String,
+        problem: String,
+    },
+}
 
 /// An installed package.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +57,7 @@ impl Package {
             self.arch
         );
         if !distro.is_empty() {
-            p += &format!("&distro={distro}");
+            p += &format!("&distro={}", encode(distro));
         }
         p
     }
@@ -70,13 +86,14 @@ impl Db {
     /// Reads the database of `root`, keeping only what concerns the canonical in-root paths in
     /// `wanted` (memory stays proportional to the image, not to the host's package count);
     /// empty when there is none.
-    pub fn read(root: &Path, wanted: &std::collections::BTreeSet<String>) -> Db {
+    pub fn read(root: &Path, wanted: &std::collections::BTreeSet<String>) -> Result<Db, Error> {
         let mut db = Db {
             distro: distro(root),
             ..Db::default()
         };
-        let Ok(status) = fs_err::read_to_string(root.join("var/lib/dpkg/status")) else {
-            return db;
+        let status_path = root.join("var/lib/dpkg/status");
+        let Ok(status) = fs_err::read_to_string(&status_path) else {
+            return Ok(db);
         };
         let overlay = BTreeMap::<ImagePath, OverlayNode>::new();
         let view = View::new(root, &overlay);
@@ -133,6 +150,13 @@ impl Db {
                 })
                 .flatten()
                 .collect();
+            let unsafe_ = |path: &Path, problem: String| Error::Unsafe {
+                path: path.to_path_buf(),
+                package: name.clone(),
+                problem,
+            };
+            // Before the name becomes a file name under info/ (and later status.d/).
+            check_names(&name, &arch).map_err(|p| unsafe_(&status_path, p))?;
             let idx = db.packages.len();
             let base = [format!("{name}:{arch}"), name.clone()];
             let mut owns = false;
@@ -150,16 +174,26 @@ impl Db {
             if !owns {
                 continue;
             }
+            check_control(&control).map_err(|p| unsafe_(&status_path, p))?;
             let mut md5sums = BTreeMap::new();
-            if let Some(text) = base
-                .iter()
-                .find_map(|b| fs_err::read_to_string(info.join(format!("{b}.md5sums"))).ok())
-            {
+            if let Some((md5_path, text)) = base.iter().find_map(|b| {
+                let p = info.join(format!("{b}.md5sums"));
+                fs_err::read_to_string(&p).ok().map(|t| (p, t))
+            }) {
                 for line in text.lines() {
                     if let Some((md5, rel)) = line.split_once("  ") {
                         if let Some(c) = canonical(&format!("/{}", rel.trim_start_matches('/')))
                             .filter(|c| wanted.contains(c))
                         {
+                            if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
+                                return Err(unsafe_(
+                                    &md5_path,
+                                    format!(
+                                        "the md5sum of {rel} is not 32 hex digits: {}",
+                                        shown(md5)
+                                    ),
+                                ));
+                            }
                             md5sums.insert(c, (md5.to_string(), rel.to_string()));
                         }
                     }
@@ -177,7 +211,7 @@ impl Db {
                 license,
             });
         }
-        db
+        Ok(db)
     }
 
     /// The package that installed the file at canonical in-root `path`.
@@ -188,6 +222,69 @@ impl Db {
     pub fn is_empty(&self) -> bool {
         self.packages.is_empty()
     }
+}
+
+/// A package name as Debian policy has it (`[a-z0-9][a-z0-9+.-]+`, so it is a safe file name
+/// in status.d) and an architecture of `[a-z0-9-]+`.
+fn check_names(name: &str, arch: &str) -> Result<(), String> {
+    let b = name.as_bytes();
+    let ok = b.len() >= 2
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"+.-".contains(&c));
+    if !ok {
+        return Err("the name is not a Debian package name".into());
+    }
+    if arch.is_empty()
+        || !arch
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+    {
+        return Err(format!(
+            "field `Architecture` {} is not an architecture name",
+            shown(arch)
+        ));
+    }
+    Ok(())
+}
+
+/// A control paragraph that stays one paragraph: every line is `Field: value` (a field name
+/// of printable ASCII without `:`, not starting with `#` or `-`) or a continuation (a space or
+/// tab, then text); no NUL or control character but tab; no blank line.
+pub fn check_control(text: &str) -> Result<(), String> {
+    let mut field: Option<&str> = None;
+    for (n, line) in text.lines().enumerate() {
+        let n = n + 1;
+        if line.starts_with([' ', '\t']) {
+            let Some(f) = field else {
+                return Err(format!("line {n} {} continues no field", shown(line)));
+            };
+            if line.trim().is_empty() {
+                return Err(format!(
+                    "field `{f}` has a blank line, which would end the paragraph"
+                ));
+            }
+        } else {
+            let name = line.split_once(':').map(|(k, _)| k).unwrap_or("");
+            let good = !name.is_empty()
+                && !name.starts_with(['#', '-'])
+                && name.bytes().all(|b| (0x21..=0x7e).contains(&b));
+            if !good {
+                return Err(format!(
+                    "line {n} {} is neither `Field: value` nor a continuation line",
+                    shown(line)
+                ));
+            }
+            field = Some(name);
+        }
+        let f = field.unwrap_or("?");
+        match line.chars().find(|&c| c.is_control() && c != '\t') {
+            None => {}
+            Some('\0') => return Err(format!("field `{f}` contains a NUL byte")),
+            Some(c) => return Err(format!("field `{f}` contains control character {c:?}")),
+        }
+    }
+    Ok(())
 }
 
 /// `KEY: value` fields with continuation lines, in order.
@@ -350,9 +447,43 @@ mod tests {
     }
 
     #[test]
+    fn control_paragraphs_stay_one_paragraph() {
+        assert_eq!(
+            check_control("Package: a\nDescription: x\n more\n .\n"),
+            Ok(())
+        );
+        let bad = |t: &str| check_control(t).unwrap_err();
+        assert_eq!(
+            bad("Package: a\nDescription: x\0y\n"),
+            "field `Description` contains a NUL byte"
+        );
+        assert_eq!(
+            bad("Package: a\n\nPackage: b\n"),
+            "line 2 \"\" is neither `Field: value` nor a continuation line"
+        );
+        assert_eq!(
+            bad("Package: a\n  \n"),
+            "field `Package` has a blank line, which would end the paragraph"
+        );
+        assert_eq!(bad(" x\n"), "line 1 \" x\" continues no field");
+        assert_eq!(
+            bad("Package: a\nNo colon here\n"),
+            "line 2 \"No colon here\" is neither `Field: value` nor a continuation line"
+        );
+        assert_eq!(
+            bad("Package: a\rStatus: x\n"),
+            "field `Package` contains control character '\\r'"
+        );
+        assert_eq!(check_names("libc6", "amd64"), Ok(()));
+        assert!(check_names("../etc", "amd64").is_err());
+        assert!(check_names("a", "amd64").is_err());
+        assert!(check_names("ok", "amd64&x").is_err());
+    }
+
+    #[test]
     fn reads_the_host_database() {
         let wanted = ["/usr/lib/x86_64-linux-gnu/libc.so.6".to_string()].into();
-        let db = Db::read(Path::new("/"), &wanted);
+        let db = Db::read(Path::new("/"), &wanted).unwrap();
         if db.is_empty() {
             return; // not a Debian machine
         }

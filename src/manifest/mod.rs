@@ -2,16 +2,22 @@
 //!
 //! Owns: reading the TOML file, rejecting unknown keys, bad types, missing or empty `why`,
 //! bad image paths, bad users and ports, and duplicate component names, each with file, line,
-//! column and field; the validated model (`Manifest`, `Component`, `ComponentSpec`).
+//! column and field; the validated model (`Manifest`, `Component`, `ComponentSpec`); the
+//! format rules of values kiln writes into generated files (`values`), which `plan` and `dpkg`
+//! also apply to what they copy from the target root.
 //! Does not own: touching the files a manifest names (that is `plan`'s job, which reports
 //! problems with the spans kept here).
-//! Invariant: a `Manifest` value is valid; every `ImagePath` in it is absolute and normalised.
+//! Invariant: a `Manifest` value is valid; every `ImagePath` in it is absolute, normalised and
+//! within Linux's path limits; every account, env, label, annotation and os-release value in it
+//! has passed its format's validator.
 
 mod model;
 mod raw;
 mod suggest;
+mod values;
 
 pub use model::*;
+pub use values::*;
 
 use crate::span::{Diagnostic, Location, SourceFile};
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 
 use super::raw::{RawComponent, RawManifest, RawOwnership, S};
 use super::suggest::did_you_mean;
+use super::values::{self, shown, AccountName, PasswdField, Refusal};
 use crate::span::{Diagnostic, Location, SourceFile, Span};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -170,22 +171,44 @@ pub enum FileContent {
     Inline(String),
 }
 
-/// An account in /etc/passwd.
+/// An account in /etc/passwd. Every text field is checked ([`AccountName`], [`PasswdField`]),
+/// so a passwd line made of them has exactly seven fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
-    pub name: String,
+    pub name: AccountName,
     pub uid: u32,
     pub gid: u32,
-    pub home: String,
-    pub shell: String,
+    /// The fifth passwd field; the user's name unless the manifest gives `gecos`.
+    pub gecos: PasswdField,
+    /// An absolute, normalised image path.
+    pub home: PasswdField,
+    pub shell: PasswdField,
+}
+
+impl User {
+    /// The user's `/etc/passwd` line, with its newline.
+    pub fn passwd_line(&self) -> String {
+        format!(
+            "{}:x:{}:{}:{}:{}:{}\n",
+            self.name, self.uid, self.gid, self.gecos, self.home, self.shell
+        )
+    }
 }
 
 /// A group in /etc/group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
-    pub name: String,
+    pub name: AccountName,
     pub gid: u32,
-    pub members: Vec<String>,
+    pub members: Vec<AccountName>,
+}
+
+impl Group {
+    /// The group's `/etc/group` line, with its newline.
+    pub fn group_line(&self) -> String {
+        let members: Vec<&str> = self.members.iter().map(AccountName::as_str).collect();
+        format!("{}:x:{}:{}\n", self.name, self.gid, members.join(","))
+    }
 }
 
 #[derive(Debug)]
@@ -261,7 +284,7 @@ impl ComponentSpec {
 }
 
 /// An absolute, normalised path inside the image (`/`, `/usr/bin/x`; never `..`, `//` or a
-/// trailing `/`).
+/// trailing `/`), within Linux's limits: no component over 255 bytes, at most 4096 bytes.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(transparent)]
 pub struct ImagePath(String);
@@ -290,7 +313,9 @@ impl ImagePath {
                 p => parts.push(p),
             }
         }
-        Ok(ImagePath(format!("/{}", parts.join("/"))))
+        let path = format!("/{}", parts.join("/"));
+        values::path_limits(&path).map_err(|e| e.to_string())?;
+        Ok(ImagePath(path))
     }
 
     pub fn as_str(&self) -> &str {
@@ -301,17 +326,20 @@ impl ImagePath {
         self.0 == "/"
     }
 
-    /// `self` joined with a relative, already clean path (no `..`).
-    pub fn join(&self, rel: &str) -> ImagePath {
+    /// `self` joined with a relative, already clean path (no `..`); an error when the result
+    /// breaks Linux's path limits (as [`ImagePath::parse`] says them).
+    pub fn join(&self, rel: &str) -> Result<ImagePath, String> {
         let rel = rel.trim_matches('/');
         if rel.is_empty() {
-            return self.clone();
+            return Ok(self.clone());
         }
-        if self.is_root() {
-            ImagePath(format!("/{rel}"))
+        let path = if self.is_root() {
+            format!("/{rel}")
         } else {
-            ImagePath(format!("{}/{rel}", self.0))
-        }
+            format!("{}/{rel}", self.0)
+        };
+        values::path_limits(&path).map_err(|e| e.to_string())?;
+        Ok(ImagePath(path))
     }
 
     pub fn parent(&self) -> Option<ImagePath> {
@@ -396,7 +424,7 @@ impl Ctx<'_> {
 
     fn image_path(&self, v: &S<String>, what: &str) -> R<ImagePath> {
         ImagePath::parse(v.get_ref())
-            .map_err(|why| self.err(v.span(), format!("`{what}` {:?} {why}", v.get_ref())))
+            .map_err(|why| self.err(v.span(), format!("`{what}` {} {why}", shown(v.get_ref()))))
     }
 
     fn source(&self, v: &S<String>, field: &str) -> R<SourcePath> {
@@ -614,12 +642,22 @@ fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component])
     let mut env = BTreeMap::new();
     for (k, v) in img.env.iter().flatten() {
         let key = k.get_ref();
-        if key.is_empty() || key.contains('=') || key.contains('\0') || v.get_ref().contains('\0') {
-            return Err(cx.err(
+        values::env_key(key).map_err(|why| {
+            let e = cx.err(
                 k.span(),
-                format!("environment variable name {key:?} is not valid"),
-            ));
-        }
+                format!(
+                    "environment variable name {} in [image] `env` {why}",
+                    shown(key)
+                ),
+            );
+            match why {
+                Refusal::Forbidden('=') => {
+                    e.with_hint("`=` ends a variable's name; put it in the value")
+                }
+                _ => e,
+            }
+        })?;
+        config_value(cx, v, &format!("value of environment variable `{key}`"))?;
         env.insert(key.clone(), v.get_ref().clone());
     }
     let mut ports = Vec::new();
@@ -628,12 +666,26 @@ fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component])
     }
     ports.sort();
     ports.dedup();
-    let strings = |m: Option<BTreeMap<String, S<String>>>| {
-        m.unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.into_inner()))
-            .collect::<BTreeMap<_, _>>()
-    };
+    let strings =
+        |m: Option<BTreeMap<String, S<String>>>, what: &str| -> R<BTreeMap<String, String>> {
+            let mut out = BTreeMap::new();
+            for (k, v) in m.unwrap_or_default() {
+                values::config_key(&k).map_err(|why| {
+                    cx.err(
+                        v.span(),
+                        format!("{what} key {} in [image] {why}", shown(&k)),
+                    )
+                })?;
+                config_value(cx, &v, &format!("value of {what} `{k}`"))?;
+                out.insert(k, v.into_inner());
+            }
+            Ok(out)
+        };
+    for (field, list) in [("entrypoint", &img.entrypoint), ("cmd", &img.cmd)] {
+        for arg in list.iter().flat_map(|l| l.get_ref()) {
+            config_value(cx, arg, &format!("`{field}` argument"))?;
+        }
+    }
     let cpu_level = match &img.cpu_level {
         None => crate::resolve::HwcapsLevel::Baseline,
         Some(l) => crate::resolve::HwcapsLevel::parse(l.get_ref()).ok_or_else(|| {
@@ -657,8 +709,16 @@ fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component])
         workdir,
         env,
         ports,
-        labels: strings(img.labels),
-        annotations: strings(img.annotations),
+        labels: strings(img.labels, "label")?,
+        annotations: strings(img.annotations, "annotation")?,
+    })
+}
+
+/// A config string (env value, label, argument): no NUL, which would cut it short.
+fn config_value(cx: &Ctx<'_>, v: &S<String>, what: &str) -> R<()> {
+    values::no_nul(v.get_ref()).map_err(|why| {
+        cx.err(v.span(), format!("{what} {} {why}", shown(v.get_ref())))
+            .with_hint("the image config is read as C strings; a NUL would end the value early")
     })
 }
 
@@ -716,7 +776,7 @@ fn user(cx: &Ctx<'_>, u: &S<String>, comps: &[Component]) -> R<(u32, u32)> {
     let mut known = Vec::new();
     for list in users {
         for usr in list {
-            if usr.name == s {
+            if usr.name == *s {
                 return Ok((usr.uid, usr.gid));
             }
             known.push(usr.name.as_str());
@@ -1000,10 +1060,23 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
                         format!("component `{name}` of kind `symlink` has no `target`"),
                     ))
                 }
-                Some(t) if t.get_ref().is_empty() || t.get_ref().contains('\0') => {
+                Some(t) if t.get_ref().is_empty() => {
                     return Err(cx.err(t.span(), "`target` is empty"))
                 }
-                Some(t) => t.get_ref().clone(),
+                Some(t) => {
+                    values::no_nul(t.get_ref())
+                        .and_then(|()| values::path_limits(t.get_ref()))
+                        .map_err(|why| {
+                            cx.err(
+                                t.span(),
+                                format!(
+                                    "`target` {} of component `{name}` {why}",
+                                    shown(t.get_ref())
+                                ),
+                            )
+                        })?;
+                    t.get_ref().clone()
+                }
             };
             let to = cx.image_path(need_to()?, "to")?;
             if to.is_root() {
@@ -1096,19 +1169,25 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
         "os-release" => {
             let mut fields = BTreeMap::new();
             for (key, v) in r.fields.iter().flat_map(|f| f.get_ref().iter()) {
-                if key.is_empty()
-                    || !key
-                        .bytes()
-                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-                {
-                    return Err(cx.err(v.span(), format!("os-release field name {key:?} must be upper-case letters, digits and `_`")));
-                }
-                if v.get_ref().contains(['\n', '\0']) {
-                    return Err(cx.err(
+                values::os_release_key(key).map_err(|why| {
+                    cx.err(
                         v.span(),
-                        format!("os-release field `{key}` must be one line"),
-                    ));
-                }
+                        format!(
+                            "os-release field name {} in component `{name}` {why}",
+                            shown(key)
+                        ),
+                    )
+                })?;
+                values::os_release_value(v.get_ref()).map_err(|why| {
+                    cx.err(
+                        v.span(),
+                        format!(
+                            "os-release field `{key}` {} in component `{name}` {why}",
+                            shown(v.get_ref())
+                        ),
+                    )
+                    .with_hint("an os-release value is one line of text")
+                })?;
                 fields.insert(key.clone(), v.get_ref().clone());
             }
             let to = match &r.to {
@@ -1145,27 +1224,22 @@ fn accounts(cx: &Ctx<'_>, r: &RawComponent, name: &str) -> R<ComponentSpec> {
             ("nobody", 65534, "/nonexistent"),
             ("nonroot", 65532, "/home/nonroot"),
         ] {
+            let n = AccountName::new(n).expect("built-in names are valid");
             users.push(User {
-                name: n.into(),
+                gecos: PasswdField::from(&n),
+                name: n.clone(),
                 uid: id,
                 gid: id,
-                home: home.into(),
-                shell: "/sbin/nologin".into(),
+                home: PasswdField::path(home).expect("built-in homes are valid"),
+                shell: PasswdField::path("/sbin/nologin").expect("built-in shell is valid"),
             });
             groups.push(Group {
-                name: n.into(),
+                name: n,
                 gid: id,
                 members: vec![],
             });
         }
     }
-    let valid_name = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 32
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-            && !s.starts_with('-')
-    };
     let id = |v: &S<i64>, what: &str| {
         u32::try_from(*v.get_ref())
             .ok()
@@ -1179,44 +1253,45 @@ fn accounts(cx: &Ctx<'_>, r: &RawComponent, name: &str) -> R<ComponentSpec> {
     };
     for g in r.groups.iter().flat_map(|l| l.get_ref().iter()) {
         let g = g.get_ref();
-        if !valid_name(g.name.get_ref()) {
-            return Err(cx.err(
-                g.name.span(),
-                format!(
-                    "group name {:?} in component `{name}` is not valid",
-                    g.name.get_ref()
-                ),
-            ));
-        }
+        let gname = account_name(
+            cx,
+            &g.name,
+            &format!("group name {{}} in component `{name}`"),
+        )?;
         let gid = id(&g.gid, "gid")?;
-        groups.retain(|x| x.name != *g.name.get_ref());
+        let mut members = Vec::new();
+        for m in &g.members {
+            members.push(account_name(
+                cx,
+                m,
+                &format!("member {{}} of group `{gname}` in component `{name}` is not a valid user name:"),
+            )?);
+        }
+        groups.retain(|x| x.name != gname);
         if let Some(other) = groups.iter().find(|x| x.gid == gid) {
             return Err(cx.err(
                 g.gid.span(),
                 format!(
-                    "gid {gid} of group `{}` is already used by group `{}`",
-                    g.name.get_ref(),
+                    "gid {gid} of group `{gname}` is already used by group `{}`",
                     other.name
                 ),
             ));
         }
         groups.push(Group {
-            name: g.name.get_ref().clone(),
+            name: gname,
             gid,
-            members: g.members.iter().map(|m| m.get_ref().clone()).collect(),
+            members,
         });
     }
-    let mut seen = Vec::new();
+    let mut seen: Vec<AccountName> = Vec::new();
     for u in r.users.iter().flat_map(|l| l.get_ref().iter()) {
         let u = u.get_ref();
-        let uname = u.name.get_ref();
-        if !valid_name(uname) {
-            return Err(cx.err(
-                u.name.span(),
-                format!("user name {uname:?} in component `{name}` is not valid"),
-            ));
-        }
-        if seen.contains(uname) {
+        let uname = account_name(
+            cx,
+            &u.name,
+            &format!("user name {{}} in component `{name}`"),
+        )?;
+        if seen.contains(&uname) {
             return Err(cx.err(
                 u.name.span(),
                 format!("user `{uname}` is defined twice in component `{name}`"),
@@ -1228,23 +1303,50 @@ fn accounts(cx: &Ctx<'_>, r: &RawComponent, name: &str) -> R<ComponentSpec> {
             Some(g) => id(g, "gid")?,
             None => uid,
         };
+        let field =
+            |v: &S<String>, key: &str, check: &dyn Fn(&str) -> Result<PasswdField, Refusal>| {
+                check(v.get_ref()).map_err(|why| {
+                    cx.err(
+                    v.span(),
+                    format!(
+                        "`{key}` {} of user `{uname}` in component `{name}` {why}",
+                        shown(v.get_ref())
+                    ),
+                )
+                .with_hint(
+                    "passwd fields may not hold `:`, a newline, a NUL or other control characters",
+                )
+                })
+            };
         let home = match &u.home {
-            Some(h) => cx.image_path(h, "home")?.to_string(),
-            None => format!("/home/{uname}"),
+            Some(h) => {
+                let p = ImagePath::parse(h.get_ref()).map_err(|why| {
+                    cx.err(
+                        h.span(),
+                        format!(
+                            "`home` {} of user `{uname}` in component `{name}` {why}",
+                            shown(h.get_ref())
+                        ),
+                    )
+                })?;
+                field(&S::new(h.span(), p.to_string()), "home", &PasswdField::path)?
+            }
+            None => PasswdField::path(&format!("/home/{uname}"))
+                .expect("a valid name makes a valid home"),
         };
-        let shell = u
-            .shell
-            .as_ref()
-            .map_or("/sbin/nologin".to_string(), |s| s.get_ref().clone());
-        if shell.contains([':', '\n']) {
-            return Err(cx.err(
-                u.shell.as_ref().map_or(u.name.span(), |s| s.span()),
-                "`shell` may not contain `:` or a newline",
-            ));
-        }
-        users.retain(|x| x.name != *uname);
+        let shell = match &u.shell {
+            Some(s) => field(s, "shell", &PasswdField::path)?,
+            None => PasswdField::path("/sbin/nologin").expect("built-in shell is valid"),
+        };
+        let gecos = match &u.gecos {
+            Some(g) => field(g, "gecos", &|s: &str| {
+                PasswdField::new(s, values::MAX_GECOS)
+            })?,
+            None => PasswdField::from(&uname),
+        };
+        users.retain(|x| x.name != uname);
         if !groups.iter().any(|g| g.gid == gid) {
-            groups.retain(|g| g.name != *uname);
+            groups.retain(|g| g.name != uname);
             groups.push(Group {
                 name: uname.clone(),
                 gid,
@@ -1252,9 +1354,10 @@ fn accounts(cx: &Ctx<'_>, r: &RawComponent, name: &str) -> R<ComponentSpec> {
             });
         }
         users.push(User {
-            name: uname.clone(),
+            name: uname,
             uid,
             gid,
+            gecos,
             home,
             shell,
         });
@@ -1268,6 +1371,23 @@ fn accounts(cx: &Ctx<'_>, r: &RawComponent, name: &str) -> R<ComponentSpec> {
     users.sort_by_key(|u| (u.uid, u.name.clone()));
     groups.sort_by_key(|g| (g.gid, g.name.clone()));
     Ok(ComponentSpec::Accounts { users, groups })
+}
+
+/// A user or group name checked by [`AccountName::new`]; `what` is the message's start with
+/// `{}` where the name goes (" is not valid:" is added unless `what` ends with `:`).
+fn account_name(cx: &Ctx<'_>, v: &S<String>, what: &str) -> R<AccountName> {
+    AccountName::new(v.get_ref()).map_err(|why| {
+        let head = what.replace("{}", &shown(v.get_ref()));
+        let head = if head.ends_with(':') {
+            head
+        } else {
+            format!("{head} is not valid:")
+        };
+        cx.err(v.span(), format!("{head} {why}")).with_hint(
+            "names follow useradd: letters, digits, `_`, `.` and `-` (not first), an optional \
+             final `$`, not all digits, at most 32 bytes",
+        )
+    })
 }
 
 /// The platforms `[image] platforms` lists, validated (known, no duplicates); empty when the
@@ -1392,6 +1512,46 @@ pub(super) fn select_platform(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn accounts(users: &str) -> (Vec<User>, Vec<Group>) {
+        let text = format!(
+            "[image]\nname = \"x\"\n\n[[component]]\nname = \"accounts\"\nkind = \"accounts\"\nwhy = \"x\"\n{users}"
+        );
+        let file = Arc::new(SourceFile {
+            path: PathBuf::from("kiln.toml"),
+            text,
+        });
+        let m = crate::manifest::parse(file, PathBuf::from("/")).expect("valid manifest");
+        match &m.components[0].spec {
+            ComponentSpec::Accounts { users, groups } => (users.clone(), groups.clone()),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn passwd_and_group_lines_have_their_fields() {
+        let (users, groups) = accounts(
+            "[[component.users]]\nname = \"app\"\nuid = 1000\ngecos = \"App, Room 1\"\nhome = \"/srv//app/\"\nshell = \"/bin/sh\"\n\n[[component.users]]\nname = \"plain\"\nuid = 1001\n\n[[component.groups]]\nname = \"staff\"\ngid = 50\nmembers = [\"app\", \"plain\"]\n",
+        );
+        let line = |name: &str| {
+            users
+                .iter()
+                .find(|u| u.name == *name)
+                .map(User::passwd_line)
+                .unwrap()
+        };
+        assert_eq!(
+            line("app"),
+            "app:x:1000:1000:App, Room 1:/srv/app:/bin/sh\n"
+        );
+        assert_eq!(
+            line("plain"),
+            "plain:x:1001:1001:plain:/home/plain:/sbin/nologin\n"
+        );
+        assert_eq!(line("root"), "root:x:0:0:root:/root:/sbin/nologin\n");
+        let staff = groups.iter().find(|g| g.name == *"staff").unwrap();
+        assert_eq!(staff.group_line(), "staff:x:50:app,plain\n");
+    }
 
     #[test]
     fn repository_names_follow_the_distribution_grammar() {

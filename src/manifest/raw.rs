@@ -117,6 +117,7 @@ pub(crate) struct RawUser {
     pub(crate) gid: Option<S<i64>>,
     pub(crate) home: Option<S<String>>,
     pub(crate) shell: Option<S<String>>,
+    pub(crate) gecos: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,11 +3,16 @@
 //! Owns: per-kind expansion (elf, file, tree, dir, symlink, accounts, ca-bundle, tzdata,
 //! os-release), source checks (exists, right type, stays inside the manifest's folder),
 //! normalised modes, and the file-hash cache shared by a whole plan.
+//! Invariant: passwd and group lines are made only of checked fields (`User::passwd_line`);
+//! an os-release value of the target root that breaks the format is an error, never copied;
+//! a tree that would place a file beyond Linux's path limits is an error naming the host file.
 
 use super::{Claim, EntryKind, Error, Provenance, Source};
 use crate::digest::Digest;
 use crate::elf;
-use crate::manifest::{Component, ComponentSpec, FileContent, ImagePath, Manifest, SourcePath};
+use crate::manifest::{
+    self as values, Component, ComponentSpec, FileContent, ImagePath, Manifest, SourcePath,
+};
 use crate::resolve::{OverlayNode, View};
 use crate::span::Diagnostic;
 use std::collections::BTreeMap;
@@ -350,7 +355,7 @@ pub(crate) fn component(
                     }
                     let p = e.path();
                     let meta = fs_err::symlink_metadata(&p).map_err(io(&p))?;
-                    let dest = to.join(&r);
+                    let dest = placed(c, from, to, &r, &p)?;
                     if meta.file_type().is_symlink() {
                         if inc.is_match(&r) {
                             let t = fs_err::read_link(&p).map_err(io(&p))?;
@@ -437,19 +442,9 @@ pub(crate) fn component(
             None,
         ),
         ComponentSpec::Accounts { users, groups } => {
-            let passwd: String = users
-                .iter()
-                .map(|u| {
-                    format!(
-                        "{0}:x:{1}:{2}:{0}:{3}:{4}\n",
-                        u.name, u.uid, u.gid, u.home, u.shell
-                    )
-                })
-                .collect();
-            let group: String = groups
-                .iter()
-                .map(|g| format!("{}:x:{}:{}\n", g.name, g.gid, g.members.join(",")))
-                .collect();
+            // Lines made of checked fields only (`AccountName`, `PasswdField`).
+            let passwd: String = users.iter().map(|u| u.passwd_line()).collect();
+            let group: String = groups.iter().map(|g| g.group_line()).collect();
             claim(
                 &mut out,
                 path("/etc/passwd"),
@@ -469,9 +464,10 @@ pub(crate) fn component(
                 None,
             );
             for u in users {
-                if u.home != "/" && u.home != "/nonexistent" {
-                    let home = ImagePath::parse(&u.home).map_err(|e| {
-                        Diagnostic::new(format!("home {:?} {e}", u.home), c.location.clone())
+                let h = u.home.as_str();
+                if h != "/" && h != "/nonexistent" {
+                    let home = ImagePath::parse(h).map_err(|e| {
+                        Diagnostic::new(format!("home {h:?} {e}"), c.location.clone())
                     })?;
                     claim(
                         &mut out,
@@ -534,7 +530,7 @@ pub(crate) fn component(
             )?;
         }
         ComponentSpec::OsRelease { fields, to } => {
-            let text = os_release(root, fields);
+            let text = os_release(root, fields)?;
             claim(
                 &mut out,
                 to.clone(),
@@ -547,6 +543,29 @@ pub(crate) fn component(
         }
     }
     Ok(out)
+}
+
+/// Where host file `host` (at `rel` under the source folder `from`) lands under `to`; an error
+/// naming the host file when the image path would break Linux's path limits.
+fn placed(
+    c: &Component,
+    from: &SourcePath,
+    to: &ImagePath,
+    rel: &str,
+    host: &Path,
+) -> Result<ImagePath, Error> {
+    to.join(rel).map_err(|why| {
+        Diagnostic::new(
+            format!(
+                "component `{}` would place {} at an image path that {why}",
+                c.name,
+                host.display()
+            ),
+            from.location.clone(),
+        )
+        .with_hint("exclude it with `exclude = [...]`, or give the component a shorter `to`")
+        .into()
+    })
 }
 
 fn path(s: &str) -> ImagePath {
@@ -598,7 +617,13 @@ fn tzdata(
                 for l in &found.links {
                     claim(
                         out,
-                        to.join(l.path.relative()),
+                        placed(
+                            c,
+                            from,
+                            to,
+                            l.path.relative(),
+                            &host.join(l.path.relative()),
+                        )?,
                         EntryKind::Symlink {
                             target: l.target.clone(),
                         },
@@ -628,7 +653,7 @@ fn tzdata(
                 let (sha256, size, _) = hashes.file(&h).map_err(io(&h))?;
                 claim(
                     out,
-                    to.join(found.real.relative()),
+                    placed(c, from, to, found.real.relative(), &h)?,
                     EntryKind::File {
                         source: Source::Host(h),
                         size,
@@ -668,7 +693,7 @@ fn tzdata(
                             if !t.is_absolute() {
                                 claim(
                                     out,
-                                    to.join(&r),
+                                    placed(c, from, to, &r, &p)?,
                                     EntryKind::Symlink {
                                         target: t.to_string_lossy().into_owned(),
                                     },
@@ -680,13 +705,21 @@ fn tzdata(
                             }
                         }
                     } else if meta.is_dir() {
-                        claim(out, to.join(&r), EntryKind::Dir, 0o755, 0, 0, None);
+                        claim(
+                            out,
+                            placed(c, from, to, &r, &p)?,
+                            EntryKind::Dir,
+                            0o755,
+                            0,
+                            0,
+                            None,
+                        );
                         stack.push((p, r));
                     } else if meta.is_file() {
                         let (sha256, size, _) = hashes.file(&p).map_err(io(&p))?;
                         claim(
                             out,
-                            to.join(&r),
+                            placed(c, from, to, &r, &p)?,
                             EntryKind::File {
                                 source: Source::Host(p),
                                 size,
@@ -705,32 +738,45 @@ fn tzdata(
     Ok(())
 }
 
+/// The os-release fields of the target root that the image's os-release repeats.
+const ROOT_FIELDS: &[&str] = &[
+    "ID",
+    "ID_LIKE",
+    "NAME",
+    "VERSION_ID",
+    "VERSION",
+    "VERSION_CODENAME",
+    "HOME_URL",
+    "SUPPORT_URL",
+    "BUG_REPORT_URL",
+    "PRETTY_NAME",
+];
+
+/// The most bytes kiln reads of the target root's os-release.
+const MAX_ROOT_OS_RELEASE: u64 = 64 * 1024;
+
 /// `/etc/os-release` for the image: the target root's identity (so scanners know the source
 /// distribution) with a PRETTY_NAME that says what this image is, then the manifest's fields.
-pub(crate) fn os_release(root: &Path, fields: &BTreeMap<String, String>) -> String {
+/// A root value that would break the format (a NUL, a control character, over 1024 bytes: see
+/// [`values::os_release_value`]) is an error naming the file and field, never copied.
+pub(crate) fn os_release(root: &Path, fields: &BTreeMap<String, String>) -> Result<String, Error> {
     let mut map = BTreeMap::new();
-    let text = fs_err::read_to_string(root.join("etc/os-release"))
-        .or_else(|_| fs_err::read_to_string(root.join("usr/lib/os-release")))
-        .unwrap_or_default();
-    for line in text.lines() {
-        if let Some((k, v)) = line.split_once('=') {
-            let v = v.trim().trim_matches('"').trim_matches('\'').to_string();
-            if [
-                "ID",
-                "ID_LIKE",
-                "NAME",
-                "VERSION_ID",
-                "VERSION",
-                "VERSION_CODENAME",
-                "HOME_URL",
-                "SUPPORT_URL",
-                "BUG_REPORT_URL",
-                "PRETTY_NAME",
-            ]
-            .contains(&k.trim())
-            {
-                map.insert(k.trim().to_string(), v);
+    if let Some((path, text)) = root_os_release(root)? {
+        for line in text.lines() {
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            let k = k.trim();
+            if !ROOT_FIELDS.contains(&k) {
+                continue;
             }
+            let v = v.trim().trim_matches('"').trim_matches('\'').to_string();
+            values::os_release_value(&v).map_err(|why| Error::RootValue {
+                path: path.clone(),
+                what: format!("os-release field `{k}` {}", values::shown(&v)),
+                why: why.to_string(),
+            })?;
+            map.insert(k.to_string(), v);
         }
     }
     let base = map.get("PRETTY_NAME").cloned();
@@ -751,7 +797,39 @@ pub(crate) fn os_release(root: &Path, fields: &BTreeMap<String, String>) -> Stri
             .replace('$', "\\$")
             .replace('`', "\\`")
     };
-    map.iter()
+    Ok(map
+        .iter()
         .map(|(k, v)| format!("{k}=\"{}\"\n", quote(v)))
-        .collect()
+        .collect())
+}
+
+/// The target root's os-release (`/etc/os-release`, else `/usr/lib/os-release`): its path and
+/// text, `None` when neither reads as UTF-8 text; an error when it is over 64 KiB.
+fn root_os_release(root: &Path) -> Result<Option<(PathBuf, String)>, Error> {
+    for rel in ["etc/os-release", "usr/lib/os-release"] {
+        let path = root.join(rel);
+        let Ok(f) = fs_err::File::open(&path) else {
+            continue;
+        };
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(f, MAX_ROOT_OS_RELEASE + 1),
+            &mut bytes,
+        )
+        .map_err(|e| Error::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        if bytes.len() as u64 > MAX_ROOT_OS_RELEASE {
+            return Err(Error::RootValue {
+                path,
+                what: "os-release".into(),
+                why: format!("is over {MAX_ROOT_OS_RELEASE} bytes"),
+            });
+        }
+        if let Ok(text) = String::from_utf8(bytes) {
+            return Ok(Some((path, text)));
+        }
+    }
+    Ok(None)
 }

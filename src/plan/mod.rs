@@ -167,6 +167,15 @@ pub enum Error {
         hint: String,
         error: Box<resolve::Error>,
     },
+    /// A file of the target root holds a value that would break the file kiln makes from it.
+    #[error("{what} in {} {why}; kiln does not copy it into the image", path.display())]
+    RootValue {
+        path: PathBuf,
+        what: String,
+        why: String,
+    },
+    #[error(transparent)]
+    Dpkg(#[from] crate::dpkg::Error),
     #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,
@@ -517,7 +526,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
             component: *ci,
         });
     }
-    add_packages(manifest, root, &mut claims);
+    add_packages(manifest, root, &mut claims)?;
     let entries = merge(manifest, claims)?;
     warnings.sort();
     warnings.dedup();
@@ -546,7 +555,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
 /// scanners read for distroless images: `/var/lib/dpkg/status.d/PKG` (the package's control
 /// fields) and `PKG.md5sums` (the lines for the files that ship), plus an `/etc/os-release`
 /// naming the source distribution when no component ships one.
-fn add_packages(manifest: &Manifest, root: &Path, claims: &mut Vec<Claim>) {
+fn add_packages(manifest: &Manifest, root: &Path, claims: &mut Vec<Claim>) -> Result<(), Error> {
     let overlay = BTreeMap::new();
     let view = resolve::View::new(root, &overlay);
     let in_root = |host: &Path| -> Option<String> {
@@ -582,9 +591,9 @@ fn add_packages(manifest: &Manifest, root: &Path, claims: &mut Vec<Claim>) {
         })
         .collect();
     let wanted: std::collections::BTreeSet<String> = keys.iter().flatten().cloned().collect();
-    let db = crate::dpkg::Db::read(root, &wanted);
+    let db = crate::dpkg::Db::read(root, &wanted)?;
     if db.is_empty() {
-        return;
+        return Ok(());
     }
     // (package, its shipped md5sums lines, the first component index that ships from it)
     let mut shipped: BTreeMap<String, (crate::dpkg::Package, Vec<String>, usize)> = BTreeMap::new();
@@ -625,7 +634,7 @@ fn add_packages(manifest: &Manifest, root: &Path, claims: &mut Vec<Claim>) {
         };
         let path = |suffix: &str| {
             ImagePath::parse(&format!("/var/lib/dpkg/status.d/{name}{suffix}"))
-                .expect("package names are path-safe")
+                .expect("dpkg checks package names")
         };
         claims.push(Claim {
             path: path(""),
@@ -666,7 +675,7 @@ fn add_packages(manifest: &Manifest, root: &Path, claims: &mut Vec<Claim>) {
             .map_or(0, |c| c.component);
         claims.push(Claim {
             path: ImagePath::parse("/etc/os-release").expect("static path"),
-            kind: inline(expand::os_release(root, &BTreeMap::new())),
+            kind: inline(expand::os_release(root, &BTreeMap::new())?),
             mode: 0o644,
             uid: 0,
             gid: 0,
@@ -679,6 +688,7 @@ fn add_packages(manifest: &Manifest, root: &Path, claims: &mut Vec<Claim>) {
             component: ci,
         });
     }
+    Ok(())
 }
 
 fn clone_image(i: &ImageSpec) -> ImageSpec {

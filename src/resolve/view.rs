@@ -185,7 +185,10 @@ impl View<'_> {
                 }
                 _ => {}
             }
-            let next = cur.join(&part);
+            // A path over Linux's limits cannot be opened (ENAMETOOLONG): nothing is there.
+            let Ok(next) = cur.join(&part) else {
+                return Err(Lookup::Missing);
+            };
             match self.node(&next) {
                 Node::Missing => return Err(Lookup::Missing),
                 Node::Dir => cur = next,

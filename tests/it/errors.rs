@@ -72,7 +72,7 @@ fn assert_clean_failure(out: &std::process::Output, what: &str) -> String {
 fn broken_manifests_fail_clearly_and_leave_nothing() {
     let (t, dir) = corpus();
     let cases = cases(&dir);
-    assert!(cases.len() >= 30, "the corpus has {} cases", cases.len());
+    assert!(cases.len() >= 65, "the corpus has {} cases", cases.len());
     for c in cases {
         let name = c.file.file_name().unwrap().to_string_lossy().into_owned();
         let out_dir = t.path().join("out").join(&name);

@@ -17,6 +17,7 @@ mod errors;
 mod examples;
 mod hostile;
 mod hostile_registry;
+mod hostile_root;
 mod init;
 mod ldd_parity;
 mod multiarch;

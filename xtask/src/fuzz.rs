@@ -1,13 +1,14 @@
-//! `cargo xtask fuzz [SECONDS]`: runs the `elf_resolve` fuzz target (`fuzz/`, a cargo-fuzz
-//! project with its own workspace) for SECONDS (default 60), on stable Rust without a
-//! sanitizer.
+//! `cargo xtask fuzz [--target NAME] [SECONDS]`: runs one fuzz target of `fuzz/` (a
+//! cargo-fuzz project with its own workspace) for SECONDS (default 60), on stable Rust
+//! without a sanitizer. NAME is `elf_resolve` (the default, so `cargo xtask fuzz 600` keeps
+//! its meaning), `manifest`, or `all` (each target in turn, SECONDS each).
 //!
 //! Installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when `cargo fuzz` is missing,
-//! seeds the corpus `fuzz/corpus/elf_resolve` from small ELF files of the host (and truncated
-//! copies) when it is empty, and runs
-//! `cargo fuzz run -s none elf_resolve CORPUS -- -max_total_time=SECONDS -rss_limit_mb=2048
-//! -timeout=10 -dict=fuzz/elf_resolve.dict` with `CARGO_TARGET_DIR=fuzz/target`. Crashes land
-//! in `fuzz/artifacts/elf_resolve/`. Not part of `cargo xtask test`.
+//! seeds the corpus `fuzz/corpus/NAME` when it is empty (`elf_resolve`: small ELF files of the
+//! host and truncated copies; `manifest`: the repository's manifests, good and bad), and runs
+//! `cargo fuzz run -s none NAME CORPUS -- -max_total_time=SECONDS -rss_limit_mb=2048
+//! -timeout=10 -dict=fuzz/NAME.dict` with `CARGO_TARGET_DIR=fuzz/target`. Crashes land in
+//! `fuzz/artifacts/NAME/`. Not part of `cargo xtask test`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,43 +16,163 @@ use std::path::{Path, PathBuf};
 use crate::util::{self, bail, Context, Result};
 
 const DEFAULT_SECONDS: u64 = 60;
-const TARGET: &str = "elf_resolve";
 
-/// Host files the corpus starts from: a small dynamic executable that needs libc, a small
-/// shared library with symbol versions, a relocatable object. Missing ones are skipped.
-const SEEDS: &[&str] = &[
+/// A fuzz target of `fuzz/fuzz_targets/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `kiln::elf::parse` and a closure resolution in a small sysroot.
+    ElfResolve,
+    /// The manifest loader, text to validated `Manifest`s.
+    Manifest,
+}
+
+impl Target {
+    pub const ALL: [Target; 2] = [Target::ElfResolve, Target::Manifest];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::ElfResolve => "elf_resolve",
+            Target::Manifest => "manifest",
+        }
+    }
+
+    /// The target named `name`; `all` is handled by [`Options::parse`].
+    fn parse(name: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Files the corpus starts from: (file name in the corpus, bytes).
+    fn seeds(self, root: &Path) -> Vec<(String, Vec<u8>)> {
+        match self {
+            Target::ElfResolve => elf_seeds(),
+            Target::Manifest => manifest_seeds(root),
+        }
+    }
+}
+
+/// Host files the `elf_resolve` corpus starts from: a small dynamic executable that needs
+/// libc, a small shared library with symbol versions, a relocatable object. Missing ones are
+/// skipped.
+const ELF_SEEDS: &[&str] = &[
     "/usr/bin/true",
     "/usr/lib/x86_64-linux-gnu/libdl.so.2",
     "/usr/lib/x86_64-linux-gnu/crt1.o",
 ];
 
-/// Lengths the first seed is also cut to: inside the ELF header, inside the program headers,
-/// and past them.
+/// Lengths the first ELF seed is also cut to: inside the ELF header, inside the program
+/// headers, and past them.
 const TRUNCATIONS: &[usize] = &[20, 63, 64, 120, 600, 4096];
 
-/// `cargo xtask fuzz [SECONDS]`'s arguments.
+fn elf_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (i, seed) in ELF_SEEDS.iter().enumerate() {
+        let Ok(bytes) = fs::read(seed) else {
+            eprintln!("xtask: warning: seed {seed} not found, skipped");
+            continue;
+        };
+        let name = Path::new(seed)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| format!("seed-{i}"));
+        if i == 0 {
+            for &len in TRUNCATIONS.iter().filter(|&&len| len < bytes.len()) {
+                out.push((format!("{name}-truncated-{len}"), bytes[..len].to_vec()));
+            }
+        }
+        out.push((name, bytes));
+    }
+    out
+}
+
+/// Folders whose `*.toml` files seed the `manifest` corpus (one level, not recursive).
+const MANIFEST_DIRS: &[&str] = &["manifests", "tests/fixtures/bad"];
+
+/// The repository's manifests: `manifests/`, each example's `kiln.toml`, the bad corpus.
+fn manifest_seeds(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    let tomls = |dir: &Path| -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect()
+    };
+    for dir in MANIFEST_DIRS {
+        files.extend(tomls(&root.join(dir)));
+    }
+    if let Ok(examples) = fs::read_dir(root.join("examples")) {
+        files.extend(
+            examples
+                .filter_map(|e| e.ok().map(|e| e.path().join("kiln.toml")))
+                .filter(|p| p.is_file()),
+        );
+    }
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|p| {
+            let bytes = fs::read(&p).ok()?;
+            let rel = p.strip_prefix(root).unwrap_or(&p);
+            Some((rel.to_string_lossy().replace('/', "_"), bytes))
+        })
+        .collect()
+}
+
+/// `cargo xtask fuzz [--target NAME] [SECONDS]`'s arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
+    pub targets: Vec<Target>,
     pub seconds: u64,
 }
 
 impl Options {
     pub fn parse(args: &[String]) -> Result<Self> {
-        match args {
-            [] => Ok(Options {
-                seconds: DEFAULT_SECONDS,
-            }),
-            [value] => match value.parse::<u64>() {
-                Ok(seconds) if seconds > 0 => Ok(Options { seconds }),
-                _ => bail!("`fuzz` wants a whole number of seconds above 0, got `{value}`"),
-            },
-            [_, extra, ..] => bail!("unexpected argument `{extra}` for `fuzz`"),
+        let mut targets = None;
+        let mut seconds = None;
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let name = match arg.strip_prefix("--target") {
+                Some("") => match it.next() {
+                    Some(n) => Some(n.as_str()),
+                    None => bail!("`--target` wants a target name: elf_resolve, manifest or all"),
+                },
+                Some(rest) if rest.starts_with('=') => Some(&rest[1..]),
+                _ => None,
+            };
+            if let Some(name) = name {
+                if targets.is_some() {
+                    bail!("`--target` is given twice");
+                }
+                targets = Some(match name {
+                    "all" => Target::ALL.to_vec(),
+                    n => match Target::parse(n) {
+                        Some(t) => vec![t],
+                        None => {
+                            bail!("unknown fuzz target `{n}`; one of: elf_resolve, manifest, all")
+                        }
+                    },
+                });
+                continue;
+            }
+            if seconds.is_some() {
+                bail!("unexpected argument `{arg}` for `fuzz`");
+            }
+            seconds = match arg.parse::<u64>() {
+                Ok(s) if s > 0 => Some(s),
+                _ => bail!("`fuzz` wants a whole number of seconds above 0, got `{arg}`"),
+            };
         }
+        Ok(Options {
+            targets: targets.unwrap_or_else(|| vec![Target::ElfResolve]),
+            seconds: seconds.unwrap_or(DEFAULT_SECONDS),
+        })
     }
 }
 
-/// Seeds `corpus` from [`SEEDS`] when it has no file yet; returns how many files it holds.
-fn seed(corpus: &Path) -> Result<usize> {
+/// Seeds `corpus` with `seeds` when it has no file yet; returns how many files it holds.
+fn seed(corpus: &Path, seeds: impl FnOnce() -> Vec<(String, Vec<u8>)>) -> Result<usize> {
     fs::create_dir_all(corpus).with_context(|| format!("cannot create {}", corpus.display()))?;
     let count = |dir: &Path| -> Result<usize> {
         Ok(fs::read_dir(dir)
@@ -62,59 +183,65 @@ fn seed(corpus: &Path) -> Result<usize> {
     if existing > 0 {
         return Ok(existing);
     }
-    for (i, seed) in SEEDS.iter().enumerate() {
-        let Ok(bytes) = fs::read(seed) else {
-            eprintln!("xtask: warning: seed {seed} not found, skipped");
-            continue;
-        };
-        let name = Path::new(seed)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| format!("seed-{i}"));
-        let write = |file: String, data: &[u8]| {
-            let path = corpus.join(file);
-            fs::write(&path, data).with_context(|| format!("cannot write {}", path.display()))
-        };
-        write(name.clone(), &bytes)?;
-        if i == 0 {
-            for &len in TRUNCATIONS.iter().filter(|&&len| len < bytes.len()) {
-                write(format!("{name}-truncated-{len}"), &bytes[..len])?;
-            }
-        }
+    for (name, data) in seeds() {
+        let path = corpus.join(name);
+        fs::write(&path, data).with_context(|| format!("cannot write {}", path.display()))?;
     }
     count(corpus)
 }
 
-/// `cargo xtask fuzz`.
+/// Runs one target for `seconds`.
+fn run_one(root: &Path, target: Target, seconds: u64) -> Result<()> {
+    let fuzz = root.join("fuzz");
+    let name = target.name();
+    let corpus: PathBuf = fuzz.join("corpus").join(name);
+    let files = seed(&corpus, || target.seeds(root))?;
+    println!(
+        "==> fuzzing {name} for {seconds}s ({files} corpus files in {})",
+        corpus.display()
+    );
+    let mut cmd = util::cargo();
+    cmd.args(["fuzz", "run", "-s", "none", name])
+        .arg(&corpus)
+        .arg("--")
+        .arg(format!("-max_total_time={seconds}"))
+        .args(["-rss_limit_mb=2048", "-timeout=10"])
+        .arg(format!(
+            "-dict={}",
+            fuzz.join(format!("{name}.dict")).display()
+        ))
+        .env("CARGO_TARGET_DIR", fuzz.join("target"))
+        .current_dir(root);
+    println!("    $ {}", util::show(&cmd));
+    util::run(&mut cmd).context(format!(
+        "fuzzing {name} found a problem: the input is in {}; reproduce with `cargo fuzz run -s \
+         none {name} FILE`, minimise with `cargo fuzz tmin -s none {name} FILE`",
+        fuzz.join("artifacts").join(name).display()
+    ))
+}
+
+/// `cargo xtask fuzz`: each chosen target in turn; with several, a failing one does not stop
+/// the others, and the run fails at the end naming it.
 pub fn run(options: &Options) -> Result<()> {
     let root = util::repo_root();
-    let fuzz = root.join("fuzz");
     if !util::succeeds(util::cargo().args(["fuzz", "--version"])) {
         println!("==> cargo install cargo-fuzz --locked");
         util::run(util::cargo().args(["install", "cargo-fuzz", "--locked"]))?;
     }
-    let corpus: PathBuf = fuzz.join("corpus").join(TARGET);
-    let files = seed(&corpus)?;
-    println!(
-        "==> fuzzing {TARGET} for {}s ({files} corpus files in {})",
-        options.seconds,
-        corpus.display()
-    );
-    let mut cmd = util::cargo();
-    cmd.args(["fuzz", "run", "-s", "none", TARGET])
-        .arg(&corpus)
-        .arg("--")
-        .arg(format!("-max_total_time={}", options.seconds))
-        .args(["-rss_limit_mb=2048", "-timeout=10"])
-        .arg(format!("-dict={}", fuzz.join("elf_resolve.dict").display()))
-        .env("CARGO_TARGET_DIR", fuzz.join("target"))
-        .current_dir(&root);
-    println!("    $ {}", util::show(&cmd));
-    util::run(&mut cmd).context(format!(
-        "fuzzing found a problem: the input is in {}; reproduce with `cargo fuzz run -s none \
-         {TARGET} FILE`, minimise with `cargo fuzz tmin -s none {TARGET} FILE`",
-        fuzz.join("artifacts").join(TARGET).display()
-    ))
+    let mut failed = Vec::new();
+    for &target in &options.targets {
+        if let Err(e) = run_one(&root, target, options.seconds) {
+            if options.targets.len() == 1 {
+                return Err(e);
+            }
+            eprintln!("xtask: {e}");
+            failed.push(target.name());
+        }
+    }
+    if !failed.is_empty() {
+        bail!("fuzzing found problems in: {}", failed.join(", "));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -125,12 +252,41 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
+    fn parse(list: &[&str]) -> Result<Options> {
+        Options::parse(&args(list))
+    }
+
     #[test]
     fn parses_seconds() {
-        assert_eq!(Options::parse(&[]).unwrap().seconds, 60);
-        assert_eq!(Options::parse(&args(&["600"])).unwrap().seconds, 600);
-        assert!(Options::parse(&args(&["0"])).is_err());
-        assert!(Options::parse(&args(&["soon"])).is_err());
-        assert!(Options::parse(&args(&["60", "70"])).is_err());
+        assert_eq!(parse(&[]).unwrap().seconds, 60);
+        assert_eq!(parse(&["600"]).unwrap().seconds, 600);
+        assert!(parse(&["0"]).is_err());
+        assert!(parse(&["soon"]).is_err());
+        assert!(parse(&["60", "70"]).is_err());
+    }
+
+    #[test]
+    fn parses_targets() {
+        assert_eq!(parse(&[]).unwrap().targets, [Target::ElfResolve]);
+        assert_eq!(parse(&["600"]).unwrap().targets, [Target::ElfResolve]);
+        let o = parse(&["--target", "manifest", "30"]).unwrap();
+        assert_eq!((o.targets, o.seconds), (vec![Target::Manifest], 30));
+        let o = parse(&["45", "--target=all"]).unwrap();
+        assert_eq!((o.targets, o.seconds), (Target::ALL.to_vec(), 45));
+        assert!(parse(&["--target"]).is_err());
+        assert!(parse(&["--target", "nope"]).is_err());
+        assert!(parse(&["--target", "all", "--target", "manifest"]).is_err());
+    }
+
+    #[test]
+    fn every_target_has_a_source_and_a_dictionary() {
+        let fuzz = util::repo_root().join("fuzz");
+        for t in Target::ALL {
+            let src = fuzz.join("fuzz_targets").join(format!("{}.rs", t.name()));
+            assert!(src.is_file(), "{}", src.display());
+            let dict = fuzz.join(format!("{}.dict", t.name()));
+            assert!(dict.is_file(), "{}", dict.display());
+        }
+        assert!(manifest_seeds(&util::repo_root()).len() >= 30);
     }
 }

@@ -11,8 +11,9 @@
 //!   gzip` and `umoci insert` on a generated tree, `kiln ldd` against glibc's `ldd` and
 //!   `lddtree` on every ELF file in /usr/bin, and `kiln push` against `skopeo copy` of the
 //!   tree's image to a loopback registry, cold and warm ([`bench`], [`tree`]).
-//! - `fuzz [SECONDS]`: run the `elf_resolve` fuzz target for SECONDS (default 60), installing
-//!   cargo-fuzz when missing ([`fuzz`]); not part of `test`.
+//! - `fuzz [--target NAME] [SECONDS]`: run a fuzz target (`elf_resolve`, the default,
+//!   `manifest`, or `all`) for SECONDS (default 60), installing cargo-fuzz when missing
+//!   ([`fuzz`]); not part of `test`.
 //!
 //! Under `CI=true` a missing tool is always an error, never a skip.
 
@@ -48,7 +49,9 @@ commands:
                              of that tree's image to a local docker-registry,
                              cold and warm; --only runs one section;
                              --no-build uses the existing target/release/kiln
-  fuzz [SECONDS]             run the elf_resolve fuzz target for SECONDS
+  fuzz [--target NAME] [SECONDS]
+                             run fuzz target NAME (elf_resolve, the default;
+                             manifest; or all, each in turn) for SECONDS
                              (default 60); installs cargo-fuzz when missing
   help                       this text
 
