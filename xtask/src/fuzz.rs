@@ -1,11 +1,12 @@
 //! `cargo xtask fuzz [--target NAME] [SECONDS]`: runs one fuzz target of `fuzz/` (a
 //! cargo-fuzz project with its own workspace) for SECONDS (default 60), on stable Rust
 //! without a sanitizer. NAME is `elf_resolve` (the default, so `cargo xtask fuzz 600` keeps
-//! its meaning), `manifest`, or `all` (each target in turn, SECONDS each).
+//! its meaning), `manifest`, `oci_read`, or `all` (each target in turn, SECONDS each).
 //!
 //! Installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when `cargo fuzz` is missing,
 //! seeds the corpus `fuzz/corpus/NAME` when it is empty (`elf_resolve`: small ELF files of the
-//! host and truncated copies; `manifest`: the repository's manifests, good and bad), and runs
+//! host and truncated copies; `manifest`: the repository's manifests, good and bad; `oci_read`:
+//! `fuzz/seeds/oci_read/`), and runs
 //! `cargo fuzz run -s none NAME CORPUS -- -max_total_time=SECONDS -rss_limit_mb=2048
 //! -timeout=10 -dict=fuzz/NAME.dict` with `CARGO_TARGET_DIR=fuzz/target`. Crashes land in
 //! `fuzz/artifacts/NAME/`. Not part of `cargo xtask test`.
@@ -24,15 +25,19 @@ pub enum Target {
     ElfResolve,
     /// The manifest loader, text to validated `Manifest`s.
     Manifest,
+    /// The layout and archive readers: `index.json`, manifests, oci-archives read in place
+    /// and unpacked.
+    OciRead,
 }
 
 impl Target {
-    pub const ALL: [Target; 2] = [Target::ElfResolve, Target::Manifest];
+    pub const ALL: [Target; 3] = [Target::ElfResolve, Target::Manifest, Target::OciRead];
 
     pub fn name(self) -> &'static str {
         match self {
             Target::ElfResolve => "elf_resolve",
             Target::Manifest => "manifest",
+            Target::OciRead => "oci_read",
         }
     }
 
@@ -46,6 +51,7 @@ impl Target {
         match self {
             Target::ElfResolve => elf_seeds(),
             Target::Manifest => manifest_seeds(root),
+            Target::OciRead => dir_seeds(&root.join("fuzz/seeds/oci_read")),
         }
     }
 }
@@ -82,6 +88,22 @@ fn elf_seeds() -> Vec<(String, Vec<u8>)> {
         out.push((name, bytes));
     }
     out
+}
+
+/// Every file of `dir` (seeds kept in the repository: a small oci-archive kiln built, its
+/// `index.json` and its image manifest).
+fn dir_seeds(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            fs::read(e.path()).ok().map(|b| (name, b))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// Folders whose `*.toml` files seed the `manifest` corpus (one level, not recursive).
@@ -136,7 +158,7 @@ impl Options {
             let name = match arg.strip_prefix("--target") {
                 Some("") => match it.next() {
                     Some(n) => Some(n.as_str()),
-                    None => bail!("`--target` wants a target name: elf_resolve, manifest or all"),
+                    None => bail!("`--target` wants a target name: elf_resolve, manifest, oci_read or all"),
                 },
                 Some(rest) if rest.starts_with('=') => Some(&rest[1..]),
                 _ => None,
@@ -150,7 +172,7 @@ impl Options {
                     n => match Target::parse(n) {
                         Some(t) => vec![t],
                         None => {
-                            bail!("unknown fuzz target `{n}`; one of: elf_resolve, manifest, all")
+                            bail!("unknown fuzz target `{n}`; one of: elf_resolve, manifest, oci_read, all")
                         }
                     },
                 });
@@ -288,5 +310,6 @@ mod tests {
             assert!(dict.is_file(), "{}", dict.display());
         }
         assert!(manifest_seeds(&util::repo_root()).len() >= 30);
+        assert_eq!(dir_seeds(&fuzz.join("seeds/oci_read")).len(), 3);
     }
 }

@@ -12,7 +12,7 @@
 //!   `lddtree` on every ELF file in /usr/bin, and `kiln push` against `skopeo copy` of the
 //!   tree's image to a loopback registry, cold and warm ([`bench`], [`tree`]).
 //! - `fuzz [--target NAME] [SECONDS]`: run a fuzz target (`elf_resolve`, the default,
-//!   `manifest`, or `all`) for SECONDS (default 60), installing cargo-fuzz when missing
+//!   `manifest`, `oci_read`, or `all`) for SECONDS (default 60), installing cargo-fuzz when missing
 //!   ([`fuzz`]); not part of `test`.
 //!
 //! Under `CI=true` a missing tool is always an error, never a skip.
@@ -51,7 +51,7 @@ commands:
                              --no-build uses the existing target/release/kiln
   fuzz [--target NAME] [SECONDS]
                              run fuzz target NAME (elf_resolve, the default;
-                             manifest; or all, each in turn) for SECONDS
+                             manifest; oci_read; or all, each in turn) for SECONDS
                              (default 60); installs cargo-fuzz when missing
   help                       this text
 
