@@ -967,26 +967,28 @@ impl Client {
             404 => return Ok(None),
             _ => return Err(self.status_error("GET", &path, &r)),
         }
-        let got = Digest::of(&r.body);
-        let at = if Digest::parse(reference).is_some() {
-            '@'
-        } else {
-            ':'
-        };
+        let asked = Digest::parse(reference);
+        let at = if asked.is_some() { '@' } else { ':' };
         let manifest = format!("{}/{repo}{at}{reference}", self.host);
-        if let Some(want) = Digest::parse(reference) {
-            if want != got {
-                return Err(Error::ManifestMismatch {
-                    manifest,
-                    want,
-                    got,
-                });
+        // By digest: the bytes hash to it (in its algorithm). By tag: the digest is the bytes'
+        // sha256, and a Docker-Content-Digest header must name the same bytes.
+        let got = match &asked {
+            Some(want) => {
+                let got = want.recompute(&r.body);
+                if *want != got {
+                    return Err(Error::ManifestMismatch {
+                        manifest,
+                        want: want.clone(),
+                        got,
+                    });
+                }
+                got
             }
-        }
+            None => Digest::of(&r.body),
+        };
         if let Some(header) = r.digest.as_deref().map(str::trim) {
-            // Another algorithm (sha512) cannot be checked here; the bytes' sha256 is used.
-            let other_algorithm = header.starts_with("sha512:") && header.len() == 7 + 128;
-            if !other_algorithm && Digest::parse(header).as_ref() != Some(&got) {
+            let matches = Digest::parse(header).is_some_and(|h| h.matches(&r.body));
+            if !matches {
                 return Err(Error::ContentDigestHeader {
                     manifest,
                     header: header.chars().take(80).collect(),

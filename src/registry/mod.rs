@@ -388,8 +388,8 @@ impl Options {
 pub const MAX_FETCH: u64 = 64 << 20;
 
 /// The largest manifest or index kiln fetches (distribution's own limit), checked before
-/// parsing.
-pub const MAX_MANIFEST: u64 = 4 << 20;
+/// parsing: the one limit of [`crate::oci`].
+pub use crate::oci::MAX_MANIFEST;
 
 /// What a push did.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -101,18 +101,6 @@ fn spdx(dir: &Path) -> (usize, String) {
     (i, m["layers"][0]["digest"].as_str().unwrap().to_string())
 }
 
-fn top_digest(dir: &Path, tag: &str) -> String {
-    index(dir)["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn sbom(spec: &str) -> Output {
     kiln().args(["sbom", spec]).output().unwrap()
 }
@@ -204,7 +192,7 @@ fn blobs_are_checked_against_their_descriptor_on_every_read() {
     // The image manifest tampered: sign, verify, push and sbom all refuse.
     let (key, pubkey) = key_pair(t.path(), "k");
     let dir = tiny_layout(t.path(), "manifest");
-    let top = top_digest(&dir, "v1");
+    let top = layout_digest(&dir, "v1");
     tamper(&blob_path(&dir, &top));
     let spec = format!("oci:{}:v1", dir.display());
     let before = std::fs::read(dir.join("index.json")).unwrap();
@@ -277,11 +265,11 @@ fn blobs_are_checked_against_their_descriptor_on_every_read() {
             .unwrap(),
         "kiln sign",
     );
-    let sig = top_digest(
+    let sig = layout_digest(
         &dir,
         &format!(
             "sha256-{}.sig",
-            top_digest(&dir, "v1").trim_start_matches("sha256:")
+            layout_digest(&dir, "v1").trim_start_matches("sha256:")
         ),
     );
     let sm = json_blob(&dir, &sig);

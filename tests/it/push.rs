@@ -26,21 +26,6 @@ fn remote_digest(reference: &str) -> String {
     format!("sha256:{}", sha256_hex(&out.stdout))
 }
 
-/// The manifest digest of the image tagged `tag` in a layout.
-fn layout_digest(layout: &Path, tag: &str) -> String {
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn push_json(home: &Path, src: &str, dest: &str, extra: &[&str]) -> Value {
     let out = run(
         kiln_clean_env(home)

@@ -108,6 +108,21 @@ pub(crate) fn json_blob(layout: &Path, digest: &str) -> Value {
     serde_json::from_slice(&blob(layout, digest)).unwrap()
 }
 
+/// The manifest digest of the image tagged `tag` in a layout.
+pub(crate) fn layout_digest(layout: &Path, tag: &str) -> String {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap_or_else(|| panic!("no tag {tag} in {index}"))["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// The image manifest and config of the image tagged `tag` in `layout`.
 pub(crate) fn image(layout: &Path, tag: &str) -> (Value, Value) {
     let index: Value =

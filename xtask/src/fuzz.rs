@@ -158,7 +158,9 @@ impl Options {
             let name = match arg.strip_prefix("--target") {
                 Some("") => match it.next() {
                     Some(n) => Some(n.as_str()),
-                    None => bail!("`--target` wants a target name: elf_resolve, manifest, oci_read or all"),
+                    None => bail!(
+                        "`--target` wants a target name: elf_resolve, manifest, oci_read or all"
+                    ),
                 },
                 Some(rest) if rest.starts_with('=') => Some(&rest[1..]),
                 _ => None,
