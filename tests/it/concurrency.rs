@@ -247,9 +247,9 @@ fn ctrl_c_removes_a_builds_staging_folders() {
         "the build never staged anything"
     );
     std::thread::sleep(Duration::from_millis(100));
-    // SAFETY-free: kill(1) sends SIGINT as a terminal would.
+    // SIGINT, as a terminal's Ctrl-C sends it (the shell's built-in kill: no procps needed).
     run(
-        Command::new("kill").args(["-INT", &c.id().to_string()]),
+        Command::new("sh").args(["-c", &format!("kill -INT {}", c.id())]),
         "kill -INT",
     );
     let o = c.wait_with_output().unwrap();
