@@ -14,7 +14,7 @@ use super::{
     config, layer_descriptor, platform, to_bytes, Built, BuiltSet, Descriptor, ImageManifest,
     Index, CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, REF_NAME,
 };
-use crate::digest::Digest;
+use crate::digest::{Digest, HashingWriter};
 use crate::layer::{self, tar};
 use crate::manifest::LayerKind;
 use crate::oci;
@@ -198,6 +198,31 @@ pub(crate) fn write_blob(blobs: &Path, staging: &Path, bytes: &[u8]) -> Result<D
     Ok(d)
 }
 
+/// Writes what `render` writes as a blob into `blobs`, atomically, staged in `staging`: the
+/// bytes go through a buffer and a hash straight to the file, never whole into memory.
+/// Returns the blob's digest and size.
+fn stream_blob(
+    blobs: &Path,
+    staging: &Path,
+    render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(Digest, u64), Error> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".blob-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(staging)
+        .map_err(werr(staging))?;
+    let mut w = BufWriter::with_capacity(256 * 1024, HashingWriter::new(tmp.as_file()));
+    render(&mut w).map_err(werr(tmp.path()))?;
+    let hw = w.into_inner().map_err(|e| Error::Write {
+        path: tmp.path().to_path_buf(),
+        source: e.into_error(),
+    })?;
+    let (d, size, _) = hw.finish();
+    // Renamed over whatever is there: the blob is the bytes just written.
+    guard::persist(tmp, &blobs.join(d.hex()))?;
+    Ok((d, size))
+}
+
 /// Writes layers, config and manifest blobs into `layout` (which has `blobs/sha256`). Partial
 /// blobs live in a staging folder beside `blobs`, so a killed build never leaves a stray file
 /// among the blobs of an existing layout.
@@ -296,25 +321,22 @@ fn write_artifacts(
 ) -> Result<Artifacts, Error> {
     let facts =
         crate::sbom::facts(plan, &image.digest, tag).map_err(|e| Error::Sbom(Box::new(e)))?;
-    let mut contents: Vec<(String, &str, Vec<u8>)> = crate::sbom::Format::ALL
-        .iter()
-        .map(|f| {
-            let name = match f {
-                crate::sbom::Format::Spdx => "sbom.spdx.json",
-                crate::sbom::Format::CycloneDx => "sbom.cdx.json",
-            };
-            (
-                name.to_string(),
-                f.media_type(),
-                crate::sbom::render(&facts, *f),
-            )
-        })
-        .collect();
-    contents.push((
-        "plan.json".into(),
-        super::PLAN_MEDIA_TYPE,
-        (plan.to_json_portable() + "\n").into_bytes(),
-    ));
+    // Each artifact is rendered straight into its blob file: (file name, media type, blob, size).
+    let mut contents: Vec<(&str, &str, Digest, u64)> = Vec::new();
+    for f in crate::sbom::Format::ALL {
+        let name = match f {
+            crate::sbom::Format::Spdx => "sbom.spdx.json",
+            crate::sbom::Format::CycloneDx => "sbom.cdx.json",
+        };
+        let (d, size) = stream_blob(blobs, staging, |w| crate::sbom::render(&facts, f, w))?;
+        contents.push((name, f.media_type(), d, size));
+    }
+    drop(facts);
+    let (d, size) = stream_blob(blobs, staging, |w| {
+        plan.write_json_portable(&mut *w)?;
+        w.write_all(b"\n")
+    })?;
+    contents.push(("plan.json", super::PLAN_MEDIA_TYPE, d, size));
     let empty = write_blob(blobs, staging, b"{}")?;
     let subject = Descriptor {
         artifact_type: None,
@@ -326,9 +348,8 @@ fn write_artifacts(
     };
     let mut out = Vec::new();
     let mut files = Vec::new();
-    for (name, media_type, bytes) in contents {
-        let d = write_blob(blobs, staging, &bytes)?;
-        files.push((name, d.clone()));
+    for (name, media_type, d, size) in contents {
+        files.push((name.to_string(), d.clone()));
         let m = ImageManifest {
             schema_version: 2,
             media_type: MANIFEST_MEDIA_TYPE,
@@ -345,7 +366,7 @@ fn write_artifacts(
                 artifact_type: None,
                 media_type: media_type.into(),
                 digest: d,
-                size: bytes.len() as u64,
+                size,
                 platform: None,
                 annotations: BTreeMap::new(),
             }],

@@ -526,6 +526,12 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
             component: *ci,
         });
     }
+    // The resolver's view of the image and the hash cache hold a copy of every path: gone
+    // before the claims are merged, where the Plan's memory peaks.
+    drop(resolver);
+    drop(overlay);
+    drop(hashes);
+    drop(covered);
     add_packages(manifest, root, &mut claims)?;
     let entries = merge(manifest, claims)?;
     warnings.sort();
@@ -729,23 +735,25 @@ fn resolve_error(comp: &Component, e: resolve::Error) -> Error {
 /// Merges claims into sorted entries: identical claims collapse, different ones conflict,
 /// and every missing parent directory is added.
 fn merge(manifest: &Manifest, claims: Vec<Claim>) -> Result<Vec<Entry>, Error> {
-    let mut map: BTreeMap<ImagePath, Claim> = BTreeMap::new();
-    for c in claims {
+    // Path -> index of its first claim: the claims stay where they are (a map of whole claims
+    // would hold a second copy of every entry while the Plan's memory peaks).
+    let mut map: BTreeMap<ImagePath, usize> = BTreeMap::new();
+    for (i, c) in claims.iter().enumerate() {
         if c.path.is_root() {
             continue;
         }
         match map.get(&c.path) {
             None => {
-                map.insert(c.path.clone(), c);
+                map.insert(c.path.clone(), i);
             }
-            Some(prev) if same(prev, &c) => {}
-            Some(prev) => return Err(conflict(manifest, prev, &c)),
+            Some(&prev) if same(&claims[prev], c) => {}
+            Some(&prev) => return Err(conflict(manifest, &claims[prev], c)),
         }
     }
     // A path under a symlink would be hidden or redirected at run time: refuse it.
-    for c in map.values() {
+    for c in map.values().map(|&i| &claims[i]) {
         for a in c.path.ancestors() {
-            match map.get(&a) {
+            match map.get(&a).map(|&i| &claims[i]) {
                 Some(p) if matches!(p.kind, EntryKind::Symlink { .. }) => {
                     let (a_comp, b_comp) = (
                         &manifest.components[p.component],
@@ -770,7 +778,7 @@ fn merge(manifest: &Manifest, claims: Vec<Claim>) -> Result<Vec<Entry>, Error> {
         }
     }
     let mut parents: BTreeMap<ImagePath, Claim> = BTreeMap::new();
-    for c in map.values() {
+    for c in map.values().map(|&i| &claims[i]) {
         for a in c.path.ancestors() {
             if !map.contains_key(&a) && !parents.contains_key(&a) {
                 parents.insert(
@@ -794,9 +802,23 @@ fn merge(manifest: &Manifest, claims: Vec<Claim>) -> Result<Vec<Entry>, Error> {
             }
         }
     }
-    map.extend(parents);
+    // Index `first + i` is the `i`th parent; each claim is taken out once, in path order.
+    let first = claims.len();
+    let mut parents: Vec<Option<Claim>> = parents
+        .into_iter()
+        .enumerate()
+        .map(|(i, (path, c))| {
+            map.insert(path, first + i);
+            Some(c)
+        })
+        .collect();
+    let mut claims: Vec<Option<Claim>> = claims.into_iter().map(Some).collect();
     Ok(map
         .into_values()
+        .filter_map(|i| match i.checked_sub(first) {
+            None => claims[i].take(),
+            Some(p) => parents[p].take(),
+        })
         .map(|c| Entry {
             path: c.path,
             kind: c.kind,

@@ -1,4 +1,5 @@
-//! Human and machine views of a Plan: the `--plan` table and `--plan --json`.
+//! Human and machine views of a Plan: the `--plan` table and `--plan --json`, and the
+//! portable plan stored beside an image, written entry by entry.
 
 use super::{EntryKind, Plan, Source};
 use serde::Serialize;
@@ -118,8 +119,26 @@ struct PlanJson<'a> {
     image: &'a str,
     source_date_epoch: u64,
     components: &'a [super::ComponentInfo],
-    entries: Vec<EntryJson<'a>>,
+    entries: Entries<'a>,
     warnings: &'a [String],
+}
+
+/// The entries of a Plan, each made as it is written: the JSON of a large Plan is never in
+/// memory whole.
+struct Entries<'a> {
+    plan: &'a Plan,
+    with_sources: bool,
+}
+
+impl Serialize for Entries<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.plan
+                .entries
+                .iter()
+                .map(|e| EntryJson::of(e, self.with_sources)),
+        )
+    }
 }
 
 #[derive(Serialize)]
@@ -144,62 +163,75 @@ struct EntryJson<'a> {
     provenance: &'a super::Provenance,
 }
 
+impl<'a> EntryJson<'a> {
+    fn of(e: &'a super::Entry, with_sources: bool) -> EntryJson<'a> {
+        let (size, sha256, target, source) = match &e.kind {
+            EntryKind::Dir => (None, None, None, None),
+            EntryKind::Symlink { target } => (None, None, Some(target.as_str()), None),
+            EntryKind::File {
+                source,
+                size,
+                sha256,
+            } => (
+                Some(*size),
+                Some(sha256.to_string()),
+                None,
+                with_sources.then(|| match source {
+                    Source::Host(p) => p.display().to_string(),
+                    Source::Inline(_) => "generated".to_string(),
+                }),
+            ),
+        };
+        EntryJson {
+            path: e.path.as_str(),
+            kind: e.kind.type_name(),
+            mode: format!("{:04o}", e.mode),
+            uid: e.uid,
+            gid: e.gid,
+            size,
+            sha256,
+            target,
+            source,
+            layer: e.layer.as_str(),
+            provenance: &e.provenance,
+        }
+    }
+}
+
 impl Plan {
     /// The Plan as pretty JSON (`kiln build --plan --json`).
     pub fn to_json(&self) -> String {
-        self.json(true)
+        let mut out = Vec::new();
+        self.write_json(true, &mut out)
+            .expect("plan JSON serialises into memory");
+        String::from_utf8(out).expect("serde_json writes UTF-8")
     }
 
     /// The Plan as JSON without host paths, so it is the same wherever the image is built
     /// (stored beside the image for `kiln explain`).
     pub fn to_json_portable(&self) -> String {
-        self.json(false)
+        let mut out = Vec::new();
+        self.write_json_portable(&mut out)
+            .expect("plan JSON serialises into memory");
+        String::from_utf8(out).expect("serde_json writes UTF-8")
     }
 
-    fn json(&self, with_sources: bool) -> String {
-        let entries = self
-            .entries
-            .iter()
-            .map(|e| {
-                let (size, sha256, target, source) = match &e.kind {
-                    EntryKind::Dir => (None, None, None, None),
-                    EntryKind::Symlink { target } => (None, None, Some(target.as_str()), None),
-                    EntryKind::File {
-                        source,
-                        size,
-                        sha256,
-                    } => (
-                        Some(*size),
-                        Some(sha256.to_string()),
-                        None,
-                        with_sources.then(|| match source {
-                            Source::Host(p) => p.display().to_string(),
-                            Source::Inline(_) => "generated".to_string(),
-                        }),
-                    ),
-                };
-                EntryJson {
-                    path: e.path.as_str(),
-                    kind: e.kind.type_name(),
-                    mode: format!("{:04o}", e.mode),
-                    uid: e.uid,
-                    gid: e.gid,
-                    size,
-                    sha256,
-                    target,
-                    source,
-                    layer: e.layer.as_str(),
-                    provenance: &e.provenance,
-                }
-            })
-            .collect();
+    /// Writes [`Plan::to_json_portable`] to `out`, entry by entry.
+    pub fn write_json_portable(&self, out: impl std::io::Write) -> std::io::Result<()> {
+        self.write_json(false, out)
+    }
+
+    fn write_json(&self, with_sources: bool, out: impl std::io::Write) -> std::io::Result<()> {
         let j = PlanJson {
             image: &self.image.name,
             source_date_epoch: self.epoch.0,
             components: &self.components,
-            entries,
+            entries: Entries {
+                plan: self,
+                with_sources,
+            },
             warnings: &self.warnings,
         };
-        serde_json::to_string_pretty(&j).expect("plan JSON serialises")
+        Ok(serde_json::to_writer_pretty(out, &j)?)
     }
 }

@@ -7,7 +7,8 @@
 //! `kiln:component`, `kiln:needed-by`, `kiln:note`, `kiln:symlink-target`,
 //! `kiln:source-package`, `kiln:shipped-file`.
 
-use super::Facts;
+use super::{Facts, FileFact, Node};
+use crate::plan::{ComponentInfo, PackageRef};
 use serde_json::{json, Value};
 
 /// A version-5-shaped UUID derived from the image digest and tag, so the serial number is
@@ -38,107 +39,148 @@ fn prop(name: &str, value: &str) -> Value {
     json!({"name": format!("kiln:{name}"), "value": value})
 }
 
-pub(super) fn document(f: &Facts) -> Value {
-    let mut deps: Vec<Value> = Vec::new();
-    let mut components = Vec::new();
-    for c in &f.components {
-        let cref = format!("component:{}", c.name);
-        let mut files = Vec::new();
-        for x in f.files.iter().filter(|x| x.component == c.name) {
-            let fref = format!("file:{}", x.path);
-            let mut props = vec![prop("component", &c.name)];
-            if !x.needed_by.is_empty() {
-                props.push(prop("needed-by", &x.needed_by.join(" -> ")));
+/// The component of file `x`, with the Go modules and Rust crates it embeds nested.
+fn file(c: &ComponentInfo, x: &FileFact) -> Value {
+    let mut props = vec![prop("component", &c.name)];
+    if !x.needed_by.is_empty() {
+        props.push(prop("needed-by", &x.needed_by.join(" -> ")));
+    }
+    if let Some(n) = &x.note {
+        props.push(prop("note", n));
+    }
+    if let Some(t) = &x.symlink {
+        props.push(prop("symlink-target", t));
+    }
+    let mut file = json!({"type": "file", "bom-ref": format!("file:{}", x.path), "name": x.path, "properties": props});
+    if x.symlink.is_none() {
+        file["hashes"] = json!([{"alg": "SHA-1", "content": x.sha1_hex()}, {"alg": "SHA-256", "content": x.sha256.hex()}]);
+    }
+    let mut nested = Vec::new();
+    if let Some(go) = &x.go {
+        for (j, m) in std::iter::once(&go.main).chain(go.deps.iter()).enumerate() {
+            let mut comp = json!({"type": if j == 0 { "application" } else { "library" }, "bom-ref": format!("golang:{}:{}@{}", x.path, m.path, m.version), "name": m.path, "version": m.version, "purl": m.purl()});
+            let mut props = Vec::new();
+            if let Some(r) = &m.replaced_by {
+                props.push(prop("go-replaced-by", &format!("{} {}", r.path, r.version)));
             }
-            if let Some(n) = &x.note {
-                props.push(prop("note", n));
+            if let Some(sum) = &m.sum {
+                props.push(prop("go-sum", sum));
             }
-            if let Some(t) = &x.symlink {
-                props.push(prop("symlink-target", t));
+            if !props.is_empty() {
+                comp["properties"] = json!(props);
             }
-            let mut file =
-                json!({"type": "file", "bom-ref": fref, "name": x.path, "properties": props});
-            if x.symlink.is_none() {
-                file["hashes"] = json!([{"alg": "SHA-1", "content": x.sha1}, {"alg": "SHA-256", "content": x.sha256}]);
-            }
-            let mut nested = Vec::new();
-            if let Some(go) = &x.go {
-                for (j, m) in std::iter::once(&go.main).chain(go.deps.iter()).enumerate() {
-                    let mut comp = json!({"type": if j == 0 { "application" } else { "library" }, "bom-ref": format!("golang:{}:{}@{}", x.path, m.path, m.version), "name": m.path, "version": m.version, "purl": m.purl()});
-                    if let Some(r) = &m.replaced_by {
-                        comp["properties"] =
-                            json!([prop("go-replaced-by", &format!("{} {}", r.path, r.version))]);
-                    }
-                    if let Some(sum) = &m.sum {
-                        comp["properties"]
-                            .as_array_mut()
-                            .map(|a| a.push(prop("go-sum", sum)))
-                            .unwrap_or_else(|| comp["properties"] = json!([prop("go-sum", sum)]));
-                    }
-                    nested.push(comp);
-                }
-            }
-            if let Some(rust) = &x.rust {
-                for c in &rust.packages {
-                    nested.push(json!({"type": if c.root { "application" } else { "library" }, "bom-ref": format!("cargo:{}:{}@{}", x.path, c.name, c.version), "name": c.name, "version": c.version, "purl": c.purl(), "properties": [prop("cargo-source", &c.source)]}));
-                }
-            }
-            if !nested.is_empty() {
-                file["components"] = json!(nested);
-            }
-            if !x.depends_on.is_empty() {
-                deps.push(json!({"ref": fref, "dependsOn": x.depends_on.iter().map(|d| format!("file:{d}")).collect::<Vec<_>>()}));
-            }
-            files.push(file);
+            nested.push(comp);
         }
-        let statement = Facts::statement(c);
-        let mut comp = json!({
-            "type": match c.kind { "elf" | "tree" => "application", "file" => "file", _ => "data" },
-            "bom-ref": cref,
-            "name": c.name,
-            "description": c.why,
-            "properties": statement.iter().map(|(k, v)| prop(k, v)).collect::<Vec<_>>(),
+    }
+    if let Some(rust) = &x.rust {
+        for c in &rust.packages {
+            nested.push(json!({"type": if c.root { "application" } else { "library" }, "bom-ref": format!("cargo:{}:{}@{}", x.path, c.name, c.version), "name": c.name, "version": c.version, "purl": c.purl(), "properties": [prop("cargo-source", &c.source)]}));
+        }
+    }
+    if !nested.is_empty() {
+        file["components"] = json!(nested);
+    }
+    file
+}
+
+/// A manifest component, its files written one by one as nested components.
+fn component<'a>(f: &'a Facts<'a>, c: &'a ComponentInfo) -> Node<'a> {
+    let statement = Facts::statement(c);
+    let mut fields: Vec<(&'static str, Node<'a>)> = vec![
+        (
+            "type",
+            json!(match c.kind {
+                "elf" | "tree" => "application",
+                "file" => "file",
+                _ => "data",
+            })
+            .into(),
+        ),
+        ("bom-ref", json!(format!("component:{}", c.name)).into()),
+        ("name", json!(c.name).into()),
+        ("description", json!(c.why).into()),
+        (
+            "properties",
+            json!(statement
+                .iter()
+                .map(|(k, v)| prop(k, v))
+                .collect::<Vec<_>>())
+            .into(),
+        ),
+    ];
+    if f.files.iter().any(|x| x.component == c.name) {
+        let files = Node::array(move || {
+            f.files
+                .iter()
+                .filter(move |x| x.component == c.name)
+                .map(move |x| Node::Value(file(c, x)))
         });
-        if !files.is_empty() {
-            comp["components"] = json!(files);
-        }
-        components.push(comp);
+        fields.push(("components", files));
     }
-    for (p, shipped) in &f.packages {
-        let mut props = vec![prop(
-            "source-package",
-            &format!("{} {}", p.source, p.source_version),
-        )];
-        props.extend(shipped.iter().map(|s| prop("shipped-file", s)));
-        let mut comp = json!({"type": "library", "bom-ref": format!("deb:{}:{}", p.name, p.arch), "name": p.name, "version": p.version, "purl": p.purl, "properties": props});
-        if p.license != "NOASSERTION" {
-            comp["licenses"] = json!([{"expression": p.license}]);
-        }
-        components.push(comp);
+    Node::object(fields)
+}
+
+fn deb_component(p: &PackageRef, shipped: &[&str]) -> Value {
+    let mut props = vec![prop(
+        "source-package",
+        &format!("{} {}", p.source, p.source_version),
+    )];
+    props.extend(shipped.iter().map(|s| prop("shipped-file", s)));
+    let mut comp = json!({"type": "library", "bom-ref": format!("deb:{}:{}", p.name, p.arch), "name": p.name, "version": p.version, "purl": p.purl, "properties": props});
+    if p.license != "NOASSERTION" {
+        comp["licenses"] = json!([{"expression": p.license}]);
     }
-    let mut top: Vec<String> = f
-        .components
-        .iter()
-        .map(|c| format!("component:{}", c.name))
-        .collect();
-    top.extend(
-        f.packages
+    comp
+}
+
+pub(super) fn document<'a>(f: &'a Facts<'a>) -> Node<'a> {
+    let components = Node::array(move || {
+        f.components.iter().map(move |c| component(f, c)).chain(
+            f.packages
+                .iter()
+                .map(|(p, shipped)| Node::Value(deb_component(p, shipped))),
+        )
+    });
+    let dependencies = Node::array(move || {
+        let mut top: Vec<String> = f
+            .components
             .iter()
-            .map(|(p, _)| format!("deb:{}:{}", p.name, p.arch)),
-    );
-    deps.insert(0, json!({"ref": "image", "dependsOn": top}));
-    json!({
-        "bomFormat": "CycloneDX",
-        "specVersion": "1.6",
-        "serialNumber": serial(f),
-        "version": 1,
-        "metadata": {
-            "timestamp": f.created,
-            "tools": {"components": [{"type": "application", "name": "kiln", "version": f.tool_version}]},
-            "component": {"type": "container", "bom-ref": "image", "name": f.name, "version": f.manifest_digest.to_string(), "purl": f.image_purl()},
-            "properties": [prop("scope", "exactly the files of this image, each with the manifest component that placed it")],
-        },
-        "components": components,
-        "dependencies": deps,
-    })
+            .map(|c| format!("component:{}", c.name))
+            .collect();
+        top.extend(
+            f.packages
+                .iter()
+                .map(|(p, _)| format!("deb:{}:{}", p.name, p.arch)),
+        );
+        let image = json!({"ref": "image", "dependsOn": top});
+        // Files in the order `components` lists them: by component, then by path.
+        let files = f.components.iter().flat_map(move |c| {
+            f.files
+                .iter()
+                .filter(move |x| x.component == c.name && !x.depends_on.is_empty())
+        });
+        std::iter::once(image)
+            .chain(files.map(|x| {
+                json!({"ref": format!("file:{}", x.path), "dependsOn": x.depends_on.iter().map(|d| format!("file:{d}")).collect::<Vec<_>>()})
+            }))
+            .map(Node::Value)
+    });
+    Node::object(vec![
+        ("bomFormat", json!("CycloneDX").into()),
+        ("specVersion", json!("1.6").into()),
+        ("serialNumber", json!(serial(f)).into()),
+        ("version", json!(1).into()),
+        (
+            "metadata",
+            json!({
+                "timestamp": f.created,
+                "tools": {"components": [{"type": "application", "name": "kiln", "version": f.tool_version}]},
+                "component": {"type": "container", "bom-ref": "image", "name": f.name, "version": f.manifest_digest.to_string(), "purl": f.image_purl()},
+                "properties": [prop("scope", "exactly the files of this image, each with the manifest component that placed it")],
+            })
+            .into(),
+        ),
+        ("components", components),
+        ("dependencies", dependencies),
+    ])
 }

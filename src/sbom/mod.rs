@@ -4,9 +4,15 @@
 //! its ownership statement, every file and symlink with its hashes and the component that
 //! placed it, DT_NEEDED edges between files, the Debian packages files come from and which of
 //! their files ship, Go modules and Rust crates embedded in binaries), and rendering them as
-//! SPDX 2.3 JSON (`spdx`) and CycloneDX 1.6 JSON (`cyclonedx`).
+//! SPDX 2.3 JSON (`spdx`) and CycloneDX 1.6 JSON (`cyclonedx`) into a writer, streamed: the
+//! small parts of a document are `serde_json::Value`s, the per-file lists are [`Node::Array`]s
+//! whose elements are made and written one at a time.
+//! Does not own: where the documents go (`image::output` writes them into blobs).
 //! Invariant: deterministic. Times come from SOURCE_DATE_EPOCH, identifiers are derived from
-//! the image digest, every list is sorted; host paths never appear.
+//! the image digest, every list is sorted, every object's keys are written sorted; host paths
+//! never appear.
+//! Invariant: memory grows with the number of files only by `Facts` (borrowed from the Plan:
+//! hashes, indexes and references); no whole document is ever held.
 
 pub mod cyclonedx;
 pub mod spdx;
@@ -14,9 +20,13 @@ pub mod spdx;
 use crate::digest::Digest;
 use crate::elf::embedded::{GoBuildInfo, RustDeps};
 use crate::manifest::LayerKind;
-use crate::plan::{ComponentInfo, EntryKind, PackageRef, Plan, Source};
+use crate::plan::{ComponentInfo, Entry, EntryKind, PackageRef, Plan, Source};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 
 /// The SBOM formats kiln writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,35 +54,44 @@ impl Format {
     }
 }
 
-/// A file or symlink of the image, as the SBOM lists it.
+/// A file or symlink of the image, as the SBOM lists it: borrowed from the Plan, so the
+/// facts of a large tree add only hashes and indexes to it.
 #[derive(Clone, Debug)]
-pub struct FileFact {
-    pub path: String,
+pub struct FileFact<'a> {
+    pub path: &'a str,
     /// Regular file: content hashes. Symlink: hashes of the link text.
-    pub sha256: String,
-    pub sha1: String,
-    pub symlink: Option<String>,
-    pub component: String,
-    pub needed_by: Vec<String>,
-    pub note: Option<String>,
-    pub package: Option<PackageRef>,
+    pub sha256: Cow<'a, Digest>,
+    pub sha1: [u8; 20],
+    pub symlink: Option<&'a str>,
+    pub component: &'a str,
+    pub needed_by: &'a [String],
+    pub note: Option<&'a str>,
+    pub package: Option<&'a PackageRef>,
     /// Paths of the files this one needs (DT_NEEDED edges, resolved).
-    pub depends_on: Vec<String>,
-    pub go: Option<GoBuildInfo>,
-    pub rust: Option<RustDeps>,
+    pub depends_on: Vec<&'a str>,
+    pub go: Option<Box<GoBuildInfo>>,
+    pub rust: Option<Box<RustDeps>>,
 }
 
-/// Everything both formats render.
+impl FileFact<'_> {
+    /// The SHA-1 in lower-case hex.
+    pub fn sha1_hex(&self) -> String {
+        hex::encode(self.sha1)
+    }
+}
+
+/// Everything both formats render: a view of one Plan.
 #[derive(Clone, Debug)]
-pub struct Facts {
-    pub name: String,
-    pub tag: String,
-    pub manifest_digest: Digest,
+pub struct Facts<'a> {
+    pub name: &'a str,
+    pub tag: &'a str,
+    pub manifest_digest: &'a Digest,
     pub created: String,
-    pub components: Vec<ComponentInfo>,
-    pub files: Vec<FileFact>,
+    pub components: &'a [ComponentInfo],
+    /// Sorted by path bytes (the Plan's order), so a path is found by binary search.
+    pub files: Vec<FileFact<'a>>,
     /// Debian packages, with the paths of their files that ship.
-    pub packages: Vec<(PackageRef, Vec<String>)>,
+    pub packages: Vec<(&'a PackageRef, Vec<&'a str>)>,
     pub tool_version: &'static str,
 }
 
@@ -84,11 +103,10 @@ pub struct Error {
     pub source: std::io::Error,
 }
 
-fn sha1_and_sha256(mut r: impl Read) -> std::io::Result<(String, String)> {
+fn sha1_of(mut r: impl Read) -> std::io::Result<[u8; 20]> {
     use sha1::Digest as _;
     let mut a = sha1::Sha1::new();
-    let mut b = sha2::Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match r.read(&mut buf) {
             Ok(0) => break,
@@ -97,98 +115,107 @@ fn sha1_and_sha256(mut r: impl Read) -> std::io::Result<(String, String)> {
             Err(e) => return Err(e),
         };
         a.update(&buf[..n]);
-        b.update(&buf[..n]);
     }
-    Ok((hex::encode(a.finalize()), hex::encode(b.finalize())))
+    Ok(a.finalize().into())
 }
 
 /// Collects the facts of `plan`, built as the image with manifest `manifest_digest`.
-pub fn facts(plan: &Plan, manifest_digest: &Digest, tag: &str) -> Result<Facts, Error> {
+pub fn facts<'a>(
+    plan: &'a Plan,
+    manifest_digest: &'a Digest,
+    tag: &'a str,
+) -> Result<Facts<'a>, Error> {
     let mut files = Vec::new();
-    let mut packages: BTreeMap<PackageRef, Vec<String>> = BTreeMap::new();
+    let mut packages: BTreeMap<&PackageRef, Vec<&str>> = BTreeMap::new();
     // Requester -> libraries it needs, from each library's required_by.
-    let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut deps: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for e in &plan.entries {
         for r in &e.provenance.required_by {
-            deps.entry(r.clone()).or_default().push(e.path.to_string());
+            deps.entry(r.as_str()).or_default().push(e.path.as_str());
         }
     }
     for e in &plan.entries {
-        let (sha1, sha256, symlink, mut go, mut rust) = match &e.kind {
+        let (sha1, sha256, symlink) = match &e.kind {
             EntryKind::Dir => continue,
-            EntryKind::Symlink { target } => {
-                let (a, b) = sha1_and_sha256(target.as_bytes()).expect("in-memory read");
-                (a, b, Some(target.clone()), None, None)
-            }
+            EntryKind::Symlink { target } => (
+                sha1_of(target.as_bytes()).expect("in-memory read"),
+                Cow::Owned(Digest::of(target.as_bytes())),
+                Some(target.as_str()),
+            ),
             EntryKind::File { source, sha256, .. } => {
                 let io = |err| Error {
                     path: e.path.to_string(),
                     source: err,
                 };
-                let (sha1, _) = match source {
-                    Source::Inline(b) => sha1_and_sha256(&b[..]).map_err(io)?,
-                    Source::Host(h) => {
-                        sha1_and_sha256(std::io::BufReader::new(fs_err::File::open(h).map_err(io)?))
-                            .map_err(io)?
-                    }
+                let sha1 = match source {
+                    Source::Inline(b) => sha1_of(&b[..]).map_err(io)?,
+                    Source::Host(h) => sha1_of(fs_err::File::open(h).map_err(io)?).map_err(io)?,
                 };
-                (sha1, sha256.hex(), None, None, None)
+                (sha1, Cow::Borrowed(sha256), None)
             }
         };
-        // Go and Rust dependency data of application binaries: every file of the application
-        // layer and every file a component placed itself, whatever `layer` the manifest gave it.
-        if let EntryKind::File {
-            source: Source::Host(h),
-            ..
-        } = &e.kind
-        {
-            let placed = e.layer == LayerKind::Application || e.provenance.needed_by.is_empty();
-            if placed && crate::elf::is_elf(h).unwrap_or(false) {
-                if let Ok(map) = crate::elf::map(h) {
-                    go = crate::elf::embedded::go_build_info(&map);
-                    rust = crate::elf::embedded::rust_audit_data(&map).and_then(Result::ok);
-                }
-            }
-        }
+        let (go, rust) = embedded(e);
         if let Some(p) = &e.provenance.package {
-            packages
-                .entry(p.clone())
-                .or_default()
-                .push(e.path.to_string());
+            packages.entry(p).or_default().push(e.path.as_str());
         }
         let mut depends_on = deps.remove(e.path.as_str()).unwrap_or_default();
         depends_on.sort();
         depends_on.dedup();
         files.push(FileFact {
-            path: e.path.to_string(),
+            path: e.path.as_str(),
             sha256,
             sha1,
             symlink,
-            component: e.provenance.component.clone(),
-            needed_by: e.provenance.needed_by.clone(),
-            note: e.provenance.note.clone(),
-            package: e.provenance.package.clone(),
+            component: &e.provenance.component,
+            needed_by: &e.provenance.needed_by,
+            note: e.provenance.note.as_deref(),
+            package: e.provenance.package.as_ref(),
             depends_on,
             go,
             rust,
         });
     }
     Ok(Facts {
-        name: plan.image.name.clone(),
-        tag: tag.to_string(),
-        manifest_digest: manifest_digest.clone(),
+        name: &plan.image.name,
+        tag,
+        manifest_digest,
         created: plan.epoch.rfc3339(),
-        components: plan.components.clone(),
+        components: &plan.components,
         files,
         packages: packages.into_iter().collect(),
         tool_version: env!("CARGO_PKG_VERSION"),
     })
 }
 
-impl Facts {
+/// Go and Rust dependency data of application binaries: every file of the application layer
+/// and every file a component placed itself, whatever `layer` the manifest gave it.
+fn embedded(e: &Entry) -> (Option<Box<GoBuildInfo>>, Option<Box<RustDeps>>) {
+    let EntryKind::File {
+        source: Source::Host(h),
+        ..
+    } = &e.kind
+    else {
+        return (None, None);
+    };
+    let placed = e.layer == LayerKind::Application || e.provenance.needed_by.is_empty();
+    if !placed || !crate::elf::is_elf(h).unwrap_or(false) {
+        return (None, None);
+    }
+    match crate::elf::map(h) {
+        Ok(map) => (
+            crate::elf::embedded::go_build_info(&map).map(Box::new),
+            crate::elf::embedded::rust_audit_data(&map)
+                .and_then(Result::ok)
+                .map(Box::new),
+        ),
+        Err(_) => (None, None),
+    }
+}
+
+impl Facts<'_> {
     /// `pkg:oci/NAME@sha256%3AHEX?tag=TAG` for the image.
     pub fn image_purl(&self) -> String {
-        let name = self.name.rsplit('/').next().unwrap_or(&self.name);
+        let name = self.name.rsplit('/').next().unwrap_or(self.name);
         format!(
             "pkg:oci/{name}@sha256%3A{}?tag={}",
             self.manifest_digest.hex(),
@@ -219,13 +246,229 @@ impl Facts {
     }
 }
 
-/// Renders `facts` in `format` (pretty JSON, trailing newline).
-pub fn render(facts: &Facts, format: Format) -> Vec<u8> {
-    let v = match format {
+/// Writes `facts` in `format` to `out` (pretty JSON with sorted keys, trailing newline),
+/// element by element: the per-file lists are made while they are written, so no whole
+/// document is ever in memory.
+pub fn render(facts: &Facts, format: Format, mut out: impl Write) -> std::io::Result<()> {
+    let doc = match format {
         Format::Spdx => spdx::document(facts),
         Format::CycloneDx => cyclonedx::document(facts),
     };
-    let mut out = serde_json::to_vec_pretty(&v).expect("SBOM serialises");
-    out.push(b'\n');
-    out
+    serde_json::to_writer_pretty(&mut out, &doc)?;
+    out.write_all(b"\n")
+}
+
+/// An array whose elements are made one at a time, as it is written.
+type Elements<'a> = Box<dyn Fn() -> Box<dyn Iterator<Item = Node<'a>> + 'a> + 'a>;
+
+/// A JSON document written as it is made. Small parts are `Value`s; long lists are
+/// [`Node::Array`]s whose elements exist only while they are serialised.
+pub(crate) enum Node<'a> {
+    Value(Value),
+    /// Fields sorted by key (as `serde_json::Value` orders them); see [`Node::object`].
+    Object(Vec<(&'static str, Node<'a>)>),
+    Array(Elements<'a>),
+}
+
+impl<'a> Node<'a> {
+    /// An object of `fields`, written in sorted key order whatever order they are given in.
+    pub(crate) fn object(mut fields: Vec<(&'static str, Node<'a>)>) -> Node<'a> {
+        fields.sort_by_key(|(k, _)| *k);
+        Node::Object(fields)
+    }
+
+    /// An array whose elements `make` yields each time it is written.
+    pub(crate) fn array<I>(make: impl Fn() -> I + 'a) -> Node<'a>
+    where
+        I: Iterator<Item = Node<'a>> + 'a,
+    {
+        Node::Array(Box::new(move || Box::new(make())))
+    }
+}
+
+impl From<Value> for Node<'_> {
+    fn from(v: Value) -> Self {
+        Node::Value(v)
+    }
+}
+
+impl Serialize for Node<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Node::Value(v) => v.serialize(s),
+            Node::Object(fields) => {
+                let mut m = s.serialize_map(Some(fields.len()))?;
+                for (k, v) in fields {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+            Node::Array(make) => {
+                let mut a = s.serialize_seq(None)?;
+                for e in make() {
+                    a.serialize_element(&e)?;
+                }
+                a.end()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Ownership;
+
+    fn component(name: &str, kind: &'static str) -> ComponentInfo {
+        ComponentInfo {
+            name: name.into(),
+            kind,
+            why: format!("{name} is needed"),
+            ownership: Ownership {
+                owner: Some("team".into()),
+                ..Ownership::default()
+            },
+            layer: LayerKind::Application,
+        }
+    }
+
+    fn file<'a>(
+        path: &'a str,
+        component: &'a str,
+        package: Option<&'a PackageRef>,
+        depends_on: Vec<&'a str>,
+    ) -> FileFact<'a> {
+        FileFact {
+            path,
+            sha256: Cow::Owned(Digest::of(path.as_bytes())),
+            sha1: sha1_of(path.as_bytes()).unwrap(),
+            symlink: None,
+            component,
+            needed_by: &[],
+            note: None,
+            package,
+            depends_on,
+            go: None,
+            rust: None,
+        }
+    }
+
+    /// Renders `facts` in both formats and checks each against the whole-`Value` rendering
+    /// the streamed one replaces: parsed and pretty-printed again (which sorts every object's
+    /// keys), it is the same bytes. Returns the parsed documents.
+    fn render_both(facts: &Facts) -> [Value; 2] {
+        Format::ALL.map(|format| {
+            let mut out = Vec::new();
+            render(facts, format, &mut out).unwrap();
+            let v: Value = serde_json::from_slice(&out).unwrap();
+            let mut again = serde_json::to_vec_pretty(&v).unwrap();
+            again.push(b'\n');
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(again).unwrap(),
+                "{format:?}: keys out of order or formatting differs"
+            );
+            v
+        })
+    }
+
+    #[test]
+    fn streamed_documents_have_sorted_keys_and_every_file_once() {
+        let components = [component("app", "elf"), component("data", "tree")];
+        let libc = PackageRef {
+            name: "libc6".into(),
+            version: "2.36-9".into(),
+            arch: "amd64".into(),
+            source: "glibc".into(),
+            source_version: "2.36-9".into(),
+            license: "LGPL-2.1-or-later".into(),
+            purl: "pkg:deb/debian/libc6@2.36-9?arch=amd64".into(),
+        };
+        let digest = Digest::of(b"manifest");
+        let files = vec![
+            file("/data/a", "data", None, vec![]),
+            file("/data/b", "data", None, vec![]),
+            file("/lib/libc.so.6", "app", Some(&libc), vec![]),
+            file("/usr/bin/app", "app", None, vec!["/lib/libc.so.6"]),
+        ];
+        let facts = Facts {
+            name: "sample",
+            tag: "v1",
+            manifest_digest: &digest,
+            created: "1970-01-01T00:00:00Z".into(),
+            components: &components,
+            files,
+            packages: vec![(&libc, vec!["/lib/libc.so.6"])],
+            tool_version: "0.0.0",
+        };
+        let [spdx, cdx] = render_both(&facts);
+
+        let names: Vec<&str> = spdx["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["fileName"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["./data/a", "./data/b", "./lib/libc.so.6", "./usr/bin/app"]
+        );
+        let rels: Vec<(&str, &str, &str)> = spdx["relationships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["spdxElementId"].as_str().unwrap(),
+                    r["relationshipType"].as_str().unwrap(),
+                    r["relatedSpdxElement"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert!(rels.contains(&("SPDXRef-File-3", "DEPENDS_ON", "SPDXRef-File-2")));
+        assert!(rels.contains(&(
+            "SPDXRef-Package-deb-libc6-amd64",
+            "CONTAINS",
+            "SPDXRef-File-2"
+        )));
+        assert!(rels.contains(&("SPDXRef-Component-data", "CONTAINS", "SPDXRef-File-1")));
+        // Image, two components, one Debian package.
+        assert_eq!(spdx["packages"].as_array().unwrap().len(), 4);
+
+        let comps = cdx["components"].as_array().unwrap();
+        let nested = |i: usize| -> Vec<&str> {
+            comps[i]["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["name"].as_str().unwrap())
+                .collect()
+        };
+        assert_eq!(nested(0), ["/lib/libc.so.6", "/usr/bin/app"]);
+        assert_eq!(nested(1), ["/data/a", "/data/b"]);
+        assert_eq!(comps[2]["bom-ref"], "deb:libc6:amd64");
+        let deps = cdx["dependencies"].as_array().unwrap();
+        assert_eq!(deps.len(), 2);
+        assert_eq!(deps[1]["ref"], "file:/usr/bin/app");
+        assert_eq!(deps[1]["dependsOn"][0], "file:/lib/libc.so.6");
+    }
+
+    #[test]
+    fn a_component_without_files_has_no_components_key() {
+        let components = [component("empty", "file")];
+        let digest = Digest::of(b"manifest");
+        let facts = Facts {
+            name: "sample",
+            tag: "latest",
+            manifest_digest: &digest,
+            created: "1970-01-01T00:00:00Z".into(),
+            components: &components,
+            files: vec![],
+            packages: vec![],
+            tool_version: "0.0.0",
+        };
+        let [spdx, cdx] = render_both(&facts);
+        assert_eq!(spdx["files"], serde_json::json!([]));
+        assert!(cdx["components"][0].get("components").is_none());
+    }
 }
