@@ -161,12 +161,16 @@ fn section_context(text: &str, offset: usize) -> String {
     let Some(hs) = header_start else {
         return "at the top level".into();
     };
-    let header_line = text[hs..].lines().next().unwrap_or("").trim();
+    // Offsets come from the raw line: trimming (which also drops a vertical tab or another
+    // Unicode space) would shorten it and put the body's start inside a character.
+    let raw_line = text[hs..].lines().next().unwrap_or("");
+    let header_line = raw_line.trim();
+    let body_start = hs + raw_line.len();
     if header_line.starts_with("[[component") {
-        let body_end = text[hs + header_line.len()..]
+        let body_end = text[body_start..]
             .match_indices("\n[")
             .next()
-            .map_or(text.len(), |(i, _)| hs + header_line.len() + i);
+            .map_or(text.len(), |(i, _)| body_start + i);
         let name = text[hs..body_end].lines().find_map(|l| {
             let l = l.trim();
             let v = l
@@ -193,4 +197,23 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     let (k, _) = line.split_once('=')?;
     let k = k.trim().trim_matches('"');
     (!k.is_empty() && !k.starts_with('[') && !k.contains(' ')).then(|| k.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `cargo xtask fuzz --target manifest`: a vertical tab before a `[[component]]`
+    /// header shortened the trimmed line, and the component's body was sliced inside a
+    /// two-byte character (a panic instead of an error).
+    #[test]
+    fn a_header_after_unicode_space_is_an_error_not_a_panic() {
+        let text = "# expec is 2\n[image]\nname = \"bad\"\n\u{b}[[component]]ept: eula&u~gbel `a` \u{75a}\n# hint:gwhy = \"usgbel `a` \u{75a}\n# hin` \u{75a}\n# h0ch\"\n";
+        let file = Arc::new(SourceFile {
+            path: PathBuf::from("kiln.toml"),
+            text: text.into(),
+        });
+        let e = parse_all(file, PathBuf::from("/nonexistent")).unwrap_err();
+        assert!(e.to_string().contains("invalid TOML"), "{e}");
+    }
 }
