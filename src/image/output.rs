@@ -72,12 +72,6 @@ pub enum Error {
     },
     #[error("{} exists and is not an OCI image layout (no oci-layout file); kiln will not write into it", path.display())]
     NotALayout { path: PathBuf },
-    #[error("cannot read the existing layout's index {}", path.display())]
-    BadIndex {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
     #[error(transparent)]
     Layer(#[from] layer::Error),
     #[error(transparent)]

@@ -20,8 +20,6 @@ pub enum Error {
     Oci(#[from] oci::Error),
     #[error("{what} in {}", path.display())]
     NotFound { path: PathBuf, what: String },
-    #[error("{} holds invalid JSON in {what}", path.display())]
-    Json { path: PathBuf, what: String },
     #[error("manifest {digest} in {}: {why}", path.display())]
     NotAManifest {
         path: PathBuf,
