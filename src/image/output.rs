@@ -1,14 +1,19 @@
 //! Output forms in skopeo's transport syntax, each written atomically.
 //!
-//! - `oci:DIR[:TAG]`: an OCI image layout. A new DIR is assembled under a temporary name and
-//!   renamed into place; an existing layout gets its blobs first (each renamed into place
-//!   under its digest) and then a new `index.json` by rename, so a reader sees the old index
-//!   or the new one, never a broken one.
+//! - `oci:DIR[:TAG]`: an OCI image layout. The image is assembled as a whole layout in a
+//!   staging folder beside DIR (no lock held while layers compress); then, under the advisory
+//!   lock on DIR's parent, a new DIR is the staging folder renamed into place, and an existing
+//!   layout gets its blobs first (each renamed into place under its digest) and then a new
+//!   `index.json` through [`Layout::update`] (under DIR's own lock, re-read there, renamed), so
+//!   a reader sees the old index or the new one, and a concurrent writer's tag stays.
 //! - `oci-archive:FILE[:TAG]`: a tar of such a layout, written to a temporary file and renamed.
 //! - `docker-archive:FILE[:NAME[:TAG]]`: `docker load`'s format (manifest.json, the config
 //!   and uncompressed layers), written to a temporary file and renamed.
 //!
-//! The default output is `oci:out/NAME:latest` (NAME from `[image] name`).
+//! The default output is `oci:out/NAME:latest` (NAME from `[image] name`, which the manifest
+//! guarantees is a registry repository name: no `..`, no absolute path).
+//! Invariant: a killed or interrupted build leaves only staging folders, which the next run
+//! sweeps ([`crate::oci::guard`]); nothing half-written is ever published.
 
 use super::{
     config, layer_descriptor, platform, to_bytes, Built, BuiltSet, Descriptor, ImageManifest,
