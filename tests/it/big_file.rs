@@ -51,11 +51,7 @@ fn one_gib_file_builds_in_bounded_memory_and_kills_leave_no_valid_output() {
         .unwrap();
     check(&out, "kiln build of a 1 GiB file");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let kib: u64 = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("maxrss_kib="))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no RSS in {stderr}"));
+    let kib = maxrss_kib(&stderr);
     eprintln!("peak RSS building a 1 GiB file: {} MiB", kib / 1024);
     assert!(kib < 100 * 1024, "peak RSS {kib} KiB is over 100 MiB");
     let good = skopeo_inspect(&format!("oci:{}:a", d.join("img").display()));

@@ -636,11 +636,7 @@ fn a_1_gib_error_body_is_read_in_bounded_memory() {
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("error: GET http://127.0.0.1"), "{stderr}");
     assert!(stderr.contains("HTTP 403"), "{stderr}");
-    let kib: u64 = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("maxrss_kib="))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no RSS in {stderr}"));
+    let kib = maxrss_kib(&stderr);
     eprintln!(
         "peak RSS facing a 1 GiB error body: {} MiB in {:?}",
         kib / 1024,

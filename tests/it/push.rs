@@ -404,11 +404,7 @@ fn chunked_upload_streams_and_survives_faults() {
         );
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let kib: u64 = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("maxrss_kib="))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no RSS in {stderr}"));
+    let kib = maxrss_kib(&stderr);
     eprintln!(
         "push of a {} MiB layer through faults: {:?}, peak RSS {} MiB, {} faults injected",
         layer_size >> 20,

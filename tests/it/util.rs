@@ -108,6 +108,15 @@ pub(crate) fn json_blob(layout: &Path, digest: &str) -> Value {
     serde_json::from_slice(&blob(layout, digest)).unwrap()
 }
 
+/// The peak RSS that `/usr/bin/time -f maxrss_kib=%M` appended to a command's stderr, in KiB.
+pub(crate) fn maxrss_kib(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss_kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no RSS in {stderr}"))
+}
+
 /// The manifest digest of the image tagged `tag` in a layout.
 pub(crate) fn layout_digest(layout: &Path, tag: &str) -> String {
     let index: Value =
