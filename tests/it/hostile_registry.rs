@@ -529,6 +529,78 @@ fn manifest_get_redirected_to_another_host_goes_without_authorization() {
 }
 
 #[test]
+fn blob_get_redirected_to_storage_goes_without_authorization_and_is_checked() {
+    let t = tempdir();
+    let m = some_manifest();
+    let d = sha256(&m);
+    // A signature manifest whose payload blob the registry hands off to storage (as S3-backed
+    // registries do); the storage first serves other bytes, then the right ones.
+    let payload = br#"{"critical":{}}"#.to_vec();
+    let pd = sha256(&payload);
+    let sig = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPE,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2, "digest": sha256(b"{}")},
+        "layers": [{
+            "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+            "size": payload.len(), "digest": pd,
+            "annotations": {"dev.cosignproject.cosign/signature": "AAAA"},
+        }],
+    }))
+    .unwrap();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = served.clone();
+    let store = Server::start("127.0.0.2", move |r| {
+        if !r.is("GET", "/storage/blob") {
+            return reply(404, &[], b"");
+        }
+        if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            reply(200, &[], b"{\"tampered\":true}")
+        } else {
+            reply(200, &[], &payload)
+        }
+    });
+    let to = format!("http://{}/storage/blob?X-Amz-Signature=abc", store.host());
+    let sig_path = format!(
+        "/v2/app/manifests/sha256-{}.sig",
+        d.trim_start_matches("sha256:")
+    );
+    let blob_path = format!("/v2/app/blobs/{pd}");
+    let reg = Server::start("127.0.0.1", move |r| {
+        if r.header("authorization") != Some(basic().as_str()) {
+            return reply(401, &[("WWW-Authenticate", "Basic realm=\"hostile\"")], b"");
+        }
+        match r.path.as_str() {
+            "/v2/" => reply(200, &[], b"{}"),
+            "/v2/app/manifests/v1" => reply(200, &[("Content-Type", MANIFEST_TYPE)], &m),
+            p if p == sig_path => reply(200, &[("Content-Type", MANIFEST_TYPE)], &sig),
+            p if p == blob_path => redirect(307, &to),
+            _ => reply(404, &[], b""),
+        }
+    });
+    let image = format!("docker://{}/app:v1", reg.host());
+    // First the storage's bytes do not hash to the blob's digest: named as such.
+    let e = refused(
+        &verify(t.path(), &image),
+        &["no valid signature", "signature 1:"],
+    );
+    let tampered = sha256(b"{\"tampered\":true}");
+    assert!(
+        e.contains("does not hash to its digest") && e.contains(&pd) && e.contains(&tampered),
+        "{e}"
+    );
+    // Then they do, and the (fake) signature is what fails.
+    let e = refused(
+        &verify(t.path(), &image),
+        &["no valid signature", "signature 1:"],
+    );
+    assert!(!e.contains("X-Amz-Signature"), "{e}");
+    assert_eq!(store.count("GET", "/storage/blob"), 2);
+    assert_eq!(store.authorized().len(), 0, "{:?}", store.authorized());
+    assert!(!reg.authorized().is_empty());
+}
+
+#[test]
 fn redirect_to_plain_http_on_a_remote_host_is_refused() {
     let t = tempdir();
     let reg = Server::start("127.0.0.1", |r| match r.path.as_str() {
