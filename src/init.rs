@@ -67,7 +67,12 @@ fn derived_name(file_name: &str) -> String {
 /// resolved, the components below it (which `kiln init` will create) are appended as written.
 fn canonical_dir(path: &Path) -> Result<PathBuf, Error> {
     let mut missing = Vec::new();
-    let mut at = path;
+    // `Path::new("app").parent()` is the empty path: the current folder.
+    let mut at = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
     loop {
         match fs_err::canonicalize(at) {
             Ok(found) => {
@@ -309,5 +314,7 @@ mod tests {
             base.join("sub/dir")
         );
         assert_eq!(canonical_dir(t.path()).unwrap(), base);
+        let here = fs_err::canonicalize(".").unwrap();
+        assert_eq!(canonical_dir(Path::new("")).unwrap(), here);
     }
 }

@@ -202,3 +202,20 @@ fn init_output_creates_its_folder() {
     assert_eq!(o.status.code(), Some(1));
     assert!(!t.path().join("other").exists());
 }
+
+/// `kiln init app` in the binary's own folder: a bare relative name.
+#[test]
+fn init_on_a_bare_relative_name() {
+    let t = tempdir();
+    let curl = std::fs::canonicalize(require("curl")).unwrap();
+    std::fs::copy(&curl, t.path().join("app")).unwrap();
+    run(
+        kiln()
+            .args(["init", "app", "--why", "x"])
+            .current_dir(t.path()),
+        "kiln init app",
+    );
+    let text = std::fs::read_to_string(t.path().join("kiln.toml")).unwrap();
+    assert!(text.contains("from = \"app\""), "{text}");
+    assert!(text.contains("to = \"/usr/local/bin/app\""), "{text}");
+}
