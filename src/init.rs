@@ -2,9 +2,15 @@
 //!
 //! Owns: choosing the components a typical service needs (the binary, nonroot accounts, a CA
 //! bundle, tzdata, os-release, `/tmp`) and the reasons kiln can state for them itself; the
-//! user's `--why` is the binary's reason. Does not write files (the CLI does, atomically).
+//! user's `--why` is the binary's reason; the image path the binary runs at (the name it was
+//! given, so a program that dispatches on argv[0] through a symlink keeps working, with the
+//! bytes of the link's target).
+//! Does not own: writing files (the CLI does, atomically, creating the manifest's folder).
+//! Invariant: the image name it writes is a valid repository name
+//! (`manifest::model::valid_repository_name`), whether given with `--name` or derived.
 
 use crate::elf;
+use crate::manifest::valid_repository_name;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +28,99 @@ pub enum Error {
     Elf(#[from] elf::Error),
     #[error("`--why` is empty: say why the image exists (it becomes the binary's rationale)")]
     EmptyWhy,
+    #[error("`--name` {name:?} is not a valid repository name\n\nhint: use lower-case letters and digits, joined by `.`, `_`, `__` or `-`, in components separated by `/` (as a registry repository), e.g. `team/my-service`")]
+    InvalidName { name: String },
+}
+
+/// The image name for a binary called `file_name`: lower-case, `[a-z0-9]` runs joined by the
+/// separators a repository name allows, else `app`.
+fn derived_name(file_name: &str) -> String {
+    let lower = file_name.to_ascii_lowercase();
+    let kept: String = lower
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let kept = kept.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if valid_repository_name(kept) {
+        return kept.to_string();
+    }
+    // Separators the rule refuses (`..`, `-.`): every run of them becomes one `-`.
+    let dashed = kept
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    if valid_repository_name(&dashed) {
+        dashed
+    } else {
+        "app".to_string()
+    }
+}
+
+/// `path` made absolute with its existing part canonical: the deepest existing ancestor is
+/// resolved, the components below it (which `kiln init` will create) are appended as written.
+fn canonical_dir(path: &Path) -> Result<PathBuf, Error> {
+    let mut missing = Vec::new();
+    // `Path::new("app").parent()` is the empty path: the current folder.
+    let mut at = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    loop {
+        match fs_err::canonicalize(at) {
+            Ok(found) => {
+                return Ok(missing
+                    .iter()
+                    .rev()
+                    .fold(found, |p: PathBuf, c: &&std::ffi::OsStr| p.join(c)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::Read {
+                    path: at.to_path_buf(),
+                    source: e,
+                })
+            }
+        }
+        match (at.file_name(), at.parent()) {
+            (Some(name), Some(parent)) => {
+                missing.push(name);
+                at = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+            }
+            _ => {
+                return Err(Error::Read {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                })
+            }
+        }
+    }
+}
+
+/// Where the binary runs in the image: its path when it lives under `/usr/` or `/opt/`, else
+/// `/usr/local/bin/NAME`. `given` is the binary's path with its folder resolved and its own
+/// name kept (a symlink's name, not its target's).
+fn image_path(given: &Path) -> String {
+    let s = given.display().to_string();
+    if s.starts_with("/usr/") || s.starts_with("/opt/") {
+        s
+    } else {
+        let name = given
+            .file_name()
+            .map_or("app".into(), |n| n.to_string_lossy().into_owned());
+        format!("/usr/local/bin/{name}")
+    }
 }
 
 fn toml_str(s: &str) -> String {
@@ -52,49 +151,36 @@ pub fn manifest(
         }
         Err(e) => return Err(e.into()),
     }
-    let file_name = canon
+    // The name the binary was given, in its resolved folder: `/bin/redis-server` on a
+    // merged-/usr system is `/usr/bin/redis-server`, even when it links to redis-check-rdb.
+    let given = match (binary.parent(), binary.file_name()) {
+        (Some(dir), Some(file)) => canonical_dir(dir)?.join(file),
+        _ => canon.clone(),
+    };
+    let file_name = given
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "app".into());
-    let name: String = name.map(str::to_string).unwrap_or_else(|| {
-        let n: String = file_name
-            .to_ascii_lowercase()
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                    c
-                } else {
-                    '-'
-                }
+    let name = match name {
+        Some(n) if valid_repository_name(n) => n.to_string(),
+        Some(n) => {
+            return Err(Error::InvalidName {
+                name: n.to_string(),
             })
-            .collect();
-        n.trim_matches(|c: char| !c.is_ascii_alphanumeric())
-            .to_string()
-    });
-    let name = if name.is_empty() {
-        "app".to_string()
-    } else {
-        name
+        }
+        None => derived_name(&file_name),
     };
-    // `from`: relative when the binary lives under the manifest's folder, else absolute.
+    // `from`: relative when the binary's bytes live under the manifest's folder, else absolute.
     let mdir = manifest_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mdir = fs_err::canonicalize(mdir).map_err(|e| Error::Read {
-        path: mdir.to_path_buf(),
-        source: e,
-    })?;
+    let mdir = canonical_dir(mdir)?;
     let from = match canon.strip_prefix(&mdir) {
         Ok(rel) => rel.display().to_string(),
         Err(_) => canon.display().to_string(),
     };
-    let canon_str = canon.display().to_string();
-    let to = if canon_str.starts_with("/usr/") || canon_str.starts_with("/opt/") {
-        canon_str
-    } else {
-        format!("/usr/local/bin/{file_name}")
-    };
+    let to = image_path(&given);
     let ca = Path::new("/etc/ssl/certs/ca-certificates.crt").is_file();
     let tz = Path::new("/usr/share/zoneinfo").is_dir();
     let mut s = String::new();
@@ -184,4 +270,51 @@ remove-when = "never: scanners need it to match packages"
 "#
     );
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_names_are_repository_names() {
+        for (file, name) in [
+            ("redis-server", "redis-server"),
+            ("Python3.11", "python3.11"),
+            ("a..b", "a-b"),
+            ("my app", "my-app"),
+            ("-x-", "x"),
+            ("...", "app"),
+            ("__", "app"),
+        ] {
+            assert_eq!(derived_name(file), name, "{file}");
+            assert!(valid_repository_name(&derived_name(file)));
+        }
+    }
+
+    #[test]
+    fn the_image_path_keeps_the_given_name() {
+        assert_eq!(
+            image_path(Path::new("/usr/bin/redis-server")),
+            "/usr/bin/redis-server"
+        );
+        assert_eq!(image_path(Path::new("/opt/app/bin/x")), "/opt/app/bin/x");
+        assert_eq!(
+            image_path(Path::new("/home/u/target/release/app")),
+            "/usr/local/bin/app"
+        );
+    }
+
+    #[test]
+    fn canonical_dir_appends_what_does_not_exist_yet() {
+        let t = tempfile::tempdir().unwrap();
+        let base = fs_err::canonicalize(t.path()).unwrap();
+        assert_eq!(
+            canonical_dir(&t.path().join("sub/dir")).unwrap(),
+            base.join("sub/dir")
+        );
+        assert_eq!(canonical_dir(t.path()).unwrap(), base);
+        let here = fs_err::canonicalize(".").unwrap();
+        assert_eq!(canonical_dir(Path::new("")).unwrap(), here);
+    }
 }

@@ -17,19 +17,91 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const AFTER_HELP: &str = "\
-Examples:
-  kiln init target/release/app --why \"the service this image runs\"   # writes kiln.toml
-  kiln build kiln.toml                                  # -> oci:out/app:latest
-  kiln build kiln.toml --plan                           # every path and why it ships
-  kiln build kiln.toml --output oci-archive:app.tar:v1  # or docker-archive:app.tar:app:v1
-  kiln push oci:out/app:latest docker://registry.example/team/app:v1
-  kiln sign --key cosign.key docker://registry.example/team/app:v1
-  kiln verify --key cosign.pub docker://registry.example/team/app:v1";
+/// The examples `kiln --help` and kiln(1) show: a command line and what it does.
+const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "kiln init target/release/app --why \"the payments API\"",
+        "writes kiln.toml",
+    ),
+    ("kiln build", "builds ./kiln.toml -> oci:out/app:latest"),
+    ("kiln build kiln.toml --plan", "every path and why it ships"),
+    (
+        "kiln build kiln.toml --output oci-archive:app.tar:v1",
+        "or docker-archive:app.tar:app:v1",
+    ),
+    (
+        "kiln push oci:out/app:latest docker://registry.example/team/app:v1",
+        "",
+    ),
+    (
+        "kiln sign --key cosign.key docker://registry.example/team/app:v1",
+        "",
+    ),
+    (
+        "kiln verify --key cosign.pub docker://registry.example/team/app:v1",
+        "",
+    ),
+    (
+        "kiln completions bash > /etc/bash_completion.d/kiln",
+        "or zsh, fish",
+    ),
+    ("kiln man > kiln.1", "this manual page in roff"),
+];
+
+/// kiln's exit statuses, as `main` maps outcomes; listed in `--help`, kiln(1) and the README.
+/// `verify` and `verify-attestation` do not yet tell a failed verification from one that
+/// could not run: both exit 1.
+const EXIT_CODES: &[(u8, &str)] = &[
+    (
+        0,
+        "success (verify: a valid signature or attestation names the image)",
+    ),
+    (
+        1,
+        "the command failed: bad input, I/O or network trouble, or failed verification",
+    ),
+    (
+        2,
+        "usage error: unknown subcommand or option, missing argument",
+    ),
+    (101, "internal error: a bug in kiln (please report it)"),
+    (
+        130,
+        "interrupted (Ctrl-C, SIGTERM); this run's temporary files removed",
+    ),
+];
+
+/// The text after `kiln --help`: examples, then exit statuses.
+fn after_help() -> String {
+    let width = EXAMPLES
+        .iter()
+        .filter(|(_, what)| !what.is_empty())
+        .map(|(c, _)| c.len())
+        .max()
+        .unwrap_or(0);
+    let mut s = String::from("Examples:\n");
+    for (cmd, what) in EXAMPLES {
+        match what.is_empty() {
+            true => s += &format!("  {cmd}\n"),
+            false => s += &format!("  {cmd:width$}  # {what}\n"),
+        }
+    }
+    s += "\nExit status:\n";
+    for (code, meaning) in EXIT_CODES {
+        s += &format!("  {code:<4} {meaning}\n");
+    }
+    s.trim_end().to_string()
+}
+
+/// The CLI's definition, with the generated `--help` text: what parsing, completions and the
+/// man page all read.
+fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command().after_help(after_help())
+}
 
 /// Build minimal, hardened, reproducible OCI images without Docker, with a reason for every file.
 #[derive(Parser, Debug)]
-#[command(name = "kiln", version, about, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "kiln", version, about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,6 +134,23 @@ enum Command {
     Verify(VerifyArgs),
     /// Exit 0 only when an attestation of the type, signed with the key, is about the image.
     VerifyAttestation(VerifyAttestationArgs),
+    /// Print a shell completion script (e.g. `kiln completions bash > /etc/bash_completion.d/kiln`).
+    Completions(CompletionsArgs),
+    /// Print kiln's manual page, kiln(1), in roff (`kiln man | man -l -`).
+    Man(ManArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CompletionsArgs {
+    /// The shell the script is for.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+#[derive(clap::Args, Debug)]
+struct ManArgs {
+    /// Print the page of this subcommand, kiln-COMMAND(1), instead of kiln(1).
+    command: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -275,8 +364,8 @@ struct LddArgs {
 
 #[derive(clap::Args, Debug)]
 struct BuildArgs {
-    /// The manifest (TOML) to build.
-    manifest: PathBuf,
+    /// The manifest (TOML) to build [default: ./kiln.toml].
+    manifest: Option<PathBuf>,
     /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG] or
     /// docker-archive:FILE[:NAME[:TAG]]. Default: oci:out/NAME:latest, NAME from [image].
     #[arg(short, long, value_name = "SPEC")]
@@ -340,7 +429,10 @@ pub fn main() -> ExitCode {
         std::process::exit(130);
     });
     crate::oci::guard::on_wait(|msg| eprintln!("note: {msg}"));
-    let cli = match Cli::try_parse() {
+    let cli = match command()
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
+    {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -382,6 +474,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Attest(a) => attest(a),
         Command::Verify(a) => verify(a),
         Command::VerifyAttestation(a) => verify_attestation(a),
+        Command::Completions(a) => completions(a),
+        Command::Man(a) => man(a),
     }
 }
 
@@ -711,7 +805,24 @@ fn out(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build(a: BuildArgs) -> anyhow::Result<()> {
+/// The manifest `kiln build` reads: the one named, else `./kiln.toml`.
+fn manifest_or_default(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let p = PathBuf::from("kiln.toml");
+    if !p.is_file() {
+        anyhow::bail!(
+            "no manifest given, and there is no `kiln.toml` in the current directory\n\n\
+             hint: name one (`kiln build path/to/kiln.toml`), or write one with \
+             `kiln init BINARY --why TEXT`"
+        );
+    }
+    Ok(p)
+}
+
+fn build(mut a: BuildArgs) -> anyhow::Result<()> {
+    let manifest_path = manifest_or_default(a.manifest.take())?;
     let epoch = Epoch::from_env()?;
     let output = a.output.as_deref().map(Output::parse).transpose()?;
     let push_to = a
@@ -719,7 +830,7 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(crate::registry::Reference::parse)
         .transpose()?;
-    let manifests = crate::manifest::load_all(&a.manifest)?;
+    let manifests = crate::manifest::load_all(&manifest_path)?;
     let mut plans = Vec::new();
     for manifest in &manifests {
         let root = root_of(manifest)?;
@@ -734,7 +845,7 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
     }
     let manifest = &manifests[0];
     // --locked holds for --plan too: the plan shown is the one the lock allows.
-    let lock_path = crate::lock::path_for(&a.manifest);
+    let lock_path = crate::lock::path_for(&manifest_path);
     let new_lock = crate::lock::Lock::of_all(&plans, &manifest.file.text);
     if a.locked {
         let old =
@@ -911,6 +1022,67 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
     out(&s)
 }
 
+fn completions(a: CompletionsArgs) -> anyhow::Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(a.shell, &mut command(), "kiln", &mut script);
+    out(&String::from_utf8(script)?)
+}
+
+/// `kiln man`: kiln(1), or kiln-COMMAND(1), rendered from the CLI definition by
+/// clap_mangen, with kiln's examples and exit statuses as their own sections.
+fn man(a: ManArgs) -> anyhow::Result<()> {
+    use clap_mangen::roff::{bold, roman, Roff};
+    let mut cmd = command();
+    cmd.build();
+    let page = match &a.command {
+        None => cmd,
+        Some(name) => cmd
+            .find_subcommand(name)
+            // clap's own `help` has no page: clap_mangen cannot render it.
+            .filter(|_| name != "help")
+            .cloned()
+            // clap names are `&'static str` without its `string` feature; the process prints
+            // one page and exits.
+            .map(|sub| sub.name(&*Box::leak(format!("kiln-{name}").into_boxed_str())))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no subcommand `{name}`\n\nhint: `kiln --help` lists the subcommands"
+                )
+            })?,
+    };
+    let man = clap_mangen::Man::new(page);
+    let mut roff_text = Vec::new();
+    man.render_title(&mut roff_text)?;
+    man.render_name_section(&mut roff_text)?;
+    man.render_synopsis_section(&mut roff_text)?;
+    man.render_description_section(&mut roff_text)?;
+    man.render_options_section(&mut roff_text)?;
+    if a.command.is_none() {
+        man.render_subcommands_section(&mut roff_text)?;
+        let mut extra = Roff::default();
+        extra.control("SH", ["EXAMPLES"]);
+        for (line, what) in EXAMPLES {
+            if what.is_empty() {
+                extra.control("PP", []);
+                extra.text([bold(*line)]);
+            } else {
+                extra.control("TP", []);
+                extra.text([bold(*line)]);
+                extra.text([roman(*what)]);
+            }
+        }
+        extra.control("SH", ["EXIT STATUS"]);
+        for (code, meaning) in EXIT_CODES {
+            extra.control("TP", []);
+            extra.text([bold(code.to_string())]);
+            extra.text([roman(*meaning)]);
+        }
+        extra.to_writer(&mut roff_text)?;
+    }
+    man.render_version_section(&mut roff_text)?;
+    out(&String::from_utf8(roff_text)?)
+}
+
 /// The root a manifest's libraries are resolved in: its `sysroot`, else `/`.
 fn root_of(manifest: &crate::manifest::Manifest) -> anyhow::Result<PathBuf> {
     Ok(match &manifest.image.sysroot {
@@ -938,6 +1110,8 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // `-o sub/dir/kiln.toml`: the folder is made once the manifest text is.
+    fs_err::create_dir_all(&dir)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".kiln-init-")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))

@@ -181,7 +181,10 @@ fn missing_library_names_library_requester_and_search_path() {
 
 #[test]
 fn usage_errors_exit_2_and_bad_output_specs_exit_1() {
-    let out = kiln().args(["build"]).output().unwrap();
+    // A missing required argument (`kiln build` alone builds ./kiln.toml: tests/it/cli.rs).
+    let out = kiln().args(["init"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = kiln().args(["build", "--no-such-flag"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = kiln().args(["frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

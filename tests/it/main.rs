@@ -11,6 +11,7 @@ mod util;
 
 mod arm64;
 mod big_file;
+mod cli;
 mod concurrency;
 mod embedded;
 mod errors;

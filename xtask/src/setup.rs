@@ -43,6 +43,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "qemu-user-static",
     "musl-tools",
     "golang-go",
+    // groff renders `kiln man`'s page in tests/it/cli.rs.
+    "groff-base",
 ];
 
 /// Python packages installed into the venv (pinned: the tests validate SBOMs against them).
