@@ -6,7 +6,7 @@
 //! script (its interpreter, and `/usr/bin/env NAME` looked up on the image's PATH as `env`
 //! would), and the list of shipped symlinks that point at nothing.
 //! Does not own: what ships (`plan`), the ELF loader and its libraries (`resolve`), the words
-//! of the messages' locations (`plan::build` attaches the manifest's place).
+//! the manifest places of the messages (`plan::build` attaches them).
 //! Invariant: nothing is executed; every refusal names the path and what is wrong with it.
 //! Known gaps: supplementary groups (the runtime adds them from `/etc/group` when `user` is a
 //! name; kiln checks the primary `uid:gid` only), file capabilities, `noexec` mounts.
@@ -347,10 +347,13 @@ impl Runner<'_> {
             }));
         };
         let script = &real;
+        // A relative interpreter is opened from the process's working directory, as the
+        // kernel's `open_exec` does.
+        let workdir = self.plan.image.workdir.as_str().to_string();
         if interpreter.rsplit('/').next() == Some("env") {
             if let Err(r) = self.executable(
                 &format!("interpreter {interpreter} of script {script}"),
-                parent(script),
+                &workdir,
                 &interpreter,
                 depth + 1,
             )? {
@@ -374,7 +377,7 @@ impl Runner<'_> {
         }
         self.executable(
             &format!("interpreter {interpreter} of script {script}"),
-            parent(script),
+            &workdir,
             &interpreter,
             depth + 1,
         )
