@@ -14,6 +14,7 @@
 mod model;
 mod raw;
 mod suggest;
+pub(crate) use suggest::did_you_mean;
 mod values;
 
 pub use model::*;

@@ -49,6 +49,8 @@ pub struct ImageSpec {
     pub sysroot: Option<SourcePath>,
     /// The platform this manifest was selected for, when `platforms` lists several.
     pub platform: Option<Platform>,
+    /// Where the program that runs is named: `entrypoint[0]`, else `cmd[0]`, else `[image]`.
+    pub program_location: Location,
 }
 
 /// An OCI platform, `OS/ARCH[/VARIANT]` (only `linux`).
@@ -698,7 +700,13 @@ fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component])
         .as_ref()
         .map(|s| cx.source(s, "sysroot"))
         .transpose()?;
+    let program_location = match (&img.entrypoint, &img.cmd) {
+        (Some(l), _) | (None, Some(l)) => l.get_ref().first().map_or(l.span(), |a| a.span()),
+        (None, None) => span,
+    };
+    let program_location = cx.loc(program_location);
     Ok(ImageSpec {
+        program_location,
         cpu_level,
         sysroot,
         platform: None,

@@ -9,6 +9,7 @@
 //! Invariant: nothing after `plan` decides what ships; layers, config and SBOM are views of
 //! the Plan. Entries are sorted by path bytes, so parents precede children.
 
+mod check;
 mod expand;
 mod render;
 
@@ -340,6 +341,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         )
     };
     let mut covered: std::collections::BTreeSet<ImagePath> = std::collections::BTreeSet::new();
+    let mut waivable: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for (ci, path, host, program) in roots {
         let comp = &manifest.components[ci];
         if !program && covered.contains(&path) {
@@ -354,6 +356,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
             Err(e) => return Err(resolve_error(comp, e)),
         };
         covered.extend(closure.objects.iter().map(|o| o.real.clone()));
+        waivable.extend(closure.waivable.iter().cloned());
         covered.extend(
             closure
                 .objects
@@ -534,9 +537,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
     drop(covered);
     add_packages(manifest, root, &mut claims)?;
     let entries = merge(manifest, claims)?;
-    warnings.sort();
-    warnings.dedup();
-    Ok(Plan {
+    let mut plan = Plan {
         image: clone_image(&manifest.image),
         components: manifest
             .components
@@ -554,7 +555,68 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         epoch,
         warnings,
         machine,
-    })
+    };
+    checks(manifest, &mut plan, &waivable)?;
+    plan.warnings.sort();
+    plan.warnings.dedup();
+    Ok(plan)
+}
+
+/// The checks on the finished Plan (`check`): the program the image runs can run, every
+/// waiver waives something, and shipped symlinks lead somewhere (a warning).
+fn checks(
+    manifest: &Manifest,
+    plan: &mut Plan,
+    waivable: &std::collections::BTreeSet<String>,
+) -> Result<(), Error> {
+    let image = &manifest.image;
+    let program = match (&image.entrypoint, &image.cmd) {
+        (Some(ep), _) => ep.first().map(|p| ("entrypoint", p)),
+        (None, Some(cmd)) => cmd.first().map(|p| ("`cmd` program", p)),
+        (None, None) => None,
+    };
+    if let Some((role, program)) = program {
+        let runner = check::Runner {
+            plan,
+            user: check::User {
+                uid: image.user.0,
+                gid: image.user.1,
+            },
+            path: image
+                .env
+                .get("PATH")
+                .map_or(crate::manifest::DEFAULT_PATH, String::as_str),
+        };
+        if let Err(r) = runner.program(role, program)? {
+            return Err(
+                Diagnostic::new(r.to_string(), image.program_location.clone())
+                    .with_hint(r.hint())
+                    .into(),
+            );
+        }
+    }
+    let candidates: Vec<&str> = waivable.iter().map(String::as_str).collect();
+    if let Some(w) = manifest
+        .waivers
+        .iter()
+        .find(|w| !waivable.contains(&w.load))
+    {
+        let hint = match crate::manifest::did_you_mean(&w.load, &candidates) {
+            Some(y) => format!("did you mean `{y}`?"),
+            None => "remove it: no program of the image makes that load at run time (a waiver names `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, or a soname or `.note.dlopen` feature kiln would otherwise add)".into(),
+        };
+        return Err(Diagnostic::new(
+            format!("waiver of `{}` waives nothing", w.load),
+            w.location.clone(),
+        )
+        .with_hint(hint)
+        .into());
+    }
+    let dangling = check::dangling(plan);
+    if let Some(w) = check::dangling_warning(&dangling) {
+        plan.warnings.push(w);
+    }
+    Ok(())
 }
 
 /// Records the Debian package of every claim that comes from the target root, and adds what
@@ -711,6 +773,7 @@ fn clone_image(i: &ImageSpec) -> ImageSpec {
         cpu_level: i.cpu_level,
         sysroot: i.sysroot.clone(),
         platform: i.platform.clone(),
+        program_location: i.program_location.clone(),
     }
 }
 

@@ -119,6 +119,7 @@ pub(super) fn wants(
     view: &View<'_>,
     target: &Target,
     warnings: &mut Vec<String>,
+    waivable: &mut Vec<String>,
 ) -> Vec<Want> {
     let mut out = Vec::new();
     let Some(version) = glibc_version(objects) else {
@@ -142,8 +143,9 @@ pub(super) fn wants(
     };
 
     // libgcc_s for unwinding.
-    if !waived("libgcc_s.so.1") {
-        if let Some((i, sym)) = user_of(&["pthread_cancel", "pthread_exit", "backtrace"]) {
+    if let Some((i, sym)) = user_of(&["pthread_cancel", "pthread_exit", "backtrace"]) {
+        waivable.push("libgcc_s.so.1".into());
+        if !waived("libgcc_s.so.1") {
             out.push(Want::Library {
                 name: "libgcc_s.so.1".into(),
                 alternatives: vec![],
@@ -187,6 +189,9 @@ pub(super) fn wants(
             };
             for s in services {
                 let lib = format!("libnss_{s}.so.2");
+                if !builtin.contains(&s.as_str()) {
+                    waivable.extend([format!("nss:{s}"), lib.clone()]);
+                }
                 if builtin.contains(&s.as_str()) || waived(&format!("nss:{s}")) || waived(&lib) {
                     continue;
                 }
@@ -202,8 +207,9 @@ pub(super) fn wants(
     }
 
     // gconv modules for iconv.
-    if !waived("gconv") {
-        if let Some((i, sym)) = user_of(&["iconv_open"]) {
+    if let Some((i, sym)) = user_of(&["iconv_open"]) {
+        waivable.push("gconv".into());
+        if !waived("gconv") {
             let dir = format!("/usr/{}/gconv", target.lib);
             let reason = format!("{vstr} loads converters from {dir} for {sym} (used by {}); only UTF-8, ASCII, UCS-2, UCS-4 and WCHAR_T are built in", short(&objects[i].name));
             let host = view.root.join(dir.trim_start_matches('/'));
@@ -266,11 +272,12 @@ pub(super) fn wants(
                 "suggested" => policy.suggested,
                 _ => false,
             };
-            if !wanted
-                || note.soname.is_empty()
-                || waived(&note.feature)
-                || note.soname.iter().any(|s| waived(s))
-            {
+            if !wanted || note.soname.is_empty() {
+                continue;
+            }
+            waivable.push(note.feature.clone());
+            waivable.extend(note.soname.iter().cloned());
+            if waived(&note.feature) || note.soname.iter().any(|s| waived(s)) {
                 continue;
             }
             let what = if note.description.is_empty() {

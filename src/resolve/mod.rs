@@ -109,6 +109,10 @@ pub struct Closure {
     /// The loader's default directories for this target (an image has no ld.so.cache, so a
     /// library the cache found elsewhere needs a link in one of these).
     pub defaults: Vec<String>,
+    /// Every `[[waive]]` key that would leave out a load this closure makes at run time
+    /// (`libgcc_s.so.1`, `nss:SERVICE`, `libnss_SERVICE.so.2`, `gconv`, `.note.dlopen`
+    /// features and sonames): a waiver naming none of them waives nothing.
+    pub waivable: Vec<String>,
 }
 
 impl Closure {
@@ -405,6 +409,7 @@ impl<'a> Resolver<'a> {
                 warnings,
                 is_static: true,
                 defaults: vec![],
+                waivable: vec![],
             });
         }
         let target = Target::for_elf(&info, self.options.hwcaps);
@@ -437,8 +442,16 @@ impl<'a> Resolver<'a> {
             self.check_versions(&objects)?;
         }
         let mut data_files = Vec::new();
+        let mut waivable = Vec::new();
         if let (Some(policy), Flavor::Glibc) = (&self.options.dlopen, flavor) {
-            let wants = dlopen::wants(&objects, policy, &self.view, &target, &mut warnings);
+            let wants = dlopen::wants(
+                &objects,
+                policy,
+                &self.view,
+                &target,
+                &mut warnings,
+                &mut waivable,
+            );
             for want in wants {
                 match want {
                     dlopen::Want::Library {
@@ -508,6 +521,7 @@ impl<'a> Resolver<'a> {
             warnings,
             is_static: false,
             defaults: target.defaults.clone(),
+            waivable,
         })
     }
 

@@ -25,6 +25,7 @@ mod multiarch;
 mod musl;
 mod plan_layers;
 mod push;
+mod refuse;
 mod repro;
 mod rules;
 mod sbom;
