@@ -141,7 +141,7 @@ fn same_inputs_same_digest_anywhere_anytime() {
 /// changelog of the release that changes it.
 /// History: 6c7044149a7f (single-stream gzip) -> effaed6c2b63 (parallel 1 MiB-block gzip) ->
 /// 548c7c0b607f (no entrypoint or cmd: `/usr/local/bin/hello` is a `#!hello` script whose
-/// interpreter is not in the image, which `kiln build` now refuses; layers unchanged).
+/// interpreter is not in the image, which `kiln build` now refuses; only the config changed).
 const GOLDEN_MANIFEST: &str = r##"
 [image]
 name = "golden"
