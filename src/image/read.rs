@@ -155,20 +155,10 @@ fn choose_platform(
         _ => "",
     };
     let chosen = match platform {
-        Some(want) => children
-            .iter()
-            .find(|m| m.platform_name() == want)
-            .ok_or_else(|| Error::NotFound {
-                path: store.path().into(),
-                what: format!(
-                    "no {want} image under the tag `{tag}` (it has: {})",
-                    children
-                        .iter()
-                        .map(Descriptor::platform_name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })?,
+        Some(want) => oci::find_platform(children, want).map_err(|have| Error::NotFound {
+            path: store.path().into(),
+            what: format!("no {want} image under the tag `{tag}` (it has: {have})"),
+        })?,
         None => children
             .iter()
             .find(|m| m.platform_name() == host)

@@ -161,6 +161,21 @@ impl Platform {
     }
 }
 
+/// The manifest of `children` (an index's entries) for `want` (`OS/ARCH[/VARIANT]`), or the
+/// list of the platforms there are, for a message (`linux/amd64, linux/arm64`).
+pub fn find_platform<'a>(children: &'a [Descriptor], want: &str) -> Result<&'a Descriptor, String> {
+    children
+        .iter()
+        .find(|m| m.platform_name() == want)
+        .ok_or_else(|| {
+            children
+                .iter()
+                .map(Descriptor::platform_name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+}
+
 pub fn is_index_type(media_type: &str) -> bool {
     media_type == INDEX_MEDIA_TYPE || media_type == DOCKER_LIST_MEDIA_TYPE
 }

@@ -166,20 +166,10 @@ impl Target {
                 why: format!("it is a single-platform image ({top}); leave out --platform"),
             });
         };
-        let child = manifests
-            .iter()
-            .find(|m| m.platform_name() == *want)
-            .ok_or_else(|| StoreError::Platform {
-                image: self.name(),
-                why: format!(
-                    "its index has no {want} image (it has: {})",
-                    manifests
-                        .iter()
-                        .map(Descriptor::platform_name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })?;
+        let child = oci::find_platform(&manifests, want).map_err(|have| StoreError::Platform {
+            image: self.name(),
+            why: format!("its index has no {want} image (it has: {have})"),
+        })?;
         self.checked_manifest(&child.digest)?;
         Ok(child.digest.clone())
     }
