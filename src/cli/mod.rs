@@ -609,8 +609,13 @@ fn print_signed(s: &crate::sign::store::Signed, json: bool) -> anyhow::Result<()
 }
 
 fn sign(a: SignArgs) -> anyhow::Result<()> {
-    let key = read_private_key(&a.key)?;
+    // The image first: a wrong tag or a blob that is not a manifest is said before anyone is
+    // asked for a password.
     let target = a.target.open(false)?;
+    target
+        .subject()
+        .with_context(|| format!("cannot sign {}", a.target.image))?;
+    let key = read_private_key(&a.key)?;
     if a.recursive {
         let all = crate::sign::store::sign_recursive(&target, &key, a.identity.as_deref())
             .with_context(|| format!("cannot sign {}", a.target.image))?;

@@ -440,6 +440,19 @@ fn a_signature_is_only_ever_about_a_manifest() {
         .output()
         .unwrap();
     refused(&o, "unknown tag", &["no image tagged"]);
+    // The image is checked before the key's password is asked for: with no password in the
+    // environment and no terminal, the error is about the tag, not the password.
+    let o = kiln()
+        .env_remove("KILN_PASSWORD")
+        .env_remove("COSIGN_PASSWORD")
+        .stdin(std::process::Stdio::null())
+        .args(["sign", "--key"])
+        .arg(&key)
+        .arg(format!("oci:{}:nope", dir.display()))
+        .output()
+        .unwrap();
+    let e = refused(&o, "unknown tag, no password", &["no image tagged"]);
+    assert!(!e.to_lowercase().contains("password"), "{e}");
 }
 
 #[test]
