@@ -969,23 +969,24 @@ fn build(mut a: BuildArgs) -> anyhow::Result<()> {
         };
         return out(&(serde_json::to_string_pretty(&s)? + "\n"));
     }
-    let mut s = if set.images.len() > 1 {
-        format!(
-            "built `{}` for {} platforms: {} paths, {:.1} MiB compressed in all\n  output    {output}\n",
+    let mut s =
+        if set.images.len() > 1 {
+            format!(
+            "built `{}` for {} platforms: {}, {:.1} MiB compressed in all\n  output    {output}\n",
             plan.image.name,
             set.images.len(),
-            plans.iter().map(|p| p.entries.len()).sum::<usize>(),
+            render::count(plans.iter().map(|p| p.entries.len()).sum::<usize>(), "path", "paths"),
             compressed as f64 / 1048576.0,
         )
-    } else {
-        format!(
-            "built `{}`: {} layers, {} paths, {:.1} MiB compressed\n  output    {output}\n",
-            plan.image.name,
-            built.layers.len(),
-            plan.entries.len(),
-            compressed as f64 / 1048576.0,
-        )
-    };
+        } else {
+            format!(
+                "built `{}`: {}, {}, {:.1} MiB compressed\n  output    {output}\n",
+                plan.image.name,
+                render::count(built.layers.len(), "layer", "layers"),
+                render::count(plan.entries.len(), "path", "paths"),
+                compressed as f64 / 1048576.0,
+            )
+        };
     if set.images.len() > 1 {
         s += &format!("  index     {}\n", set.top.digest);
     }
@@ -1236,8 +1237,8 @@ fn ldd(a: LddArgs) -> anyhow::Result<()> {
     out(&text)?;
     if failed > 0 {
         anyhow::bail!(
-            "{failed} of {} files could not be resolved (see above)",
-            results.len()
+            "{failed} of {} could not be resolved (see above)",
+            render::count(results.len(), "file", "files")
         );
     }
     Ok(())

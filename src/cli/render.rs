@@ -1,5 +1,6 @@
 //! How errors read on a terminal: `error: ` and the message (with its location and hint),
 //! then one `caused by:` line per underlying cause. Never colour-dependent, never a backtrace.
+//! Also how counts read (`1 layer`, `2 layers`).
 
 /// Renders an error and its cause chain.
 pub(super) fn error(e: &anyhow::Error) -> String {
@@ -46,4 +47,9 @@ mod tests {
         let e = anyhow::anyhow!("bad \u{1b}]0;title\u{7} name");
         assert_eq!(error(&e), "error: bad ?]0;title? name");
     }
+}
+
+/// `N THING` with the plural for every N but 1 (`1 layer`, `0 layers`, `3 paths`).
+pub(super) fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

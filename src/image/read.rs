@@ -106,7 +106,7 @@ pub fn artifact_for(
     let index = store.index()?;
     let top = index.tagged(&tag).ok_or_else(|| Error::NotFound {
         path: store.path().into(),
-        what: format!("no image tagged `{tag}`"),
+        what: index.no_such_tag(&tag),
     })?;
     let subject = match store.manifest(top)? {
         Manifest::Index { manifests, .. } => {

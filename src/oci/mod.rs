@@ -425,6 +425,21 @@ impl Index {
             .find(|d| d.tag() == Some(tag))
     }
 
+    /// "no image tagged `TAG` (tags: a, b)": what a tag miss says, with the tags there are
+    /// (signature and attestation tags left out).
+    pub fn no_such_tag(&self, tag: &str) -> String {
+        let tags: Vec<&str> = self
+            .descriptors()
+            .filter_map(Descriptor::tag)
+            .filter(|t| !(t.ends_with(".sig") || t.ends_with(".att")))
+            .collect();
+        if tags.is_empty() {
+            format!("no image tagged `{tag}` (it has no tags)")
+        } else {
+            format!("no image tagged `{tag}` (tags: {})", tags.join(", "))
+        }
+    }
+
     pub fn descriptors(&self) -> impl Iterator<Item = &Descriptor> {
         self.manifests.iter().map(|e| &e.desc)
     }

@@ -124,7 +124,7 @@ fn load_dir(layout: &Layout, tag: &str, tmp: Option<Staging>) -> Result<Image, E
     let index = layout.index()?;
     let desc = index.tagged(tag).ok_or_else(|| Error::Layout {
         path: layout.dir().to_path_buf(),
-        what: format!("no image tagged {tag:?}"),
+        what: index.no_such_tag(tag),
     })?;
     let image = manifest(layout, desc)?;
     let mut subjects = vec![image.digest.to_string()];

@@ -242,7 +242,7 @@ impl Target {
                 let index = self.layout().index()?;
                 let entry = index.tagged(tag).ok_or_else(|| StoreError::Layout {
                     path: dir.to_path_buf(),
-                    what: format!("no image tagged {tag:?}"),
+                    what: index.no_such_tag(tag),
                 })?;
                 Ok(entry.digest.clone())
             }

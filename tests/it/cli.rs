@@ -183,3 +183,23 @@ fn build_without_a_manifest_uses_kiln_toml() {
     );
     assert!(plan.contains("/usr/bin/curl"), "{plan}");
 }
+
+/// Counts read as English: a one-layer image is "1 layer", not "1 layers" (issue 10).
+#[test]
+fn build_summary_counts_are_singular_for_one() {
+    let t = tempdir();
+    let m = crate::hostile::tiny_manifest(&t.path().join("src"), "one");
+    let o = kiln()
+        .arg("build")
+        .arg(&m)
+        .args([
+            "--output",
+            &format!("oci:{}:v1", t.path().join("img").display()),
+        ])
+        .output()
+        .unwrap();
+    check(&o, "kiln build");
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains(": 1 layer, "), "{s}");
+    assert!(!s.contains("1 layers"), "{s}");
+}

@@ -439,7 +439,12 @@ fn a_signature_is_only_ever_about_a_manifest() {
         .arg(format!("oci:{}:nope", dir.display()))
         .output()
         .unwrap();
-    refused(&o, "unknown tag", &["no image tagged"]);
+    // A tag miss lists the tags there are.
+    refused(
+        &o,
+        "unknown tag",
+        &["no image tagged `nope` (tags: v1, cfg, layer)"],
+    );
     // The image is checked before the key's password is asked for: with no password in the
     // environment and no terminal, the error is about the tag, not the password.
     let o = kiln()
