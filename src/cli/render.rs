@@ -34,6 +34,11 @@ fn printable(s: &str) -> String {
         .collect()
 }
 
+/// `N THING` with the plural for every N but 1 (`1 layer`, `0 layers`, `3 paths`).
+pub(super) fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,9 +52,4 @@ mod tests {
         let e = anyhow::anyhow!("bad \u{1b}]0;title\u{7} name");
         assert_eq!(error(&e), "error: bad ?]0;title? name");
     }
-}
-
-/// `N THING` with the plural for every N but 1 (`1 layer`, `0 layers`, `3 paths`).
-pub(super) fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
