@@ -278,25 +278,6 @@ impl Layout {
         Ok(())
     }
 
-    /// Checks the blob `d` (size, then digest, streamed in bounded memory) and returns its
-    /// path, for a caller that sends or copies it.
-    pub fn verified_blob_path(&self, d: &Digest, size: Option<u64>) -> Result<PathBuf> {
-        let (f, _) = self.open_blob(d, size)?;
-        let p = self.blob_path(d);
-        let (actual, _) = d.recompute_reader(f).map_err(|e| Error::Read {
-            path: p.clone(),
-            source: e,
-        })?;
-        if actual != *d {
-            return Err(Error::DigestMismatch {
-                layout: self.dir.clone(),
-                expected: d.clone(),
-                actual,
-            });
-        }
-        Ok(p)
-    }
-
     /// The size of blob `d` when it is there (a plain file), without reading it.
     pub fn blob_size(&self, d: &Digest) -> Result<Option<u64>> {
         Ok(open_plain(&self.blob_path(d))?.map(|(_, n)| n))
@@ -325,16 +306,6 @@ impl Layout {
         })?;
         guard::persist(tmp, &dest)?;
         Ok(d)
-    }
-
-    /// Moves a finished blob file (written and hashed by the caller) into place as `d`.
-    pub fn put_blob_file(&self, tmp: tempfile::NamedTempFile, d: &Digest) -> Result<()> {
-        let blobs = self.blobs_dir(d.algorithm());
-        fs_err::create_dir_all(&blobs).map_err(|e| Error::Write {
-            path: blobs.clone(),
-            source: e,
-        })?;
-        guard::persist(tmp, &self.blob_path(d))
     }
 
     /// The one read-modify-write of `index.json`: under the advisory lock on the layout's
@@ -394,7 +365,6 @@ mod tests {
         let e = l.read_blob(&d, Some(6), 100).unwrap_err().to_string();
         assert!(e.contains("has 5 bytes, its descriptor says 6"), "{e}");
         assert!(l.read_blob(&d, None, 4).is_err());
-        assert!(l.verified_blob_path(&d, Some(5)).is_ok());
     }
 
     #[test]

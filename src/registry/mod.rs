@@ -812,9 +812,9 @@ impl Remote {
         self.client.get_manifest(&self.reference.repo, reference)
     }
 
-    /// The digest of the manifest the reference names (its `@digest`, else what its tag points
-    /// at), fetched and checked: the digest of bytes that exist, never just a header.
-    pub fn resolve(&self) -> Result<Digest, Error> {
+    /// The manifest the reference names (its `@digest`, else what its tag points at), fetched
+    /// and checked: its digest is that of bytes that exist, never just a header.
+    pub fn resolve(&self) -> Result<Fetched, Error> {
         let (at, what) = match (&self.reference.digest, &self.reference.tag) {
             (Some(d), _) => (d.to_string(), format!("@{d}")),
             (None, t) => {
@@ -822,11 +822,9 @@ impl Remote {
                 (t.to_string(), format!(":{t}"))
             }
         };
-        self.manifest(&at)?
-            .map(|f| f.digest)
-            .ok_or_else(|| Error::NotFound {
-                what: format!("{}/{}{what}", self.reference.host, self.reference.repo),
-            })
+        self.manifest(&at)?.ok_or_else(|| Error::NotFound {
+            what: format!("{}/{}{what}", self.reference.host, self.reference.repo),
+        })
     }
 
     /// The referrers index of `subject` from the referrers API, `None` when the registry has

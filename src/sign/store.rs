@@ -222,16 +222,8 @@ impl Target {
         match &self.place {
             Place::Remote(r) => {
                 // The manifest the reference names, fetched and checked once (the signature is
-                // about bytes that exist, never about a header).
-                let at = match (&r.reference.digest, &r.reference.tag) {
-                    (Some(d), _) => d.to_string(),
-                    (None, t) => t.clone().unwrap_or_else(|| "latest".into()),
-                };
-                let f = r.manifest(&at)?.ok_or_else(|| {
-                    StoreError::Registry(registry::Error::NotFound {
-                        what: r.reference.to_string(),
-                    })
-                })?;
+                // about bytes that exist, never about a header), kept for the command.
+                let f = r.resolve()?;
                 if let Ok(mut c) = self.fetched.lock() {
                     c.insert(f.digest.clone(), f.bytes);
                 }
