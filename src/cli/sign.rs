@@ -56,8 +56,8 @@ pub(super) struct SignArgs {
     /// COSIGN_PASSWORD or a prompt.
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
-    /// The repository the payload names (docker-reference), e.g. registry.example/app
-    /// (default: HOST/REPO of a registry image, the folder name of a layout).
+    /// The repository the payload names (docker-reference), e.g. registry.example/team/app.
+    /// Default: HOST/REPO of a registry image; a local image (oci:, oci-archive:) needs it.
     #[arg(long, value_name = "REPO")]
     identity: Option<String>,
     /// For an image index: also sign every platform manifest it lists (as cosign's
@@ -79,7 +79,8 @@ pub(super) struct AttestArgs {
     /// The manifest the image was built from (for slsaprovenance; its lock is read beside it).
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
-    /// The repository the statement's subject names (default as for `kiln sign`).
+    /// The repository the statement's subject names, e.g. registry.example/team/app
+    /// (default as for `kiln sign`: needed for a local image).
     #[arg(long, value_name = "REPO")]
     identity: Option<String>,
 }
@@ -218,9 +219,10 @@ pub(super) fn sign(a: SignArgs) -> anyhow::Result<()> {
     target
         .subject()
         .with_context(|| format!("cannot sign {}", a.target.image))?;
+    let identity = target.identity(a.identity.as_deref())?;
     let key = read_private_key(&a.key)?;
     if a.recursive {
-        let all = crate::sign::store::sign_recursive(&target, &key, a.identity.as_deref())
+        let all = crate::sign::store::sign_recursive(&target, &key, Some(&identity))
             .with_context(|| format!("cannot sign {}", a.target.image))?;
         if a.target.json {
             return out(&(serde_json::to_string_pretty(&all)? + "\n"));
@@ -230,7 +232,7 @@ pub(super) fn sign(a: SignArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let s = crate::sign::store::sign(&target, &key, a.identity.as_deref())
+    let s = crate::sign::store::sign(&target, &key, Some(&identity))
         .with_context(|| format!("cannot sign {}", a.target.image))?;
     print_signed(&s, a.target.json)
 }
@@ -247,12 +249,20 @@ pub(super) fn predicate_type(kind: &str) -> anyhow::Result<&'static str> {
 
 pub(super) fn attest(a: AttestArgs) -> anyhow::Result<()> {
     let pt = predicate_type(&a.kind)?;
-    let target = a.target.open(false)?;
+    let mut target = a.target.open(false)?;
+    let identity = target.identity(a.identity.as_deref())?;
     let predicate: serde_json::Value = match a.kind.as_str() {
         "slsaprovenance" => {
             let Some(m) = &a.manifest else {
                 anyhow::bail!("--type slsaprovenance needs --manifest FILE, the manifest the image was built from");
             };
+            check_built_from(&mut target, m).with_context(|| {
+                format!(
+                    "cannot attest that {} was built from {}",
+                    a.target.image,
+                    m.display()
+                )
+            })?;
             let bytes = fs_err::read(m)?;
             let lock_path = crate::lock::path_for(m);
             let lock = crate::lock::Lock::read(&lock_path)?;
@@ -282,9 +292,102 @@ pub(super) fn attest(a: AttestArgs) -> anyhow::Result<()> {
         }
     };
     let key = read_private_key(&a.key)?;
-    let s = crate::sign::store::attest(&target, &key, pt, predicate, a.identity.as_deref())
+    let s = crate::sign::store::attest(&target, &key, pt, predicate, Some(&identity))
         .with_context(|| format!("cannot attest {}", a.target.image))?;
     print_signed(&s, a.target.json)
+}
+
+/// `attest --type slsaprovenance`: the manifest must be the one the image was built from, so
+/// the Plan it gives now is the plan stored with the image (every platform's,
+/// or the one `--platform` names).
+fn check_built_from(
+    target: &mut crate::sign::store::Target,
+    manifest: &Path,
+) -> anyhow::Result<()> {
+    let (manifests, plans) = super::build::load_plans(manifest)?;
+    let given = target.platform().map(str::to_string);
+    let multi = manifests.len() > 1;
+    for (m, plan) in manifests.iter().zip(&plans) {
+        let platform = m.image.platform.as_ref().map(|p| p.to_string());
+        if multi && given.is_some() && platform != given {
+            continue;
+        }
+        target.set_platform(if multi {
+            platform.clone()
+        } else {
+            given.clone()
+        });
+        let stored = crate::sign::store::artifact(target, crate::image::PLAN_MEDIA_TYPE);
+        target.set_platform(given.clone());
+        let fresh = plan.to_json_portable();
+        let stored = stored?;
+        // Compared as JSON values: the same plan whatever the whitespace around it.
+        let same = match (
+            serde_json::from_slice::<serde_json::Value>(&stored),
+            serde_json::from_str::<serde_json::Value>(&fresh),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if !same {
+            let on = platform.map_or(String::new(), |p| format!(" ({p})"));
+            anyhow::bail!(
+                "the image's plan{on} is not the plan of {}: {}\n\n\
+                 hint: attest provenance with the manifest (and SOURCE_DATE_EPOCH) the image \
+                 was built from, or rebuild the image from this manifest",
+                manifest.display(),
+                first_difference(&stored, &fresh)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Where two portable plans first differ, in words: a path, or a top-level key.
+fn first_difference(stored: &[u8], fresh: &str) -> String {
+    use serde_json::Value;
+    let (Ok(a), Ok(b)) = (
+        serde_json::from_slice::<Value>(stored),
+        serde_json::from_str::<Value>(fresh),
+    ) else {
+        return "the stored plan is not JSON".into();
+    };
+    let by_path = |v: &Value| -> std::collections::BTreeMap<String, Value> {
+        v["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| Some((e["path"].as_str()?.to_string(), e.clone())))
+            .collect()
+    };
+    let (pa, pb) = (by_path(&a), by_path(&b));
+    let describe = |e: &Value| match e["sha256"].as_str() {
+        Some(d) => format!("{} bytes, {d}", e["size"]),
+        None => e["target"]
+            .as_str()
+            .map_or_else(|| e["type"].to_string(), |t| format!("-> {t}")),
+    };
+    for path in pa.keys().chain(pb.keys()) {
+        match (pa.get(path), pb.get(path)) {
+            (Some(x), Some(y)) if x != y => {
+                return format!(
+                    "`{path}` is {} in the image, {} now",
+                    describe(x),
+                    describe(y)
+                )
+            }
+            (Some(_), None) => return format!("`{path}` ships in the image, not in this plan"),
+            (None, Some(_)) => return format!("`{path}` is in this plan, not in the image"),
+            _ => {}
+        }
+    }
+    let keys = a.as_object().into_iter().flat_map(|o| o.keys());
+    for key in keys.chain(b.as_object().into_iter().flat_map(|o| o.keys())) {
+        if key != "entries" && a.get(key) != b.get(key) {
+            return format!("their `{key}` differs");
+        }
+    }
+    "they differ".into()
 }
 
 pub(super) fn verify(a: VerifyArgs) -> anyhow::Result<()> {

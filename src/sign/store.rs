@@ -50,6 +50,8 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("no identity to sign {image} for: {why}\n\nhint: say --identity HOST/REPO, the repository the image will be pushed to (e.g. --identity registry.example/team/app), or sign it in the registry after pushing")]
+    Identity { image: String, why: String },
     #[error("--platform for {image}: {why}")]
     Platform { image: String, why: String },
     #[error("{0:?} is not an image kiln can sign or verify: use oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker://HOST/REPO[:TAG|@DIGEST]")]
@@ -137,18 +139,42 @@ impl Target {
         }
     }
 
-    /// The identity a payload names by default (`docker-reference`): `HOST/REPO` for a
-    /// registry, the layout folder's name for a layout (say `--identity` to name the
-    /// repository the image will be pushed to).
-    pub fn default_identity(&self) -> String {
+    /// The platform given at `open` (the manifest of that platform under an index).
+    pub fn platform(&self) -> Option<&str> {
+        self.platform.as_deref()
+    }
+
+    /// Points the target at another platform's manifest (or, with `None`, at what the
+    /// reference names).
+    pub fn set_platform(&mut self, platform: Option<String>) {
+        self.platform = platform;
+    }
+
+    /// The repository a payload names (`docker-reference`): `given` when it is a repository
+    /// name (`HOST/REPO`, no tag or digest), else `HOST/REPO` of a registry image. A local
+    /// image has no repository of its own (a folder name is not one): refused, with a hint.
+    pub fn identity(&self, given: Option<&str>) -> Result<String> {
+        if let Some(i) = given {
+            return match Reference::parse(&format!("docker://{i}")) {
+                // `Reference::parse` gives a missing tag as `latest`: the text says whether one was
+                // written.
+                Ok(_) if !i.contains('@') && !i.rsplit('/').next().unwrap_or(i).contains(':') => {
+                    Ok(i.to_string())
+                }
+                _ => Err(StoreError::Identity {
+                    image: self.name(),
+                    why: format!(
+                        "`{i}` is not a repository name (HOST/REPO, without a tag or digest)"
+                    ),
+                }),
+            };
+        }
         match &self.place {
-            Place::Archive { file, .. } => file
-                .file_stem()
-                .map_or("image".to_string(), |n| n.to_string_lossy().into_owned()),
-            Place::Layout { dir, .. } => dir
-                .file_name()
-                .map_or("image".to_string(), |n| n.to_string_lossy().into_owned()),
-            Place::Remote(r) => format!("{}/{}", r.reference.host, r.reference.repo),
+            Place::Remote(r) => Ok(format!("{}/{}", r.reference.host, r.reference.repo)),
+            Place::Layout { .. } | Place::Archive { .. } => Err(StoreError::Identity {
+                image: self.name(),
+                why: "a local image names no repository, and a folder name is not one".into(),
+            }),
         }
     }
 
@@ -429,7 +455,7 @@ fn sign_digest(
     subject: &Digest,
 ) -> Result<Signed> {
     let subject = subject.clone();
-    let identity = identity.map_or_else(|| target.default_identity(), str::to_string);
+    let identity = target.identity(identity)?;
     let payload = simple_signing_payload(&identity, &subject.to_string());
     let sig = key.sign(&payload);
     let desc = json!({
@@ -459,7 +485,7 @@ pub fn attest(
     identity: Option<&str>,
 ) -> Result<Signed> {
     let subject = target.subject()?;
-    let identity = identity.map_or_else(|| target.default_identity(), str::to_string);
+    let identity = target.identity(identity)?;
     let st = statement(predicate_type, &identity, &subject.hex(), predicate);
     let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &st, key).to_json();
     let desc = json!({

@@ -48,7 +48,9 @@ fn build_cmd(manifest: &Path, out: &str) -> Command {
 
 fn sign_cmd(key: &Path, image: &str) -> Command {
     let mut c = kiln_pw();
-    c.args(["sign", "--key"]).arg(key).arg(image);
+    c.args(["sign", "--identity", "registry.example/test/app", "--key"])
+        .arg(key)
+        .arg(image);
     c
 }
 

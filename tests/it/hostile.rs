@@ -197,7 +197,7 @@ fn blobs_are_checked_against_their_descriptor_on_every_read() {
     let spec = format!("oci:{}:v1", dir.display());
     let before = std::fs::read(dir.join("index.json")).unwrap();
     let o = kiln_pw()
-        .args(["sign", "--key"])
+        .args(["sign", "--identity", "registry.example/test/app", "--key"])
         .arg(&key)
         .arg(&spec)
         .output()
@@ -258,7 +258,7 @@ fn blobs_are_checked_against_their_descriptor_on_every_read() {
     let spec = format!("oci:{}:v1", dir.display());
     check(
         &kiln_pw()
-            .args(["sign", "--key"])
+            .args(["sign", "--identity", "registry.example/test/app", "--key"])
             .arg(&key)
             .arg(&spec)
             .output()
@@ -416,7 +416,7 @@ fn a_signature_is_only_ever_about_a_manifest() {
     for tag in ["cfg", "layer"] {
         let before = std::fs::read(dir.join("index.json")).unwrap();
         let o = kiln_pw()
-            .args(["sign", "--key"])
+            .args(["sign", "--identity", "registry.example/test/app", "--key"])
             .arg(&key)
             .arg(format!("oci:{}:{tag}", dir.display()))
             .output()
@@ -434,7 +434,7 @@ fn a_signature_is_only_ever_about_a_manifest() {
     }
     // A tag that names nothing.
     let o = kiln_pw()
-        .args(["sign", "--key"])
+        .args(["sign", "--identity", "registry.example/test/app", "--key"])
         .arg(&key)
         .arg(format!("oci:{}:nope", dir.display()))
         .output()
@@ -451,7 +451,7 @@ fn a_signature_is_only_ever_about_a_manifest() {
         .env_remove("KILN_PASSWORD")
         .env_remove("COSIGN_PASSWORD")
         .stdin(std::process::Stdio::null())
-        .args(["sign", "--key"])
+        .args(["sign", "--identity", "registry.example/test/app", "--key"])
         .arg(&key)
         .arg(format!("oci:{}:nope", dir.display()))
         .output()
@@ -652,7 +652,7 @@ fn hostile_archives_are_refused_by_entry_name() {
         let mut want_sign = want.clone();
         want_sign.retain(|w| *w != "hash to" || name == "wrong-content");
         let o = kiln_pw()
-            .args(["sign", "--key"])
+            .args(["sign", "--identity", "registry.example/test/app", "--key"])
             .arg(&key)
             .arg(&spec)
             .output()

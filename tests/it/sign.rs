@@ -296,7 +296,7 @@ fn kiln_and_the_cosign_peer_verify_each_others_signatures() {
     // Wrong password: a clear error, no secret.
     let o = kiln_clean_env(&home)
         .env("KILN_PASSWORD", "not-the-password")
-        .args(["sign", "--key"])
+        .args(["sign", "--identity", "registry.example/test/app", "--key"])
         .arg(&key)
         .arg(&src)
         .output()
@@ -539,7 +539,7 @@ fn signatures_in_an_oci_archive_travel_with_it() {
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     ok(
         kiln_pw(&home)
-            .args(["sign", "--key"])
+            .args(["sign", "--identity", "registry.example/test/app", "--key"])
             .arg(&key)
             .arg(&src)
             .output()
@@ -610,4 +610,129 @@ fn skopeo_inspect_digest(spec: &str) -> String {
         .unwrap();
     check(&out, "skopeo inspect --raw");
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(&out.stdout)))
+}
+
+/// A local image names no repository: `sign` and `attest` refuse to make one up from a
+/// folder name (before asking for the password), take `--identity` as given when it is a
+/// repository name, and refuse a reference with a tag.
+#[test]
+fn a_local_image_is_signed_only_for_a_named_repository() {
+    let t = tempdir();
+    let home = t.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let (key, _) = key_pair(&home, &t.path().join("k"));
+    let manifest = static_image(t.path());
+    let layout = t.path().join("app");
+    let src = format!("oci:{}:v1", layout.display());
+    build(&manifest, &src);
+    for args in [vec!["sign"], vec!["attest", "--type", "spdx"]] {
+        // No password and no terminal: the identity is what is refused.
+        let o = kiln_clean_env(&home)
+            .env_remove("KILN_PASSWORD")
+            .env_remove("COSIGN_PASSWORD")
+            .stdin(std::process::Stdio::null())
+            .args(&args)
+            .arg("--key")
+            .arg(&key)
+            .arg(&src)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {o:?}");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains("no identity to sign"), "{args:?}: {e}");
+        assert!(e.contains("hint: say --identity HOST/REPO"), "{e}");
+        assert!(!e.to_lowercase().contains("password"), "{e}");
+    }
+    let o = kiln_pw(&home)
+        .args([
+            "sign",
+            "--identity",
+            "registry.example/team/app:v1",
+            "--key",
+        ])
+        .arg(&key)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not a repository name"),
+        "{o:?}"
+    );
+    let signed: Value = serde_json::from_str(&ok(
+        kiln_pw(&home)
+            .args([
+                "sign",
+                "--json",
+                "--identity",
+                "registry.example/team/app",
+                "--key",
+            ])
+            .arg(&key)
+            .arg(&src)
+            .output()
+            .unwrap(),
+        "kiln sign --identity",
+    ))
+    .unwrap();
+    assert_eq!(signed["identity"], "registry.example/team/app", "{signed}");
+}
+
+/// `attest --type slsaprovenance --manifest M` states that the image was built from M: a
+/// manifest whose plan is not the image's is refused, naming where they differ.
+#[test]
+fn provenance_is_refused_for_a_manifest_the_image_was_not_built_from() {
+    let t = tempdir();
+    let home = t.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let (key, pubkey) = key_pair(&home, &t.path().join("k"));
+    let manifest = static_image(t.path());
+    let layout = t.path().join("app");
+    let src = format!("oci:{}:v1", layout.display());
+    build(&manifest, &src);
+    let attest = |m: &Path| {
+        kiln_pw(&home)
+            .args(["attest", "--identity", "registry.example/team/app", "--key"])
+            .arg(&key)
+            .args(["--type", "slsaprovenance", "--manifest"])
+            .arg(m)
+            .arg(&src)
+            .output()
+            .unwrap()
+    };
+    // Another manifest: one more file than the image has.
+    let other = manifest.with_file_name("other.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&manifest).unwrap()
+            + "\n[[component]]\nname = \"note\"\nkind = \"file\"\ncontent = \"x\"\nto = \"/etc/note\"\nwhy = \"not in the image\"\n",
+    )
+    .unwrap();
+    let o = attest(&other);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("is not the plan of"), "{e}");
+    assert!(
+        e.contains("`/etc/note` is in this plan, not in the image"),
+        "{e}"
+    );
+    // Nothing was attested.
+    let o = kiln_clean_env(&home)
+        .args(["verify-attestation", "--type", "slsaprovenance", "--key"])
+        .arg(&pubkey)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    // The manifest it was built from is attested, and verifies.
+    ok(attest(&manifest), "kiln attest --type slsaprovenance");
+    ok(
+        kiln_clean_env(&home)
+            .args(["verify-attestation", "--type", "slsaprovenance", "--key"])
+            .arg(&pubkey)
+            .arg(&src)
+            .output()
+            .unwrap(),
+        "kiln verify-attestation",
+    );
 }
