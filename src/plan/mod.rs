@@ -99,6 +99,24 @@ pub struct Entry {
     pub provenance: Provenance,
 }
 
+impl Entry {
+    /// The host file of an application program, whose embedded dependency data (Go build
+    /// info, cargo-auditable) the SBOM lists: a file of the application layer, or one a
+    /// component placed itself (not a resolved library), whatever `layer` the manifest gave
+    /// it. Whether it is ELF is for the reader to check.
+    pub fn application_file(&self) -> Option<&Path> {
+        let EntryKind::File {
+            source: Source::Host(h),
+            ..
+        } = &self.kind
+        else {
+            return None;
+        };
+        let placed = self.layer == LayerKind::Application || self.provenance.needed_by.is_empty();
+        placed.then_some(h.as_path())
+    }
+}
+
 /// A component as the Plan and its views need it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ComponentInfo {
@@ -612,6 +630,7 @@ fn checks(
         .with_hint(hint)
         .into());
     }
+    plan.warnings.extend(check::unaudited_rust(plan));
     let dangling = check::dangling(plan);
     if let Some(w) = check::dangling_warning(&dangling) {
         plan.warnings.push(w);

@@ -3,7 +3,9 @@
 //! venv, the host's dpkg database (`dpkg-query`, `md5sum`), `go version -m`, the Rust fixture's
 //! Cargo.lock and `readelf`.
 
-use crate::embedded::{build_go_fixture, build_rust_auditable_fixture, go_version_m, GoTemp};
+use crate::embedded::{
+    build_go_fixture, build_rust_auditable_fixture, build_rust_plain_fixture, go_version_m, GoTemp,
+};
 use crate::util::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -896,9 +898,11 @@ layer = "base"
         &tmp.join("sbom"),
     );
 
-    // Go: exactly the `mod` and `dep` lines of `go version -m`, as pkg:golang purls.
+    // Go: exactly the `mod` and `dep` lines of `go version -m`, as pkg:golang purls, and the
+    // standard library of the toolchain its first line names, as syft names it
+    // (`stdlib`, version `go1.19.8`, purl `pkg:golang/stdlib@1.19.8`).
     let info = go_version_m(&go_bin, tmp);
-    let go_want: BTreeSet<(String, String, String)> = std::iter::once(&info.main)
+    let mut go_want: BTreeSet<(String, String, String)> = std::iter::once(&info.main)
         .chain(&info.deps)
         .map(|m| {
             (
@@ -909,13 +913,31 @@ layer = "base"
         })
         .collect();
     assert_eq!(go_want.len(), 4, "{info:?}");
-    // Rust: exactly the crates of the fixture's Cargo.lock (all compiled in), as pkg:cargo.
-    let crates = cargo_lock_crates(&repo().join("tests/fixtures/rust-auditable/Cargo.lock"));
-    let rust_want: BTreeSet<(String, String, String)> = crates
+    let release = info.go_version.strip_prefix("go").expect("goVERSION");
+    go_want.insert((
+        "stdlib".into(),
+        info.go_version.clone(),
+        format!("pkg:golang/stdlib@{release}"),
+    ));
+    // Rust: exactly the crates of the fixture's Cargo.lock, as pkg:cargo: the root and itoa
+    // compiled in, the fixture's `[build-dependencies]` used by its build script only.
+    let fixture = repo().join("tests/fixtures/rust-auditable");
+    let crates = cargo_lock_crates(&fixture.join("Cargo.lock"));
+    let cargo_toml: toml::Value =
+        toml::from_str(&std::fs::read_to_string(fixture.join("Cargo.toml")).unwrap()).unwrap();
+    let build_deps: BTreeSet<&str> = cargo_toml["build-dependencies"]
+        .as_table()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let (rust_build, rust_want): (BTreeSet<_>, BTreeSet<_>) = crates
         .iter()
         .map(|(n, v, _)| (n.clone(), v.clone(), format!("pkg:cargo/{n}@{v}")))
-        .collect();
+        .partition(|(n, _, _)| build_deps.contains(n.as_str()));
     assert_eq!(rust_want.len(), 2, "{crates:?}");
+    assert_eq!(rust_build.len(), 1, "{crates:?}");
+    let rust_all: BTreeSet<_> = rust_want.union(&rust_build).cloned().collect();
 
     // CycloneDX: nested under the binary that embeds them, and nowhere else.
     let cfiles = cdx_files(&sb.cdx);
@@ -934,11 +956,27 @@ layer = "base"
             .collect()
     };
     assert_eq!(nested("/usr/local/bin/go-app"), go_want, "CycloneDX, Go");
+    let stdlib = arr(&cfiles["/usr/local/bin/go-app"].1["components"])
+        .iter()
+        .find(|c| c["name"] == "stdlib")
+        .unwrap();
+    assert_eq!(
+        stdlib["cpe"],
+        format!("cpe:2.3:a:golang:go:{release}:-:*:*:*:*:*:*").as_str(),
+        "{stdlib}"
+    );
     assert_eq!(
         nested("/usr/local/bin/rust-app"),
-        rust_want,
+        rust_all,
         "CycloneDX, Rust"
     );
+    // Build-only crates have CycloneDX's `scope: excluded` (not reachable at run time); the
+    // crates compiled in have no scope (`required` is the default).
+    for c in arr(&cfiles["/usr/local/bin/rust-app"].1["components"]) {
+        let build_only = build_deps.contains(s(&c["name"]));
+        let want = if build_only { Some("excluded") } else { None };
+        assert_eq!(c["scope"].as_str(), want, "{c}");
+    }
     let go_app = &cfiles["/usr/local/bin/go-app"].1;
     for m in &info.deps {
         let c = arr(&go_app["components"])
@@ -985,7 +1023,7 @@ layer = "base"
     );
     assert_eq!(
         purls_of("pkg:cargo/", cdx_purls),
-        third(&rust_want),
+        third(&rust_all),
         "every pkg:cargo purl of the CycloneDX"
     );
 
@@ -1001,12 +1039,27 @@ layer = "base"
         rust_want,
         "SPDX, Rust"
     );
+    // A build-only crate is `CRATE BUILD_DEPENDENCY_OF FILE` (SPDX 2.3 §11.1), not linked.
+    let packages = spdx_packages(&sb.spdx);
+    let built_with: BTreeSet<(String, String, String)> = spdx_rels(&sb.spdx, "BUILD_DEPENDENCY_OF")
+        .into_iter()
+        .filter(|(_, b)| *b == files["/usr/local/bin/rust-app"].id)
+        .map(|(a, _)| {
+            let p = packages[a];
+            (
+                s(&p["name"]).to_string(),
+                s(&p["versionInfo"]).to_string(),
+                spdx_purl(p).expect("a purl").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(built_with, rust_build, "SPDX, Rust build-dependencies");
     let spdx_purls: Vec<String> = arr(&sb.spdx["packages"])
         .iter()
         .filter_map(|p| spdx_purl(p).map(str::to_string))
         .collect();
     assert_eq!(purls_of("pkg:golang/", spdx_purls.clone()), third(&go_want));
-    assert_eq!(purls_of("pkg:cargo/", spdx_purls), third(&rust_want));
+    assert_eq!(purls_of("pkg:cargo/", spdx_purls), third(&rust_all));
 
     // DT_NEEDED edges: none for the static Go program; each of the Rust program's needed
     // libraries for it.
@@ -1031,6 +1084,67 @@ layer = "base"
         built.as_secs_f64(),
         (started.elapsed() - built).as_secs_f64()
     );
+}
+
+/// Issue 10: a Rust program built without cargo-auditable gets a warning with the command
+/// that adds the data; one built with it, and a C program, do not.
+#[test]
+fn a_rust_program_without_audit_data_warns() {
+    let plain = build_rust_plain_fixture();
+    let audited = build_rust_auditable_fixture();
+    let t = tempdir();
+    let m = t.path().join("rust.toml");
+    std::fs::write(
+        &m,
+        format!(
+            r#"[image]
+name = "rust"
+entrypoint = ["/usr/local/bin/app"]
+
+[[component]]
+name = "app"
+kind = "elf"
+from = {plain:?}
+to = "/usr/local/bin/app"
+why = "a Rust program built with plain cargo build"
+
+[[component]]
+name = "audited"
+kind = "elf"
+from = {audited:?}
+to = "/usr/local/bin/audited"
+why = "a Rust program built with cargo auditable"
+
+[[component]]
+name = "curl"
+kind = "elf"
+from = "/usr/bin/curl"
+to = "/usr/bin/curl"
+why = "a C program"
+"#,
+            plain = plain.display().to_string(),
+            audited = audited.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let out = kiln()
+        .arg("build")
+        .arg(&m)
+        .args([
+            "--output",
+            &format!("oci:{}:latest", t.path().join("img").display()),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let want = "warning: `/usr/local/bin/app` is a Rust program without cargo-auditable data: \
+                its crates are not in the SBOM\n\nhint: build it with `cargo auditable build --release`\n";
+    assert!(stderr.contains(want), "{stderr}");
+    assert_eq!(stderr.matches("cargo-auditable").count(), 1, "{stderr}");
+    for quiet in ["/usr/local/bin/audited", "/usr/bin/curl"] {
+        assert!(!stderr.contains(quiet), "{quiet}: {stderr}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
