@@ -1,11 +1,12 @@
 //! Dependency metadata embedded in real binaries: `kiln::elf::embedded` reads a Go program's
 //! build info exactly as `go version -m` prints it, and a `cargo auditable` binary's crate list
-//! exactly as the fixture's Cargo.lock names the crates compiled in.
+//! exactly as the fixture's Cargo.lock names the crates it was built from.
 //!
 //! The Go program (tests/fixtures/go) is built at test time in module mode with two
 //! dependencies replaced by local directories and one served, with its go.sum hash, by a
 //! file-based module proxy the test writes; nothing is fetched from the network. The Rust
-//! program (tests/fixtures/rust-auditable) depends on itoa from crates.io; its target
+//! program (tests/fixtures/rust-auditable) depends on itoa from crates.io (and, at build time
+//! only, on a path build-dependency and a path proc-macro); its target
 //! directory is kept in the test bed, so only the first build downloads and compiles.
 
 use crate::util::*;
@@ -389,8 +390,8 @@ fn rust_audit_data_lists_the_locked_crates() {
         .expect("no .dep-v0 section")
         .expect("readable audit data");
 
-    // Exactly the crates of Cargo.lock (the root, itoa, and the build-dependency), with their
-    // versions, sources and dependency edges.
+    // Exactly the crates of Cargo.lock (the root, itoa, the build-dependency and the
+    // proc-macro), with their versions, sources and dependency edges.
     let ours: Vec<_> = {
         let mut v: Vec<_> = deps
             .packages
@@ -415,14 +416,19 @@ fn rust_audit_data_lists_the_locked_crates() {
         .map(|p| p.name.as_str())
         .collect();
     assert_eq!(roots, ["kiln-auditable-fixture"]);
-    // Only the build-dependency is `kind: build`; it is not compiled into the binary.
+    // The build-dependency and the proc-macro are `kind: build`: none of their code is in the
+    // binary.
     let build_only: Vec<&str> = deps
         .packages
         .iter()
         .filter(|p| p.is_build_only())
         .map(|p| p.name.as_str())
         .collect();
-    assert_eq!(build_only, ["kiln-fixture-build-helper"], "{deps:?}");
+    assert_eq!(
+        build_only,
+        ["kiln-fixture-build-helper", "kiln-fixture-macro"],
+        "{deps:?}"
+    );
     assert!(
         deps.packages
             .iter()

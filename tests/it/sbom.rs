@@ -920,23 +920,46 @@ layer = "base"
         format!("pkg:golang/stdlib@{release}"),
     ));
     // Rust: exactly the crates of the fixture's Cargo.lock, as pkg:cargo: the root and itoa
-    // compiled in, the fixture's `[build-dependencies]` used by its build script only.
+    // compiled in; the fixture's `[build-dependencies]` (used by its build script) and its
+    // proc-macro dependencies (run by the compiler) build-only.
     let fixture = repo().join("tests/fixtures/rust-auditable");
     let crates = cargo_lock_crates(&fixture.join("Cargo.lock"));
     let cargo_toml: toml::Value =
         toml::from_str(&std::fs::read_to_string(fixture.join("Cargo.toml")).unwrap()).unwrap();
+    let is_proc_macro = |dep: &toml::Value| {
+        let Some(path) = dep.get("path").and_then(|p| p.as_str()) else {
+            return false;
+        };
+        let crate_toml: toml::Value = toml::from_str(
+            &std::fs::read_to_string(fixture.join(path).join("Cargo.toml")).unwrap(),
+        )
+        .unwrap();
+        crate_toml
+            .get("lib")
+            .and_then(|l| l.get("proc-macro"))
+            .and_then(|p| p.as_bool())
+            == Some(true)
+    };
     let build_deps: BTreeSet<&str> = cargo_toml["build-dependencies"]
         .as_table()
         .unwrap()
         .keys()
         .map(String::as_str)
+        .chain(
+            cargo_toml["dependencies"]
+                .as_table()
+                .unwrap()
+                .iter()
+                .filter(|(_, d)| is_proc_macro(d))
+                .map(|(n, _)| n.as_str()),
+        )
         .collect();
     let (rust_build, rust_want): (BTreeSet<_>, BTreeSet<_>) = crates
         .iter()
         .map(|(n, v, _)| (n.clone(), v.clone(), format!("pkg:cargo/{n}@{v}")))
         .partition(|(n, _, _)| build_deps.contains(n.as_str()));
     assert_eq!(rust_want.len(), 2, "{crates:?}");
-    assert_eq!(rust_build.len(), 1, "{crates:?}");
+    assert_eq!(rust_build.len(), 2, "{crates:?}");
     let rust_all: BTreeSet<_> = rust_want.union(&rust_build).cloned().collect();
 
     // CycloneDX: nested under the binary that embeds them, and nowhere else.
