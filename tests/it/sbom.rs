@@ -1535,7 +1535,8 @@ const EXPLAIN_FILE: &str = "\
   why: fetches health-check URLs for the platform team
   cadence: rebuilt on every release of curl
   remove when: never: it is what the image runs
-  needed by: libzstd.so.1 ← libcurl.so.4 ← /usr/bin/curl
+  needed by: {LIBCURL}
+  chain: libzstd.so.1 ← libcurl.so.4 ← /usr/bin/curl
   how: found by ld.so.cache
   package: {PACKAGE} {VERSION} ({ARCH}), source {SOURCE} {SOURCE_VERSION}, pkg:deb/debian/{PACKAGE}@{PURL_VERSION}?arch={ARCH}&distro={DISTRO}
 ";
@@ -1548,7 +1549,8 @@ const EXPLAIN_LINK: &str = "\
   why: fetches health-check URLs for the platform team
   cadence: rebuilt on every release of curl
   remove when: never: it is what the image runs
-  needed by: libzstd.so.1 ← libcurl.so.4 ← /usr/bin/curl
+  needed by: {LIBCURL}
+  chain: libzstd.so.1 ← libcurl.so.4 ← /usr/bin/curl
   how: symlink on the way to {REAL}
   package: {PACKAGE} {VERSION} ({ARCH}), source {SOURCE} {SOURCE_VERSION}, pkg:deb/debian/{PACKAGE}@{PURL_VERSION}?arch={ARCH}&distro={DISTRO}
 ";
@@ -1559,7 +1561,10 @@ fn fill(template: &str, values: &BTreeMap<&str, String>) -> String {
         out = out.replace(&format!("{{{k}}}"), v);
     }
     assert!(
-        !out.contains("{REAL") && !out.contains("{PACKAGE}") && !out.contains("{VERSION}"),
+        !out.contains("{REAL")
+            && !out.contains("{PACKAGE}")
+            && !out.contains("{VERSION}")
+            && !out.contains("{LIBCURL}"),
         "unfilled placeholder in {out}"
     );
     out
@@ -1616,6 +1621,7 @@ fn explain_names_a_library_two_levels_deep() {
                 .to_string(),
         ),
         ("PACKAGE", package.to_string()),
+        ("LIBCURL", libcurl.display().to_string()),
         ("ARCH", arch.to_string()),
         ("PURL_VERSION", version.replace(':', "%3A")),
         ("VERSION", version),
@@ -1682,4 +1688,183 @@ fn explain_names_a_library_two_levels_deep() {
     assert!(stderr.contains("is not in the image"), "{stderr}");
     assert!(stderr.contains("libzstd.so.1"), "{stderr}");
     eprintln!("sbom: explain test {:.1}s", started.elapsed().as_secs_f64());
+}
+
+/// The files of an image (SPDX `fileName`s, as image paths) that are ELF files on this host
+/// (the image was built from the host's root) and need `soname`, by readelf.
+fn host_elf_files_needing(spdx: &Value, soname: &str) -> BTreeSet<String> {
+    arr(&spdx["files"])
+        .iter()
+        .map(|f| s(&f["fileName"]).trim_start_matches('.').to_string())
+        .filter(|p| {
+            let host = Path::new(p);
+            let is_file = host.symlink_metadata().is_ok_and(|m| m.is_file());
+            is_file
+                && std::fs::read(host).is_ok_and(|b| b.starts_with(b"\x7fELF"))
+                && readelf_needed(host).iter().any(|n| n == soname)
+        })
+        .collect()
+}
+
+/// Issue 10: `explain` lists every object that needs a library, across components, and finds
+/// a library by its soname (through its link, to the file), in a manifest and in an image; a
+/// name two different files have is a list, an unknown name an error.
+#[test]
+fn explain_lists_every_needer_and_finds_a_library_by_soname() {
+    let t = tempdir();
+    std::fs::create_dir_all(t.path().join("a")).unwrap();
+    std::fs::write(t.path().join("a/one"), "one\n").unwrap();
+    std::fs::write(t.path().join("a/two"), "two\n").unwrap();
+    let m = t.path().join("needers.toml");
+    std::fs::write(
+        &m,
+        r#"[image]
+name = "needers"
+entrypoint = ["/usr/bin/curl"]
+
+[[component]]
+name = "curl"
+kind = "elf"
+from = "/usr/bin/curl"
+to = "/usr/bin/curl"
+why = "fetches"
+
+[[component]]
+name = "ls"
+kind = "elf"
+from = "/usr/bin/ls"
+to = "/usr/bin/ls"
+why = "lists"
+
+[[component]]
+name = "foo-a"
+kind = "file"
+from = "a/one"
+to = "/opt/a/libfoo.so.1"
+why = "one libfoo"
+
+[[component]]
+name = "foo-b"
+kind = "file"
+from = "a/two"
+to = "/opt/b/libfoo.so.1"
+why = "another libfoo"
+"#,
+    )
+    .unwrap();
+    let layout = t.path().join("img");
+    let img = format!("oci:{}:latest", layout.display());
+    build(&m, &img);
+    let manifest = m.display().to_string();
+    let spdx: Value = serde_json::from_slice(&sbom_bytes(&img, "spdx")).unwrap();
+    let lib = "/usr/lib/x86_64-linux-gnu";
+    let libc = std::fs::canonicalize(format!("{lib}/libc.so.6"))
+        .unwrap()
+        .display()
+        .to_string();
+
+    // Every file of the image that needs libc.so.6 (readelf), whichever component placed it.
+    let want = host_elf_files_needing(&spdx, "libc.so.6");
+    assert!(
+        want.contains("/usr/bin/curl") && want.contains("/usr/bin/ls") && want.len() > 3,
+        "{want:?}"
+    );
+    for target in [&img, &manifest] {
+        for query in [libc.as_str(), "libc.so.6"] {
+            let j: Value = serde_json::from_str(&explain(target, query, true)).unwrap();
+            assert_eq!(j["entry"]["path"], libc.as_str(), "{target} {query}");
+            let got: BTreeSet<String> = arr(&j["needers"])
+                .iter()
+                .map(|n| s(&n["path"]).to_string())
+                .collect();
+            assert_eq!(got, want, "kiln explain {target} {query} --json: needers");
+            let ls = arr(&j["needers"])
+                .iter()
+                .find(|n| n["path"] == "/usr/bin/ls")
+                .unwrap();
+            assert_eq!(ls["component"], "ls");
+        }
+        let text = explain(target, "libc.so.6", false);
+        assert!(
+            text.contains(&format!("  needed by {} objects:\n", want.len())),
+            "{text}"
+        );
+        assert!(text.contains("    /usr/bin/curl\n"), "{text}");
+        assert!(
+            text.contains("  chain: libc.so.6 ← /usr/bin/curl\n"),
+            "{text}"
+        );
+        if want.len() <= 20 {
+            assert!(
+                text.contains("    /usr/bin/ls (component `ls`)\n"),
+                "{text}"
+            );
+        }
+    }
+
+    // A soname found through its link: the link, then the file it leads to.
+    let zlib_real = std::fs::canonicalize(format!("{lib}/libz.so.1"))
+        .unwrap()
+        .display()
+        .to_string();
+    let zlib_link = format!("{lib}/libz.so.1");
+    let by_name: Vec<Value> = [&img, &manifest]
+        .iter()
+        .map(|target| {
+            let j: Value = serde_json::from_str(&explain(target, "libz.so.1", true)).unwrap();
+            assert_eq!(j["entry"]["path"], zlib_real.as_str(), "{j}");
+            let links: Vec<&str> = arr(&j["links"])
+                .iter()
+                .map(|l| s(&l["entry"]["path"]))
+                .collect();
+            assert_eq!(links, [zlib_link.as_str()], "{j}");
+            let text = explain(target, "libz.so.1", false);
+            let parts = format!(
+                "{}\n{}",
+                explain(target, &zlib_link, false),
+                explain(target, &zlib_real, false)
+            );
+            assert_eq!(text, parts, "kiln explain {target} libz.so.1");
+            j
+        })
+        .collect();
+    assert_eq!(by_name[0], by_name[1], "image and manifest agree");
+    let zlib_needers = host_elf_files_needing(&spdx, "libz.so.1");
+    let got: BTreeSet<String> = arr(&by_name[0]["needers"])
+        .iter()
+        .map(|n| s(&n["path"]).to_string())
+        .collect();
+    assert_eq!(got, zlib_needers, "needers of libz.so.1");
+
+    // Two different files by one name: a list and a hint; an unknown name: an error.
+    for target in [&img, &manifest] {
+        let out = kiln()
+            .args(["explain", target, "libfoo.so.1"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(
+                "error: `libfoo.so.1` names 2 different files in the image:\n  /opt/a/libfoo.so.1\n  /opt/b/libfoo.so.1\n"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "hint: name one by its path, e.g. `kiln explain {target} /opt/b/libfoo.so.1`"
+            )),
+            "{stderr}"
+        );
+        let out = kiln()
+            .args(["explain", target, "libnope.so.1"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("error: no file or library named `libnope.so.1` is in the image"),
+            "{stderr}"
+        );
+    }
 }
