@@ -126,6 +126,13 @@ pub struct RustPackage {
 }
 
 impl RustPackage {
+    /// Whether cargo-auditable marks the crate `kind: build`: compiled only into build scripts
+    /// and proc-macros, so none of its code is in the binary. Any other kind (cargo-auditable
+    /// writes none for runtime crates) is runtime.
+    pub fn is_build_only(&self) -> bool {
+        self.kind.as_deref() == Some("build")
+    }
+
     /// The package URL `pkg:cargo/NAME@VERSION` (percent-encoded like [`GoModule::purl`], so
     /// build metadata `+x` becomes `%2Bx`). Crates from `local`, `git` or another `registry`
     /// get the same form without a `repository_url` qualifier: the audit data does not say
@@ -140,6 +147,71 @@ impl RustPackage {
         out
     }
 }
+
+impl GoBuildInfo {
+    /// The Go standard library compiled into the binary, named the way syft names it
+    /// (`anchore/syft:syft/pkg/cataloger/golang/stdlib_package.go`) so scanners match its CVEs:
+    /// name `stdlib`, version the toolchain's (`go1.19.8`), purl `pkg:golang/stdlib@1.19.8`
+    /// (without `go`), CPE `cpe:2.3:a:golang:go:1.19.8:-:*:*:*:*:*:*`. A version with
+    /// experiments (`go1.21.0 X:loopvar`) is cut at the space; `None` for a development
+    /// toolchain (`devel ...`), which names no release.
+    pub fn stdlib(&self) -> Option<GoStdlib> {
+        let version = self.go_version.split(' ').next()?.strip_prefix("go")?;
+        if version.is_empty() || !version.starts_with(|c: char| c.is_ascii_digit()) {
+            return None;
+        }
+        let mut purl = String::from("pkg:golang/stdlib@");
+        purl_encode(version, &mut purl);
+        // CPE 2.3 formatted string: the version only when it is a plain release number.
+        let plain = version.chars().all(|c| c.is_ascii_digit() || c == '.');
+        Some(GoStdlib {
+            version: format!("go{version}"),
+            purl,
+            cpe: plain.then(|| format!("cpe:2.3:a:golang:go:{version}:-:*:*:*:*:*:*")),
+        })
+    }
+}
+
+/// The Go standard library of one binary, as an SBOM package ([`GoBuildInfo::stdlib`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoStdlib {
+    /// e.g. `go1.19.8`.
+    pub version: String,
+    /// e.g. `pkg:golang/stdlib@1.19.8`.
+    pub purl: String,
+    /// e.g. `cpe:2.3:a:golang:go:1.19.8:-:*:*:*:*:*:*`, for a plain release number only.
+    pub cpe: Option<String>,
+}
+
+/// Whether `elf_bytes` is a program rustc linked: its `.comment` section says
+/// `rustc version ...` (rustc writes it into every object; `strip` keeps it), or, when that
+/// section was removed, a symbol of Rust's runtime (`rust_begin_unwind`, `__rust_*`) is in
+/// the symbol tables. A C program has neither; a C program linking a Rust static library is
+/// Rust in this sense (its crates are in it).
+pub fn is_rust_program(elf_bytes: &[u8]) -> bool {
+    let Some(elf) = parse_elf(elf_bytes) else {
+        return false;
+    };
+    if let Some(Ok(comment)) = section(&elf, elf_bytes, ".comment") {
+        if comment
+            .windows(RUSTC_COMMENT.len())
+            .any(|w| w == RUSTC_COMMENT)
+        {
+            return true;
+        }
+    }
+    let rusty = |name: Option<&str>| {
+        name.is_some_and(|n| n == "rust_begin_unwind" || n.starts_with("__rust_"))
+    };
+    elf.syms.iter().any(|s| rusty(elf.strtab.get_at(s.st_name)))
+        || elf
+            .dynsyms
+            .iter()
+            .any(|s| rusty(elf.dynstrtab.get_at(s.st_name)))
+}
+
+/// What rustc writes into `.comment`.
+const RUSTC_COMMENT: &[u8] = b"rustc version ";
 
 /// Percent-encodes `s` onto `out` the way package URLs want a namespace element, name or
 /// version: ASCII letters, digits and `-._~:` stay, every other byte becomes `%XX`.
@@ -825,6 +897,43 @@ mod tests {
             module("example.com/a b", "v1", None).purl(),
             "pkg:golang/example.com/a%20b@v1"
         );
+    }
+
+    #[test]
+    fn go_stdlib_is_named_as_syft_names_it() {
+        let mut info = expected_go();
+        let std = |info: &GoBuildInfo| info.stdlib();
+        info.go_version = "go1.19.8".into();
+        assert_eq!(
+            std(&info),
+            Some(GoStdlib {
+                version: "go1.19.8".into(),
+                purl: "pkg:golang/stdlib@1.19.8".into(),
+                cpe: Some("cpe:2.3:a:golang:go:1.19.8:-:*:*:*:*:*:*".into()),
+            })
+        );
+        info.go_version = "go1.21.0 X:loopvar".into();
+        assert_eq!(std(&info).unwrap().purl, "pkg:golang/stdlib@1.21.0");
+        info.go_version = "go1.22rc1".into();
+        let rc = std(&info).unwrap();
+        assert_eq!(
+            (rc.purl.as_str(), rc.cpe),
+            ("pkg:golang/stdlib@1.22rc1", None)
+        );
+        for none in ["devel go1.23-abcdef", "go", "gox", ""] {
+            info.go_version = none.into();
+            assert_eq!(std(&info), None, "{none:?}");
+        }
+    }
+
+    #[test]
+    fn rust_programs_are_known_by_rustc_comment_or_runtime_symbols() {
+        let rustc = b"\0rustc version 1.95.0 (59807616e 2026-04-14)\0GCC: (Debian 12.2.0) 12.2.0\0";
+        assert!(is_rust_program(&elf(&[(".comment", rustc)], None)));
+        let gcc = b"\0GCC: (Debian 12.2.0-14+deb12u1) 12.2.0\0";
+        assert!(!is_rust_program(&elf(&[(".comment", gcc)], None)));
+        assert!(!is_rust_program(&elf(&[], None)));
+        assert!(!is_rust_program(b"not an ELF file"));
     }
 
     fn package(

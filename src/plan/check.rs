@@ -4,7 +4,8 @@
 //! at most 40 of them; every directory on the way searchable), the kernel's permission rule for
 //! executing a file and searching a directory as the image's `uid:gid`, the `#!` line of a
 //! script (its interpreter, and `/usr/bin/env NAME` looked up on the image's PATH as `env`
-//! would), and the list of shipped symlinks that point at nothing.
+//! would), the list of shipped symlinks that point at nothing, and the Rust programs whose
+//! crates the SBOM cannot list (no cargo-auditable data).
 //! Does not own: what ships (`plan`), the ELF loader and its libraries (`resolve`), the words
 //! the manifest places of the messages (`plan::build` attaches them).
 //! Invariant: nothing is executed; every refusal names the path and what is wrong with it.
@@ -500,6 +501,36 @@ pub(crate) fn dangling_warning(links: &[(&Entry, &str)]) -> Option<String> {
         ));
     }
     Some(w)
+}
+
+/// A warning for each application program rustc linked without cargo-auditable data (or with
+/// data kiln cannot read): its crates cannot be in the SBOM.
+pub(crate) fn unaudited_rust(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in &plan.entries {
+        let Some(host) = e.application_file() else {
+            continue;
+        };
+        if !crate::elf::is_elf(host).unwrap_or(false) {
+            continue;
+        }
+        let Ok(map) = crate::elf::map(host) else {
+            continue;
+        };
+        match crate::elf::embedded::rust_audit_data(&map) {
+            Some(Ok(_)) => {}
+            Some(Err(why)) => out.push(format!(
+                "`{}` has cargo-auditable data kiln cannot read ({why}): its crates are not in the SBOM",
+                e.path
+            )),
+            None if crate::elf::embedded::is_rust_program(&map) => out.push(format!(
+                "`{}` is a Rust program without cargo-auditable data: its crates are not in the SBOM\n\nhint: build it with `cargo auditable build --release`",
+                e.path
+            )),
+            None => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]

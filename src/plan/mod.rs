@@ -68,7 +68,9 @@ pub struct Provenance {
     /// How the loader finds it (for resolved objects), or why a directory exists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// For resolved objects: the real paths of every object that needs it (DT_NEEDED edges).
+    /// For resolved objects: the real paths of every object that needs it (DT_NEEDED edges),
+    /// in every component's closure (identical claims of one path merge their needers), in the
+    /// order the closures met them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub required_by: Vec<String>,
     /// The Debian package the file comes from, when the target root's dpkg database says so.
@@ -97,6 +99,24 @@ pub struct Entry {
     pub gid: u32,
     pub layer: LayerKind,
     pub provenance: Provenance,
+}
+
+impl Entry {
+    /// The host file of an application program, whose embedded dependency data (Go build
+    /// info, cargo-auditable) the SBOM lists: a file of the application layer, or one a
+    /// component placed itself (not a resolved library), whatever `layer` the manifest gave
+    /// it. Whether it is ELF is for the reader to check.
+    pub fn application_file(&self) -> Option<&Path> {
+        let EntryKind::File {
+            source: Source::Host(h),
+            ..
+        } = &self.kind
+        else {
+            return None;
+        };
+        let placed = self.layer == LayerKind::Application || self.provenance.needed_by.is_empty();
+        placed.then_some(h.as_path())
+    }
 }
 
 /// A component as the Plan and its views need it.
@@ -612,6 +632,7 @@ fn checks(
         .with_hint(hint)
         .into());
     }
+    plan.warnings.extend(check::unaudited_rust(plan));
     let dangling = check::dangling(plan);
     if let Some(w) = check::dangling_warning(&dangling) {
         plan.warnings.push(w);
@@ -797,10 +818,13 @@ fn resolve_error(comp: &Component, e: resolve::Error) -> Error {
 
 /// Merges claims into sorted entries: identical claims collapse, different ones conflict,
 /// and every missing parent directory is added.
-fn merge(manifest: &Manifest, claims: Vec<Claim>) -> Result<Vec<Entry>, Error> {
+fn merge(manifest: &Manifest, mut claims: Vec<Claim>) -> Result<Vec<Entry>, Error> {
     // Path -> index of its first claim: the claims stay where they are (a map of whole claims
     // would hold a second copy of every entry while the Plan's memory peaks).
     let mut map: BTreeMap<ImagePath, usize> = BTreeMap::new();
+    // (first claim, identical later claim): the entry keeps the first claim's provenance and
+    // gains the needers of the others (two components' closures both loading libc).
+    let mut collapsed: Vec<(usize, usize)> = Vec::new();
     for (i, c) in claims.iter().enumerate() {
         if c.path.is_root() {
             continue;
@@ -809,8 +833,17 @@ fn merge(manifest: &Manifest, claims: Vec<Claim>) -> Result<Vec<Entry>, Error> {
             None => {
                 map.insert(c.path.clone(), i);
             }
-            Some(&prev) if same(&claims[prev], c) => {}
+            Some(&prev) if same(&claims[prev], c) => collapsed.push((prev, i)),
             Some(&prev) => return Err(conflict(manifest, &claims[prev], c)),
+        }
+    }
+    for (first, later) in collapsed {
+        let more = std::mem::take(&mut claims[later].provenance.required_by);
+        let needers = &mut claims[first].provenance.required_by;
+        for n in more {
+            if !needers.contains(&n) {
+                needers.push(n);
+            }
         }
     }
     // A path under a symlink would be hidden or redirected at run time: refuse it.

@@ -1,6 +1,7 @@
 //! CycloneDX 1.6 JSON. The image is `metadata.component`; each manifest component is a
-//! component whose files are nested components of type `file`; Go modules and Rust crates are
-//! nested under the binary that embeds them; Debian packages are top-level `library`
+//! component whose files are nested components of type `file`; Go modules, the Go standard
+//! library (`stdlib`, as syft names it) and Rust crates are nested under the binary that embeds
+//! them (a Rust build-only crate with `scope: excluded`); Debian packages are top-level `library`
 //! components with their purl, licence and the files that ship. kiln's own data lives in
 //! properties under the documented `kiln:` namespace: `kiln:why`, `kiln:owner`,
 //! `kiln:capability`, `kiln:cadence`, `kiln:remove-when`, `kiln:kind`, `kiln:layer`,
@@ -71,10 +72,26 @@ fn file(c: &ComponentInfo, x: &FileFact) -> Value {
             }
             nested.push(comp);
         }
+        if let Some(std) = go.stdlib() {
+            let mut comp = json!({"type": "library", "bom-ref": format!("golang:{}:stdlib@{}", x.path, std.version), "name": "stdlib", "version": std.version, "purl": std.purl});
+            if let Some(cpe) = std.cpe {
+                comp["cpe"] = json!(cpe);
+            }
+            nested.push(comp);
+        }
     }
     if let Some(rust) = &x.rust {
         for c in &rust.packages {
-            nested.push(json!({"type": if c.root { "application" } else { "library" }, "bom-ref": format!("cargo:{}:{}@{}", x.path, c.name, c.version), "name": c.name, "version": c.version, "purl": c.purl(), "properties": [prop("cargo-source", &c.source)]}));
+            let mut comp = json!({"type": if c.root { "application" } else { "library" }, "bom-ref": format!("cargo:{}:{}@{}", x.path, c.name, c.version), "name": c.name, "version": c.version, "purl": c.purl(), "properties": [prop("cargo-source", &c.source)]});
+            if c.is_build_only() {
+                // CycloneDX 1.6 `component.scope`: "excluded": "components that are excluded
+                // provide the ability to document component usage for test and other
+                // non-runtime purposes. Excluded components are not reachable within a call
+                // graph at runtime." A `kind: build` crate ran in a build script or
+                // proc-macro; none of its code is in the binary.
+                comp["scope"] = json!("excluded");
+            }
+            nested.push(comp);
         }
     }
     if !nested.is_empty() {

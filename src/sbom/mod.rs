@@ -19,7 +19,6 @@ pub mod spdx;
 
 use crate::digest::Digest;
 use crate::elf::embedded::{GoBuildInfo, RustDeps};
-use crate::manifest::LayerKind;
 use crate::plan::{ComponentInfo, Entry, EntryKind, PackageRef, Plan, Source};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
@@ -187,18 +186,12 @@ pub fn facts<'a>(
     })
 }
 
-/// Go and Rust dependency data of application binaries: every file of the application layer
-/// and every file a component placed itself, whatever `layer` the manifest gave it.
+/// Go and Rust dependency data of application binaries ([`Entry::application_file`]).
 fn embedded(e: &Entry) -> (Option<Box<GoBuildInfo>>, Option<Box<RustDeps>>) {
-    let EntryKind::File {
-        source: Source::Host(h),
-        ..
-    } = &e.kind
-    else {
+    let Some(h) = e.application_file() else {
         return (None, None);
     };
-    let placed = e.layer == LayerKind::Application || e.provenance.needed_by.is_empty();
-    if !placed || !crate::elf::is_elf(h).unwrap_or(false) {
+    if !crate::elf::is_elf(h).unwrap_or(false) {
         return (None, None);
     }
     match crate::elf::map(h) {
@@ -317,7 +310,7 @@ impl Serialize for Node<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::Ownership;
+    use crate::manifest::{LayerKind, Ownership};
 
     fn component(name: &str, kind: &'static str) -> ComponentInfo {
         ComponentInfo {

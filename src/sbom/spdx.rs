@@ -1,5 +1,6 @@
 //! SPDX 2.3 JSON. The image is the described package; each manifest component, Debian package
-//! and embedded Go module or Rust crate is a package; every file and symlink is a file with
+//! and embedded Go module, Go standard library or Rust crate is a package (a binary
+//! `STATIC_LINK`s what it embeds; a Rust build-only crate is `BUILD_DEPENDENCY_OF` it); every file and symlink is a file with
 //! SHA-1 (required by SPDX) and SHA-256. The ownership statement of a component is in its
 //! `comment` and in annotations `kiln:KEY=VALUE`.
 
@@ -100,8 +101,20 @@ fn deb_package(f: &Facts, p: &PackageRef, shipped: usize) -> Value {
     })
 }
 
-/// The packages embedded in file `i` (Go modules, Rust crates), with their ids.
-fn embedded_packages(i: usize, x: &FileFact) -> Vec<(String, Value)> {
+/// How a package of [`embedded_packages`] relates to the file that names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    /// Its code is in the file: `FILE STATIC_LINK PACKAGE`.
+    Static,
+    /// It was only used to build the file (cargo-auditable's `kind: build`: build scripts and
+    /// proc-macros): `PACKAGE BUILD_DEPENDENCY_OF FILE`, SPDX 2.3 §11.1 ("is to be used when
+    /// SPDXRef-A is a build dependency of SPDXRef-B"), so none of its code is claimed to ship.
+    Build,
+}
+
+/// The packages embedded in file `i` (Go modules and standard library, Rust crates), with
+/// their ids and how they relate to the file.
+fn embedded_packages(i: usize, x: &FileFact) -> Vec<(String, Value, Link)> {
     let mut out = Vec::new();
     if let Some(go) = &x.go {
         for (j, m) in std::iter::once(&go.main).chain(go.deps.iter()).enumerate() {
@@ -126,12 +139,43 @@ fn embedded_packages(i: usize, x: &FileFact) -> Vec<(String, Value)> {
                 "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": m.purl()}],
                 "comment": comment,
             });
-            out.push((mid, pkg));
+            out.push((mid, pkg, Link::Static));
+        }
+        if let Some(std) = go.stdlib() {
+            let sid = format!("SPDXRef-Go-{i}-stdlib");
+            let mut refs = vec![
+                json!({"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": std.purl}),
+            ];
+            if let Some(cpe) = &std.cpe {
+                refs.push(json!({"referenceCategory": "SECURITY", "referenceType": "cpe23Type", "referenceLocator": cpe}));
+            }
+            let pkg = json!({
+                "SPDXID": sid,
+                "name": "stdlib",
+                "versionInfo": std.version,
+                "downloadLocation": "NOASSERTION",
+                "filesAnalyzed": false,
+                "primaryPackagePurpose": "LIBRARY",
+                "externalRefs": refs,
+                "comment": format!("Go standard library embedded in {} (go build info, {})", x.path, go.go_version),
+            });
+            out.push((sid, pkg, Link::Static));
         }
     }
     if let Some(rust) = &x.rust {
         for (j, c) in rust.packages.iter().enumerate() {
             let cid = format!("SPDXRef-Crate-{i}-{j}");
+            let (link, comment) = if c.is_build_only() {
+                (Link::Build, format!("Rust crate used to build {} (cargo auditable kind build: build scripts and proc-macros), not compiled into it; source {}", x.path, c.source))
+            } else {
+                (
+                    Link::Static,
+                    format!(
+                        "Rust crate embedded in {} (cargo auditable, source {})",
+                        x.path, c.source
+                    ),
+                )
+            };
             let pkg = json!({
                 "SPDXID": cid,
                 "name": c.name,
@@ -140,9 +184,9 @@ fn embedded_packages(i: usize, x: &FileFact) -> Vec<(String, Value)> {
                 "filesAnalyzed": false,
                 "primaryPackagePurpose": if c.root { "APPLICATION" } else { "LIBRARY" },
                 "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": c.purl()}],
-                "comment": format!("Rust crate embedded in {} (cargo auditable, source {})", x.path, c.source),
+                "comment": comment,
             });
-            out.push((cid, pkg));
+            out.push((cid, pkg, link));
         }
     }
     out
@@ -187,8 +231,11 @@ fn file_relationships<'a>(f: &'a Facts, i: usize, x: &'a FileFact) -> Vec<Node<'
             rels.push(relationship(&fid, "DEPENDS_ON", &file_id(j)));
         }
     }
-    for (eid, _) in embedded_packages(i, x) {
-        rels.push(relationship(&fid, "STATIC_LINK", &eid));
+    for (eid, _, link) in embedded_packages(i, x) {
+        rels.push(match link {
+            Link::Static => relationship(&fid, "STATIC_LINK", &eid),
+            Link::Build => relationship(&eid, "BUILD_DEPENDENCY_OF", &fid),
+        });
     }
     rels
 }
@@ -206,7 +253,7 @@ pub(super) fn document<'a>(f: &'a Facts<'a>) -> Node<'a> {
                 f.files
                     .iter()
                     .enumerate()
-                    .flat_map(|(i, x)| embedded_packages(i, x).into_iter().map(|(_, v)| v)),
+                    .flat_map(|(i, x)| embedded_packages(i, x).into_iter().map(|(_, v, _)| v)),
             )
             .map(Node::Value)
     });

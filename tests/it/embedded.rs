@@ -1,11 +1,12 @@
 //! Dependency metadata embedded in real binaries: `kiln::elf::embedded` reads a Go program's
 //! build info exactly as `go version -m` prints it, and a `cargo auditable` binary's crate list
-//! exactly as the fixture's Cargo.lock names the crates compiled in.
+//! exactly as the fixture's Cargo.lock names the crates it was built from.
 //!
 //! The Go program (tests/fixtures/go) is built at test time in module mode with two
 //! dependencies replaced by local directories and one served, with its go.sum hash, by a
 //! file-based module proxy the test writes; nothing is fetched from the network. The Rust
-//! program (tests/fixtures/rust-auditable) depends on itoa from crates.io; its target
+//! program (tests/fixtures/rust-auditable) depends on itoa from crates.io (and, at build time
+//! only, on a path build-dependency and a path proc-macro); its target
 //! directory is kept in the test bed, so only the first build downloads and compiles.
 
 use crate::util::*;
@@ -344,18 +345,36 @@ fn locked_crates(lock: &Path) -> Vec<(String, String, String, Vec<String>)> {
 /// the test bed); returns the binary.
 pub(crate) fn build_rust_auditable_fixture() -> PathBuf {
     require("cargo-auditable");
+    build_rust_fixture(&["auditable", "build"], "rust-auditable-target")
+}
+
+/// Builds tests/fixtures/rust-auditable with a plain `cargo build`: a Rust program without
+/// audit data.
+pub(crate) fn build_rust_plain_fixture() -> PathBuf {
+    build_rust_fixture(&["build"], "rust-plain-target")
+}
+
+/// Runs `cargo ARGS --release` on the fixture with a target directory `NAME-HASH` in the test
+/// bed, HASH naming this checkout, so two checkouts testing at once never overwrite each
+/// other's binary.
+fn build_rust_fixture(args: &[&str], name: &str) -> PathBuf {
     let fixture = repo().join("tests/fixtures/rust-auditable");
-    let target = testbed_dir().join("rust-auditable-target");
+    let checkout = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(repo().as_os_str().as_encoded_bytes()))
+    };
+    let target = testbed_dir().join(format!("{name}-{}", &checkout[..12]));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     run(
         Command::new(cargo)
-            .args(["auditable", "build", "--release", "--locked", "--quiet"])
+            .args(args)
+            .args(["--release", "--locked", "--quiet"])
             .arg("--manifest-path")
             .arg(fixture.join("Cargo.toml"))
             .env("CARGO_TARGET_DIR", &target)
             .env_remove("CARGO_BUILD_TARGET")
             .env_remove("RUSTC_WORKSPACE_WRAPPER"),
-        "cargo auditable build",
+        &format!("cargo {}", args.join(" ")),
     );
     target.join("release/kiln-auditable-fixture")
 }
@@ -371,8 +390,8 @@ fn rust_audit_data_lists_the_locked_crates() {
         .expect("no .dep-v0 section")
         .expect("readable audit data");
 
-    // Exactly the crates of Cargo.lock (all of them are compiled in: the root and itoa),
-    // with their versions, sources and dependency edges.
+    // Exactly the crates of Cargo.lock (the root, itoa, the build-dependency and the
+    // proc-macro), with their versions, sources and dependency edges.
     let ours: Vec<_> = {
         let mut v: Vec<_> = deps
             .packages
@@ -397,7 +416,25 @@ fn rust_audit_data_lists_the_locked_crates() {
         .map(|p| p.name.as_str())
         .collect();
     assert_eq!(roots, ["kiln-auditable-fixture"]);
-    assert!(deps.packages.iter().all(|p| p.kind.is_none()), "{deps:?}");
+    // The build-dependency and the proc-macro are `kind: build`: none of their code is in the
+    // binary.
+    let build_only: Vec<&str> = deps
+        .packages
+        .iter()
+        .filter(|p| p.is_build_only())
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(
+        build_only,
+        ["kiln-fixture-build-helper", "kiln-fixture-macro"],
+        "{deps:?}"
+    );
+    assert!(
+        deps.packages
+            .iter()
+            .all(|p| p.is_build_only() || p.kind.is_none()),
+        "{deps:?}"
+    );
     let itoa = deps.packages.iter().find(|p| p.name == "itoa").unwrap();
     assert_eq!(itoa.purl(), format!("pkg:cargo/itoa@{}", itoa.version));
 

@@ -3,7 +3,9 @@
 //! venv, the host's dpkg database (`dpkg-query`, `md5sum`), `go version -m`, the Rust fixture's
 //! Cargo.lock and `readelf`.
 
-use crate::embedded::{build_go_fixture, build_rust_auditable_fixture, go_version_m, GoTemp};
+use crate::embedded::{
+    build_go_fixture, build_rust_auditable_fixture, build_rust_plain_fixture, go_version_m, GoTemp,
+};
 use crate::util::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -896,9 +898,11 @@ layer = "base"
         &tmp.join("sbom"),
     );
 
-    // Go: exactly the `mod` and `dep` lines of `go version -m`, as pkg:golang purls.
+    // Go: exactly the `mod` and `dep` lines of `go version -m`, as pkg:golang purls, and the
+    // standard library of the toolchain its first line names, as syft names it
+    // (`stdlib`, version `go1.19.8`, purl `pkg:golang/stdlib@1.19.8`).
     let info = go_version_m(&go_bin, tmp);
-    let go_want: BTreeSet<(String, String, String)> = std::iter::once(&info.main)
+    let mut go_want: BTreeSet<(String, String, String)> = std::iter::once(&info.main)
         .chain(&info.deps)
         .map(|m| {
             (
@@ -909,13 +913,54 @@ layer = "base"
         })
         .collect();
     assert_eq!(go_want.len(), 4, "{info:?}");
-    // Rust: exactly the crates of the fixture's Cargo.lock (all compiled in), as pkg:cargo.
-    let crates = cargo_lock_crates(&repo().join("tests/fixtures/rust-auditable/Cargo.lock"));
-    let rust_want: BTreeSet<(String, String, String)> = crates
+    let release = info.go_version.strip_prefix("go").expect("goVERSION");
+    go_want.insert((
+        "stdlib".into(),
+        info.go_version.clone(),
+        format!("pkg:golang/stdlib@{release}"),
+    ));
+    // Rust: exactly the crates of the fixture's Cargo.lock, as pkg:cargo: the root and itoa
+    // compiled in; the fixture's `[build-dependencies]` (used by its build script) and its
+    // proc-macro dependencies (run by the compiler) build-only.
+    let fixture = repo().join("tests/fixtures/rust-auditable");
+    let crates = cargo_lock_crates(&fixture.join("Cargo.lock"));
+    let cargo_toml: toml::Value =
+        toml::from_str(&std::fs::read_to_string(fixture.join("Cargo.toml")).unwrap()).unwrap();
+    let is_proc_macro = |dep: &toml::Value| {
+        let Some(path) = dep.get("path").and_then(|p| p.as_str()) else {
+            return false;
+        };
+        let crate_toml: toml::Value = toml::from_str(
+            &std::fs::read_to_string(fixture.join(path).join("Cargo.toml")).unwrap(),
+        )
+        .unwrap();
+        crate_toml
+            .get("lib")
+            .and_then(|l| l.get("proc-macro"))
+            .and_then(|p| p.as_bool())
+            == Some(true)
+    };
+    let build_deps: BTreeSet<&str> = cargo_toml["build-dependencies"]
+        .as_table()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .chain(
+            cargo_toml["dependencies"]
+                .as_table()
+                .unwrap()
+                .iter()
+                .filter(|(_, d)| is_proc_macro(d))
+                .map(|(n, _)| n.as_str()),
+        )
+        .collect();
+    let (rust_build, rust_want): (BTreeSet<_>, BTreeSet<_>) = crates
         .iter()
         .map(|(n, v, _)| (n.clone(), v.clone(), format!("pkg:cargo/{n}@{v}")))
-        .collect();
+        .partition(|(n, _, _)| build_deps.contains(n.as_str()));
     assert_eq!(rust_want.len(), 2, "{crates:?}");
+    assert_eq!(rust_build.len(), 2, "{crates:?}");
+    let rust_all: BTreeSet<_> = rust_want.union(&rust_build).cloned().collect();
 
     // CycloneDX: nested under the binary that embeds them, and nowhere else.
     let cfiles = cdx_files(&sb.cdx);
@@ -934,11 +979,27 @@ layer = "base"
             .collect()
     };
     assert_eq!(nested("/usr/local/bin/go-app"), go_want, "CycloneDX, Go");
+    let stdlib = arr(&cfiles["/usr/local/bin/go-app"].1["components"])
+        .iter()
+        .find(|c| c["name"] == "stdlib")
+        .unwrap();
+    assert_eq!(
+        stdlib["cpe"],
+        format!("cpe:2.3:a:golang:go:{release}:-:*:*:*:*:*:*").as_str(),
+        "{stdlib}"
+    );
     assert_eq!(
         nested("/usr/local/bin/rust-app"),
-        rust_want,
+        rust_all,
         "CycloneDX, Rust"
     );
+    // Build-only crates have CycloneDX's `scope: excluded` (not reachable at run time); the
+    // crates compiled in have no scope (`required` is the default).
+    for c in arr(&cfiles["/usr/local/bin/rust-app"].1["components"]) {
+        let build_only = build_deps.contains(s(&c["name"]));
+        let want = if build_only { Some("excluded") } else { None };
+        assert_eq!(c["scope"].as_str(), want, "{c}");
+    }
     let go_app = &cfiles["/usr/local/bin/go-app"].1;
     for m in &info.deps {
         let c = arr(&go_app["components"])
@@ -985,7 +1046,7 @@ layer = "base"
     );
     assert_eq!(
         purls_of("pkg:cargo/", cdx_purls),
-        third(&rust_want),
+        third(&rust_all),
         "every pkg:cargo purl of the CycloneDX"
     );
 
@@ -1001,12 +1062,27 @@ layer = "base"
         rust_want,
         "SPDX, Rust"
     );
+    // A build-only crate is `CRATE BUILD_DEPENDENCY_OF FILE` (SPDX 2.3 §11.1), not linked.
+    let packages = spdx_packages(&sb.spdx);
+    let built_with: BTreeSet<(String, String, String)> = spdx_rels(&sb.spdx, "BUILD_DEPENDENCY_OF")
+        .into_iter()
+        .filter(|(_, b)| *b == files["/usr/local/bin/rust-app"].id)
+        .map(|(a, _)| {
+            let p = packages[a];
+            (
+                s(&p["name"]).to_string(),
+                s(&p["versionInfo"]).to_string(),
+                spdx_purl(p).expect("a purl").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(built_with, rust_build, "SPDX, Rust build-dependencies");
     let spdx_purls: Vec<String> = arr(&sb.spdx["packages"])
         .iter()
         .filter_map(|p| spdx_purl(p).map(str::to_string))
         .collect();
     assert_eq!(purls_of("pkg:golang/", spdx_purls.clone()), third(&go_want));
-    assert_eq!(purls_of("pkg:cargo/", spdx_purls), third(&rust_want));
+    assert_eq!(purls_of("pkg:cargo/", spdx_purls), third(&rust_all));
 
     // DT_NEEDED edges: none for the static Go program; each of the Rust program's needed
     // libraries for it.
@@ -1031,6 +1107,67 @@ layer = "base"
         built.as_secs_f64(),
         (started.elapsed() - built).as_secs_f64()
     );
+}
+
+/// Issue 10: a Rust program built without cargo-auditable gets a warning with the command
+/// that adds the data; one built with it, and a C program, do not.
+#[test]
+fn a_rust_program_without_audit_data_warns() {
+    let plain = build_rust_plain_fixture();
+    let audited = build_rust_auditable_fixture();
+    let t = tempdir();
+    let m = t.path().join("rust.toml");
+    std::fs::write(
+        &m,
+        format!(
+            r#"[image]
+name = "rust"
+entrypoint = ["/usr/local/bin/app"]
+
+[[component]]
+name = "app"
+kind = "elf"
+from = {plain:?}
+to = "/usr/local/bin/app"
+why = "a Rust program built with plain cargo build"
+
+[[component]]
+name = "audited"
+kind = "elf"
+from = {audited:?}
+to = "/usr/local/bin/audited"
+why = "a Rust program built with cargo auditable"
+
+[[component]]
+name = "curl"
+kind = "elf"
+from = "/usr/bin/curl"
+to = "/usr/bin/curl"
+why = "a C program"
+"#,
+            plain = plain.display().to_string(),
+            audited = audited.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let out = kiln()
+        .arg("build")
+        .arg(&m)
+        .args([
+            "--output",
+            &format!("oci:{}:latest", t.path().join("img").display()),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let want = "warning: `/usr/local/bin/app` is a Rust program without cargo-auditable data: \
+                its crates are not in the SBOM\n\nhint: build it with `cargo auditable build --release`\n";
+    assert!(stderr.contains(want), "{stderr}");
+    assert_eq!(stderr.matches("cargo-auditable").count(), 1, "{stderr}");
+    for quiet in ["/usr/local/bin/audited", "/usr/bin/curl"] {
+        assert!(!stderr.contains(quiet), "{quiet}: {stderr}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1398,7 +1535,8 @@ const EXPLAIN_FILE: &str = "\
   why: fetches health-check URLs for the platform team
   cadence: rebuilt on every release of curl
   remove when: never: it is what the image runs
-  needed by: libzstd.so.1 ← libcurl.so.4 ← /usr/bin/curl
+  needed by: {LIBCURL}
+  chain: libzstd.so.1 ← libcurl.so.4 ← /usr/bin/curl
   how: found by ld.so.cache
   package: {PACKAGE} {VERSION} ({ARCH}), source {SOURCE} {SOURCE_VERSION}, pkg:deb/debian/{PACKAGE}@{PURL_VERSION}?arch={ARCH}&distro={DISTRO}
 ";
@@ -1411,7 +1549,8 @@ const EXPLAIN_LINK: &str = "\
   why: fetches health-check URLs for the platform team
   cadence: rebuilt on every release of curl
   remove when: never: it is what the image runs
-  needed by: libzstd.so.1 ← libcurl.so.4 ← /usr/bin/curl
+  needed by: {LIBCURL}
+  chain: libzstd.so.1 ← libcurl.so.4 ← /usr/bin/curl
   how: symlink on the way to {REAL}
   package: {PACKAGE} {VERSION} ({ARCH}), source {SOURCE} {SOURCE_VERSION}, pkg:deb/debian/{PACKAGE}@{PURL_VERSION}?arch={ARCH}&distro={DISTRO}
 ";
@@ -1422,7 +1561,10 @@ fn fill(template: &str, values: &BTreeMap<&str, String>) -> String {
         out = out.replace(&format!("{{{k}}}"), v);
     }
     assert!(
-        !out.contains("{REAL") && !out.contains("{PACKAGE}") && !out.contains("{VERSION}"),
+        !out.contains("{REAL")
+            && !out.contains("{PACKAGE}")
+            && !out.contains("{VERSION}")
+            && !out.contains("{LIBCURL}"),
         "unfilled placeholder in {out}"
     );
     out
@@ -1479,6 +1621,7 @@ fn explain_names_a_library_two_levels_deep() {
                 .to_string(),
         ),
         ("PACKAGE", package.to_string()),
+        ("LIBCURL", libcurl.display().to_string()),
         ("ARCH", arch.to_string()),
         ("PURL_VERSION", version.replace(':', "%3A")),
         ("VERSION", version),
@@ -1545,4 +1688,183 @@ fn explain_names_a_library_two_levels_deep() {
     assert!(stderr.contains("is not in the image"), "{stderr}");
     assert!(stderr.contains("libzstd.so.1"), "{stderr}");
     eprintln!("sbom: explain test {:.1}s", started.elapsed().as_secs_f64());
+}
+
+/// The files of an image (SPDX `fileName`s, as image paths) that are ELF files on this host
+/// (the image was built from the host's root) and need `soname`, by readelf.
+fn host_elf_files_needing(spdx: &Value, soname: &str) -> BTreeSet<String> {
+    arr(&spdx["files"])
+        .iter()
+        .map(|f| s(&f["fileName"]).trim_start_matches('.').to_string())
+        .filter(|p| {
+            let host = Path::new(p);
+            let is_file = host.symlink_metadata().is_ok_and(|m| m.is_file());
+            is_file
+                && std::fs::read(host).is_ok_and(|b| b.starts_with(b"\x7fELF"))
+                && readelf_needed(host).iter().any(|n| n == soname)
+        })
+        .collect()
+}
+
+/// Issue 10: `explain` lists every object that needs a library, across components, and finds
+/// a library by its soname (through its link, to the file), in a manifest and in an image; a
+/// name two different files have is a list, an unknown name an error.
+#[test]
+fn explain_lists_every_needer_and_finds_a_library_by_soname() {
+    let t = tempdir();
+    std::fs::create_dir_all(t.path().join("a")).unwrap();
+    std::fs::write(t.path().join("a/one"), "one\n").unwrap();
+    std::fs::write(t.path().join("a/two"), "two\n").unwrap();
+    let m = t.path().join("needers.toml");
+    std::fs::write(
+        &m,
+        r#"[image]
+name = "needers"
+entrypoint = ["/usr/bin/curl"]
+
+[[component]]
+name = "curl"
+kind = "elf"
+from = "/usr/bin/curl"
+to = "/usr/bin/curl"
+why = "fetches"
+
+[[component]]
+name = "ls"
+kind = "elf"
+from = "/usr/bin/ls"
+to = "/usr/bin/ls"
+why = "lists"
+
+[[component]]
+name = "foo-a"
+kind = "file"
+from = "a/one"
+to = "/opt/a/libfoo.so.1"
+why = "one libfoo"
+
+[[component]]
+name = "foo-b"
+kind = "file"
+from = "a/two"
+to = "/opt/b/libfoo.so.1"
+why = "another libfoo"
+"#,
+    )
+    .unwrap();
+    let layout = t.path().join("img");
+    let img = format!("oci:{}:latest", layout.display());
+    build(&m, &img);
+    let manifest = m.display().to_string();
+    let spdx: Value = serde_json::from_slice(&sbom_bytes(&img, "spdx")).unwrap();
+    let lib = "/usr/lib/x86_64-linux-gnu";
+    let libc = std::fs::canonicalize(format!("{lib}/libc.so.6"))
+        .unwrap()
+        .display()
+        .to_string();
+
+    // Every file of the image that needs libc.so.6 (readelf), whichever component placed it.
+    let want = host_elf_files_needing(&spdx, "libc.so.6");
+    assert!(
+        want.contains("/usr/bin/curl") && want.contains("/usr/bin/ls") && want.len() > 3,
+        "{want:?}"
+    );
+    for target in [&img, &manifest] {
+        for query in [libc.as_str(), "libc.so.6"] {
+            let j: Value = serde_json::from_str(&explain(target, query, true)).unwrap();
+            assert_eq!(j["entry"]["path"], libc.as_str(), "{target} {query}");
+            let got: BTreeSet<String> = arr(&j["needers"])
+                .iter()
+                .map(|n| s(&n["path"]).to_string())
+                .collect();
+            assert_eq!(got, want, "kiln explain {target} {query} --json: needers");
+            let ls = arr(&j["needers"])
+                .iter()
+                .find(|n| n["path"] == "/usr/bin/ls")
+                .unwrap();
+            assert_eq!(ls["component"], "ls");
+        }
+        let text = explain(target, "libc.so.6", false);
+        assert!(
+            text.contains(&format!("  needed by {} objects:\n", want.len())),
+            "{text}"
+        );
+        assert!(text.contains("    /usr/bin/curl\n"), "{text}");
+        assert!(
+            text.contains("  chain: libc.so.6 ← /usr/bin/curl\n"),
+            "{text}"
+        );
+        if want.len() <= 20 {
+            assert!(
+                text.contains("    /usr/bin/ls (component `ls`)\n"),
+                "{text}"
+            );
+        }
+    }
+
+    // A soname found through its link: the link, then the file it leads to.
+    let zlib_real = std::fs::canonicalize(format!("{lib}/libz.so.1"))
+        .unwrap()
+        .display()
+        .to_string();
+    let zlib_link = format!("{lib}/libz.so.1");
+    let by_name: Vec<Value> = [&img, &manifest]
+        .iter()
+        .map(|target| {
+            let j: Value = serde_json::from_str(&explain(target, "libz.so.1", true)).unwrap();
+            assert_eq!(j["entry"]["path"], zlib_real.as_str(), "{j}");
+            let links: Vec<&str> = arr(&j["links"])
+                .iter()
+                .map(|l| s(&l["entry"]["path"]))
+                .collect();
+            assert_eq!(links, [zlib_link.as_str()], "{j}");
+            let text = explain(target, "libz.so.1", false);
+            let parts = format!(
+                "{}\n{}",
+                explain(target, &zlib_link, false),
+                explain(target, &zlib_real, false)
+            );
+            assert_eq!(text, parts, "kiln explain {target} libz.so.1");
+            j
+        })
+        .collect();
+    assert_eq!(by_name[0], by_name[1], "image and manifest agree");
+    let zlib_needers = host_elf_files_needing(&spdx, "libz.so.1");
+    let got: BTreeSet<String> = arr(&by_name[0]["needers"])
+        .iter()
+        .map(|n| s(&n["path"]).to_string())
+        .collect();
+    assert_eq!(got, zlib_needers, "needers of libz.so.1");
+
+    // Two different files by one name: a list and a hint; an unknown name: an error.
+    for target in [&img, &manifest] {
+        let out = kiln()
+            .args(["explain", target, "libfoo.so.1"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(
+                "error: `libfoo.so.1` names 2 different files in the image:\n  /opt/a/libfoo.so.1\n  /opt/b/libfoo.so.1\n"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "hint: name one by its path, e.g. `kiln explain {target} /opt/b/libfoo.so.1`"
+            )),
+            "{stderr}"
+        );
+        let out = kiln()
+            .args(["explain", target, "libnope.so.1"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("error: no file or library named `libnope.so.1` is in the image"),
+            "{stderr}"
+        );
+    }
 }
