@@ -19,6 +19,8 @@ pub struct Manifest {
     pub components: Vec<Component>,
     /// Run-time loads left out on purpose (`[[waive]]`): key → reason.
     pub waivers: Vec<Waiver>,
+    /// `[image] gconv`: which converter modules ship when a program calls `iconv_open`.
+    pub gconv: crate::resolve::Gconv,
 }
 
 /// A run-time load (dlopen) the manifest leaves out, with its reason.
@@ -549,6 +551,7 @@ pub(super) fn validate(file: &Arc<SourceFile>, dir: PathBuf, raw: RawManifest) -
             )
             .with_hint("`kiln init BINARY --why TEXT` writes a starting manifest"));
     }
+    let gconv = gconv(&cx, image.get_ref().gconv.as_ref())?;
     let image = image_spec(&cx, image, &components)?;
     let mut waivers = Vec::new();
     for w in &raw.waive {
@@ -582,7 +585,45 @@ pub(super) fn validate(file: &Arc<SourceFile>, dir: PathBuf, raw: RawManifest) -
         image,
         components,
         waivers,
+        gconv,
     })
+}
+
+/// `[image] gconv`: a list of charset names (`"ISO-8859-15"`, `"LATIN9"`, `"EUC-JP"`) or `"all"`.
+fn gconv(cx: &Ctx<'_>, v: Option<&S<toml::Value>>) -> R<crate::resolve::Gconv> {
+    use crate::resolve::Gconv;
+    let Some(v) = v else {
+        return Ok(Gconv::default());
+    };
+    let hint = "`gconv` is a list of charset names, e.g. `gconv = [\"ISO-8859-15\", \"EUC-JP\"]`, or `\"all\"`";
+    match v.get_ref() {
+        toml::Value::String(s) if s == "all" => Ok(Gconv::All),
+        toml::Value::Array(a) => {
+            let mut names = Vec::new();
+            for x in a {
+                match x {
+                    toml::Value::String(s)
+                        if !s.is_empty()
+                            && s.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+                    {
+                        names.push(s.clone())
+                    }
+                    other => {
+                        return Err(cx
+                            .err(
+                                v.span(),
+                                format!("`gconv` lists {other}, which is not a charset name"),
+                            )
+                            .with_hint(hint))
+                    }
+                }
+            }
+            Ok(Gconv::Charsets(names))
+        }
+        other => Err(cx
+            .err(v.span(), format!("`gconv` cannot be {other}"))
+            .with_hint(hint)),
+    }
 }
 
 fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component]) -> R<ImageSpec> {

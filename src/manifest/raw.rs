@@ -51,6 +51,8 @@ pub(crate) struct RawImage {
     pub(crate) cpu_level: Option<S<String>>,
     pub(crate) sysroot: Option<S<String>>,
     pub(crate) platforms: Option<S<Vec<S<String>>>>,
+    /// Charsets whose gconv modules ship (a list), or `"all"`.
+    pub(crate) gconv: Option<S<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -294,6 +294,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                 .collect(),
             nss: resolve::Nss::Text(nss_text),
             suggested: false,
+            gconv: manifest.gconv.clone(),
         }),
     };
     let resolver = Resolver::new(root, &overlay, options);

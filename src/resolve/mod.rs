@@ -20,7 +20,7 @@ mod dlopen;
 mod ldconf;
 mod view;
 
-pub use dlopen::{DlopenPolicy, Nss};
+pub use dlopen::{DlopenPolicy, Gconv, Nss, DEFAULT_GCONV, ICONV_RUNTIMES};
 pub use view::{Found, Link, Lookup, Origin, OverlayNode, View};
 
 use crate::elf::{self, ElfInfo};
