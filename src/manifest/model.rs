@@ -128,7 +128,18 @@ pub struct Component {
     pub ownership: Ownership,
     pub layer: LayerKind,
     pub spec: ComponentSpec,
+    /// `loaded-from` (elf and tree): image directories the program loads libraries from
+    /// itself (a JVM's `lib/server`), so a DT_NEEDED of its objects that names a library in
+    /// one of them is that library, whatever the loader's search order would find.
+    pub loaded_from: Vec<LoadedFrom>,
     /// Where the component's `[[component]]` table starts, for errors about it.
+    pub location: Location,
+}
+
+/// One `loaded-from` directory, with where the manifest names it.
+#[derive(Clone, Debug)]
+pub struct LoadedFrom {
+    pub dir: ImagePath,
     pub location: Location,
 }
 
@@ -893,9 +904,18 @@ fn ownership(
 /// Which kind-specific fields each kind accepts.
 fn allowed(kind: &str) -> &'static [&'static str] {
     match kind {
-        "elf" => &["from", "to", "mode", "uid", "gid", "resolve"],
+        "elf" => &["from", "to", "mode", "uid", "gid", "resolve", "loaded-from"],
         "file" => &["from", "content", "to", "mode", "uid", "gid"],
-        "tree" => &["from", "to", "include", "exclude", "uid", "gid", "resolve"],
+        "tree" => &[
+            "from",
+            "to",
+            "include",
+            "exclude",
+            "uid",
+            "gid",
+            "resolve",
+            "loaded-from",
+        ],
         "dir" => &["to", "mode", "uid", "gid"],
         "symlink" => &["to", "target"],
         "accounts" => &["defaults", "users", "groups"],
@@ -1247,7 +1267,22 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
         }
         _ => unreachable!("kind checked above"),
     };
+    let mut loaded_from = Vec::new();
+    if let Some(l) = &r.loaded_from {
+        if l.get_ref().is_empty() {
+            return Err(cx
+                .err(l.span(), format!("`loaded-from` of component `{name}` is empty"))
+                .with_hint("list the image directories the program loads libraries from, or remove `loaded-from`"));
+        }
+        for d in l.get_ref() {
+            loaded_from.push(LoadedFrom {
+                dir: cx.image_path(d, "loaded-from")?,
+                location: cx.loc(d.span()),
+            });
+        }
+    }
     Ok(Component {
+        loaded_from,
         name,
         why,
         ownership: ownership(

@@ -4,7 +4,8 @@
 //! at most 40 of them; every directory on the way searchable), the kernel's permission rule for
 //! executing a file and searching a directory as the image's `uid:gid`, the `#!` line of a
 //! script (its interpreter, and `/usr/bin/env NAME` looked up on the image's PATH as `env`
-//! would), and the list of shipped symlinks that point at nothing.
+//! would), the list of shipped symlinks that point at nothing, and that every `loaded-from`
+//! directory is one the image has and some library is loaded from.
 //! Does not own: what ships (`plan`), the ELF loader and its libraries (`resolve`), the words
 //! the manifest places of the messages (`plan::build` attaches them).
 //! Invariant: nothing is executed; every refusal names the path and what is wrong with it.
@@ -500,6 +501,34 @@ pub(crate) fn dangling_warning(links: &[(&Entry, &str)]) -> Option<String> {
         ));
     }
     Some(w)
+}
+
+/// Every `loaded-from` directory is a directory of the image, and some object of its component
+/// needs a library in it: a statement that changes nothing is a mistake, as a waiver is.
+pub(crate) fn loaded_from(
+    manifest: &crate::manifest::Manifest,
+    view: &crate::resolve::View<'_>,
+    used: &std::collections::BTreeSet<(usize, String)>,
+) -> Result<(), super::Error> {
+    for (ci, c) in manifest.components.iter().enumerate() {
+        for l in &c.loaded_from {
+            let dir = l.dir.as_str();
+            let problem = if !view.is_dir(dir) {
+                format!(
+                    "`loaded-from` {dir} of component `{}` is not a directory of the image",
+                    c.name
+                )
+            } else if !used.contains(&(ci, dir.to_string())) {
+                format!("`loaded-from` {dir} of component `{}` provides nothing: no object of the component needs a library in it", c.name)
+            } else {
+                continue;
+            };
+            return Err(crate::span::Diagnostic::new(problem, l.location.clone())
+                .with_hint("name the image directory the program itself loads the library from (the one holding the file a DT_NEEDED names), or remove it")
+                .into());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

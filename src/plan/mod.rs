@@ -302,8 +302,9 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
     let mut machine = None;
     let mut nss_user: Option<(usize, String)> = None;
     // Programs first; a library inside a tree is resolved on its own only when no program of
-    // the image loads it (it may be a plugin), and then a failure is a warning: glibc would only
-    // fail if something loaded it that way.
+    // the image loads it (it may be a plugin). Its needs must resolve too (a library the
+    // program loads from its own directories is stated with `loaded-from`): a need left
+    // unresolved is an error, never a silent drop of the library's other needs.
     let mut programs: Vec<(usize, ImagePath, PathBuf, bool)> = Vec::new();
     for (ci, p, h) in roots {
         let info = crate::elf::read(&h).ok();
@@ -343,19 +344,25 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
     };
     let mut covered: std::collections::BTreeSet<ImagePath> = std::collections::BTreeSet::new();
     let mut waivable: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut used_loaded_from: std::collections::BTreeSet<(usize, String)> =
+        std::collections::BTreeSet::new();
     for (ci, path, host, program) in roots {
         let comp = &manifest.components[ci];
         if !program && covered.contains(&path) {
             continue;
         }
-        let closure = match resolver.closure(&path, &host) {
+        let loaded: Vec<ImagePath> = comp.loaded_from.iter().map(|l| l.dir.clone()).collect();
+        let closure = match resolver.closure_loading(&path, &host, &loaded) {
             Ok(c) => c,
             Err(e) if !program && from_tree(ci) => {
-                warnings.push(format!("component `{}`: {path} is not loaded by any program in the image, and cannot be loaded on its own: {}", comp.name, e.to_string().lines().next().unwrap_or("")));
-                continue;
+                return Err(library_error(comp, &path, &claims, e))
             }
             Err(e) => return Err(resolve_error(comp, e)),
         };
+        used_loaded_from.extend(closure.objects.iter().filter_map(|o| match &o.rule {
+            resolve::Rule::LoadedFrom(d) => Some((ci, d.clone())),
+            _ => None,
+        }));
         covered.extend(closure.objects.iter().map(|o| o.real.clone()));
         waivable.extend(closure.waivable.iter().cloned());
         covered.extend(
@@ -505,6 +512,10 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                     layer: LayerKind::Libraries,
                     provenance: prov(match &obj.rule {
                         resolve::Rule::Dlopen(why) => format!("loaded at run time: {why}"),
+                        resolve::Rule::LoadedFrom(dir) => format!(
+                            "loaded by the program from {dir} (`loaded-from` of component `{}`)",
+                            comp.name
+                        ),
                         rule => format!("found by {rule}"),
                     }),
                     component: ci,
@@ -530,6 +541,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
             component: *ci,
         });
     }
+    check::loaded_from(manifest, resolver.view(), &used_loaded_from)?;
     // The resolver's view of the image and the hash cache hold a copy of every path: gone
     // before the claims are merged, where the Plan's memory peaks.
     drop(resolver);
@@ -793,6 +805,36 @@ fn resolve_error(comp: &Component, e: resolve::Error) -> Error {
         location: comp.location.clone(),
         hint,
         error: Box::new(e),
+    }
+}
+
+/// A library of a tree that no program loads, whose own needs do not resolve: the error says
+/// which need, and shows `loaded-from` with the directory of the image that holds a file of
+/// that name, when one does.
+fn library_error(comp: &Component, path: &ImagePath, claims: &[Claim], e: resolve::Error) -> Error {
+    let mut err = resolve_error(comp, e);
+    if let Error::Resolve { hint, error, .. } = &mut err {
+        if let resolve::Error::Missing { name, .. } = error.as_ref() {
+            let dir = claims
+                .iter()
+                .find(|c| c.path.as_str().rsplit('/').next() == Some(name.as_str()))
+                .and_then(|c| c.path.as_str().rsplit_once('/').map(|(d, _)| d.to_string()));
+            let shown = dir.as_deref().unwrap_or("/DIR/OF/THE/LIBRARY");
+            *hint = format!(
+                "{path} is not loaded by any program of the image, so kiln resolves it on its own. If the program loads `{name}` itself from a directory of its own (a JVM loads libjvm.so from lib/server), say so in component `{}`: `loaded-from = [\"{shown}\"]`; otherwise {}",
+                comp.name,
+                lower_first(hint)
+            );
+        }
+    }
+    err
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 

@@ -163,3 +163,148 @@ fn gconv_field_is_validated() {
     assert!(err.contains("`gconv` cannot be \"some\""), "{err}");
     assert!(err.contains("hint:"), "{err}");
 }
+
+/// A tree at /opt/app: bin/app dlopens lib/server/libinner.so, then lib/libouter.so, which
+/// NEEDS libinner.so (no RUNPATH leads there: the program loaded it, as a JVM loads libjvm.so)
+/// and libz.so.1 (from the target root). `tree_extra` goes into the tree component.
+fn jvm_like(dir: &Path, tree_extra: &str) -> PathBuf {
+    let dist = dir.join("dist");
+    std::fs::create_dir_all(dist.join("bin")).unwrap();
+    std::fs::create_dir_all(dist.join("lib/server")).unwrap();
+    let gcc = require("gcc");
+    let gcc_run = |args: &[&str]| {
+        run(
+            Command::new(&gcc).args(args).current_dir(dir),
+            &format!("gcc {args:?}"),
+        );
+    };
+    std::fs::write(dir.join("inner.c"), "int inner(void){return 7;}\n").unwrap();
+    std::fs::write(
+        dir.join("outer.c"),
+        "const char *zlibVersion(void);\nint inner(void);\nconst char *outer(void){return inner()==7 ? zlibVersion() : \"bad\";}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("app.c"),
+        "#include <dlfcn.h>\n#include <stdio.h>\nint main(void){\nif(!dlopen(\"/opt/app/lib/server/libinner.so\", RTLD_NOW|RTLD_GLOBAL)){puts(dlerror());return 1;}\nvoid *h = dlopen(\"/opt/app/lib/libouter.so\", RTLD_NOW);\nif(!h){puts(dlerror());return 1;}\nconst char *(*f)(void) = (const char *(*)(void))dlsym(h, \"outer\");\nprintf(\"zlib %s\\n\", f());return 0;}\n",
+    )
+    .unwrap();
+    gcc_run(&[
+        "-shared",
+        "-fPIC",
+        "-o",
+        "dist/lib/server/libinner.so",
+        "inner.c",
+        "-Wl,-soname,libinner.so",
+    ]);
+    let libz = if Path::new("/usr/lib/x86_64-linux-gnu/libz.so.1").exists() {
+        "/usr/lib/x86_64-linux-gnu/libz.so.1"
+    } else {
+        "/lib/x86_64-linux-gnu/libz.so.1"
+    };
+    gcc_run(&[
+        "-shared",
+        "-fPIC",
+        "-o",
+        "dist/lib/libouter.so",
+        "outer.c",
+        "-Wl,-soname,libouter.so",
+        "-Ldist/lib/server",
+        "-linner",
+        libz,
+    ]);
+    gcc_run(&["-O2", "-o", "dist/bin/app", "app.c"]);
+    let p = dir.join("kiln.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[image]\nname = \"jvm-like\"\nentrypoint = [\"/opt/app/bin/app\"]\nuser = \"nonroot\"\n\n[[component]]\nname = \"app\"\nkind = \"tree\"\nfrom = \"dist\"\nto = \"/opt/app\"\nwhy = \"the program under test\"\n{tree_extra}\n[[component]]\nname = \"accounts\"\nkind = \"accounts\"\nwhy = \"run as nonroot\"\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn a_library_the_program_loads_itself_does_not_stop_the_other_needs() {
+    let t = tempdir();
+    let d = t.path();
+    // Without the statement: an error naming the object and the soname, showing the statement.
+    let m = jvm_like(d, "");
+    let out = kiln().args(["build", "--plan"]).arg(&m).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot find `libinner.so`"), "{err}");
+    assert!(err.contains("/opt/app/lib/libouter.so"), "{err}");
+    assert!(
+        err.contains("loaded-from = [\"/opt/app/lib/server\"]"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    // With it: libinner.so is the program's, and libz.so.1 ships for libouter.so.
+    let m = jvm_like(d, "loaded-from = [\"/opt/app/lib/server\"]\n");
+    let plan = plan_json(&m);
+    let entries = plan["entries"].as_array().unwrap();
+    let libz = entries
+        .iter()
+        .find(|e| {
+            e["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .starts_with("libz.so.1")
+        })
+        .expect("libz.so.1 ships");
+    assert_eq!(libz["component"], "app", "{libz}");
+    let json = plan.to_string();
+    assert!(
+        json.contains("loaded by the program from /opt/app/lib/server")
+            || entries
+                .iter()
+                .any(|e| e["path"] == "/opt/app/lib/server/libinner.so"),
+        "{json}"
+    );
+    let layout = d.join("img");
+    build(&m, &format!("oci:{}:t", layout.display()));
+    let (_, config) = image(&layout, "t");
+    let rootfs = unpack(&layout, "t", &d.join("bundle"));
+    let out = run_in_chroot(&rootfs, &config, None);
+    check(&out, "app in chroot");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("zlib 1."),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn loaded_from_must_name_a_directory_something_is_loaded_from() {
+    let t = tempdir();
+    let d = t.path();
+    for (dir, says) in [
+        ("/opt/app/lib/nothing", "is not a directory of the image"),
+        ("/opt/app/bin", "provides nothing"),
+        ("opt/app", "`loaded-from` \"opt/app\""),
+    ] {
+        let m = jvm_like(
+            d,
+            &format!("loaded-from = [\"/opt/app/lib/server\", \"{dir}\"]\n"),
+        );
+        let out = kiln().args(["build", "--plan"]).arg(&m).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{dir}: {err}");
+        assert!(err.contains(says), "{dir}: {err}");
+        assert!(err.contains("kiln.toml:"), "{dir}: {err}");
+    }
+    let p = d.join("k.toml");
+    std::fs::write(&p, "[image]\nname = \"x\"\nentrypoint = [\"/x\"]\n\n[[component]]\nname = \"x\"\nkind = \"file\"\ncontent = \"x\"\nto = \"/x\"\nloaded-from = [\"/opt\"]\nwhy = \"x\"\n").unwrap();
+    let out = kiln().args(["build", "--plan"]).arg(&p).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`loaded-from` does not apply to component `x` of kind `file`"),
+        "{err}"
+    );
+}
