@@ -26,7 +26,8 @@ pub struct Manifest {
 /// A run-time load (dlopen) the manifest leaves out, with its reason.
 #[derive(Clone, Debug)]
 pub struct Waiver {
-    /// `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, a soname, or a `.note.dlopen` feature.
+    /// `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, a soname, a `.note.dlopen` feature, or
+    /// `shell:PATH` (a program's shell use in an image without `/bin/sh`).
     pub load: String,
     pub why: String,
     pub location: Location,
@@ -570,7 +571,7 @@ pub(super) fn validate(file: &Arc<SourceFile>, dir: PathBuf, raw: RawManifest) -
         let load =
             match &r.load {
                 None => return Err(cx.err(w.span(), "a [[waive]] has no `load`").with_hint(
-                    "name what is left out: `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, or a soname",
+                    "name what is left out: `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, a soname, or `shell:PATH`",
                 )),
                 Some(l) => cx.nonempty(l, "`load` of a [[waive]]")?,
             };

@@ -346,6 +346,8 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
     let mut waivable: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut used_loaded_from: std::collections::BTreeSet<(usize, String)> =
         std::collections::BTreeSet::new();
+    // Objects that run a shell: image path -> (component, the symbol that shows it).
+    let mut shell_users: BTreeMap<String, (String, String)> = BTreeMap::new();
     for (ci, path, host, program) in roots {
         let comp = &manifest.components[ci];
         if !program && covered.contains(&path) {
@@ -359,6 +361,20 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
             }
             Err(e) => return Err(resolve_error(comp, e)),
         };
+        // Only what components ship: libraries taken from the target root import these
+        // for paths most programs never take (libpq's popen, GLib's posix_spawn).
+        for o in closure
+            .objects
+            .iter()
+            .filter(|o| matches!(o.origin, resolve::Origin::Overlay(_)))
+        {
+            if let Some(symbol) = check::shell_use(&o.info) {
+                waivable.insert(format!("shell:{}", o.real));
+                shell_users
+                    .entry(o.real.to_string())
+                    .or_insert_with(|| (comp.name.clone(), symbol));
+            }
+        }
         used_loaded_from.extend(closure.objects.iter().filter_map(|o| match &o.rule {
             resolve::Rule::LoadedFrom(d) => Some((ci, d.clone())),
             _ => None,
@@ -570,6 +586,10 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         machine,
     };
     checks(manifest, &mut plan, &waivable)?;
+    let shell = check::shell_warnings(&plan, &shell_users, |k| {
+        manifest.waivers.iter().any(|w| w.load == k)
+    });
+    plan.warnings.extend(shell);
     plan.warnings.sort();
     plan.warnings.dedup();
     Ok(plan)
@@ -616,7 +636,7 @@ fn checks(
     {
         let hint = match crate::manifest::did_you_mean(&w.load, &candidates) {
             Some(y) => format!("did you mean `{y}`?"),
-            None => "remove it: no program of the image makes that load at run time (a waiver names `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, or a soname or `.note.dlopen` feature kiln would otherwise add)".into(),
+            None => "remove it: no program of the image makes that load at run time (a waiver names `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, a soname or `.note.dlopen` feature kiln would otherwise add, or `shell:PATH` for a program that runs a shell)".into(),
         };
         return Err(Diagnostic::new(
             format!("waiver of `{}` waives nothing", w.load),

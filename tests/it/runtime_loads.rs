@@ -308,3 +308,136 @@ fn loaded_from_must_name_a_directory_something_is_loaded_from() {
         "{err}"
     );
 }
+
+/// The plan's warnings that say a program runs a shell the image lacks.
+fn shell_warnings(manifest: &Path) -> Vec<String> {
+    plan_json(manifest)["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .filter(|w| w.contains("the image has no /bin/sh"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn shell_use_without_a_shell_is_a_warning() {
+    let t = tempdir();
+    let d = t.path();
+    let programs = [
+        ("sys", "#include <stdlib.h>\nint main(){return system(\"true\");}\n"),
+        ("pop", "#include <stdio.h>\nint main(){FILE *f = popen(\"true\", \"r\"); return f ? pclose(f) : 1;}\n"),
+        ("exsh", "#include <unistd.h>\nint main(){execl(\"/bin/sh\", \"sh\", \"-c\", \"true\", (char *)0); return 1;}\n"),
+        ("exbin", "#include <unistd.h>\nint main(int c, char **v){(void)c; execv(\"/usr/local/bin/other\", v); return 1;}\n"),
+        ("plain", "#include <stdio.h>\nint main(){puts(\"hi\"); return 0;}\n"),
+    ];
+    for (name, src) in programs {
+        cc(d, src, &format!("{name}.c"), name, &[]);
+    }
+    let expect = |name: &str, symbol: Option<&str>, extra: &str| {
+        let m = elf_manifest(d, name, "", extra);
+        let w = shell_warnings(&m);
+        match symbol {
+            Some(sym) => {
+                assert_eq!(w.len(), 1, "{name}: {w:?}");
+                assert!(
+                    w[0].contains(&format!("/usr/local/bin/{name} calls `{sym}`")),
+                    "{w:?}"
+                );
+                assert!(
+                    w[0].contains("hint:") && w[0].contains("popen failure"),
+                    "{w:?}"
+                );
+                assert!(
+                    w[0].contains(&format!("load = \"shell:/usr/local/bin/{name}\"")),
+                    "{w:?}"
+                );
+            }
+            None => assert!(w.is_empty(), "{name} {extra}: {w:?}"),
+        }
+    };
+    expect("sys", Some("system"), "");
+    expect("pop", Some("popen"), "");
+    expect("exsh", Some("execl"), "");
+    // exec of another program (no `/bin/sh` string), or no exec at all: nothing to say.
+    expect("exbin", None, "");
+    expect("plain", None, "");
+    // An image with /bin/sh: nothing to say.
+    let busybox = Path::new("/bin/busybox");
+    let shell_from = if busybox.exists() {
+        "/bin/busybox"
+    } else {
+        "/bin/dash"
+    };
+    expect(
+        "sys",
+        None,
+        &format!("\n[[component]]\nname = \"shell\"\nkind = \"file\"\nfrom = \"{shell_from}\"\nto = \"/bin/sh\"\nmode = \"0755\"\nwhy = \"system() runs /bin/sh\"\n"),
+    );
+    // Waived for this program.
+    expect(
+        "sys",
+        None,
+        "\n[[waive]]\nload = \"shell:/usr/local/bin/sys\"\nwhy = \"only the --report path calls system(), never used here\"\n",
+    );
+    // A waiver for a program that runs no shell waives nothing.
+    let m = elf_manifest(
+        d,
+        "plain",
+        "",
+        "\n[[waive]]\nload = \"shell:/usr/local/bin/plain\"\nwhy = \"x\"\n",
+    );
+    let out = kiln().args(["build", "--plan"]).arg(&m).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("waiver of `shell:/usr/local/bin/plain` waives nothing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn go_program_running_bin_sh_without_a_shell_is_a_warning() {
+    let go = require("go");
+    let t = tempdir();
+    let d = t.path();
+    let src = d.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("go.mod"), "module example.com/shelly\n\ngo 1.19\n").unwrap();
+    std::fs::write(
+        src.join("main.go"),
+        "package main\n\nimport \"os/exec\"\n\nfunc main() { _ = exec.Command(\"/bin/sh\", \"-c\", \"true\").Run() }\n",
+    )
+    .unwrap();
+    let cache = d.join("gocache");
+    let gopath = d.join("gopath");
+    run(
+        Command::new(go)
+            .args(["build", "-trimpath", "-o"])
+            .arg(d.join("shelly"))
+            .arg(".")
+            .current_dir(&src)
+            .env("CGO_ENABLED", "0")
+            .env("GOFLAGS", "-buildvcs=false")
+            .env("GOPROXY", "off")
+            .env("GOCACHE", &cache)
+            .env("GOPATH", &gopath),
+        "go build",
+    );
+    let m = elf_manifest(d, "shelly", "", "");
+    let w = shell_warnings(&m);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("/usr/local/bin/shelly links Go's `os/exec` and names `/bin/sh`"),
+        "{w:?}"
+    );
+    if gopath.exists() {
+        // The module cache is read-only; the temporary directory must be removable.
+        let _ = Command::new("chmod")
+            .arg("-R")
+            .arg("u+w")
+            .arg(&gopath)
+            .status();
+    }
+}
