@@ -590,6 +590,9 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         manifest.waivers.iter().any(|w| w.load == k)
     });
     plan.warnings.extend(shell);
+    if manifest.gconv != resolve::Gconv::default() && !waivable.contains("gconv") {
+        plan.warnings.push("[image] `gconv` names charsets, but no program of the image calls iconv_open itself, so no gconv module ships".into());
+    }
     plan.warnings.sort();
     plan.warnings.dedup();
     Ok(plan)
@@ -841,7 +844,7 @@ fn library_error(comp: &Component, path: &ImagePath, claims: &[Claim], e: resolv
                 .and_then(|c| c.path.as_str().rsplit_once('/').map(|(d, _)| d.to_string()));
             let shown = dir.as_deref().unwrap_or("/DIR/OF/THE/LIBRARY");
             *hint = format!(
-                "{path} is not loaded by any program of the image, so kiln resolves it on its own. If the program loads `{name}` itself from a directory of its own (a JVM loads libjvm.so from lib/server), say so in component `{}`: `loaded-from = [\"{shown}\"]`; otherwise {}",
+                "{path} is not loaded by any program of the image, so kiln resolves it on its own. If the program loads `{name}` itself from a directory of its own (a JVM loads libjvm.so from lib/server), say so in component `{}`: `loaded-from = [\"{shown}\"]`; if nothing loads it, leave it out with `exclude` (or `resolve = false`); otherwise {}",
                 comp.name,
                 lower_first(hint)
             );

@@ -88,6 +88,16 @@ fn cxx_program_gets_no_gconv_through_libstdcxx() {
         "the program links libstdc++ (which imports iconv_open): {shipped:?}"
     );
     assert_eq!(gconv_paths(&plan), Vec::<String>::new(), "no gconv files");
+    let m = elf_manifest(d, "hello", "gconv = [\"LATIN9\"]\n", "");
+    let plan = plan_json(&m);
+    assert_eq!(gconv_paths(&plan), Vec::<String>::new());
+    assert!(
+        plan["warnings"]
+            .to_string()
+            .contains("no program of the image calls iconv_open itself"),
+        "{}",
+        plan["warnings"]
+    );
     assert!(
         !ldd_dlopen(&d.join("hello"))
             .iter()
