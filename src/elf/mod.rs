@@ -1,7 +1,9 @@
 //! What one ELF file says about loading it, behind a small facade over goblin.
 //!
 //! Owns: recognising ELF files, and extracting class, machine, OS ABI, type, PT_INTERP,
-//! DT_NEEDED, DT_SONAME, DT_RPATH and DT_RUNPATH. Malformed input is an error, never a panic
+//! DT_NEEDED, DT_SONAME, DT_RPATH and DT_RUNPATH, and the signs that the file runs other
+//! programs (its undefined `system`/`popen`/`exec*`/`posix_spawn*` symbols, a `/bin/sh`
+//! string in `.rodata`, Go's `os/exec` in `.gopclntab`). Malformed input is an error, never a panic
 //! (goblin is additionally fenced with `catch_unwind`) and never an unbounded allocation.
 //! Does not own: searching for libraries (`resolve`).
 //! Invariant: nothing here executes the file.
