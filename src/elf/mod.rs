@@ -1,7 +1,9 @@
 //! What one ELF file says about loading it, behind a small facade over goblin.
 //!
 //! Owns: recognising ELF files, and extracting class, machine, OS ABI, type, PT_INTERP,
-//! DT_NEEDED, DT_SONAME, DT_RPATH and DT_RUNPATH. Malformed input is an error, never a panic
+//! DT_NEEDED, DT_SONAME, DT_RPATH and DT_RUNPATH, and the signs that the file runs other
+//! programs (its undefined `system`/`popen`/`exec*`/`posix_spawn*` symbols, a `/bin/sh`
+//! string in `.rodata`, Go's `os/exec` in `.gopclntab`). Malformed input is an error, never a panic
 //! (goblin is additionally fenced with `catch_unwind`) and never an unbounded allocation.
 //! Does not own: searching for libraries (`resolve`).
 //! Invariant: nothing here executes the file.
@@ -66,6 +68,12 @@ pub struct ElfInfo {
     pub triggers: Vec<String>,
     /// Entries of systemd-style `.note.dlopen` ELF notes.
     pub dlopen_notes: Vec<DlopenNote>,
+    /// Undefined dynamic symbols that start another program (see [`SHELL_SYMBOLS`]).
+    pub runs_programs: Vec<String>,
+    /// `.rodata` holds the string `/bin/sh`.
+    pub mentions_bin_sh: bool,
+    /// A Go program that links `os/exec` (its `.gopclntab` names `os/exec.(*Cmd).Start`).
+    pub go_os_exec: bool,
 }
 
 /// The versions one object needs from one library.
@@ -279,6 +287,42 @@ pub fn parse(bytes: &[u8]) -> Result<ElfInfo, ParseError> {
     }
 }
 
+/// Undefined symbols that start another program: `system` and `popen` always through
+/// `/bin/sh -c`; the `exec` and `posix_spawn` families run whatever path they are given.
+/// Only these are kept in [`ElfInfo::runs_programs`].
+pub const SHELL_SYMBOLS: &[&str] = &[
+    "system",
+    "popen",
+    "posix_spawn",
+    "posix_spawnp",
+    "execl",
+    "execle",
+    "execlp",
+    "execv",
+    "execve",
+    "execvp",
+    "execvpe",
+    "fexecve",
+];
+
+/// The bytes of the section named `name`, when the file holds them.
+fn section<'b>(elf: &goblin::elf::Elf<'_>, bytes: &'b [u8], name: &str) -> Option<&'b [u8]> {
+    let sh = elf
+        .section_headers
+        .iter()
+        .find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(name))?;
+    if sh.sh_type == goblin::elf::section_header::SHT_NOBITS {
+        return None;
+    }
+    let start = usize::try_from(sh.sh_offset).ok()?;
+    let end = start.checked_add(usize::try_from(sh.sh_size).ok()?)?;
+    bytes.get(start..end)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
 /// Runs `f`, turning a panic into `Err` without printing it. goblin is careful, but a parser
 /// bug must not become a crash on hostile input.
 fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
@@ -347,6 +391,20 @@ fn extract(elf: &goblin::elf::Elf<'_>, bytes: &[u8]) -> ElfInfo {
         .collect();
     triggers.sort();
     triggers.dedup();
+    let mut runs_programs: Vec<String> = elf
+        .dynsyms
+        .iter()
+        .take(1 << 20)
+        .filter(|s| s.st_shndx == 0 && s.st_name != 0)
+        .filter_map(|s| elf.dynstrtab.get_at(s.st_name))
+        .filter(|n| SHELL_SYMBOLS.contains(n))
+        .map(str::to_string)
+        .collect();
+    runs_programs.sort();
+    runs_programs.dedup();
+    let mentions_bin_sh = section(elf, bytes, ".rodata").is_some_and(|r| contains(r, b"/bin/sh"));
+    let go_os_exec =
+        section(elf, bytes, ".gopclntab").is_some_and(|r| contains(r, b"os/exec.(*Cmd).Start"));
     let mut dlopen_notes = Vec::new();
     if let Some(notes) = elf.iter_note_sections(bytes, Some(".note.dlopen")) {
         for note in notes.take(MAX_ITEMS).flatten() {
@@ -398,6 +456,9 @@ fn extract(elf: &goblin::elf::Elf<'_>, bytes: &[u8]) -> ElfInfo {
         version_defs,
         triggers,
         dlopen_notes,
+        runs_programs,
+        mentions_bin_sh,
+        go_os_exec,
     }
 }
 

@@ -19,12 +19,15 @@ pub struct Manifest {
     pub components: Vec<Component>,
     /// Run-time loads left out on purpose (`[[waive]]`): key → reason.
     pub waivers: Vec<Waiver>,
+    /// `[image] gconv`: which converter modules ship when a program calls `iconv_open`.
+    pub gconv: crate::resolve::Gconv,
 }
 
 /// A run-time load (dlopen) the manifest leaves out, with its reason.
 #[derive(Clone, Debug)]
 pub struct Waiver {
-    /// `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, a soname, or a `.note.dlopen` feature.
+    /// `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, a soname, a `.note.dlopen` feature, or
+    /// `shell:PATH` (a program's shell use in an image without `/bin/sh`).
     pub load: String,
     pub why: String,
     pub location: Location,
@@ -126,7 +129,18 @@ pub struct Component {
     pub ownership: Ownership,
     pub layer: LayerKind,
     pub spec: ComponentSpec,
+    /// `loaded-from` (elf and tree): image directories the program loads libraries from
+    /// itself (a JVM's `lib/server`), so a DT_NEEDED of its objects that names a library in
+    /// one of them is that library, whatever the loader's search order would find.
+    pub loaded_from: Vec<LoadedFrom>,
     /// Where the component's `[[component]]` table starts, for errors about it.
+    pub location: Location,
+}
+
+/// One `loaded-from` directory, with where the manifest names it.
+#[derive(Clone, Debug)]
+pub struct LoadedFrom {
+    pub dir: ImagePath,
     pub location: Location,
 }
 
@@ -549,6 +563,7 @@ pub(super) fn validate(file: &Arc<SourceFile>, dir: PathBuf, raw: RawManifest) -
             )
             .with_hint("`kiln init BINARY --why TEXT` writes a starting manifest"));
     }
+    let gconv = gconv(&cx, image.get_ref().gconv.as_ref())?;
     let image = image_spec(&cx, image, &components)?;
     let mut waivers = Vec::new();
     for w in &raw.waive {
@@ -556,7 +571,7 @@ pub(super) fn validate(file: &Arc<SourceFile>, dir: PathBuf, raw: RawManifest) -
         let load =
             match &r.load {
                 None => return Err(cx.err(w.span(), "a [[waive]] has no `load`").with_hint(
-                    "name what is left out: `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, or a soname",
+                    "name what is left out: `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, a soname, or `shell:PATH`",
                 )),
                 Some(l) => cx.nonempty(l, "`load` of a [[waive]]")?,
             };
@@ -582,7 +597,45 @@ pub(super) fn validate(file: &Arc<SourceFile>, dir: PathBuf, raw: RawManifest) -
         image,
         components,
         waivers,
+        gconv,
     })
+}
+
+/// `[image] gconv`: a list of charset names (`"ISO-8859-15"`, `"LATIN9"`, `"EUC-JP"`) or `"all"`.
+fn gconv(cx: &Ctx<'_>, v: Option<&S<toml::Value>>) -> R<crate::resolve::Gconv> {
+    use crate::resolve::Gconv;
+    let Some(v) = v else {
+        return Ok(Gconv::default());
+    };
+    let hint = "`gconv` is a list of charset names, e.g. `gconv = [\"ISO-8859-15\", \"EUC-JP\"]`, or `\"all\"`";
+    match v.get_ref() {
+        toml::Value::String(s) if s == "all" => Ok(Gconv::All),
+        toml::Value::Array(a) => {
+            let mut names = Vec::new();
+            for x in a {
+                match x {
+                    toml::Value::String(s)
+                        if !s.is_empty()
+                            && s.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+                    {
+                        names.push(s.clone())
+                    }
+                    other => {
+                        return Err(cx
+                            .err(
+                                v.span(),
+                                format!("`gconv` lists {other}, which is not a charset name"),
+                            )
+                            .with_hint(hint))
+                    }
+                }
+            }
+            Ok(Gconv::Charsets(names))
+        }
+        other => Err(cx
+            .err(v.span(), format!("`gconv` cannot be {other}"))
+            .with_hint(hint)),
+    }
 }
 
 fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component]) -> R<ImageSpec> {
@@ -852,9 +905,18 @@ fn ownership(
 /// Which kind-specific fields each kind accepts.
 fn allowed(kind: &str) -> &'static [&'static str] {
     match kind {
-        "elf" => &["from", "to", "mode", "uid", "gid", "resolve"],
+        "elf" => &["from", "to", "mode", "uid", "gid", "resolve", "loaded-from"],
         "file" => &["from", "content", "to", "mode", "uid", "gid"],
-        "tree" => &["from", "to", "include", "exclude", "uid", "gid", "resolve"],
+        "tree" => &[
+            "from",
+            "to",
+            "include",
+            "exclude",
+            "uid",
+            "gid",
+            "resolve",
+            "loaded-from",
+        ],
         "dir" => &["to", "mode", "uid", "gid"],
         "symlink" => &["to", "target"],
         "accounts" => &["defaults", "users", "groups"],
@@ -1206,7 +1268,22 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
         }
         _ => unreachable!("kind checked above"),
     };
+    let mut loaded_from = Vec::new();
+    if let Some(l) = &r.loaded_from {
+        if l.get_ref().is_empty() {
+            return Err(cx
+                .err(l.span(), format!("`loaded-from` of component `{name}` is empty"))
+                .with_hint("list the image directories the program loads libraries from, or remove `loaded-from`"));
+        }
+        for d in l.get_ref() {
+            loaded_from.push(LoadedFrom {
+                dir: cx.image_path(d, "loaded-from")?,
+                location: cx.loc(d.span()),
+            });
+        }
+    }
     Ok(Component {
+        loaded_from,
         name,
         why,
         ownership: ownership(

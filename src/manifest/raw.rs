@@ -51,6 +51,8 @@ pub(crate) struct RawImage {
     pub(crate) cpu_level: Option<S<String>>,
     pub(crate) sysroot: Option<S<String>>,
     pub(crate) platforms: Option<S<Vec<S<String>>>>,
+    /// Charsets whose gconv modules ship (a list), or `"all"`.
+    pub(crate) gconv: Option<S<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,6 +92,8 @@ pub(crate) struct RawComponent {
     pub(crate) extra: Option<S<Vec<S<String>>>>,
     pub(crate) zones: Option<S<Vec<S<String>>>>,
     pub(crate) fields: Option<S<BTreeMap<String, S<String>>>>,
+    /// Image directories the program loads libraries from itself (elf, tree).
+    pub(crate) loaded_from: Option<S<Vec<S<String>>>>,
 }
 
 impl RawComponent {
@@ -104,7 +108,7 @@ impl RawComponent {
         f!(from => "from", to => "to", content => "content", mode => "mode", uid => "uid",
            gid => "gid", resolve => "resolve", include => "include", exclude => "exclude",
            target => "target", defaults => "defaults", users => "users", groups => "groups",
-           extra => "extra", zones => "zones", fields => "fields");
+           extra => "extra", zones => "zones", fields => "fields", loaded_from => "loaded-from");
         v
     }
 }

@@ -4,8 +4,11 @@
 //! at most 40 of them; every directory on the way searchable), the kernel's permission rule for
 //! executing a file and searching a directory as the image's `uid:gid`, the `#!` line of a
 //! script (its interpreter, and `/usr/bin/env NAME` looked up on the image's PATH as `env`
-//! would), the list of shipped symlinks that point at nothing, and the Rust programs whose
-//! crates the SBOM cannot list (no cargo-auditable data).
+//! would), the list of shipped symlinks that point at nothing, the Rust programs whose
+//! crates the SBOM cannot list (no cargo-auditable data), that every `loaded-from`
+//! directory is one the image has and some library is loaded from, and programs that run a
+//! shell (`system`, `popen`, `exec*`/`posix_spawn*` or Go's `os/exec` with `/bin/sh`) in an
+//! image without `/bin/sh` (a warning, waivable per program as `shell:PATH`).
 //! Does not own: what ships (`plan`), the ELF loader and its libraries (`resolve`), the words
 //! the manifest places of the messages (`plan::build` attaches them).
 //! Invariant: nothing is executed; every refusal names the path and what is wrong with it.
@@ -531,6 +534,90 @@ pub(crate) fn unaudited_rust(plan: &Plan) -> Vec<String> {
         }
     }
     out
+}
+
+/// Every `loaded-from` directory is a directory of the image, and some object of its component
+/// needs a library in it: a statement that changes nothing is a mistake, as a waiver is.
+pub(crate) fn loaded_from(
+    manifest: &crate::manifest::Manifest,
+    view: &crate::resolve::View<'_>,
+    used: &std::collections::BTreeSet<(usize, String)>,
+) -> Result<(), super::Error> {
+    for (ci, c) in manifest.components.iter().enumerate() {
+        for l in &c.loaded_from {
+            let dir = l.dir.as_str();
+            let problem = if !view.is_dir(dir) {
+                format!(
+                    "`loaded-from` {dir} of component `{}` is not a directory of the image",
+                    c.name
+                )
+            } else if !used.contains(&(ci, dir.to_string())) {
+                format!("`loaded-from` {dir} of component `{}` provides nothing: no object of the component needs a library in it", c.name)
+            } else {
+                continue;
+            };
+            return Err(crate::span::Diagnostic::new(problem, l.location.clone())
+                .with_hint("name the image directory the program itself loads the library from (the one holding the file a DT_NEEDED names), or remove it")
+                .into());
+        }
+    }
+    Ok(())
+}
+
+/// The symbol by which an object shows it runs a shell, if it does: `system` or `popen`
+/// (always `/bin/sh -c`); an `exec` or `posix_spawn` function when `/bin/sh` is among its
+/// read-only strings; Go's `os/exec` (linked in) with `/bin/sh` among its strings. A Go
+/// program running `exec.Command("sh", ...)` is not seen: `sh` alone is too common a string.
+pub(crate) fn shell_use(info: &crate::elf::ElfInfo) -> Option<String> {
+    let always = info
+        .runs_programs
+        .iter()
+        .find(|s| *s == "system" || *s == "popen");
+    if let Some(s) = always {
+        return Some(s.clone());
+    }
+    if !info.mentions_bin_sh {
+        return None;
+    }
+    match info.runs_programs.first() {
+        Some(s) => Some(s.clone()),
+        None if info.go_os_exec => Some("os/exec".into()),
+        None => None,
+    }
+}
+
+/// Whether the image has `/bin/sh`: a path that resolves, through its symlinks, to a file.
+pub(crate) fn has_shell(plan: &Plan) -> bool {
+    match lookup(plan, "/", "/bin/sh", None) {
+        Stop::Found(p) => matches!(plan.get(&p).map(|e| &e.kind), Some(EntryKind::File { .. })),
+        _ => false,
+    }
+}
+
+/// One warning per program that runs a shell when the image has none: `users` maps an
+/// object's image path to its component and the symbol that shows the shell use.
+pub(crate) fn shell_warnings(
+    plan: &Plan,
+    users: &std::collections::BTreeMap<String, (String, String)>,
+    waived: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    if users.is_empty() || has_shell(plan) {
+        return Vec::new();
+    }
+    users
+        .iter()
+        .filter(|(path, _)| !waived(&format!("shell:{path}")))
+        .map(|(path, (component, symbol))| {
+            let how = match symbol.as_str() {
+                "system" | "popen" => format!("calls `{symbol}`, which runs `/bin/sh -c`"),
+                "os/exec" => "links Go's `os/exec` and names `/bin/sh`".to_string(),
+                _ => format!("calls `{symbol}` and names `/bin/sh`"),
+            };
+            format!(
+                "component `{component}`: {path} {how}, but the image has no /bin/sh\n  hint: such a call fails at run time with a misleading message (postgres' initdb says `popen failure`); add a shell (e.g. busybox-static's /bin/busybox as a `file` component at /bin/sh), or say the program never gets there: [[waive]] load = \"shell:{path}\" why = \"...\""
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

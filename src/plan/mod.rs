@@ -314,6 +314,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                 .collect(),
             nss: resolve::Nss::Text(nss_text),
             suggested: false,
+            gconv: manifest.gconv.clone(),
         }),
     };
     let resolver = Resolver::new(root, &overlay, options);
@@ -321,8 +322,9 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
     let mut machine = None;
     let mut nss_user: Option<(usize, String)> = None;
     // Programs first; a library inside a tree is resolved on its own only when no program of
-    // the image loads it (it may be a plugin), and then a failure is a warning: glibc would only
-    // fail if something loaded it that way.
+    // the image loads it (it may be a plugin). Its needs must resolve too (a library the
+    // program loads from its own directories is stated with `loaded-from`): a need left
+    // unresolved is an error, never a silent drop of the library's other needs.
     let mut programs: Vec<(usize, ImagePath, PathBuf, bool)> = Vec::new();
     for (ci, p, h) in roots {
         let info = crate::elf::read(&h).ok();
@@ -362,19 +364,41 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
     };
     let mut covered: std::collections::BTreeSet<ImagePath> = std::collections::BTreeSet::new();
     let mut waivable: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut used_loaded_from: std::collections::BTreeSet<(usize, String)> =
+        std::collections::BTreeSet::new();
+    // Objects that run a shell: image path -> (component, the symbol that shows it).
+    let mut shell_users: BTreeMap<String, (String, String)> = BTreeMap::new();
     for (ci, path, host, program) in roots {
         let comp = &manifest.components[ci];
         if !program && covered.contains(&path) {
             continue;
         }
-        let closure = match resolver.closure(&path, &host) {
+        let loaded: Vec<ImagePath> = comp.loaded_from.iter().map(|l| l.dir.clone()).collect();
+        let closure = match resolver.closure_loading(&path, &host, &loaded) {
             Ok(c) => c,
             Err(e) if !program && from_tree(ci) => {
-                warnings.push(format!("component `{}`: {path} is not loaded by any program in the image, and cannot be loaded on its own: {}", comp.name, e.to_string().lines().next().unwrap_or("")));
-                continue;
+                return Err(library_error(comp, &path, &claims, e))
             }
             Err(e) => return Err(resolve_error(comp, e)),
         };
+        // Only what components ship: libraries taken from the target root import these
+        // for paths most programs never take (libpq's popen, GLib's posix_spawn).
+        for o in closure
+            .objects
+            .iter()
+            .filter(|o| matches!(o.origin, resolve::Origin::Overlay(_)))
+        {
+            if let Some(symbol) = check::shell_use(&o.info) {
+                waivable.insert(format!("shell:{}", o.real));
+                shell_users
+                    .entry(o.real.to_string())
+                    .or_insert_with(|| (comp.name.clone(), symbol));
+            }
+        }
+        used_loaded_from.extend(closure.objects.iter().filter_map(|o| match &o.rule {
+            resolve::Rule::LoadedFrom(d) => Some((ci, d.clone())),
+            _ => None,
+        }));
         covered.extend(closure.objects.iter().map(|o| o.real.clone()));
         waivable.extend(closure.waivable.iter().cloned());
         covered.extend(
@@ -524,6 +548,10 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                     layer: LayerKind::Libraries,
                     provenance: prov(match &obj.rule {
                         resolve::Rule::Dlopen(why) => format!("loaded at run time: {why}"),
+                        resolve::Rule::LoadedFrom(dir) => format!(
+                            "loaded by the program from {dir} (`loaded-from` of component `{}`)",
+                            comp.name
+                        ),
                         rule => format!("found by {rule}"),
                     }),
                     component: ci,
@@ -549,6 +577,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
             component: *ci,
         });
     }
+    check::loaded_from(manifest, resolver.view(), &used_loaded_from)?;
     // The resolver's view of the image and the hash cache hold a copy of every path: gone
     // before the claims are merged, where the Plan's memory peaks.
     drop(resolver);
@@ -577,6 +606,13 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         machine,
     };
     checks(manifest, &mut plan, &waivable)?;
+    let shell = check::shell_warnings(&plan, &shell_users, |k| {
+        manifest.waivers.iter().any(|w| w.load == k)
+    });
+    plan.warnings.extend(shell);
+    if manifest.gconv != resolve::Gconv::default() && !waivable.contains("gconv") {
+        plan.warnings.push("[image] `gconv` names charsets, but no program of the image calls iconv_open itself, so no gconv module ships".into());
+    }
     plan.warnings.sort();
     plan.warnings.dedup();
     Ok(plan)
@@ -623,7 +659,7 @@ fn checks(
     {
         let hint = match crate::manifest::did_you_mean(&w.load, &candidates) {
             Some(y) => format!("did you mean `{y}`?"),
-            None => "remove it: no program of the image makes that load at run time (a waiver names `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, or a soname or `.note.dlopen` feature kiln would otherwise add)".into(),
+            None => "remove it: no program of the image makes that load at run time (a waiver names `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, a soname or `.note.dlopen` feature kiln would otherwise add, or `shell:PATH` for a program that runs a shell)".into(),
         };
         return Err(Diagnostic::new(
             format!("waiver of `{}` waives nothing", w.load),
@@ -813,6 +849,36 @@ fn resolve_error(comp: &Component, e: resolve::Error) -> Error {
         location: comp.location.clone(),
         hint,
         error: Box::new(e),
+    }
+}
+
+/// A library of a tree that no program loads, whose own needs do not resolve: the error says
+/// which need, and shows `loaded-from` with the directory of the image that holds a file of
+/// that name, when one does.
+fn library_error(comp: &Component, path: &ImagePath, claims: &[Claim], e: resolve::Error) -> Error {
+    let mut err = resolve_error(comp, e);
+    if let Error::Resolve { hint, error, .. } = &mut err {
+        if let resolve::Error::Missing { name, .. } = error.as_ref() {
+            let dir = claims
+                .iter()
+                .find(|c| c.path.as_str().rsplit('/').next() == Some(name.as_str()))
+                .and_then(|c| c.path.as_str().rsplit_once('/').map(|(d, _)| d.to_string()));
+            let shown = dir.as_deref().unwrap_or("/DIR/OF/THE/LIBRARY");
+            *hint = format!(
+                "{path} is not loaded by any program of the image, so kiln resolves it on its own. If the program loads `{name}` itself from a directory of its own (a JVM loads libjvm.so from lib/server), say so in component `{}`: `loaded-from = [\"{shown}\"]`; if nothing loads it, leave it out with `exclude` (or `resolve = false`); otherwise {}",
+                comp.name,
+                lower_first(hint)
+            );
+        }
+    }
+    err
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 

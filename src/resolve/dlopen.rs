@@ -8,7 +8,11 @@
 //!   every service its `nsswitch.conf` names other than the built-in ones (`files` and `dns`
 //!   are inside libc.so.6 from glibc 2.34 on) is `libnss_SERVICE.so.2`;
 //! - gconv: `iconv_open` loads `gconv-modules` (or its cache) and the converter modules from
-//!   `$LIB/gconv`; only UTF-8, ASCII, UCS-2/4 and WCHAR_T are built in;
+//!   `$LIB/gconv`; only UTF-8, ASCII, UCS-2/4 and WCHAR_T are built in. gconv ships only when
+//!   an object calls `iconv_open` itself (its own undefined dynamic symbols name it; libc and
+//!   libstdc++, [`ICONV_RUNTIMES`], do not count), and then the configuration files plus the
+//!   modules of [`DEFAULT_GCONV`] and the manifest's `gconv` charsets (found through the
+//!   configuration's `alias` and `module` lines), or every module for `gconv = "all"`;
 //! - systemd-style `.note.dlopen` notes: required and recommended entries (suggested ones
 //!   when asked).
 //!
@@ -27,6 +31,8 @@ pub struct DlopenPolicy {
     pub nss: Nss,
     /// Also add `suggested` `.note.dlopen` entries.
     pub suggested: bool,
+    /// Which converter modules ship when gconv does.
+    pub gconv: Gconv,
 }
 
 /// Which nsswitch.conf the image will have.
@@ -206,61 +212,13 @@ pub(super) fn wants(
         }
     }
 
-    // gconv modules for iconv.
-    if let Some((i, sym)) = user_of(&["iconv_open"]) {
+    // gconv modules for iconv: only for an object that calls iconv_open itself.
+    if let Some((i, sym)) = iconv_user(objects) {
         waivable.push("gconv".into());
         if !waived("gconv") {
-            let dir = format!("/usr/{}/gconv", target.lib);
-            let reason = format!("{vstr} loads converters from {dir} for {sym} (used by {}); only UTF-8, ASCII, UCS-2, UCS-4 and WCHAR_T are built in", short(&objects[i].name));
-            let host = view.root.join(dir.trim_start_matches('/'));
-            let mut names: Vec<String> = fs_err::read_dir(&host)
-                .map(|rd| {
-                    rd.filter_map(Result::ok)
-                        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            names.sort();
-            if names.is_empty() {
-                warnings.push(format!("{} uses {sym}, but the target root has no {dir}: iconv will only know its built-in charsets", short(&objects[i].name)));
-            }
-            for n in names {
-                let p = format!("{dir}/{n}");
-                if n.ends_with(".so") {
-                    out.push(Want::Library {
-                        name: p,
-                        alternatives: vec![],
-                        requester: i,
-                        reason: reason.clone(),
-                        required: false,
-                    });
-                } else if n == "gconv-modules.d" {
-                    let sub = host.join(&n);
-                    let mut confs: Vec<String> = fs_err::read_dir(&sub)
-                        .map(|rd| {
-                            rd.filter_map(Result::ok)
-                                .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    confs.sort();
-                    for c in confs.into_iter().filter(|c| c.ends_with(".conf")) {
-                        if let Ok(found) = view.lookup(&format!("{p}/{c}")) {
-                            out.push(Want::Data {
-                                found,
-                                reason: reason.clone(),
-                            });
-                        }
-                    }
-                } else if n.starts_with("gconv-modules") {
-                    if let Ok(found) = view.lookup(&p) {
-                        out.push(Want::Data {
-                            found,
-                            reason: reason.clone(),
-                        });
-                    }
-                }
-            }
+            out.extend(gconv_wants(
+                objects, i, &sym, &vstr, policy, view, target, warnings,
+            ));
         }
     }
 
@@ -297,6 +255,244 @@ pub(super) fn wants(
                 required: note.priority == "required",
             });
         }
+    }
+    out
+}
+
+/// Which gconv converter modules ship when an object calls `iconv_open` itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gconv {
+    /// The modules for [`DEFAULT_GCONV`] and these charsets (as the manifest's `gconv` names
+    /// them: `ISO-8859-15`, an alias such as `LATIN9`, any case).
+    Charsets(Vec<String>),
+    /// Every module of the target's gconv directory.
+    All,
+}
+
+impl Default for Gconv {
+    fn default() -> Gconv {
+        Gconv::Charsets(Vec::new())
+    }
+}
+
+/// The charsets whose modules ship whenever gconv does: the common ones glibc does not build
+/// in (UTF-16 and UTF-32 modules also do their LE and BE forms).
+pub const DEFAULT_GCONV: &[&str] = &["UTF-16", "UTF-32", "ISO-8859-1"];
+
+/// Charsets (and glibc's own aliases of them) that glibc 2.x converts without any module.
+const BUILTIN_CHARSETS: &[&str] = &[
+    "INTERNAL",
+    "WCHAR_T",
+    "UTF-8",
+    "UTF8",
+    "ISO-10646/UTF8",
+    "ISO-10646/UTF-8",
+    "ISO-IR-193",
+    "ASCII",
+    "US-ASCII",
+    "ANSI_X3.4-1968",
+    "ANSI_X3.4-1986",
+    "ANSI_X3.4",
+    "ISO646-US",
+    "ISO_646.IRV:1991",
+    "ISO-IR-6",
+    "US",
+    "IBM367",
+    "CP367",
+    "CSASCII",
+    "UCS-2",
+    "UCS2",
+    "UCS-2LE",
+    "UCS-2BE",
+    "UNICODELITTLE",
+    "UNICODEBIG",
+    "ISO-10646/UCS2",
+    "UCS-4",
+    "UCS4",
+    "UCS-4LE",
+    "UCS-4BE",
+    "ISO-10646/UCS4",
+    "ISO-10646",
+    "CSUCS4",
+];
+
+/// Libraries that import `iconv_open` for conversions of their own (libstdc++: the `codecvt`
+/// and `messages` facets of named locales), which a program reaches only by asking for such a
+/// locale: their import alone does not ship gconv. The program, or another library, that calls
+/// `iconv_open` does.
+pub const ICONV_RUNTIMES: &[&str] = &["libc.so.6", "libstdc++.so.6"];
+
+/// The first object (in load order) that calls `iconv_open` itself, not through a runtime of
+/// [`ICONV_RUNTIMES`].
+fn iconv_user(objects: &[Object]) -> Option<(usize, String)> {
+    objects
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| {
+            !o.soname
+                .as_deref()
+                .is_some_and(|s| ICONV_RUNTIMES.contains(&s))
+        })
+        .find(|(_, o)| o.info.triggers.iter().any(|t| t == "iconv_open"))
+        .map(|(i, _)| (i, "iconv_open".to_string()))
+}
+
+/// A charset name as gconv compares them: upper case, without the trailing `/`s.
+fn charset_key(name: &str) -> String {
+    name.trim_end_matches('/').to_ascii_uppercase()
+}
+
+/// What the target's gconv configuration (`gconv-modules`, `gconv-modules.d/*.conf`) says.
+#[derive(Debug, Default)]
+struct GconvConfig {
+    /// alias → charset.
+    aliases: BTreeMap<String, String>,
+    /// charset → the module files (`NAME.so`) that convert from or to it.
+    modules: BTreeMap<String, std::collections::BTreeSet<String>>,
+}
+
+impl GconvConfig {
+    fn read(&mut self, text: &str) {
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let f: Vec<&str> = line.split_whitespace().collect();
+            match f.as_slice() {
+                ["alias", alias, to, ..] => {
+                    self.aliases.insert(charset_key(alias), charset_key(to));
+                }
+                ["module", from, to, file, ..] if !file.contains('/') => {
+                    let file = if file.ends_with(".so") {
+                        file.to_string()
+                    } else {
+                        format!("{file}.so")
+                    };
+                    for cs in [charset_key(from), charset_key(to)] {
+                        if cs != "INTERNAL" {
+                            self.modules.entry(cs).or_default().insert(file.clone());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The module files for `charset`: None when the configuration does not know it.
+    fn files(&self, charset: &str) -> Option<&std::collections::BTreeSet<String>> {
+        let key = charset_key(charset);
+        let key = self.aliases.get(&key).unwrap_or(&key);
+        self.modules.get(key)
+    }
+}
+
+fn dir_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs_err::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The gconv configuration files and the converter modules the manifest's charsets need.
+#[allow(clippy::too_many_arguments)]
+fn gconv_wants(
+    objects: &[Object],
+    i: usize,
+    sym: &str,
+    vstr: &str,
+    policy: &DlopenPolicy,
+    view: &View<'_>,
+    target: &Target,
+    warnings: &mut Vec<String>,
+) -> Vec<Want> {
+    let mut out = Vec::new();
+    let user = short(&objects[i].name);
+    let dir = format!("/usr/{}/gconv", target.lib);
+    let host = view.root.join(dir.trim_start_matches('/'));
+    let names = dir_names(&host);
+    if names.is_empty() {
+        warnings.push(format!("{user} uses {sym}, but the target root has no {dir}: iconv will only know its built-in charsets"));
+        return out;
+    }
+    let config_reason =
+        format!("{vstr} reads the gconv configuration in {dir} for {sym} (used by {user})");
+    // The configuration: the main file, its cache and the gconv-modules.d drop-ins.
+    let mut config = GconvConfig::default();
+    let mut config_files = Vec::new();
+    for n in names.iter().filter(|n| n.starts_with("gconv-modules")) {
+        if n == "gconv-modules.d" {
+            for c in dir_names(&host.join(n))
+                .into_iter()
+                .filter(|c| c.ends_with(".conf"))
+            {
+                config_files.push(format!("{dir}/{n}/{c}"));
+            }
+        } else {
+            config_files.push(format!("{dir}/{n}"));
+        }
+    }
+    for p in config_files {
+        if let Ok(found) = view.lookup(&p) {
+            if !p.ends_with(".cache") {
+                if let Ok(text) = fs_err::read_to_string(found.origin.host()) {
+                    config.read(&text);
+                }
+            }
+            out.push(Want::Data {
+                found,
+                reason: config_reason.clone(),
+            });
+        }
+    }
+    // The converter modules.
+    let mut modules: BTreeMap<String, String> = BTreeMap::new();
+    match &policy.gconv {
+        Gconv::All => {
+            for n in names.iter().filter(|n| n.ends_with(".so")) {
+                modules.insert(n.clone(), "`gconv = \"all\"` in [image]".into());
+            }
+        }
+        Gconv::Charsets(extra) => {
+            let wanted = DEFAULT_GCONV
+                .iter()
+                .map(|c| (c.to_string(), "the default set"))
+                .chain(extra.iter().map(|c| (c.clone(), "`gconv` in [image]")));
+            for (cs, from) in wanted {
+                match config.files(&cs) {
+                    Some(files) => {
+                        for f in files {
+                            modules
+                                .entry(f.clone())
+                                .or_insert_with(|| format!("charset {cs} ({from})"));
+                        }
+                    }
+                    None if BUILTIN_CHARSETS.contains(&charset_key(&cs).as_str()) => {}
+                    None => warnings.push(format!(
+                        "gconv charset `{cs}` ({from}) is neither built into glibc nor named by the gconv configuration in {dir}: iconv_open will fail for it"
+                    )),
+                }
+            }
+        }
+    }
+    for (file, why) in modules {
+        let p = format!("{dir}/{file}");
+        if !names.contains(&file) {
+            warnings.push(format!(
+                "the gconv configuration names {p} for {why}, but the target root has no such file"
+            ));
+            continue;
+        }
+        out.push(Want::Library {
+            name: p,
+            alternatives: vec![],
+            requester: i,
+            reason: format!("{vstr} loads converters from {dir} for {sym} (used by {user}): {why}; only UTF-8, ASCII, UCS-2, UCS-4 and WCHAR_T are built in"),
+            required: false,
+        });
     }
     out
 }

@@ -8,7 +8,9 @@
 //! subdirectories chosen by a stated target level, `$ORIGIN`/`$LIB`/`$PLATFORM` expansion,
 //! compatibility checks on candidates (class, machine, byte order, OS ABI, shared type),
 //! reuse of already loaded sonames, symbol-version checks, musl's search order, the
-//! run-time loads glibc makes on its own (`dlopen`), and the "needed by" chain of every object.
+//! run-time loads glibc makes on its own (`dlopen`), the directories a program loads libraries
+//! from itself (`loaded-from`: a soname found there is taken before any search), and the
+//! "needed by" chain of every object.
 //! Does not own: reading ELF bytes (`elf`), deciding image paths and modes (`plan`).
 //! Invariant: a library that cannot be found is an error listing every directory tried; it is
 //! never silently dropped. Nothing is executed.
@@ -20,7 +22,7 @@ mod dlopen;
 mod ldconf;
 mod view;
 
-pub use dlopen::{DlopenPolicy, Nss};
+pub use dlopen::{DlopenPolicy, Gconv, Nss, DEFAULT_GCONV, ICONV_RUNTIMES};
 pub use view::{Found, Link, Lookup, Origin, OverlayNode, View};
 
 use crate::elf::{self, ElfInfo};
@@ -55,6 +57,9 @@ pub enum Rule {
     MuslBuiltin,
     /// Not in DT_NEEDED: loaded at run time, for the stated reason.
     Dlopen(String),
+    /// In a directory the manifest says the program loads libraries from itself
+    /// (`loaded-from`): the soname is already loaded when the DT_NEEDED is looked at.
+    LoadedFrom(String),
 }
 
 impl fmt::Display for Rule {
@@ -71,6 +76,7 @@ impl fmt::Display for Rule {
             Rule::MuslPath => f.write_str("musl path"),
             Rule::MuslBuiltin => f.write_str("musl built-in"),
             Rule::Dlopen(why) => write!(f, "dlopen: {why}"),
+            Rule::LoadedFrom(dir) => write!(f, "loaded-from {dir}"),
         }
     }
 }
@@ -386,6 +392,20 @@ impl<'a> Resolver<'a> {
 
     /// The closure of the object placed at `path` (a file in the overlay or the root).
     pub fn closure(&self, path: &ImagePath, host: &Path) -> Result<Closure, Error> {
+        self.closure_loading(path, host, &[])
+    }
+
+    /// The closure of the object at `path` in a program that loads libraries from `loaded`
+    /// (image directories) itself: a DT_NEEDED naming a file in one of them is that file,
+    /// before the loader's search order is tried.
+    pub fn closure_loading(
+        &self,
+        path: &ImagePath,
+        host: &Path,
+        loaded: &[ImagePath],
+    ) -> Result<Closure, Error> {
+        let loaded: Vec<String> = loaded.iter().map(ImagePath::to_string).collect();
+        let loaded = loaded.as_slice();
         let info = elf::read(host)?;
         let found = self.view.lookup(path.as_str()).ok();
         let real = found.as_ref().map_or(path.clone(), |f| f.real.clone());
@@ -437,7 +457,7 @@ impl<'a> Resolver<'a> {
                 info: iinfo,
             });
         }
-        self.load_needed(&mut objects, 0, &target, flavor, &info)?;
+        self.load_needed(&mut objects, 0, &target, flavor, &info, loaded)?;
         if flavor == Flavor::Glibc {
             self.check_versions(&objects)?;
         }
@@ -476,7 +496,7 @@ impl<'a> Resolver<'a> {
                         let mut first_err = None;
                         let mut hit = None;
                         for n in &names {
-                            match self.search(&objects, from, n, &target, flavor, &info) {
+                            match self.search(&objects, from, n, &target, flavor, &info, loaded) {
                                 Ok(r) => {
                                     hit = Some((n.clone(), r));
                                     break;
@@ -504,7 +524,7 @@ impl<'a> Resolver<'a> {
                                     needed_by: vec![requester],
                                     info: finfo,
                                 });
-                                self.load_needed(&mut objects, start, &target, flavor, &info)?;
+                                self.load_needed(&mut objects, start, &target, flavor, &info, loaded)?;
                             }
                             (None, Some(e)) if required => return Err(e),
                             _ => warnings.push(format!("{name} is not in the target root ({reason}); it will be missing at run time")),
@@ -534,6 +554,7 @@ impl<'a> Resolver<'a> {
         target: &Target,
         flavor: Flavor,
         root_info: &ElfInfo,
+        loaded: &[String],
     ) -> Result<(), Error> {
         let mut next = from;
         while next < objects.len() {
@@ -546,7 +567,7 @@ impl<'a> Resolver<'a> {
                     continue;
                 }
                 let (found, rule, finfo) =
-                    self.search(objects, next, &name, target, flavor, root_info)?;
+                    self.search(objects, next, &name, target, flavor, root_info, loaded)?;
                 // The same file reached under another name is the same object.
                 if let Some(j) = objects.iter().position(|o| o.real == found.real) {
                     if !objects[j].needed_by.contains(&next) {
@@ -651,6 +672,7 @@ impl<'a> Resolver<'a> {
         target: &Target,
         flavor: Flavor,
         root_info: &ElfInfo,
+        loaded: &[String],
     ) -> Result<(Found, Rule, ElfInfo), Error> {
         let requester = &objects[req];
         let mut searched = Vec::new();
@@ -677,6 +699,20 @@ impl<'a> Resolver<'a> {
                 dirs: vec![name.to_string()],
             });
         } else {
+            // Loaded by the program itself from its own directories (`loaded-from`).
+            for d in loaded {
+                match self.try_file(&format!("{d}/{name}"), root_info, &mut skipped) {
+                    Attempt::Hit(f, i) => return Ok((f, Rule::LoadedFrom(d.clone()), i)),
+                    Attempt::Fatal(p, r) => return Err(unloadable((p, r))),
+                    _ => {}
+                }
+            }
+            if !loaded.is_empty() {
+                searched.push(Searched {
+                    rule: "loaded-from".into(),
+                    dirs: loaded.to_vec(),
+                });
+            }
             let mut steps: Vec<(Rule, String, Vec<String>)> = Vec::new();
             match flavor {
                 Flavor::Glibc => {

@@ -28,5 +28,6 @@ mod push;
 mod refuse;
 mod repro;
 mod rules;
+mod runtime_loads;
 mod sbom;
 mod sign;
