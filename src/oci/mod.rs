@@ -581,6 +581,60 @@ mod tests {
     }
 
     #[test]
+    fn artifact_keys_cover_what_kiln_writes_and_values_must_be_digests() {
+        for f in crate::sbom::Format::ALL {
+            assert!(artifact_annotation(f.media_type()).is_some(), "{f:?}");
+        }
+        assert_eq!(
+            artifact_annotation(crate::image::PLAN_MEDIA_TYPE),
+            Some(ARTIFACT_PLAN)
+        );
+        let mut d = Descriptor {
+            media_type: MANIFEST_MEDIA_TYPE.into(),
+            digest: Digest::parse(D).unwrap(),
+            size: 0,
+            artifact_type: None,
+            platform: None,
+            annotations: BTreeMap::from([(ARTIFACT_SPDX.to_string(), D.to_string())]),
+        };
+        assert_eq!(
+            d.artifact("application/spdx+json").unwrap(),
+            Digest::parse(D)
+        );
+        assert_eq!(d.artifact(crate::image::PLAN_MEDIA_TYPE).unwrap(), None);
+        d.annotations
+            .insert(ARTIFACT_PLAN.into(), "sha256:../../x".into());
+        let e = d.artifacts().unwrap_err();
+        assert!(
+            e.contains("`dev.kiln.artifact.plan`") && e.contains("not a digest"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_artifact_must_name_the_image_as_its_subject() {
+        let image = Digest::parse(D).unwrap();
+        let other = Digest::of(b"other");
+        let desc = |d: &Digest| {
+            format!(r#"{{"mediaType":"{MANIFEST_MEDIA_TYPE}","size":1,"digest":"{d}"}}"#)
+        };
+        let m = |subject: &Digest| {
+            let text = format!(
+                r#"{{"schemaVersion":2,"artifactType":"application/spdx+json","config":{},"layers":[{}],"subject":{}}}"#,
+                desc(&other),
+                desc(&other),
+                desc(subject)
+            );
+            parse_manifest(text.as_bytes(), None).unwrap()
+        };
+        assert!(artifact_content(&m(&image), "application/spdx+json", &image).is_ok());
+        let e = artifact_content(&m(&other), "application/spdx+json", &image).unwrap_err();
+        assert!(e.contains("not the image"), "{e}");
+        let e = artifact_content(&m(&image), "application/vnd.cyclonedx+json", &image).unwrap_err();
+        assert!(e.contains("not an artifact of type"), "{e}");
+    }
+
+    #[test]
     fn manifests_are_told_from_other_blobs() {
         let config = format!(r#"{{"mediaType":"{CONFIG_MEDIA_TYPE}","size":2,"digest":"{D}"}}"#);
         let m = format!(r#"{{"schemaVersion":2,"config":{config},"layers":[]}}"#);
