@@ -92,6 +92,12 @@ pub(super) fn mib(bytes: u64) -> String {
 
 /// The line `kiln build` prints when it moved a tag: what the previous image left behind.
 pub(super) fn replaced_line(r: &crate::image::Replaced, dir: &std::path::Path) -> String {
+    if r.unreachable_blobs == 0 {
+        return format!(
+            "  replaced  {} (the previous image, {}, is still reachable through another tag)\n",
+            r.tag, r.previous
+        );
+    }
     format!(
         "  replaced  {} (previous image: {}, {} now unreachable; `kiln gc oci:{}` removes them)\n",
         r.tag,

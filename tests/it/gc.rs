@@ -3,6 +3,7 @@
 //! `kiln build` says what moving a tag left behind.
 
 use crate::engines::{compile, static_c};
+use crate::hostile::{key_pair, kiln_pw};
 use crate::util::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -63,6 +64,24 @@ fn gc_removes_exactly_what_a_rebuild_left_behind() {
     assert!(removed.is_empty(), "{v}");
     assert_eq!(v["blobs"], 0);
     let old = blobs(&layout);
+    // The old image is signed: its `sha256-HEX.sig` tag is a root like any other.
+    let (key, _) = key_pair(t.path(), "k");
+    let o = kiln_pw()
+        .args(["sign", "--identity", "registry.example/static-c", "--key"])
+        .arg(&key)
+        .arg(&spec)
+        .output()
+        .unwrap();
+    check(&o, "kiln sign");
+    let old_digest = layout_digest(&layout, "latest");
+    let signature: BTreeSet<String> = blobs(&layout).difference(&old).cloned().collect();
+    assert_eq!(
+        signature.len(),
+        3,
+        "signature manifest, its config, its layer"
+    );
+    let (_, removed) = gc_json(&layout, &["--dry-run"]);
+    assert!(removed.is_empty(), "a signature is garbage: {removed:?}");
 
     // The new image alone, built into a folder of its own: what stays reachable.
     change_program(&d);
@@ -102,7 +121,8 @@ fn gc_removes_exactly_what_a_rebuild_left_behind() {
     let (v, would) = gc_json(&layout, &["--dry-run"]);
     assert_eq!(would, left_behind);
     assert_eq!(v["dry_run"], true);
-    assert_eq!(blobs(&layout), old.union(&new).cloned().collect());
+    let everything: BTreeSet<String> = old.union(&new).chain(&signature).cloned().collect();
+    assert_eq!(blobs(&layout), everything);
     let bytes: u64 = left_behind
         .iter()
         .map(|b| blob(&layout, b).len() as u64)
@@ -121,7 +141,15 @@ fn gc_removes_exactly_what_a_rebuild_left_behind() {
     check(&o, "gc");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.starts_with("removed 9 blobs ("), "{out}");
-    assert_eq!(blobs(&layout), new);
+    assert_eq!(blobs(&layout), new.union(&signature).cloned().collect());
+    // The old image's signature tag and its blobs stay.
+    let sig_tag = format!("sha256-{}.sig", &old_digest[7..]);
+    assert!(
+        std::fs::read_to_string(layout.join("index.json"))
+            .unwrap()
+            .contains(&sig_tag),
+        "the .sig tag stays"
+    );
     assert_eq!(
         skopeo_inspect(&spec)["Digest"],
         layout_digest(&fresh, "latest").as_str()
@@ -208,4 +236,54 @@ fn gc_refuses_what_is_not_a_layout_or_cannot_be_walked() {
     let before = blobs(&layout);
     refused(&gc(&layout, &[]), &["is missing", &layer]);
     assert_eq!(blobs(&layout), before);
+}
+
+#[test]
+fn moving_a_tag_whose_image_another_tag_keeps_leaves_only_its_sboms_behind() {
+    let (t, d) = static_c();
+    let layout = t.path().join("img");
+    for tag in ["v1", "stable"] {
+        build(
+            &d.join("kiln.toml"),
+            &format!("oci:{}:{tag}", layout.display()),
+        );
+    }
+    let old = layout_digest(&layout, "stable");
+    let (m, _) = image(&layout, "stable");
+    change_program(&d);
+    let o = kiln()
+        .arg("build")
+        .arg(d.join("kiln.toml"))
+        .args(["--output", &format!("oci:{}:v1", layout.display())])
+        .output()
+        .unwrap();
+    check(&o, "rebuild v1");
+    let text = String::from_utf8_lossy(&o.stdout);
+    // The image stays (`stable`); v1's SBOMs (they name their tag) do not.
+    let (_, removed) = gc_json(&layout, &["--dry-run"]);
+    assert!(
+        text.contains(&format!(
+            "  replaced  v1 (previous image: {} blobs, ",
+            removed.len()
+        )),
+        "{text}\n{removed:?}"
+    );
+    for kept in [
+        old.as_str(),
+        m["config"]["digest"].as_str().unwrap(),
+        m["layers"][0]["digest"].as_str().unwrap(),
+    ] {
+        assert!(!removed.contains(kept), "{kept} in {removed:?}");
+    }
+    let (_, gone) = gc_json(&layout, &[]);
+    assert_eq!(gone, removed);
+    let spec = format!("oci:{}:stable", layout.display());
+    assert_eq!(skopeo_inspect(&spec)["Digest"], old.as_str());
+    for format in ["spdx", "cyclonedx"] {
+        let o = kiln()
+            .args(["sbom", "--format", format, &spec])
+            .output()
+            .unwrap();
+        check(&o, format);
+    }
 }
