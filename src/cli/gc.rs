@@ -21,12 +21,12 @@ pub(super) struct GcArgs {
 fn layout_dir(spec: &str) -> anyhow::Result<PathBuf> {
     let Some(rest) = spec.strip_prefix("oci:") else {
         anyhow::bail!(
-            "`kiln gc` works on an OCI layout folder, not {spec:?}\n\nhint: name it as oci:DIR (an oci-archive is rewritten whole by every build, so it holds no garbage)"
+            "`kiln gc` works on an OCI layout folder, not `{spec}`\n\nhint: name it as oci:DIR (an oci-archive is rewritten whole by every build, so it holds no garbage)"
         );
     };
     if rest.is_empty() || rest.contains(':') {
         anyhow::bail!(
-            "`kiln gc` takes a whole layout, oci:DIR, not {spec:?}\n\nhint: every tag of the layout is kept; leave out `:TAG`"
+            "`kiln gc` takes a whole layout, oci:DIR, not `{spec}`\n\nhint: every tag of the layout is kept; leave out `:TAG`"
         );
     }
     Ok(PathBuf::from(rest))

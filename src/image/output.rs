@@ -10,6 +10,11 @@
 //! - `docker-archive:FILE[:NAME[:TAG]]`: `docker load`'s format (manifest.json, the config
 //!   and uncompressed layers), written to a temporary file and renamed.
 //!
+//! In every layout (and oci-archive) `index.json` holds one entry per tag: the image manifest,
+//! or the image index of a multi-platform build. The SBOMs and the plan are artifact manifests
+//! named by the image manifest's descriptor ([`crate::oci::ARTIFACT_ANNOTATIONS`]), never
+//! entries of their own, so podman, skopeo and syft see one image.
+//!
 //! The default output is `oci:out/NAME:latest` (NAME from `[image] name`, which the manifest
 //! guarantees is a registry repository name: no `..`, no absolute path).
 //! Invariant: a killed or interrupted build leaves only staging folders, which the next run

@@ -8,7 +8,10 @@
 //! document before it is parsed, [`layout::Layout`] (every blob read is checked against its
 //! descriptor: a plain file inside `blobs/`, its size, its digest), [`archive`] (tar entries
 //! checked by name and type before anything is written or trusted) and [`guard`] (advisory
-//! locks around the final update, staging folders cleaned up after Ctrl-C or a crash).
+//! locks around the final update, staging folders cleaned up after Ctrl-C or a crash); the
+//! annotation keys by which an image's descriptor names its artifacts
+//! ([`ARTIFACT_ANNOTATIONS`]) and the check of an artifact ([`artifact_content`]); [`gc`]
+//! (which blobs no entry reaches).
 //! Does not own: what an image contains (`plan`, `layer`, `image`), the network (`registry`).
 //! Invariant: nothing derived from a blob (an SBOM, a signature's subject, a pushed byte) comes
 //! from bytes that were not checked against their digest; no path outside the layout folder is
