@@ -143,6 +143,8 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
             platforms: Vec<PlatformSummary<'a>>,
             #[serde(skip_serializing_if = "Option::is_none")]
             push: Option<&'a crate::registry::Summary>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            replaced: Option<&'a crate::image::Replaced>,
         }
         #[derive(serde::Serialize)]
         struct PlatformSummary<'a> {
@@ -192,6 +194,7 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
                 .collect(),
             warnings: &plan.warnings,
             push: pushed.as_ref(),
+            replaced: set.replaced.as_ref(),
         };
         return out(&(serde_json::to_string_pretty(&s)? + "\n"));
     }
@@ -229,6 +232,9 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
                 l.kind.as_str()
             );
         }
+    }
+    if let (Some(r), Output::Oci { dir, .. }) = (&set.replaced, &output) {
+        s += &super::gc::replaced_line(r, dir);
     }
     if let Some(p) = &pushed {
         s += &format!("  pushed    {}\n", p.reference);

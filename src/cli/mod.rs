@@ -9,6 +9,7 @@
 
 mod build;
 mod docs;
+mod gc;
 mod init;
 mod inspect;
 mod ldd;
@@ -127,6 +128,8 @@ enum Command {
     Lock(inspect::LockArgs),
     /// Push an image (with its SBOMs and plan) to a registry, exact bytes.
     Push(push::PushArgs),
+    /// Remove the blobs of an oci: layout that no tag reaches (`--dry-run` lists them).
+    Gc(gc::GcArgs),
     /// Write a cosign-compatible key pair: PREFIX.key (encrypted) and PREFIX.pub.
     GenerateKeyPair(sign::KeyPairArgs),
     /// Sign an image's digest (cosign's format), in its OCI layout or in the registry.
@@ -206,6 +209,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Explain(a) => inspect::explain(a),
         Command::Lock(a) => inspect::lock(a),
         Command::Push(a) => push::push(a),
+        Command::Gc(a) => gc::gc(a),
         Command::GenerateKeyPair(a) => sign::generate_key_pair(a),
         Command::Sign(a) => sign::sign(a),
         Command::Attest(a) => sign::attest(a),

@@ -219,7 +219,8 @@ pub struct Built {
     pub manifest: Descriptor,
     pub config: Descriptor,
     pub layers: Vec<Layer>,
-    /// Artifact manifests whose subject is the image (SBOMs, the plan), as index entries.
+    /// Artifact manifests whose subject is the image (SBOMs, the plan); `manifest` names
+    /// each by an [`crate::oci::ARTIFACT_ANNOTATIONS`] annotation.
     pub artifacts: Vec<Descriptor>,
     /// (file name in a docker-archive, blob digest) of each artifact's content.
     pub artifact_files: Vec<(String, Digest)>,
@@ -231,17 +232,29 @@ pub struct Built {
 pub struct BuiltSet {
     pub top: Descriptor,
     pub images: Vec<Built>,
+    /// When the build moved an existing tag of an `oci:` layout: what the previous image
+    /// left unreachable (`kiln gc` removes it).
+    pub replaced: Option<Replaced>,
+}
+
+/// What re-tagging left behind in a layout: blobs no tag reaches any more.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Replaced {
+    pub tag: String,
+    /// The previous image manifest (or index) the tag pointed at.
+    pub previous: Digest,
+    pub unreachable_blobs: usize,
+    pub unreachable_bytes: u64,
 }
 
 /// Media type of the portable plan kiln stores beside the image (for `kiln explain`).
 pub const PLAN_MEDIA_TYPE: &str = "application/vnd.kiln.plan.v1+json";
 /// Media type and content of the empty config of artifact manifests (OCI 1.1).
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
-/// Annotation on index entries of artifacts: the image manifest they describe.
+/// Annotation on the `index.json` entries of signatures and attestations (`sha256-HEX.sig`,
+/// `.att`): the image manifest they are about. (SBOMs and the plan are not index entries: the
+/// image's descriptor names them, [`crate::oci::ARTIFACT_ANNOTATIONS`].)
 pub const SUBJECT_ANNOTATION: &str = "dev.kiln.subject";
-/// Annotation on index entries of artifacts: the tag the image was built under (its SBOMs
-/// name it).
-pub const TAG_ANNOTATION: &str = "dev.kiln.tag";
 
 pub(crate) fn layer_descriptor(l: &Layer) -> Descriptor {
     Descriptor {

@@ -10,6 +10,11 @@
 //! - `docker-archive:FILE[:NAME[:TAG]]`: `docker load`'s format (manifest.json, the config
 //!   and uncompressed layers), written to a temporary file and renamed.
 //!
+//! In every layout (and oci-archive) `index.json` holds one entry per tag: the image manifest,
+//! or the image index of a multi-platform build. The SBOMs and the plan are artifact manifests
+//! named by the image manifest's descriptor ([`crate::oci::ARTIFACT_ANNOTATIONS`]), never
+//! entries of their own, so podman, skopeo and syft see one image.
+//!
 //! The default output is `oci:out/NAME:latest` (NAME from `[image] name`, which the manifest
 //! guarantees is a registry repository name: no `..`, no absolute path).
 //! Invariant: a killed or interrupted build leaves only staging folders, which the next run
@@ -257,7 +262,7 @@ fn write_image(plan: &Plan, layout: &Path, tag: &str) -> Result<Built, Error> {
     };
     let mb = to_bytes(&m);
     let md = write_blob(&blobs, staging, &mb)?;
-    let manifest = Descriptor {
+    let mut manifest = Descriptor {
         artifact_type: None,
         media_type: MANIFEST_MEDIA_TYPE.into(),
         digest: md,
@@ -266,6 +271,18 @@ fn write_image(plan: &Plan, layout: &Path, tag: &str) -> Result<Built, Error> {
         annotations: BTreeMap::new(),
     };
     let (artifacts, artifact_files) = write_artifacts(plan, &manifest, &blobs, staging, tag)?;
+    // The image's descriptor names its artifacts: they are not entries of `index.json`.
+    for a in &artifacts {
+        if let Some(key) = a
+            .artifact_type
+            .as_deref()
+            .and_then(oci::artifact_annotation)
+        {
+            manifest
+                .annotations
+                .insert(key.to_string(), a.digest.to_string());
+        }
+    }
     Ok(Built {
         manifest,
         config,
@@ -284,7 +301,11 @@ fn write_images(plans: &[Plan], layout: &Path, tag: &str) -> Result<BuiltSet, Er
     }
     if images.len() == 1 {
         let top = images[0].manifest.clone();
-        return Ok(BuiltSet { top, images });
+        return Ok(BuiltSet {
+            top,
+            images,
+            replaced: None,
+        });
     }
     let blobs = layout.join("blobs/sha256");
     let staging = Staging::new_in(layout)?;
@@ -303,14 +324,18 @@ fn write_images(plans: &[Plan], layout: &Path, tag: &str) -> Result<BuiltSet, Er
         platform: None,
         annotations: BTreeMap::new(),
     };
-    Ok(BuiltSet { top, images })
+    Ok(BuiltSet {
+        top,
+        images,
+        replaced: None,
+    })
 }
 
-/// Index entries of the artifacts, and (file name, blob) of their contents.
+/// Descriptors of the artifact manifests, and (file name, blob) of their contents.
 type Artifacts = (Vec<Descriptor>, Vec<(String, Digest)>);
 
 /// Writes the SBOMs (SPDX, CycloneDX) and the portable plan as OCI 1.1 artifacts whose subject
-/// is the image manifest; returns their index entries and their content blobs.
+/// is the image manifest; returns their descriptors and their content blobs.
 fn write_artifacts(
     plan: &Plan,
     image: &Descriptor,
@@ -383,13 +408,7 @@ fn write_artifacts(
             digest: md,
             size: mb.len() as u64,
             platform: None,
-            annotations: BTreeMap::from([
-                (
-                    super::SUBJECT_ANNOTATION.to_string(),
-                    image.digest.to_string(),
-                ),
-                (super::TAG_ANNOTATION.to_string(), tag.to_string()),
-            ]),
+            annotations: BTreeMap::new(),
         });
     }
     Ok((out, files))
@@ -407,17 +426,11 @@ fn tagged(built: &BuiltSet, tag: &str) -> Descriptor {
 
 fn write_new_layout(plans: &[Plan], dir: &Path, tag: &str) -> Result<BuiltSet, Error> {
     let built = write_images(plans, dir, tag)?;
-    let mut manifests = vec![tagged(&built, tag)];
-    manifests.extend(
-        built
-            .images
-            .iter()
-            .flat_map(|b| b.artifacts.iter().cloned()),
-    );
+    // One entry: the tag. The artifacts hang off the image descriptors' annotations.
     let index = Index {
         schema_version: 2,
         media_type: INDEX_MEDIA_TYPE,
-        manifests,
+        manifests: vec![tagged(&built, tag)],
     };
     write_file_atomic(
         &dir.join("oci-layout"),
@@ -520,6 +533,7 @@ pub fn write_all(plans: &[Plan], out: &Output) -> Result<BuiltSet, Error> {
             Ok(BuiltSet {
                 top: built.manifest.clone(),
                 images: vec![built],
+                replaced: None,
             })
         }
     }
@@ -630,7 +644,7 @@ fn write_oci(plans: &[Plan], dir: &Path, tag: &str) -> Result<BuiltSet, Error> {
     let parent = parent_of(dir);
     guard::sweep(&parent);
     let work = Staging::new_in(&parent)?;
-    let built = write_new_layout(plans, work.path(), tag)?;
+    let mut built = write_new_layout(plans, work.path(), tag)?;
     let _lock = Lock::folder(&parent)?;
     if vacant(dir)? {
         if dir.exists() {
@@ -641,10 +655,20 @@ fn write_oci(plans: &[Plan], dir: &Path, tag: &str) -> Result<BuiltSet, Error> {
     }
     let layout = open_existing(dir)?;
     move_blobs(work.path(), &layout)?;
-    layout.update(|index| -> Result<(), Error> {
-        merge_index(&layout, index, &built, tag);
-        Ok(())
-    })?;
+    let previous = layout.update(|index| -> Result<_, Error> { Ok(retag(index, &built, tag)) })?;
+    // Still under the lock a build holds while it adds blobs: what the old image left behind.
+    // Only a note: a layout kiln cannot walk to the end does not fail the build.
+    built.replaced = previous
+        .filter(|p| p.digest != built.top.digest)
+        .and_then(|p| {
+            let (n, bytes) = oci::gc::left_behind(&layout, &p).ok()?;
+            Some(super::Replaced {
+                tag: tag.to_string(),
+                previous: p.digest,
+                unreachable_blobs: n,
+                unreachable_bytes: bytes,
+            })
+        });
     Ok(built)
 }
 
@@ -676,37 +700,12 @@ fn move_blobs(from: &Path, layout: &Layout) -> Result<(), Error> {
 }
 
 /// The index of an existing layout after a build of `built` under `tag`: the tag moves to the
-/// new image, artifacts of images no longer in the index go, the new ones come in (once each).
-fn merge_index(layout: &Layout, index: &mut oci::Index, built: &BuiltSet, tag: &str) {
+/// new image; returns the entry it had before.
+fn retag(index: &mut oci::Index, built: &BuiltSet, tag: &str) -> Option<Descriptor> {
+    let previous = index.tagged(tag).cloned();
     index.retain(|m| m.tag() != Some(tag));
     index.push(tagged(built, tag));
-    // Images: the entries that are not artifacts, and the manifests of the indexes among them.
-    let mut images: Vec<String> = Vec::new();
-    for m in index
-        .descriptors()
-        .filter(|m| m.annotation(super::SUBJECT_ANNOTATION).is_none())
-    {
-        images.push(m.digest.to_string());
-        if m.is_index() {
-            let children = layout
-                .read_blob(&m.digest, Some(m.size), oci::MAX_MANIFEST)
-                .ok()
-                .and_then(|b| oci::parse_manifest(&b, Some(&m.media_type)).ok());
-            for c in children.iter().flat_map(|c| c.children()) {
-                images.push(c.digest.to_string());
-            }
-        }
-    }
-    index.retain(|m| {
-        m.annotation(super::SUBJECT_ANNOTATION)
-            .is_none_or(|s| images.iter().any(|i| i == s))
-    });
-    // Once each: the same artifact under another tag is another entry (its tag annotation).
-    for a in built.images.iter().flat_map(|b| b.artifacts.iter()) {
-        if !index.descriptors().any(|d| d == a) {
-            index.push(a.clone());
-        }
-    }
+    previous
 }
 
 #[cfg(test)]

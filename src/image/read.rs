@@ -1,13 +1,13 @@
 //! Reading what kiln stored beside an image: the SBOMs and the portable plan, from any output
 //! form (`oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE`).
 //!
-//! Owns: finding the tagged image in an index and the artifacts whose subject it is. Every
+//! Owns: finding the tagged image in an index and the artifacts its descriptor names
+//! ([`crate::oci::ARTIFACT_ANNOTATIONS`]; each checked to have the image as `subject`). Every
 //! manifest and blob on the way is read through [`crate::oci`]: checked against its descriptor
 //! (size, digest), parsed only within a size limit; archives are read in place (never unpacked).
 //! Artifacts over [`MAX_ARTIFACT`] bytes are refused.
 
 use super::output::Output;
-use super::{SUBJECT_ANNOTATION, TAG_ANNOTATION};
 use crate::digest::Digest;
 use crate::oci::archive::Archive;
 use crate::oci::layout::Layout;
@@ -59,7 +59,21 @@ impl Store {
     /// The manifest `d` names, checked and parsed.
     fn manifest(&self, d: &Descriptor) -> Result<Manifest, Error> {
         let bytes = self.blob(d, MAX_MANIFEST)?;
-        parse_manifest(&bytes, Some(&d.media_type)).map_err(|why| Error::NotAManifest {
+        self.parse(d, &bytes)
+    }
+
+    /// The manifest `d` names when only its digest is known (an annotation gives no size):
+    /// read within [`MAX_MANIFEST`], checked against the digest, parsed.
+    fn manifest_unsized(&self, d: &Descriptor) -> Result<Manifest, Error> {
+        let bytes = match self {
+            Store::Dir(l) => l.read_blob(&d.digest, None, MAX_MANIFEST)?,
+            Store::Archive(a) => a.read_blob(&d.digest, None, MAX_MANIFEST)?,
+        };
+        self.parse(d, &bytes)
+    }
+
+    fn parse(&self, d: &Descriptor, bytes: &[u8]) -> Result<Manifest, Error> {
+        parse_manifest(bytes, Some(&d.media_type)).map_err(|why| Error::NotAManifest {
             path: self.path().to_path_buf(),
             digest: d.digest.clone(),
             why,
@@ -108,36 +122,34 @@ pub fn artifact_for(
         path: store.path().into(),
         what: index.no_such_tag(&tag),
     })?;
-    let subject = match store.manifest(top)? {
-        Manifest::Index { manifests, .. } => {
-            choose_platform(&store, &tag, &manifests, platform)?.digest
-        }
-        Manifest::Image { .. } => top.digest.clone(),
+    // The descriptor of the image manifest: the entry itself, or the platform's in the index.
+    let image = match store.manifest(top)? {
+        Manifest::Index { manifests, .. } => choose_platform(&store, &tag, &manifests, platform)?,
+        Manifest::Image { .. } => top.clone(),
     };
-    // The one built under this tag (its SBOM names the tag), else any for this image.
-    let of_image = |m: &&Descriptor| {
-        m.artifact_type.as_deref() == Some(media_type)
-            && m.annotation(SUBJECT_ANNOTATION) == Some(subject.to_string().as_str())
+    let invalid = |digest: &Digest, why: String| Error::NotAManifest {
+        path: store.path().into(),
+        digest: digest.clone(),
+        why,
     };
-    let art = index
-        .descriptors()
-        .filter(of_image)
-        .find(|m| m.annotation(TAG_ANNOTATION) == Some(tag.as_str()))
-        .or_else(|| index.descriptors().find(of_image))
+    let art = image
+        .artifact(media_type)
+        .map_err(|why| invalid(&image.digest, why))?
         .ok_or_else(|| Error::NotFound {
             path: store.path().into(),
             what: format!("no {media_type} for the image tagged `{tag}` (was it built by kiln?)"),
         })?;
-    let content = match store.manifest(art)? {
-        Manifest::Image { layers, .. } if layers.len() == 1 => layers[0].clone(),
-        _ => {
-            return Err(Error::NotAManifest {
-                path: store.path().into(),
-                digest: art.digest.clone(),
-                why: "an artifact of kiln's has exactly one layer".into(),
-            })
-        }
+    let art = Descriptor {
+        media_type: oci::MANIFEST_MEDIA_TYPE.into(),
+        digest: art,
+        size: 0,
+        artifact_type: None,
+        platform: None,
+        annotations: Default::default(),
     };
+    let manifest = store.manifest_unsized(&art)?;
+    let content = oci::artifact_content(&manifest, media_type, &image.digest)
+        .map_err(|why| invalid(&art.digest, why))?;
     store.blob(&content, MAX_ARTIFACT)
 }
 

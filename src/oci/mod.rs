@@ -8,13 +8,17 @@
 //! document before it is parsed, [`layout::Layout`] (every blob read is checked against its
 //! descriptor: a plain file inside `blobs/`, its size, its digest), [`archive`] (tar entries
 //! checked by name and type before anything is written or trusted) and [`guard`] (advisory
-//! locks around the final update, staging folders cleaned up after Ctrl-C or a crash).
+//! locks around the final update, staging folders cleaned up after Ctrl-C or a crash); the
+//! annotation keys by which an image's descriptor names its artifacts
+//! ([`ARTIFACT_ANNOTATIONS`]) and the check of an artifact ([`artifact_content`]); [`gc`]
+//! (which blobs no entry reaches).
 //! Does not own: what an image contains (`plan`, `layer`, `image`), the network (`registry`).
 //! Invariant: nothing derived from a blob (an SBOM, a signature's subject, a pushed byte) comes
 //! from bytes that were not checked against their digest; no path outside the layout folder is
 //! ever opened through a name the layout holds.
 
 pub mod archive;
+pub mod gc;
 pub mod guard;
 pub mod layout;
 
@@ -29,6 +33,32 @@ pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distributio
 pub const DOCKER_LIST_MEDIA_TYPE: &str =
     "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// The annotations kiln puts on the descriptor of each image manifest it writes (the
+/// `index.json` entry of a single-platform image; each platform's entry in the image index of
+/// a multi-platform one), naming the artifact manifests stored beside the image by digest:
+/// (annotation key, the artifact's `artifactType`). The artifacts are not entries of
+/// `index.json`, so every tool sees one image per tag; each artifact manifest keeps its
+/// `subject` (the image), so a registry lists it as a referrer once pushed.
+pub const ARTIFACT_ANNOTATIONS: [(&str, &str); 3] = [
+    (ARTIFACT_SPDX, "application/spdx+json"),
+    (ARTIFACT_CYCLONEDX, "application/vnd.cyclonedx+json"),
+    (ARTIFACT_PLAN, "application/vnd.kiln.plan.v1+json"),
+];
+/// The SPDX 2.3 SBOM's artifact manifest (see [`ARTIFACT_ANNOTATIONS`]).
+pub const ARTIFACT_SPDX: &str = "dev.kiln.artifact.spdx";
+/// The CycloneDX 1.6 SBOM's artifact manifest (see [`ARTIFACT_ANNOTATIONS`]).
+pub const ARTIFACT_CYCLONEDX: &str = "dev.kiln.artifact.cyclonedx";
+/// The portable plan's artifact manifest (see [`ARTIFACT_ANNOTATIONS`]).
+pub const ARTIFACT_PLAN: &str = "dev.kiln.artifact.plan";
+
+/// The annotation that names the artifact of `artifact_type` on an image's descriptor.
+pub fn artifact_annotation(artifact_type: &str) -> Option<&'static str> {
+    ARTIFACT_ANNOTATIONS
+        .iter()
+        .find(|(_, t)| *t == artifact_type)
+        .map(|(k, _)| *k)
+}
 
 /// The largest `index.json` kiln parses (a layout with tens of thousands of tags fits).
 pub const MAX_INDEX: u64 = 16 << 20;
@@ -123,6 +153,37 @@ impl Descriptor {
     /// The annotation `key`, if any.
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations.get(key).map(String::as_str)
+    }
+
+    /// The artifact manifests this image descriptor names ([`ARTIFACT_ANNOTATIONS`]), as
+    /// (annotation key, digest); a value that is not a digest is an error naming the key.
+    pub fn artifacts(&self) -> Result<Vec<(&'static str, Digest)>, String> {
+        let mut out = Vec::new();
+        for (key, _) in ARTIFACT_ANNOTATIONS {
+            if let Some(v) = self.annotation(key) {
+                let d = Digest::parse(v).ok_or_else(|| {
+                    format!(
+                        "the annotation `{key}` of {} is {:?}, not a digest",
+                        self.digest,
+                        crate::digest::shorten(v)
+                    )
+                })?;
+                out.push((key, d));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The artifact manifest of `artifact_type` this image descriptor names, if any.
+    pub fn artifact(&self, artifact_type: &str) -> Result<Option<Digest>, String> {
+        let Some(key) = artifact_annotation(artifact_type) else {
+            return Ok(None);
+        };
+        Ok(self
+            .artifacts()?
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, d)| d))
     }
 
     /// The tag (`org.opencontainers.image.ref.name`) of an index entry.
@@ -236,6 +297,34 @@ impl Manifest {
             Manifest::Index { manifests, .. } => manifests,
             Manifest::Image { .. } => &[],
         }
+    }
+}
+
+/// The content descriptor of `artifact` (the parsed artifact manifest an image descriptor
+/// names), after checking that it is an artifact of `artifact_type` with one layer whose
+/// `subject` is `image`.
+pub fn artifact_content(
+    artifact: &Manifest,
+    artifact_type: &str,
+    image: &Digest,
+) -> Result<Descriptor, String> {
+    match artifact {
+        Manifest::Image {
+            artifact_type: Some(t),
+            layers,
+            subject,
+            ..
+        } if t == artifact_type && layers.len() == 1 => match subject {
+            Some(s) if s.digest == *image => Ok(layers[0].clone()),
+            Some(s) => Err(format!(
+                "its `subject` is {}, not the image {image}",
+                s.digest
+            )),
+            None => Err(format!("it has no `subject` (the image {image})")),
+        },
+        _ => Err(format!(
+            "it is not an artifact of type {artifact_type} with one layer"
+        )),
     }
 }
 
@@ -492,6 +581,60 @@ mod tests {
         assert!(Index::parse(deep.as_bytes()).is_err());
         let neg = format!(r#"{{"manifests":[{{"mediaType":"x","size":-1,"digest":"{D}"}}]}}"#);
         assert!(Index::parse(neg.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn artifact_keys_cover_what_kiln_writes_and_values_must_be_digests() {
+        for f in crate::sbom::Format::ALL {
+            assert!(artifact_annotation(f.media_type()).is_some(), "{f:?}");
+        }
+        assert_eq!(
+            artifact_annotation(crate::image::PLAN_MEDIA_TYPE),
+            Some(ARTIFACT_PLAN)
+        );
+        let mut d = Descriptor {
+            media_type: MANIFEST_MEDIA_TYPE.into(),
+            digest: Digest::parse(D).unwrap(),
+            size: 0,
+            artifact_type: None,
+            platform: None,
+            annotations: BTreeMap::from([(ARTIFACT_SPDX.to_string(), D.to_string())]),
+        };
+        assert_eq!(
+            d.artifact("application/spdx+json").unwrap(),
+            Digest::parse(D)
+        );
+        assert_eq!(d.artifact(crate::image::PLAN_MEDIA_TYPE).unwrap(), None);
+        d.annotations
+            .insert(ARTIFACT_PLAN.into(), "sha256:../../x".into());
+        let e = d.artifacts().unwrap_err();
+        assert!(
+            e.contains("`dev.kiln.artifact.plan`") && e.contains("not a digest"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_artifact_must_name_the_image_as_its_subject() {
+        let image = Digest::parse(D).unwrap();
+        let other = Digest::of(b"other");
+        let desc = |d: &Digest| {
+            format!(r#"{{"mediaType":"{MANIFEST_MEDIA_TYPE}","size":1,"digest":"{d}"}}"#)
+        };
+        let m = |subject: &Digest| {
+            let text = format!(
+                r#"{{"schemaVersion":2,"artifactType":"application/spdx+json","config":{},"layers":[{}],"subject":{}}}"#,
+                desc(&other),
+                desc(&other),
+                desc(subject)
+            );
+            parse_manifest(text.as_bytes(), None).unwrap()
+        };
+        assert!(artifact_content(&m(&image), "application/spdx+json", &image).is_ok());
+        let e = artifact_content(&m(&other), "application/spdx+json", &image).unwrap_err();
+        assert!(e.contains("not the image"), "{e}");
+        let e = artifact_content(&m(&image), "application/vnd.cyclonedx+json", &image).unwrap_err();
+        assert!(e.contains("not an artifact of type"), "{e}");
     }
 
     #[test]

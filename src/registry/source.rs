@@ -2,7 +2,9 @@
 //! folder first, streaming, every blob checked against its name on the way).
 //!
 //! Owns: collecting what a push sends — the tagged manifest (or index and its platform
-//! manifests) and the artifacts whose subject it is, each as the exact bytes read, checked
+//! manifests), the artifacts each image descriptor names ([`crate::oci::ARTIFACT_ANNOTATIONS`],
+//! each checked to have that image as `subject`) and the signature and attestation entries
+//! whose `dev.kiln.subject` is one of the images, each as the exact bytes read, checked
 //! against its digest, and each referenced blob as a plain file of its descriptor's size.
 //! Does not own: reading the layout ([`crate::oci::layout`]), hashing layer blobs before they
 //! are sent (`push_blob`, which hashes only what it uploads).
@@ -10,7 +12,7 @@
 use super::{Blob, Error};
 use crate::digest::Digest;
 use crate::image::output::Output;
-use crate::image::{SUBJECT_ANNOTATION, TAG_ANNOTATION};
+use crate::image::SUBJECT_ANNOTATION;
 use crate::oci::guard::{self, Staging};
 use crate::oci::layout::Layout;
 use crate::oci::{self, parse_manifest, Descriptor, MAX_MANIFEST};
@@ -74,6 +76,56 @@ pub(super) fn load(src: &Output) -> Result<Image, Error> {
 /// blobs (plain files of their descriptors' sizes).
 fn manifest(layout: &Layout, desc: &Descriptor) -> Result<Manifest, Error> {
     let bytes = layout.read_blob(&desc.digest, Some(desc.size), MAX_MANIFEST)?;
+    manifest_of(layout, desc, bytes)
+}
+
+/// The artifact manifest `digest` (named by an annotation of `image`, so of unknown size: read
+/// within [`MAX_MANIFEST`]), checked to be of `artifact_type` with `image` as its subject.
+fn artifact(
+    layout: &Layout,
+    image: &Digest,
+    artifact_type: &str,
+    digest: Digest,
+) -> Result<Manifest, Error> {
+    let bytes = layout.read_blob(&digest, None, MAX_MANIFEST)?;
+    let desc = Descriptor {
+        media_type: oci::MANIFEST_MEDIA_TYPE.into(),
+        size: bytes.len() as u64,
+        digest,
+        artifact_type: None,
+        platform: None,
+        annotations: Default::default(),
+    };
+    let parsed = parse_manifest(&bytes, Some(&desc.media_type)).map_err(|why| Error::Layout {
+        path: layout.dir().to_path_buf(),
+        what: format!("manifest {}: {why}", desc.digest),
+    })?;
+    oci::artifact_content(&parsed, artifact_type, image).map_err(|why| Error::Layout {
+        path: layout.dir().to_path_buf(),
+        what: format!("artifact manifest {}: {why}", desc.digest),
+    })?;
+    manifest_of(layout, &desc, bytes)
+}
+
+/// The artifacts the image descriptor `image` names, read and checked.
+fn artifacts_of(layout: &Layout, image: &Descriptor) -> Result<Vec<Manifest>, Error> {
+    let named = image.artifacts().map_err(|why| Error::Layout {
+        path: layout.dir().to_path_buf(),
+        what: why,
+    })?;
+    let mut out = Vec::new();
+    for (key, d) in named {
+        let (_, artifact_type) = oci::ARTIFACT_ANNOTATIONS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .expect("artifacts() returns known keys");
+        out.push(artifact(layout, &image.digest, artifact_type, d)?);
+    }
+    Ok(out)
+}
+
+/// `bytes` (the blob `desc` names, checked) parsed, with its blobs listed.
+fn manifest_of(layout: &Layout, desc: &Descriptor, bytes: Vec<u8>) -> Result<Manifest, Error> {
     let parsed = parse_manifest(&bytes, Some(&desc.media_type)).map_err(|why| Error::Layout {
         path: layout.dir().to_path_buf(),
         what: format!("manifest {}: {why}", desc.digest),
@@ -128,19 +180,19 @@ fn load_dir(layout: &Layout, tag: &str, tmp: Option<Staging>) -> Result<Image, E
     })?;
     let image = manifest(layout, desc)?;
     let mut subjects = vec![image.digest.to_string()];
+    let mut artifacts = artifacts_of(layout, desc)?;
     let mut children = Vec::new();
     for child in &image.children {
         let m = manifest(layout, child)?;
         subjects.push(m.digest.to_string());
+        artifacts.extend(artifacts_of(layout, child)?);
         children.push(m);
     }
-    let mut artifacts = Vec::new();
-    // The artifacts of this image built under this tag (the SBOMs name their tag), or under no
-    // recorded tag (signatures, attestations, layouts from before tags were recorded).
+    // Signatures and attestations: entries of their own (`sha256-HEX.sig`, `.att`) about one
+    // of these images.
     for a in index.descriptors().filter(|m| {
         m.annotation(SUBJECT_ANNOTATION)
             .is_some_and(|s| subjects.iter().any(|x| x == s))
-            && m.annotation(TAG_ANNOTATION).is_none_or(|t| t == tag)
     }) {
         artifacts.push(manifest(layout, a)?);
     }

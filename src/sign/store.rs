@@ -692,8 +692,8 @@ pub fn verify_attestation(
     Ok(ok)
 }
 
-/// The bytes of the artifact of `artifact_type` (an SBOM) whose subject is the image: from the
-/// layout's index, or from the registry's referrers (the referrers API, else the referrers tag
+/// The bytes of the artifact of `artifact_type` (an SBOM) whose subject is the image: named by
+/// the image's descriptor in a layout ([`oci::ARTIFACT_ANNOTATIONS`]), or from the registry's referrers (the referrers API, else the referrers tag
 /// `sha256-HEX` that `kiln push` keeps for registries without it).
 pub fn artifact(target: &Target, artifact_type: &str) -> Result<Vec<u8>> {
     let subject = target.subject()?;
@@ -712,21 +712,31 @@ pub fn artifact(target: &Target, artifact_type: &str) -> Result<Vec<u8>> {
     };
     let manifest_digest = match &target.place {
         Place::Layout { .. } | Place::Archive { .. } => {
-            let (_, tag) = target.local();
+            // The image's descriptor names its artifacts: the tagged entry, or the platform's
+            // entry in the index it points at.
+            let (dir, tag) = target.local();
             let index = target.layout().index()?;
-            let subject = subject.to_string();
-            let all: Vec<&Descriptor> = index
-                .descriptors()
-                .filter(|m| {
-                    m.annotation(SUBJECT_ANNOTATION) == Some(subject.as_str())
-                        && m.artifact_type.as_deref() == Some(artifact_type)
-                })
-                .collect();
-            // The one built under this tag (an SBOM names its tag), else any.
-            all.iter()
-                .find(|m| m.annotation(crate::image::TAG_ANNOTATION) == Some(tag))
-                .or(all.first())
-                .map(|m| m.digest.clone())
+            let top = index.tagged(tag).ok_or_else(|| StoreError::Layout {
+                path: dir.to_path_buf(),
+                what: index.no_such_tag(tag),
+            })?;
+            let image = if top.digest == subject {
+                top.clone()
+            } else {
+                target
+                    .checked_manifest(&top.digest)?
+                    .children()
+                    .iter()
+                    .find(|c| c.digest == subject)
+                    .cloned()
+                    .ok_or_else(not_found)?
+            };
+            image
+                .artifact(artifact_type)
+                .map_err(|why| StoreError::Layout {
+                    path: dir.to_path_buf(),
+                    what: why,
+                })?
         }
         Place::Remote(r) => {
             let index = match r.referrers(&subject)? {
@@ -747,10 +757,16 @@ pub fn artifact(target: &Target, artifact_type: &str) -> Result<Vec<u8>> {
         }
     };
     let manifest_digest = manifest_digest.ok_or_else(not_found)?;
-    let layer = match target.checked_manifest(&manifest_digest)? {
-        oci::Manifest::Image { layers, .. } if !layers.is_empty() => layers[0].clone(),
-        _ => return Err(not_found()),
-    };
+    let layer = oci::artifact_content(
+        &target.checked_manifest(&manifest_digest)?,
+        artifact_type,
+        &subject,
+    )
+    .map_err(|why| StoreError::Unverified {
+        what: "artifact",
+        image: format!("{} ({subject})", target.name()),
+        reasons: vec![format!("  artifact manifest {manifest_digest}: {why}")],
+    })?;
     let bytes = target.blob(&layer.digest)?;
     if bytes.len() as u64 != layer.size {
         return Err(StoreError::Oci(oci::Error::SizeMismatch {

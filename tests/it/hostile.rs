@@ -87,7 +87,8 @@ fn blob_path(dir: &Path, digest: &str) -> PathBuf {
         .join(digest.trim_start_matches("sha256:"))
 }
 
-/// The index entry of the SPDX artifact, and its content layer's digest.
+/// The index entry naming the SPDX artifact (the tagged image's), and the artifact's content
+/// layer's digest.
 fn spdx(dir: &Path) -> (usize, String) {
     let idx = index(dir);
     let (i, entry) = idx["manifests"]
@@ -95,9 +96,14 @@ fn spdx(dir: &Path) -> (usize, String) {
         .unwrap()
         .iter()
         .enumerate()
-        .find(|(_, m)| m["artifactType"] == "application/spdx+json")
+        .find(|(_, m)| m["annotations"]["dev.kiln.artifact.spdx"].is_string())
         .unwrap();
-    let m = json_blob(dir, entry["digest"].as_str().unwrap());
+    let m = json_blob(
+        dir,
+        entry["annotations"]["dev.kiln.artifact.spdx"]
+            .as_str()
+            .unwrap(),
+    );
     (i, m["layers"][0]["digest"].as_str().unwrap().to_string())
 }
 
@@ -133,7 +139,7 @@ fn layout_digests_are_validated_before_they_become_paths() {
         let dir = tiny_layout(t.path(), &format!("digest{i}"));
         let (n, _) = spdx(&dir);
         let mut idx = index(&dir);
-        idx["manifests"][n]["digest"] = json!(bad);
+        idx["manifests"][n]["annotations"]["dev.kiln.artifact.spdx"] = json!(bad);
         write_index(&dir, &idx);
         let spec = format!("oci:{}:v1", dir.display());
         let e = refused(&sbom(&spec), bad, &["not a digest"]);
@@ -172,13 +178,10 @@ fn blobs_are_checked_against_their_descriptor_on_every_read() {
     // explain: the plan artifact tampered.
     let dir = tiny_layout(t.path(), "plan");
     let idx = index(&dir);
-    let plan = idx["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["artifactType"] == "application/vnd.kiln.plan.v1+json")
+    let plan = idx["manifests"][0]["annotations"]["dev.kiln.artifact.plan"]
+        .as_str()
         .unwrap();
-    let pm = json_blob(&dir, plan["digest"].as_str().unwrap());
+    let pm = json_blob(&dir, plan);
     tamper(&blob_path(
         &dir,
         pm["layers"][0]["digest"].as_str().unwrap(),

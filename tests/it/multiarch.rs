@@ -87,6 +87,21 @@ fn two_platforms_build_an_index_that_pushes_and_runs_on_each() {
         })
         .collect();
     assert_eq!(platforms, ["linux/amd64", "linux/arm64"], "{inner}");
+    // One index.json entry, the index; each platform's descriptor in it names that platform's
+    // artifacts, whose subject is that platform's manifest (issue 10 §2).
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
+    for child in inner["manifests"].as_array().unwrap() {
+        for key in ["spdx", "cyclonedx", "plan"] {
+            let a = child["annotations"][format!("dev.kiln.artifact.{key}")]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key} artifact in {child}"));
+            assert_eq!(json_blob(&layout, a)["subject"]["digest"], child["digest"]);
+        }
+    }
+    assert_eq!(
+        skopeo_inspect(&format!("oci:{}", layout.display()))["Digest"],
+        top.as_str()
+    );
     assert_eq!(
         summary["platforms"].as_array().unwrap().len(),
         2,

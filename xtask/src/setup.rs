@@ -19,6 +19,7 @@ pub const FOREIGN_ARCHITECTURES: &[&str] = &["arm64"];
 pub const APT_PACKAGES: &[&str] = &[
     "skopeo",
     "umoci",
+    "podman",
     "docker-registry",
     "runc",
     "busybox-static",
