@@ -1,7 +1,8 @@
 //! The command line: argument parsing, running a command, printing, and exit codes.
 //!
 //! Owns: everything printed to stdout/stderr (`render` formats errors), mapping outcomes to
-//! exit codes (0 success, 1 user error, 2 usage error, 101 internal error), and treating a
+//! exit codes (`EXIT_CODES`: 0 success, 1 failed or could not run, 2 usage error, 3 verification
+//! found nothing valid, 101 internal error, 130 interrupted), and treating a
 //! closed stdout pipe as success. One file per command (or family of commands); this file
 //! holds the definition of the CLI, `main` and the dispatch.
 //! Invariant: only this module (and its submodules) prints.
@@ -51,9 +52,11 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("kiln man > kiln.1", "this manual page in roff"),
 ];
 
+/// The exit status of a `verify` or `verify-attestation` that ran and found no valid
+/// signature or attestation for the image (distinct from 1, "could not check").
+const EXIT_UNVERIFIED: u8 = 3;
+
 /// kiln's exit statuses, as `main` maps outcomes; listed in `--help`, kiln(1) and the README.
-/// `verify` and `verify-attestation` do not yet tell a failed verification from one that
-/// could not run: both exit 1.
 const EXIT_CODES: &[(u8, &str)] = &[
     (
         0,
@@ -61,11 +64,15 @@ const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         1,
-        "the command failed: bad input, I/O or network trouble, or failed verification",
+        "the command failed or could not run: bad input or key, missing image, I/O, network",
     ),
     (
         2,
         "usage error: unknown subcommand or option, missing argument",
+    ),
+    (
+        EXIT_UNVERIFIED,
+        "verification failed: no valid signature or attestation names the image",
     ),
     (101, "internal error: a bug in kiln (please report it)"),
     (
@@ -184,9 +191,25 @@ pub fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("{}", render::error(&e));
-            ExitCode::from(1)
+            ExitCode::from(exit_code(&e))
         }
         Err(_) => ExitCode::from(101),
+    }
+}
+
+/// The exit status of a failed command: [`EXIT_UNVERIFIED`] when a verification ran and
+/// nothing valid was found, else 1.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    let unverified = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::sign::store::StoreError>(),
+            Some(crate::sign::store::StoreError::Unverified { .. })
+        )
+    });
+    if unverified {
+        EXIT_UNVERIFIED
+    } else {
+        1
     }
 }
 

@@ -13,6 +13,7 @@ mod arm64;
 mod big_file;
 mod cli;
 mod concurrency;
+mod conventions;
 mod embedded;
 mod errors;
 mod examples;
