@@ -52,6 +52,114 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("kiln man > kiln.1", "this manual page in roff"),
 ];
 
+/// Examples for each subcommand's `--help` (and its kiln-COMMAND(1) page): 1-3 command lines
+/// a user would type. `tests/it/conventions.rs` checks every subcommand has some.
+const SUBCOMMAND_EXAMPLES: &[(&str, &[&str])] = &[
+    (
+        "build",
+        &[
+            "kiln build                                  # ./kiln.toml -> oci:out/NAME:latest",
+            "kiln build app/kiln.toml --plan             # every path and why; writes nothing",
+            "kiln build -o oci-archive:app.tar:v1 --push docker://registry.example/team/app:v1",
+        ],
+    ),
+    (
+        "init",
+        &[
+            "kiln init target/release/app --why \"the payments API\"",
+            "kiln init /usr/bin/redis-server --name redis -o redis/kiln.toml",
+        ],
+    ),
+    (
+        "ldd",
+        &[
+            "kiln ldd target/release/app",
+            "kiln ldd --sysroot sysroot-arm64 sysroot-arm64/usr/bin/curl",
+            "kiln ldd --list /usr/bin/curl                # the closure's real paths",
+        ],
+    ),
+    (
+        "sbom",
+        &[
+            "kiln sbom oci:out/app:latest > app.spdx.json",
+            "kiln sbom --format cyclonedx oci-archive:app.tar:v1",
+        ],
+    ),
+    (
+        "explain",
+        &[
+            "kiln explain kiln.toml /usr/lib/x86_64-linux-gnu/libssl.so.3",
+            "kiln explain oci:out/app:latest /etc/passwd --json",
+        ],
+    ),
+    (
+        "lock",
+        &[
+            "kiln lock kiln.toml                # writes kiln.lock beside it",
+            "kiln build kiln.toml --locked      # then: fail on any drift from it",
+        ],
+    ),
+    (
+        "push",
+        &[
+            "kiln push oci:out/app:latest docker://registry.example/team/app:v1",
+            "kiln push oci-archive:app.tar:v1 docker://localhost:5000/app:v1 --json",
+        ],
+    ),
+    (
+        "generate-key-pair",
+        &[
+            "kiln generate-key-pair                                   # cosign.key, cosign.pub",
+            "KILN_PASSWORD=... kiln generate-key-pair --output-key-prefix ci/release",
+        ],
+    ),
+    (
+        "sign",
+        &[
+            "kiln sign --key cosign.key docker://registry.example/team/app:v1",
+            "kiln sign --key cosign.key --identity registry.example/team/app oci:out/app:latest",
+        ],
+    ),
+    (
+        "attest",
+        &[
+            "kiln attest --key cosign.key --type spdx docker://registry.example/team/app:v1",
+            "kiln attest --key cosign.key --type slsaprovenance --manifest kiln.toml oci:out/app",
+        ],
+    ),
+    (
+        "verify",
+        &[
+            "kiln verify --key cosign.pub docker://registry.example/team/app:v1",
+            "kiln verify --key cosign.pub --identity registry.example/team/app oci:out/app:latest",
+        ],
+    ),
+    (
+        "verify-attestation",
+        &["kiln verify-attestation --key cosign.pub --type spdx docker://registry.example/app:v1"],
+    ),
+    (
+        "completions",
+        &[
+            "kiln completions bash > /etc/bash_completion.d/kiln",
+            "kiln completions fish > ~/.config/fish/completions/kiln.fish",
+        ],
+    ),
+    (
+        "man",
+        &["kiln man | man -l -", "kiln man build > kiln-build.1"],
+    ),
+];
+
+/// A subcommand's `Examples:` section.
+fn subcommand_after_help(lines: &[&str]) -> String {
+    let mut s = String::from("Examples:\n");
+    for l in lines {
+        s += &format!("  {l}\n");
+    }
+    s.trim_end().to_string()
+}
+
 /// The exit status of a `verify` or `verify-attestation` that ran and found no valid
 /// signature or attestation for the image (distinct from 1, "could not check").
 const EXIT_UNVERIFIED: u8 = 3;
@@ -106,7 +214,11 @@ fn after_help() -> String {
 /// The CLI's definition, with the generated `--help` text: what parsing, completions and the
 /// man page all read.
 fn command() -> clap::Command {
-    <Cli as clap::CommandFactory>::command().after_help(after_help())
+    let mut cmd = <Cli as clap::CommandFactory>::command().after_help(after_help());
+    for (name, lines) in SUBCOMMAND_EXAMPLES {
+        cmd = cmd.mut_subcommand(*name, |c| c.after_help(subcommand_after_help(lines)));
+    }
+    cmd
 }
 
 /// Build minimal, hardened, reproducible OCI images without Docker, with a reason for every file.

@@ -1,6 +1,7 @@
 //! CLI conventions of issue 10, section 4: exit codes of verification, examples in every
 //! `--help`, colour, quiet and verbose, progress on a terminal, `--json` everywhere.
 
+use crate::cli::subcommands;
 use crate::registry_util::{kiln_clean_env, static_image};
 use crate::util::*;
 use std::path::Path;
@@ -93,4 +94,29 @@ fn verification_failed_is_not_could_not_run() {
     );
     let o = verify(&["verify"], &src, &other.with_extension("pub"));
     assert_eq!(code(&o), Some(3), "{o:?}");
+}
+
+/// Every subcommand's `--help` ends with an `Examples:` section of `kiln SUBCOMMAND` lines
+/// (or lines that run it with a variable set first).
+#[test]
+fn every_subcommand_help_has_examples() {
+    for name in subcommands() {
+        let help = run(kiln().args([name.as_str(), "--help"]), "kiln SUB --help");
+        let examples = help
+            .split_once("\nExamples:\n")
+            .unwrap_or_else(|| panic!("`kiln {name} --help` has no Examples:\n{help}"))
+            .1;
+        let lines: Vec<&str> = examples
+            .lines()
+            .take_while(|l| l.starts_with("  "))
+            .collect();
+        assert!(
+            (1..=3).contains(&lines.len()),
+            "`kiln {name} --help`: {lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains(&format!("kiln {name}"))),
+            "`kiln {name} --help` examples do not run `kiln {name}`: {lines:?}"
+        );
+    }
 }
