@@ -18,6 +18,7 @@ pub mod lock;
 pub mod manifest;
 pub mod oci;
 pub mod plan;
+pub mod progress;
 pub mod registry;
 pub mod resolve;
 pub mod sbom;

@@ -1,9 +1,9 @@
 //! `kiln build`: manifest to Plans to image outputs, the lock check, the build summary.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use super::out;
 use super::push::{push_image, RegistryArgs};
 use super::render;
+use super::{out, report, summary};
 use crate::image::output::{self, Output};
 use crate::plan;
 use crate::time::Epoch;
@@ -65,11 +65,11 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
     let mut plans = Vec::new();
     for manifest in &manifests {
         let root = root_of(manifest)?;
-        let plan = plan::build(manifest, &root, epoch)?;
+        let plan = with_progress(|| plan::build(manifest, &root, epoch))?;
         for w in &plan.warnings {
             match &manifest.image.platform {
-                Some(p) => eprintln!("warning: {p}: {w}"),
-                None => eprintln!("warning: {w}"),
+                Some(p) => report::warning(&format!("{p}: {w}")),
+                None => report::warning(w),
             }
         }
         plans.push(plan);
@@ -108,7 +108,7 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
     }
     let plan = &plans[0];
     let output = output.unwrap_or_else(|| Output::default_for(&plan.image.name));
-    let set = output::write_all(&plans, &output)
+    let set = with_progress(|| output::write_all(&plans, &output))
         .with_context(|| format!("cannot build image `{}`", plan.image.name))?;
     if !a.locked && crate::lock::Lock::read(&lock_path).ok().flatten().as_ref() != Some(&new_lock) {
         new_lock.write(&lock_path)?;
@@ -125,7 +125,7 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
             &output,
             dest,
             &a.registry,
-            std::io::IsTerminal::is_terminal(&std::io::stderr()) && !a.json,
+            report::show_progress() && !a.json,
         )?),
         None => None,
     };
@@ -251,7 +251,15 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
             d = dir.display(),
         );
     }
-    out(&s)
+    summary(&s)
+}
+
+/// Runs `f` with build progress shown as `-q`, `-v` and the terminal allow.
+fn with_progress<R>(f: impl FnOnce() -> R) -> R {
+    match report::Bars::for_this_run() {
+        Some(p) => crate::progress::scope(p, f),
+        None => f(),
+    }
 }
 
 /// The root a manifest's libraries are resolved in: its `sysroot`, else `/`.

@@ -1,7 +1,6 @@
 //! `kiln init`: writing a starting manifest atomically.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use super::out;
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,7 +45,7 @@ pub(super) fn init(a: InitArgs) -> anyhow::Result<()> {
     tmp.write_all(text.as_bytes())?;
     tmp.persist(&a.output)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
-    out(&format!(
+    super::summary(&format!(
         "wrote {m}\nbuild it with: kiln build {m}\n",
         m = a.output.display()
     ))

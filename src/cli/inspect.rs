@@ -60,7 +60,7 @@ pub(super) fn lock(a: LockArgs) -> anyhow::Result<()> {
     let path = crate::lock::path_for(&a.manifest);
     let lock = crate::lock::Lock::of_all(&plans, &manifests[0].file.text);
     lock.write(&path)?;
-    out(&format!(
+    super::summary(&format!(
         "wrote {} ({} inputs, {} resolved files, {} packages)\n",
         path.display(),
         lock.inputs.len(),

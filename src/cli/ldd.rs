@@ -113,12 +113,12 @@ pub(super) fn ldd(a: LddArgs) -> anyhow::Result<()> {
             Ok(c) => c,
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {}: {e}", file.display());
+                super::report::eprint_styled(&format!("error: {}: {e}", file.display()));
                 continue;
             }
         };
         for w in &closure.warnings {
-            eprintln!("warning: {}: {w}", file.display());
+            super::report::warning(&format!("{}: {w}", file.display()));
         }
         if a.list {
             list.extend(closure.objects.iter().skip(1).map(|o| o.real.to_string()));

@@ -15,6 +15,7 @@ mod inspect;
 mod ldd;
 mod push;
 mod render;
+mod report;
 mod sign;
 
 use clap::{Parser, Subcommand};
@@ -225,6 +226,19 @@ fn command() -> clap::Command {
 #[derive(Parser, Debug)]
 #[command(name = "kiln", version, about, propagate_version = true)]
 struct Cli {
+    /// Say less: no progress, no notes, no text summary; errors and warnings still print
+    /// (a warning says the image may not work). Results asked for (--json, --plan, sbom,
+    /// ldd) still print.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Say more: each build step's counts and time (files hashed, objects resolved, bytes
+    /// per layer).
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    /// Colour the `error:`, `warning:`, `note:` and `hint:` prefixes: auto (stderr is a
+    /// terminal, NO_COLOR unset or empty; CLICOLOR_FORCE forces it), always or never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = report::ColorWhen::Auto)]
+    color: report::ColorWhen,
     #[command(subcommand)]
     command: Command,
 }
@@ -275,7 +289,7 @@ pub fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("error: internal error: {msg}{at}\n\nhint: this is a bug in kiln; please report it with the command you ran");
+        report::eprint_styled(&format!("error: internal error: {msg}{at}\n\nhint: this is a bug in kiln; please report it with the command you ran"));
     }));
     // Ctrl-C or SIGTERM: remove this run's staging folders and temporary files, then exit as
     // a shell expects (128 + SIGINT). What was published stays: every output is renamed whole.
@@ -284,9 +298,14 @@ pub fn main() -> ExitCode {
         eprintln!("error: interrupted; removed this run's temporary files");
         std::process::exit(130);
     });
-    crate::oci::guard::on_wait(|msg| eprintln!("note: {msg}"));
+    crate::oci::guard::on_wait(report::note);
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let color = report::color_from_args(&args);
+    // Set before parsing, so clap's own errors follow NO_COLOR and --color too.
+    report::init_color(color);
     let cli = match command()
-        .try_get_matches()
+        .color(report::clap_color(color))
+        .try_get_matches_from(args)
         .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
     {
         Ok(c) => c,
@@ -296,13 +315,18 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    report::init_level(match (cli.quiet, cli.verbose) {
+        (true, _) => report::Level::Quiet,
+        (_, true) => report::Level::Verbose,
+        _ => report::Level::Normal,
+    });
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("{}", render::error(&e));
+            report::eprint_styled(&render::error(&e));
             ExitCode::from(exit_code(&e))
         }
         Err(_) => ExitCode::from(101),
@@ -349,6 +373,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
     }
+}
+
+/// A human-readable summary on stdout (what was built, pushed, signed, verified): not under
+/// `-q`, where the exit status says it.
+fn summary(text: &str) -> anyhow::Result<()> {
+    if report::level() == report::Level::Quiet {
+        return Ok(());
+    }
+    out(text)
 }
 
 fn out(text: &str) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! How errors read on a terminal: `error: ` and the message (with its location and hint),
-//! then one `caused by:` line per underlying cause. Never colour-dependent, never a backtrace.
+//! then one `caused by:` line per underlying cause. Never colour-dependent (`report` adds the
+//! colour), never a backtrace.
 //! Also how counts read (`1 layer`, `2 layers`).
 
 /// Renders an error and its cause chain.

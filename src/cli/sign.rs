@@ -194,7 +194,7 @@ pub(super) fn generate_key_pair(a: KeyPairArgs) -> anyhow::Result<()> {
         0o644,
         a.force,
     )?;
-    out(&format!(
+    super::summary(&format!(
         "Private key written to {}\nPublic key written to {}\n",
         key_path.display(),
         pub_path.display()
@@ -205,7 +205,7 @@ pub(super) fn print_signed(s: &crate::sign::store::Signed, json: bool) -> anyhow
     if json {
         return out(&(serde_json::to_string_pretty(s)? + "\n"));
     }
-    out(&format!(
+    super::summary(&format!(
         "{} {}\n  identity {}\n  stored at {} (layer {})\n",
         s.image, s.digest, s.identity, s.tag, s.layer
     ))
@@ -301,7 +301,7 @@ pub(super) fn verify(a: VerifyArgs) -> anyhow::Result<()> {
             v.digest, v.identity, v.layer
         );
     }
-    out(&s)
+    super::summary(&s)
 }
 
 pub(super) fn verify_attestation(a: VerifyAttestationArgs) -> anyhow::Result<()> {
@@ -319,5 +319,5 @@ pub(super) fn verify_attestation(a: VerifyAttestationArgs) -> anyhow::Result<()>
             a.kind, v.digest, v.identity, v.layer
         );
     }
-    out(&s)
+    super::summary(&s)
 }

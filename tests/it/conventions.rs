@@ -120,3 +120,142 @@ fn every_subcommand_help_has_examples() {
         );
     }
 }
+
+/// Runs `cmd` (a shell command line) under a pseudo-terminal (`script`); returns everything
+/// the terminal received and the exit status.
+fn on_a_terminal(cmd: &str, envs: &[(&str, &str)]) -> (String, Option<i32>) {
+    let script = require("script");
+    let mut c = std::process::Command::new(script);
+    c.args(["-qfec", cmd, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("SOURCE_DATE_EPOCH");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        o.status.code(),
+    )
+}
+
+fn kiln_path() -> &'static str {
+    env!("CARGO_BIN_EXE_kiln")
+}
+
+/// On a terminal, `kiln build` shows each long step (hashing, resolving, compressing per
+/// layer, with bytes); without one, and under `-q`, stderr holds nothing.
+#[test]
+fn build_progress_only_on_a_terminal() {
+    let t = tempdir();
+    let manifest = static_image(t.path());
+    let build_cmd = |out: &str, extra: &str| {
+        format!(
+            "{} build {} -o oci:{}:v1 {extra}",
+            kiln_path(),
+            manifest.display(),
+            t.path().join(out).display()
+        )
+    };
+    let (tty, code) = on_a_terminal(&build_cmd("a", ""), &[]);
+    assert_eq!(code, Some(0), "{tty}");
+    for step in ["hashing", "resolving", "compressing", "application", "KiB"] {
+        assert!(tty.contains(step), "no `{step}` on the terminal:\n{tty:?}");
+    }
+    // -q on a terminal: no bar, no summary.
+    let (quiet, code) = on_a_terminal(&build_cmd("b", "-q"), &[]);
+    assert_eq!(code, Some(0), "{quiet}");
+    assert_eq!(quiet, "", "kiln build -q on a terminal");
+    // Not a terminal: stderr is empty (the summary is on stdout).
+    let o = kiln()
+        .arg("build")
+        .arg(&manifest)
+        .args(["-o", &format!("oci:{}:v1", t.path().join("c").display())])
+        .output()
+        .unwrap();
+    check(&o, "kiln build");
+    assert_eq!(stderr(&o), "", "stderr of a build without a terminal");
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("built `static-c`"));
+    // -q without a terminal: nothing at all; -v: one note per step with its time.
+    let o = kiln()
+        .arg("build")
+        .arg(&manifest)
+        .args([
+            "-q",
+            "-o",
+            &format!("oci:{}:v1", t.path().join("d").display()),
+        ])
+        .output()
+        .unwrap();
+    check(&o, "kiln build -q");
+    assert_eq!((stderr(&o).as_str(), o.stdout.as_slice()), ("", &b""[..]));
+    let o = kiln()
+        .arg("build")
+        .arg(&manifest)
+        .args([
+            "-v",
+            "-o",
+            &format!("oci:{}:v1", t.path().join("e").display()),
+        ])
+        .output()
+        .unwrap();
+    check(&o, "kiln build -v");
+    let err = stderr(&o);
+    for l in [
+        "note: hashing: 1 file, ",
+        "note: resolving: 1 object from 1 ELF file in ",
+        "note: compressing (application): ",
+    ] {
+        assert!(err.contains(l), "no `{l}` in\n{err}");
+    }
+    assert!(
+        !err.contains('\u{1b}'),
+        "escapes without a terminal: {err:?}"
+    );
+}
+
+/// `--color always` colours `error:`; `NO_COLOR` on a terminal and stderr that is not a
+/// terminal do not; `CLICOLOR_FORCE` does.
+#[test]
+fn color_follows_the_flag_no_color_and_the_terminal() {
+    let t = tempdir();
+    let missing = t.path().join("missing.toml");
+    let err = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut c = kiln();
+        c.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        let o = c.args(args).arg("build").arg(&missing).output().unwrap();
+        assert_eq!(code(&o), Some(1), "{o:?}");
+        stderr(&o)
+    };
+    let always = err(&["--color", "always"], &[]);
+    assert!(
+        always.contains("\u{1b}[") && always.contains("error:"),
+        "{always:?}"
+    );
+    let plain = err(&[], &[]);
+    assert!(
+        plain.starts_with("error: ") && !plain.contains('\u{1b}'),
+        "{plain:?}"
+    );
+    let never = err(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]);
+    assert!(!never.contains('\u{1b}'), "{never:?}");
+    let forced = err(&[], &[("CLICOLOR_FORCE", "1")]);
+    assert!(forced.contains("\u{1b}["), "{forced:?}");
+    let cmd = format!("{} --color auto build {}", kiln_path(), missing.display());
+    let (tty, code) = on_a_terminal(&cmd, &[]);
+    assert_eq!(code, Some(1), "{tty}");
+    assert!(
+        tty.contains("\u{1b}["),
+        "auto on a terminal colours: {tty:?}"
+    );
+    let (no_color, code) = on_a_terminal(&cmd, &[("NO_COLOR", "1")]);
+    assert_eq!(code, Some(1), "{no_color}");
+    assert!(
+        no_color.contains("error:") && !no_color.contains('\u{1b}'),
+        "NO_COLOR on a terminal: {no_color:?}"
+    );
+}
