@@ -193,7 +193,7 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
             warnings: &plan.warnings,
             push: pushed.as_ref(),
         };
-        return out(&(serde_json::to_string_pretty(&s)? + "\n"));
+        return super::json_out(&s);
     }
     let mut s =
         if set.images.len() > 1 {

@@ -40,6 +40,9 @@ pub(super) struct ExplainArgs {
 pub(super) struct LockArgs {
     /// The manifest (TOML).
     manifest: PathBuf,
+    /// Print JSON: the lock file written and its counts.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(super) fn sbom(a: SbomArgs) -> anyhow::Result<()> {
@@ -60,6 +63,14 @@ pub(super) fn lock(a: LockArgs) -> anyhow::Result<()> {
     let path = crate::lock::path_for(&a.manifest);
     let lock = crate::lock::Lock::of_all(&plans, &manifests[0].file.text);
     lock.write(&path)?;
+    if a.json {
+        return super::json_out(&serde_json::json!({
+            "lock": path.display().to_string(),
+            "inputs": lock.inputs.len(),
+            "resolved_files": lock.closure.len(),
+            "packages": lock.packages.len(),
+        }));
+    }
     super::summary(&format!(
         "wrote {} ({} inputs, {} resolved files, {} packages)\n",
         path.display(),
@@ -96,7 +107,7 @@ pub(super) fn explain_text(path: &str, e: &serde_json::Value, comp: &serde_json:
     for (key, label) in [
         ("owner", "owner"),
         ("cadence", "cadence"),
-        ("remove-when", "remove when"),
+        ("remove_when", "remove when"),
     ] {
         if let Some(v) = comp[key].as_str() {
             t += &format!("  {label}: {v}\n");
@@ -185,9 +196,7 @@ pub(super) fn explain(a: ExplainArgs) -> anyhow::Result<()> {
         .cloned()
         .unwrap_or_default();
     if a.json {
-        return out(&(serde_json::to_string_pretty(
-            &serde_json::json!({"entry": e, "component": comp}),
-        )? + "\n"));
+        return super::json_out(&serde_json::json!({"entry": e, "component": comp}));
     }
     out(&explain_text(want.as_str(), e, &comp))
 }

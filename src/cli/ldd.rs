@@ -132,7 +132,7 @@ pub(super) fn ldd(a: LddArgs) -> anyhow::Result<()> {
     if a.list {
         text = list.into_iter().map(|p| p + "\n").collect();
     } else if a.json {
-        text = serde_json::to_string_pretty(&json)? + "\n";
+        text = super::json_text(&serde_json::json!({ "files": json }))?;
     }
     out(&text)?;
     if failed > 0 {

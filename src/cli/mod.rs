@@ -303,12 +303,19 @@ pub fn main() -> ExitCode {
     let color = report::color_from_args(&args);
     // Set before parsing, so clap's own errors follow NO_COLOR and --color too.
     report::init_color(color);
+    let json = wants_json(&args);
+    report::init_json(json);
     let cli = match command()
         .color(report::clap_color(color))
         .try_get_matches_from(args)
         .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
     {
         Ok(c) => c,
+        Err(e) if json && e.use_stderr() => {
+            let text = e.render().to_string();
+            eprintln!("{}", render::usage_error_json(&text, 2));
+            return ExitCode::from(2);
+        }
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
@@ -326,8 +333,13 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            report::eprint_styled(&render::error(&e));
-            ExitCode::from(exit_code(&e))
+            let code = exit_code(&e);
+            if json {
+                eprintln!("{}", render::error_json(&e, code));
+            } else {
+                report::eprint_styled(&render::error(&e));
+            }
+            ExitCode::from(code)
         }
         Err(_) => ExitCode::from(101),
     }
@@ -373,6 +385,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
     }
+}
+
+/// A JSON document as kiln prints it: `schema` first, then the result's own keys.
+#[derive(serde::Serialize)]
+struct Doc<'a, T: serde::Serialize + ?Sized> {
+    schema: &'static str,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// The text of a JSON result (an object): pretty, with `schema`, ending in a newline.
+fn json_text<T: serde::Serialize + ?Sized>(body: &T) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(&Doc {
+        schema: crate::JSON_SCHEMA,
+        body,
+    })? + "\n")
+}
+
+/// Prints a JSON result on stdout (`--json`).
+fn json_out<T: serde::Serialize + ?Sized>(body: &T) -> anyhow::Result<()> {
+    out(&json_text(body)?)
+}
+
+/// Whether the command line asks for JSON (`--json` before any `--`): then an error is one
+/// JSON object on stderr too.
+fn wants_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
 }
 
 /// A human-readable summary on stdout (what was built, pushed, signed, verified): not under

@@ -4,7 +4,6 @@
 //! progress bars. Does not own: the protocol (`crate::registry`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use super::out;
 use crate::image::output::Output;
 use anyhow::Context;
 use std::path::PathBuf;
@@ -174,7 +173,7 @@ pub(super) fn push(a: PushArgs) -> anyhow::Result<()> {
         super::report::show_progress() && !a.json,
     )?;
     if a.json {
-        return out(&(serde_json::to_string_pretty(&s)? + "\n"));
+        return super::json_out(&s);
     }
     super::summary(&format!("{}\n", s.reference))
 }

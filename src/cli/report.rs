@@ -37,6 +37,17 @@ pub(super) enum Level {
 }
 
 static LEVEL: OnceLock<Level> = OnceLock::new();
+static JSON: OnceLock<bool> = OnceLock::new();
+
+/// `--json`: stderr then holds nothing but an error's JSON object (warnings are in the
+/// result; no progress, no notes).
+pub(super) fn init_json(json: bool) {
+    let _ = JSON.set(json);
+}
+
+fn json() -> bool {
+    JSON.get().copied().unwrap_or(false)
+}
 
 /// Sets the level for the rest of the process (once, from `main`).
 pub(super) fn init_level(level: Level) {
@@ -131,19 +142,22 @@ pub(super) fn eprint_styled(text: &str) {
 
 /// `warning: MSG` (shown under `-q` too: a warning says the image may not work).
 pub(super) fn warning(msg: &str) {
+    if json() {
+        return;
+    }
     eprint_styled(&format!("warning: {msg}"));
 }
 
 /// `note: MSG` (not under `-q`).
 pub(super) fn note(msg: &str) {
-    if level() > Level::Quiet {
+    if level() > Level::Quiet && !json() {
         eprint_styled(&format!("note: {msg}"));
     }
 }
 
 /// Whether progress bars are drawn: stderr is a terminal and not `-q`.
 pub(super) fn show_progress() -> bool {
-    level() > Level::Quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    level() > Level::Quiet && !json() && std::io::IsTerminal::is_terminal(&std::io::stderr())
 }
 
 /// The receiver of build progress: a bar per step on a terminal, and under `-v` one line per
@@ -158,7 +172,7 @@ impl Bars {
     /// The receiver for this run, or None when it would show nothing.
     pub(super) fn for_this_run() -> Option<std::sync::Arc<dyn Progress>> {
         let draw = show_progress();
-        let verbose = level() == Level::Verbose;
+        let verbose = level() == Level::Verbose && !json();
         (draw || verbose).then(|| {
             std::sync::Arc::new(Bars {
                 bar: Default::default(),

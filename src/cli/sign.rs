@@ -4,7 +4,6 @@
 //! modes. Does not own: the formats (`crate::sign`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use super::out;
 use super::push::RegistryArgs;
 use crate::time::Epoch;
 use anyhow::Context;
@@ -19,6 +18,9 @@ pub(super) struct KeyPairArgs {
     /// Replace existing files.
     #[arg(long)]
     force: bool,
+    /// Print JSON: the two files written.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The image `sign`, `attest`, `verify` and `verify-attestation` work on, and how to reach it.
@@ -194,6 +196,12 @@ pub(super) fn generate_key_pair(a: KeyPairArgs) -> anyhow::Result<()> {
         0o644,
         a.force,
     )?;
+    if a.json {
+        return super::json_out(&serde_json::json!({
+            "private_key": key_path.display().to_string(),
+            "public_key": pub_path.display().to_string(),
+        }));
+    }
     super::summary(&format!(
         "Private key written to {}\nPublic key written to {}\n",
         key_path.display(),
@@ -203,7 +211,7 @@ pub(super) fn generate_key_pair(a: KeyPairArgs) -> anyhow::Result<()> {
 
 pub(super) fn print_signed(s: &crate::sign::store::Signed, json: bool) -> anyhow::Result<()> {
     if json {
-        return out(&(serde_json::to_string_pretty(s)? + "\n"));
+        return super::json_out(s);
     }
     super::summary(&format!(
         "{} {}\n  identity {}\n  stored at {} (layer {})\n",
@@ -223,7 +231,7 @@ pub(super) fn sign(a: SignArgs) -> anyhow::Result<()> {
         let all = crate::sign::store::sign_recursive(&target, &key, a.identity.as_deref())
             .with_context(|| format!("cannot sign {}", a.target.image))?;
         if a.target.json {
-            return out(&(serde_json::to_string_pretty(&all)? + "\n"));
+            return super::json_out(&serde_json::json!({ "signed": all }));
         }
         for s in &all {
             print_signed(s, false)?;
@@ -292,7 +300,7 @@ pub(super) fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     let target = a.target.open(true)?;
     let ok = crate::sign::store::verify(&target, &key, a.identity.as_deref())?;
     if a.target.json {
-        return out(&(serde_json::to_string_pretty(&ok)? + "\n"));
+        return super::json_out(&serde_json::json!({ "verified": ok }));
     }
     let mut s = String::new();
     for v in &ok {
@@ -310,7 +318,7 @@ pub(super) fn verify_attestation(a: VerifyAttestationArgs) -> anyhow::Result<()>
     let target = a.target.open(true)?;
     let ok = crate::sign::store::verify_attestation(&target, &key, pt)?;
     if a.target.json {
-        return out(&(serde_json::to_string_pretty(&ok)? + "\n"));
+        return super::json_out(&serde_json::json!({ "verified": ok }));
     }
     let mut s = String::new();
     for v in &ok {

@@ -259,3 +259,205 @@ fn color_follows_the_flag_no_color_and_the_terminal() {
         "NO_COLOR on a terminal: {no_color:?}"
     );
 }
+
+/// Parses one `--json` result: an object whose `schema` is kiln's.
+fn json_doc(stdout: &str, what: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(stdout)
+        .unwrap_or_else(|e| panic!("{what}: not JSON ({e}):\n{stdout}"));
+    assert_eq!(v["schema"], "kiln/v1", "{what}: {v}");
+    v
+}
+
+/// Every command that prints a result prints, under `--json`, one object with `schema`; key
+/// names are snake_case (OCI descriptors keep the spec's camelCase).
+#[test]
+fn every_json_result_has_the_schema() {
+    let t = tempdir();
+    let (src, key, pubkey) = signed_setup(t.path());
+    let home = t.path().join("home");
+    let manifest = t.path().join("static-c/kiln.toml");
+    let pw = |c: &mut std::process::Command| {
+        c.env("KILN_PASSWORD", PASSWORD);
+    };
+    let mut results = Vec::new();
+    let mut each = |what: &str, args: &[&str]| {
+        let mut c = kiln_clean_env(&home);
+        pw(&mut c);
+        let stdout = run(c.args(args), what);
+        results.push((what.to_string(), json_doc(&stdout, what)));
+    };
+    let m = manifest.to_str().unwrap();
+    let hello = t.path().join("static-c/hello");
+    let h = hello.to_str().unwrap();
+    let other = format!("oci:{}:v2", t.path().join("img").display());
+    let keys = t.path().join("k2");
+    let init_to = t.path().join("init/kiln.toml");
+    each("build", &["build", m, "-o", &other, "--json"]);
+    each("build --plan", &["build", m, "--plan", "--json"]);
+    each("lock", &["lock", m, "--json"]);
+    each(
+        "init",
+        &[
+            "init",
+            h,
+            "--why",
+            "a test",
+            "-o",
+            init_to.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    each("ldd", &["ldd", h, "--json"]);
+    each(
+        "explain",
+        &["explain", &src, "/usr/local/bin/hello", "--json"],
+    );
+    each(
+        "explain (manifest)",
+        &["explain", m, "/etc/passwd", "--json"],
+    );
+    each(
+        "generate-key-pair",
+        &[
+            "generate-key-pair",
+            "--output-key-prefix",
+            keys.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let k = key.to_str().unwrap();
+    let p = pubkey.to_str().unwrap();
+    each(
+        "sign",
+        &[
+            "sign",
+            "--key",
+            k,
+            "--identity",
+            "registry.example/app",
+            &src,
+            "--json",
+        ],
+    );
+    each(
+        "attest",
+        &[
+            "attest",
+            "--key",
+            k,
+            "--type",
+            "spdx",
+            "--identity",
+            "registry.example/app",
+            &src,
+            "--json",
+        ],
+    );
+    each("verify", &["verify", "--key", p, &src, "--json"]);
+    each(
+        "verify-attestation",
+        &[
+            "verify-attestation",
+            "--key",
+            p,
+            "--type",
+            "spdx",
+            &src,
+            "--json",
+        ],
+    );
+    let reg = crate::registry_util::Registry::start(None);
+    let dest = format!("docker://{}/conv:v1", reg.host());
+    each("push", &["push", &src, &dest, "--json"]);
+    drop(reg);
+    for (what, v) in &results {
+        check_keys(what, v);
+    }
+    let verified = &results.iter().find(|(w, _)| w == "verify").unwrap().1;
+    assert!(verified["verified"][0]["digest"].is_string(), "{verified}");
+}
+
+/// Every key of `v` is snake_case, except inside OCI descriptors, SBOM documents and
+/// in-toto statements, whose keys their specs name.
+fn check_keys(what: &str, v: &serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                if ["manifest", "config", "statement"].contains(&k.as_str()) && what != "init" {
+                    continue;
+                }
+                assert!(
+                    k.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                    "{what}: key `{k}` is not snake_case"
+                );
+                check_keys(what, v);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| check_keys(what, v)),
+        _ => {}
+    }
+}
+
+/// Under `--json` an error is one JSON object on stderr, with the message, hints and exit
+/// status; stdout is empty. A usage error too (exit 2).
+#[test]
+fn json_errors_are_one_object_on_stderr() {
+    let t = tempdir();
+    let missing = t.path().join("missing.toml");
+    let o = kiln()
+        .arg("build")
+        .arg(&missing)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(1), "{o:?}");
+    assert!(o.stdout.is_empty(), "{o:?}");
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    let v = json_doc(&err, "build error");
+    let e = &v["error"];
+    assert!(
+        e["message"].as_str().unwrap().contains("missing.toml"),
+        "{v}"
+    );
+    assert_eq!(e["exit"], 1);
+    assert!(e["hints"].is_array() && e["causes"].is_array(), "{v}");
+    // A manifest error keeps its hint apart.
+    let bad = t.path().join("bad.toml");
+    std::fs::write(&bad, "[image]\nname = \"x\"\nentrypoint = [\"/x\"]\n\n[[component]]\nname = \"a\"\nkind = \"dir\"\nto = \"/a\"\nwhy = \"w\"\nremove_when = \"never\"\n").unwrap();
+    let o = kiln()
+        .arg("build")
+        .arg(&bad)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(1), "{o:?}");
+    let v = json_doc(&stderr(&o), "manifest error");
+    assert!(
+        v["error"]["hints"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("remove-when"),
+        "{v}"
+    );
+    // Verification failed: exit 3 in the object too.
+    let (src, _, pubkey) = signed_setup(t.path());
+    let o = kiln_clean_env(&t.path().join("home"))
+        .args(["verify", "--json", "--key"])
+        .arg(&pubkey)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(3), "{o:?}");
+    assert_eq!(json_doc(&stderr(&o), "verify error")["error"]["exit"], 3);
+    // A usage error.
+    let o = kiln().args(["build", "--json", "--nope"]).output().unwrap();
+    assert_eq!(code(&o), Some(2), "{o:?}");
+    let v = json_doc(&stderr(&o), "usage error");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("--nope"),
+        "{v}"
+    );
+    assert_eq!(v["error"]["exit"], 2);
+}
