@@ -31,3 +31,4 @@ mod repro;
 mod rules;
 mod sbom;
 mod sign;
+mod snapshots;
