@@ -138,7 +138,9 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
             manifest: &'a crate::image::Descriptor,
             config: &'a crate::image::Descriptor,
             layers: Vec<LayerSummary>,
-            warnings: &'a [String],
+            /// Every platform's warnings (`PLATFORM: ` before each when there are several):
+            /// under --json they are printed nowhere else.
+            warnings: Vec<String>,
             #[serde(skip_serializing_if = "Vec::is_empty")]
             platforms: Vec<PlatformSummary<'a>>,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -190,7 +192,17 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
                     entries: l.entries,
                 })
                 .collect(),
-            warnings: &plan.warnings,
+            warnings: manifests
+                .iter()
+                .zip(&plans)
+                .flat_map(|(m, p)| {
+                    let several = plans.len() > 1;
+                    p.warnings.iter().map(move |w| match &m.image.platform {
+                        Some(pf) if several => format!("{pf}: {w}"),
+                        _ => w.clone(),
+                    })
+                })
+                .collect(),
             push: pushed.as_ref(),
         };
         return super::json_out(&s);
