@@ -8,6 +8,11 @@
 //! requested output form atomically. Everything after `plan` is a view of the Plan.
 
 pub mod cli;
+
+/// The `schema` every JSON document kiln prints carries (results, errors, `--plan --json`, the
+/// portable plan stored beside an image): one version for them all, raised when any of them
+/// changes incompatibly. Documented in docs/json.md.
+pub const JSON_SCHEMA: &str = "kiln/v1";
 pub mod digest;
 pub mod dpkg;
 pub mod elf;
@@ -18,6 +23,7 @@ pub mod lock;
 pub mod manifest;
 pub mod oci;
 pub mod plan;
+pub mod progress;
 pub mod registry;
 pub mod resolve;
 pub mod sbom;

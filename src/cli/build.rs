@@ -1,9 +1,9 @@
 //! `kiln build`: manifest to Plans to image outputs, the lock check, the build summary.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use super::out;
 use super::push::{push_image, RegistryArgs};
 use super::render;
+use super::{out, report, summary};
 use crate::image::output::{self, Output};
 use crate::plan;
 use crate::time::Epoch;
@@ -65,11 +65,11 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
     let mut plans = Vec::new();
     for manifest in &manifests {
         let root = root_of(manifest)?;
-        let plan = plan::build(manifest, &root, epoch)?;
+        let plan = with_progress(|| plan::build(manifest, &root, epoch))?;
         for w in &plan.warnings {
             match &manifest.image.platform {
-                Some(p) => eprintln!("warning: {p}: {w}"),
-                None => eprintln!("warning: {w}"),
+                Some(p) => report::warning(&format!("{p}: {w}")),
+                None => report::warning(w),
             }
         }
         plans.push(plan);
@@ -108,7 +108,7 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
     }
     let plan = &plans[0];
     let output = output.unwrap_or_else(|| Output::default_for(&plan.image.name));
-    let set = output::write_all(&plans, &output)
+    let set = with_progress(|| output::write_all(&plans, &output))
         .with_context(|| format!("cannot build image `{}`", plan.image.name))?;
     if !a.locked && crate::lock::Lock::read(&lock_path).ok().flatten().as_ref() != Some(&new_lock) {
         new_lock.write(&lock_path)?;
@@ -125,7 +125,7 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
             &output,
             dest,
             &a.registry,
-            std::io::IsTerminal::is_terminal(&std::io::stderr()) && !a.json,
+            report::show_progress() && !a.json,
         )?),
         None => None,
     };
@@ -138,7 +138,9 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
             manifest: &'a crate::image::Descriptor,
             config: &'a crate::image::Descriptor,
             layers: Vec<LayerSummary>,
-            warnings: &'a [String],
+            /// Every platform's warnings (`PLATFORM: ` before each when there are several):
+            /// under --json they are printed nowhere else.
+            warnings: Vec<String>,
             #[serde(skip_serializing_if = "Vec::is_empty")]
             platforms: Vec<PlatformSummary<'a>>,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -192,11 +194,21 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
                     entries: l.entries,
                 })
                 .collect(),
-            warnings: &plan.warnings,
+            warnings: manifests
+                .iter()
+                .zip(&plans)
+                .flat_map(|(m, p)| {
+                    let several = plans.len() > 1;
+                    p.warnings.iter().map(move |w| match &m.image.platform {
+                        Some(pf) if several => format!("{pf}: {w}"),
+                        _ => w.clone(),
+                    })
+                })
+                .collect(),
             push: pushed.as_ref(),
             replaced: set.replaced.as_ref(),
         };
-        return out(&(serde_json::to_string_pretty(&s)? + "\n"));
+        return super::json_out(&s);
     }
     let mut s =
         if set.images.len() > 1 {
@@ -257,7 +269,15 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
             d = dir.display(),
         );
     }
-    out(&s)
+    summary(&s)
+}
+
+/// Runs `f` with build progress shown as `-q`, `-v` and the terminal allow.
+fn with_progress<R>(f: impl FnOnce() -> R) -> R {
+    match report::Bars::for_this_run() {
+        Some(p) => crate::progress::scope(p, f),
+        None => f(),
+    }
 }
 
 /// The root a manifest's libraries are resolved in: its `sysroot`, else `/`.

@@ -4,7 +4,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use super::out;
-use super::{command, EXAMPLES, EXIT_CODES};
+use super::{command, EXAMPLES, EXIT_CODES, SUBCOMMAND_EXAMPLES};
 
 #[derive(clap::Args, Debug)]
 pub(super) struct CompletionsArgs {
@@ -73,6 +73,17 @@ pub(super) fn man(a: ManArgs) -> anyhow::Result<()> {
             extra.control("TP", []);
             extra.text([bold(code.to_string())]);
             extra.text([roman(*meaning)]);
+        }
+        extra.to_writer(&mut roff_text)?;
+    } else if let Some((_, lines)) = SUBCOMMAND_EXAMPLES
+        .iter()
+        .find(|(n, _)| Some(*n) == a.command.as_deref())
+    {
+        let mut extra = Roff::default();
+        extra.control("SH", ["EXAMPLES"]);
+        for line in *lines {
+            extra.control("PP", []);
+            extra.text([bold(*line)]);
         }
         extra.to_writer(&mut roff_text)?;
     }

@@ -44,7 +44,6 @@ pub(super) fn gc(a: GcArgs) -> anyhow::Result<()> {
         }
         #[derive(serde::Serialize)]
         struct Report<'a> {
-            schema: u32,
             layout: String,
             dry_run: bool,
             removed: Vec<Removed<'a>>,
@@ -52,7 +51,6 @@ pub(super) fn gc(a: GcArgs) -> anyhow::Result<()> {
             bytes: u64,
         }
         let r = Report {
-            schema: 1,
             layout: a.layout.clone(),
             dry_run: a.dry_run,
             removed: garbage
@@ -66,7 +64,7 @@ pub(super) fn gc(a: GcArgs) -> anyhow::Result<()> {
             blobs: garbage.blobs.len(),
             bytes,
         };
-        return out(&(serde_json::to_string_pretty(&r)? + "\n"));
+        return super::json_out(&r);
     }
     let verb = if a.dry_run { "would remove" } else { "removed" };
     let mut s = format!(

@@ -1,7 +1,6 @@
 //! `kiln init`: writing a starting manifest atomically.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use super::out;
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,6 +21,9 @@ pub(super) struct InitArgs {
     /// Overwrite FILE if it exists.
     #[arg(long)]
     force: bool,
+    /// Print JSON: the manifest written and the image name.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(super) fn init(a: InitArgs) -> anyhow::Result<()> {
@@ -46,7 +48,13 @@ pub(super) fn init(a: InitArgs) -> anyhow::Result<()> {
     tmp.write_all(text.as_bytes())?;
     tmp.persist(&a.output)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
-    out(&format!(
+    if a.json {
+        return super::json_out(&serde_json::json!({
+            "manifest": a.output.display().to_string(),
+            "build": format!("kiln build {}", a.output.display()),
+        }));
+    }
+    super::summary(&format!(
         "wrote {m}\nbuild it with: kiln build {m}\n",
         m = a.output.display()
     ))

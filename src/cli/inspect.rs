@@ -43,6 +43,9 @@ pub(super) struct ExplainArgs {
 pub(super) struct LockArgs {
     /// The manifest (TOML).
     manifest: PathBuf,
+    /// Print JSON: the lock file written and its counts.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(super) fn sbom(a: SbomArgs) -> anyhow::Result<()> {
@@ -63,7 +66,15 @@ pub(super) fn lock(a: LockArgs) -> anyhow::Result<()> {
     let path = crate::lock::path_for(&a.manifest);
     let lock = crate::lock::Lock::of_all(&plans, &manifests[0].file.text);
     lock.write(&path)?;
-    out(&format!(
+    if a.json {
+        return super::json_out(&serde_json::json!({
+            "lock": path.display().to_string(),
+            "inputs": lock.inputs.len(),
+            "resolved_files": lock.closure.len(),
+            "packages": lock.packages.len(),
+        }));
+    }
+    super::summary(&format!(
         "wrote {} ({} inputs, {} resolved files, {} packages)\n",
         path.display(),
         lock.inputs.len(),
@@ -105,7 +116,7 @@ pub(super) fn explain_text(
     for (key, label) in [
         ("owner", "owner"),
         ("cadence", "cadence"),
-        ("remove-when", "remove when"),
+        ("remove_when", "remove when"),
     ] {
         if let Some(v) = comp[key].as_str() {
             t += &format!("  {label}: {v}\n");
@@ -216,12 +227,12 @@ pub(super) fn explain(a: ExplainArgs) -> anyhow::Result<()> {
             .iter()
             .map(|l| serde_json::json!({"entry": l, "component": component(l)}))
             .collect();
-        return out(&(serde_json::to_string_pretty(&serde_json::json!({
+        return super::json_out(&serde_json::json!({
             "entry": found.entry,
             "component": component(found.entry),
             "needers": needers,
             "links": links,
-        }))? + "\n"));
+        }));
     }
     let mut text = String::new();
     for l in &found.links {

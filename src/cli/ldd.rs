@@ -113,12 +113,12 @@ pub(super) fn ldd(a: LddArgs) -> anyhow::Result<()> {
             Ok(c) => c,
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {}: {e}", file.display());
+                super::report::eprint_styled(&format!("error: {}: {e}", file.display()));
                 continue;
             }
         };
         for w in &closure.warnings {
-            eprintln!("warning: {}: {w}", file.display());
+            super::report::warning(&format!("{}: {w}", file.display()));
         }
         if a.list {
             list.extend(closure.objects.iter().skip(1).map(|o| o.real.to_string()));
@@ -132,7 +132,7 @@ pub(super) fn ldd(a: LddArgs) -> anyhow::Result<()> {
     if a.list {
         text = list.into_iter().map(|p| p + "\n").collect();
     } else if a.json {
-        text = serde_json::to_string_pretty(&json)? + "\n";
+        text = super::json_text(&serde_json::json!({ "files": json }))?;
     }
     out(&text)?;
     if failed > 0 {

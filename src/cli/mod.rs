@@ -1,7 +1,8 @@
 //! The command line: argument parsing, running a command, printing, and exit codes.
 //!
 //! Owns: everything printed to stdout/stderr (`render` formats errors), mapping outcomes to
-//! exit codes (0 success, 1 user error, 2 usage error, 101 internal error), and treating a
+//! exit codes (`EXIT_CODES`: 0 success, 1 failed or could not run, 2 usage error, 3 verification
+//! found nothing valid, 101 internal error, 130 interrupted), and treating a
 //! closed stdout pipe as success. One file per command (or family of commands); this file
 //! holds the definition of the CLI, `main` and the dispatch.
 //! Invariant: only this module (and its submodules) prints.
@@ -15,6 +16,7 @@ mod inspect;
 mod ldd;
 mod push;
 mod render;
+mod report;
 mod sign;
 
 use clap::{Parser, Subcommand};
@@ -52,9 +54,126 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("kiln man > kiln.1", "this manual page in roff"),
 ];
 
+/// Examples for each subcommand's `--help` (and its kiln-COMMAND(1) page): 1-3 command lines
+/// a user would type. `tests/it/conventions.rs` checks every subcommand has some.
+const SUBCOMMAND_EXAMPLES: &[(&str, &[&str])] = &[
+    (
+        "build",
+        &[
+            "kiln build                                  # ./kiln.toml -> oci:out/NAME:latest",
+            "kiln build app/kiln.toml --plan             # every path and why; writes nothing",
+            "kiln build -o oci-archive:app.tar:v1 --push docker://registry.example/team/app:v1",
+        ],
+    ),
+    (
+        "init",
+        &[
+            "kiln init target/release/app --why \"the payments API\"",
+            "kiln init /usr/bin/redis-server --name redis -o redis/kiln.toml",
+        ],
+    ),
+    (
+        "ldd",
+        &[
+            "kiln ldd target/release/app",
+            "kiln ldd --sysroot sysroot-arm64 sysroot-arm64/usr/bin/curl",
+            "kiln ldd --list /usr/bin/curl                # the closure's real paths",
+        ],
+    ),
+    (
+        "sbom",
+        &[
+            "kiln sbom oci:out/app:latest > app.spdx.json",
+            "kiln sbom --format cyclonedx oci-archive:app.tar:v1",
+        ],
+    ),
+    (
+        "explain",
+        &[
+            "kiln explain kiln.toml /usr/lib/x86_64-linux-gnu/libssl.so.3",
+            "kiln explain oci:out/app:latest /etc/passwd --json",
+        ],
+    ),
+    (
+        "lock",
+        &[
+            "kiln lock kiln.toml                # writes kiln.lock beside it",
+            "kiln build kiln.toml --locked      # then: fail on any drift from it",
+        ],
+    ),
+    (
+        "push",
+        &[
+            "kiln push oci:out/app:latest docker://registry.example/team/app:v1",
+            "kiln push oci-archive:app.tar:v1 docker://localhost:5000/app:v1 --json",
+        ],
+    ),
+    (
+        "generate-key-pair",
+        &[
+            "kiln generate-key-pair                                   # cosign.key, cosign.pub",
+            "KILN_PASSWORD=... kiln generate-key-pair --output-key-prefix ci/release",
+        ],
+    ),
+    (
+        "sign",
+        &[
+            "kiln sign --key cosign.key docker://registry.example/team/app:v1",
+            "kiln sign --key cosign.key --identity registry.example/team/app oci:out/app:latest",
+        ],
+    ),
+    (
+        "attest",
+        &[
+            "kiln attest --key cosign.key --type spdx docker://registry.example/team/app:v1",
+            "kiln attest --key cosign.key --type slsaprovenance --manifest kiln.toml oci:out/app",
+        ],
+    ),
+    (
+        "verify",
+        &[
+            "kiln verify --key cosign.pub docker://registry.example/team/app:v1",
+            "kiln verify --key cosign.pub --identity registry.example/team/app oci:out/app:latest",
+        ],
+    ),
+    (
+        "verify-attestation",
+        &["kiln verify-attestation --key cosign.pub --type spdx docker://registry.example/app:v1"],
+    ),
+    (
+        "gc",
+        &[
+            "kiln gc oci:out/app --dry-run             # what no tag reaches any more",
+            "kiln gc oci:out/app                       # remove it",
+        ],
+    ),
+    (
+        "completions",
+        &[
+            "kiln completions bash > /etc/bash_completion.d/kiln",
+            "kiln completions fish > ~/.config/fish/completions/kiln.fish",
+        ],
+    ),
+    (
+        "man",
+        &["kiln man | man -l -", "kiln man build > kiln-build.1"],
+    ),
+];
+
+/// A subcommand's `Examples:` section.
+fn subcommand_after_help(lines: &[&str]) -> String {
+    let mut s = String::from("Examples:\n");
+    for l in lines {
+        s += &format!("  {l}\n");
+    }
+    s.trim_end().to_string()
+}
+
+/// The exit status of a `verify` or `verify-attestation` that ran and found no valid
+/// signature or attestation for the image (distinct from 1, "could not check").
+const EXIT_UNVERIFIED: u8 = 3;
+
 /// kiln's exit statuses, as `main` maps outcomes; listed in `--help`, kiln(1) and the README.
-/// `verify` and `verify-attestation` do not yet tell a failed verification from one that
-/// could not run: both exit 1.
 const EXIT_CODES: &[(u8, &str)] = &[
     (
         0,
@@ -62,11 +181,15 @@ const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         1,
-        "the command failed: bad input, I/O or network trouble, or failed verification",
+        "the command failed or could not run: bad input or key, missing image, I/O, network",
     ),
     (
         2,
         "usage error: unknown subcommand or option, missing argument",
+    ),
+    (
+        EXIT_UNVERIFIED,
+        "verification failed: no valid signature or attestation names the image",
     ),
     (101, "internal error: a bug in kiln (please report it)"),
     (
@@ -100,13 +223,30 @@ fn after_help() -> String {
 /// The CLI's definition, with the generated `--help` text: what parsing, completions and the
 /// man page all read.
 fn command() -> clap::Command {
-    <Cli as clap::CommandFactory>::command().after_help(after_help())
+    let mut cmd = <Cli as clap::CommandFactory>::command().after_help(after_help());
+    for (name, lines) in SUBCOMMAND_EXAMPLES {
+        cmd = cmd.mut_subcommand(*name, |c| c.after_help(subcommand_after_help(lines)));
+    }
+    cmd
 }
 
 /// Build minimal, hardened, reproducible OCI images without Docker, with a reason for every file.
 #[derive(Parser, Debug)]
 #[command(name = "kiln", version, about, propagate_version = true)]
 struct Cli {
+    /// Say less: no progress, no notes, no text summary; errors and warnings still print
+    /// (a warning says the image may not work). Results asked for (--json, --plan, sbom,
+    /// ldd) still print.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Say more: each build step's counts and time (files hashed, objects resolved, bytes
+    /// per layer).
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    /// Colour the `error:`, `warning:`, `note:` and `hint:` prefixes: auto (stderr is a
+    /// terminal, NO_COLOR unset or empty; CLICOLOR_FORCE forces it), always or never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = report::ColorWhen::Auto)]
+    color: report::ColorWhen,
     #[command(subcommand)]
     command: Command,
 }
@@ -159,7 +299,7 @@ pub fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("error: internal error: {msg}{at}\n\nhint: this is a bug in kiln; please report it with the command you ran");
+        report::eprint_styled(&format!("error: internal error: {msg}{at}\n\nhint: this is a bug in kiln; please report it with the command you ran"));
     }));
     // Ctrl-C or SIGTERM: remove this run's staging folders and temporary files, then exit as
     // a shell expects (128 + SIGINT). What was published stays: every output is renamed whole.
@@ -168,28 +308,66 @@ pub fn main() -> ExitCode {
         eprintln!("error: interrupted; removed this run's temporary files");
         std::process::exit(130);
     });
-    crate::oci::guard::on_wait(|msg| eprintln!("note: {msg}"));
+    crate::oci::guard::on_wait(report::note);
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let color = report::color_from_args(&args);
+    // Set before parsing, so clap's own errors follow NO_COLOR and --color too.
+    report::init_color(color);
+    let json = wants_json(&args);
+    report::init_json(json);
     let cli = match command()
-        .try_get_matches()
+        .color(report::clap_color(color))
+        .try_get_matches_from(args)
         .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
     {
         Ok(c) => c,
+        Err(e) if json && e.use_stderr() => {
+            let text = e.render().to_string();
+            eprintln!("{}", render::usage_error_json(&text, 2));
+            return ExitCode::from(2);
+        }
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
+    report::init_level(match (cli.quiet, cli.verbose) {
+        (true, _) => report::Level::Quiet,
+        (_, true) => report::Level::Verbose,
+        _ => report::Level::Normal,
+    });
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("{}", render::error(&e));
-            ExitCode::from(1)
+            let code = exit_code(&e);
+            if json {
+                eprintln!("{}", render::error_json(&e, code));
+            } else {
+                report::eprint_styled(&render::error(&e));
+            }
+            ExitCode::from(code)
         }
         Err(_) => ExitCode::from(101),
+    }
+}
+
+/// The exit status of a failed command: [`EXIT_UNVERIFIED`] when a verification ran and
+/// nothing valid was found, else 1.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    let unverified = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::sign::store::StoreError>(),
+            Some(crate::sign::store::StoreError::Unverified { .. })
+        )
+    });
+    if unverified {
+        EXIT_UNVERIFIED
+    } else {
+        1
     }
 }
 
@@ -218,6 +396,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
     }
+}
+
+/// A JSON document as kiln prints it: `schema` first, then the result's own keys.
+#[derive(serde::Serialize)]
+struct Doc<'a, T: serde::Serialize + ?Sized> {
+    schema: &'static str,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// The text of a JSON result (an object): pretty, with `schema`, ending in a newline.
+fn json_text<T: serde::Serialize + ?Sized>(body: &T) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(&Doc {
+        schema: crate::JSON_SCHEMA,
+        body,
+    })? + "\n")
+}
+
+/// Prints a JSON result on stdout (`--json`).
+fn json_out<T: serde::Serialize + ?Sized>(body: &T) -> anyhow::Result<()> {
+    out(&json_text(body)?)
+}
+
+/// Whether the command line asks for JSON (`--json` before any `--`): then an error is one
+/// JSON object on stderr too.
+fn wants_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
+}
+
+/// A human-readable summary on stdout (what was built, pushed, signed, verified): not under
+/// `-q`, where the exit status says it.
+fn summary(text: &str) -> anyhow::Result<()> {
+    if report::level() == report::Level::Quiet {
+        return Ok(());
+    }
+    out(text)
 }
 
 fn out(text: &str) -> anyhow::Result<()> {

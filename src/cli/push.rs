@@ -4,7 +4,6 @@
 //! progress bars. Does not own: the protocol (`crate::registry`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use super::out;
 use crate::image::output::Output;
 use anyhow::Context;
 use std::path::PathBuf;
@@ -167,10 +166,14 @@ pub(super) fn push_image(
 pub(super) fn push(a: PushArgs) -> anyhow::Result<()> {
     let src = Output::parse(&a.source)?;
     let dest = crate::registry::Reference::parse(&a.destination)?;
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let s = push_image(&src, &dest, &a.registry, tty && !a.json)?;
+    let s = push_image(
+        &src,
+        &dest,
+        &a.registry,
+        super::report::show_progress() && !a.json,
+    )?;
     if a.json {
-        return out(&(serde_json::to_string_pretty(&s)? + "\n"));
+        return super::json_out(&s);
     }
-    out(&format!("{}\n", s.reference))
+    super::summary(&format!("{}\n", s.reference))
 }

@@ -1,5 +1,6 @@
 //! How errors read on a terminal: `error: ` and the message (with its location and hint),
-//! then one `caused by:` line per underlying cause. Never colour-dependent, never a backtrace.
+//! then one `caused by:` line per underlying cause. Never colour-dependent (`report` adds the
+//! colour), never a backtrace.
 //! Also how counts read (`1 layer`, `2 layers`).
 
 /// Renders an error and its cause chain.
@@ -20,6 +21,59 @@ pub(super) fn error(e: &anyhow::Error) -> String {
         s += &format!("\n\nhint: {h}");
     }
     printable(&s)
+}
+
+/// A message and the hint it carries (`...\n\nhint: ...`).
+fn split_hint(text: &str) -> (&str, Option<&str>) {
+    match text.split_once("\n\nhint: ") {
+        Some((body, hint)) => (body, Some(hint)),
+        None => (text, None),
+    }
+}
+
+/// An error as one JSON object (`--json`): `{"schema", "error": {"message", "causes",
+/// "hints", "exit"}}`, on one line.
+pub(super) fn error_json(e: &anyhow::Error, exit: u8) -> String {
+    let mut texts = e.chain().map(|c| c.to_string());
+    let first = texts.next().unwrap_or_default();
+    let (message, hint) = split_hint(&first);
+    let mut hints: Vec<String> = hint.map(str::to_string).into_iter().collect();
+    let mut causes = Vec::new();
+    for t in texts {
+        let (body, hint) = split_hint(&t);
+        causes.push(body.to_string());
+        hints.extend(hint.map(str::to_string));
+    }
+    error_object(message, &causes, &hints, exit)
+}
+
+/// A usage error clap rendered (`error: ...`, usage, `For more information, try '--help'.`)
+/// as the same JSON object.
+pub(super) fn usage_error_json(rendered: &str, exit: u8) -> String {
+    let text = rendered.trim();
+    let text = text.strip_prefix("error: ").unwrap_or(text);
+    let (message, rest) = text.split_once("\n\n").unwrap_or((text, ""));
+    let hints: Vec<String> = rest
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("tip: ").map(str::to_string))
+        .chain(std::iter::once(
+            "`kiln --help` lists the commands and options".to_string(),
+        ))
+        .collect();
+    error_object(message, &[], &hints, exit)
+}
+
+fn error_object(message: &str, causes: &[String], hints: &[String], exit: u8) -> String {
+    serde_json::json!({
+        "schema": crate::JSON_SCHEMA,
+        "error": {
+            "message": message,
+            "causes": causes,
+            "hints": hints,
+            "exit": exit,
+        }
+    })
+    .to_string()
 }
 
 /// Text safe for a terminal: control characters (escape sequences a hostile file name or

@@ -4,7 +4,6 @@
 //! modes. Does not own: the formats (`crate::sign`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use super::out;
 use super::push::RegistryArgs;
 use crate::time::Epoch;
 use anyhow::Context;
@@ -19,6 +18,9 @@ pub(super) struct KeyPairArgs {
     /// Replace existing files.
     #[arg(long)]
     force: bool,
+    /// Print JSON: the two files written.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The image `sign`, `attest`, `verify` and `verify-attestation` work on, and how to reach it.
@@ -195,7 +197,13 @@ pub(super) fn generate_key_pair(a: KeyPairArgs) -> anyhow::Result<()> {
         0o644,
         a.force,
     )?;
-    out(&format!(
+    if a.json {
+        return super::json_out(&serde_json::json!({
+            "private_key": key_path.display().to_string(),
+            "public_key": pub_path.display().to_string(),
+        }));
+    }
+    super::summary(&format!(
         "Private key written to {}\nPublic key written to {}\n",
         key_path.display(),
         pub_path.display()
@@ -204,9 +212,9 @@ pub(super) fn generate_key_pair(a: KeyPairArgs) -> anyhow::Result<()> {
 
 pub(super) fn print_signed(s: &crate::sign::store::Signed, json: bool) -> anyhow::Result<()> {
     if json {
-        return out(&(serde_json::to_string_pretty(s)? + "\n"));
+        return super::json_out(s);
     }
-    out(&format!(
+    super::summary(&format!(
         "{} {}\n  identity {}\n  stored at {} (layer {})\n",
         s.image, s.digest, s.identity, s.tag, s.layer
     ))
@@ -225,7 +233,7 @@ pub(super) fn sign(a: SignArgs) -> anyhow::Result<()> {
         let all = crate::sign::store::sign_recursive(&target, &key, Some(&identity))
             .with_context(|| format!("cannot sign {}", a.target.image))?;
         if a.target.json {
-            return out(&(serde_json::to_string_pretty(&all)? + "\n"));
+            return super::json_out(&serde_json::json!({ "signed": all }));
         }
         for s in &all {
             print_signed(s, false)?;
@@ -395,7 +403,7 @@ pub(super) fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     let target = a.target.open(true)?;
     let ok = crate::sign::store::verify(&target, &key, a.identity.as_deref())?;
     if a.target.json {
-        return out(&(serde_json::to_string_pretty(&ok)? + "\n"));
+        return super::json_out(&serde_json::json!({ "verified": ok }));
     }
     let mut s = String::new();
     for v in &ok {
@@ -404,7 +412,7 @@ pub(super) fn verify(a: VerifyArgs) -> anyhow::Result<()> {
             v.digest, v.identity, v.layer
         );
     }
-    out(&s)
+    super::summary(&s)
 }
 
 pub(super) fn verify_attestation(a: VerifyAttestationArgs) -> anyhow::Result<()> {
@@ -413,7 +421,7 @@ pub(super) fn verify_attestation(a: VerifyAttestationArgs) -> anyhow::Result<()>
     let target = a.target.open(true)?;
     let ok = crate::sign::store::verify_attestation(&target, &key, pt)?;
     if a.target.json {
-        return out(&(serde_json::to_string_pretty(&ok)? + "\n"));
+        return super::json_out(&serde_json::json!({ "verified": ok }));
     }
     let mut s = String::new();
     for v in &ok {
@@ -422,5 +430,5 @@ pub(super) fn verify_attestation(a: VerifyAttestationArgs) -> anyhow::Result<()>
             a.kind, v.digest, v.identity, v.layer
         );
     }
-    out(&s)
+    super::summary(&s)
 }

@@ -13,6 +13,7 @@ pub mod tar;
 use crate::digest::{Digest, HashingWriter};
 use crate::manifest::LayerKind;
 use crate::plan::{Entry, EntryKind, Plan, Source};
+use crate::progress;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -183,7 +184,29 @@ pub fn write_layer(
     let blob_hw = HashingWriter::new(file);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut gz = pgzip::ParGzWriter::new(blob_hw, LEVEL, threads).map_err(werr(tmp.path()))?;
-    let (diff_id, _) = write_tar(&entries, plan.epoch.0, &mut gz)?;
+    let estimate: u64 = entries
+        .iter()
+        .map(|e| match &e.kind {
+            EntryKind::File { size, .. } => 512 + size.div_ceil(512) * 512,
+            _ => 512,
+        })
+        .sum::<u64>()
+        // The two zero blocks that end a tar.
+        + 1024;
+    progress::emit(progress::Event::Start {
+        step: progress::Step::Layer,
+        label: kind.as_str(),
+        total: Some(estimate),
+    });
+    let mut counted = progress::Counting::new(&mut gz, progress::Step::Layer);
+    let (diff_id, _) = write_tar(&entries, plan.epoch.0, &mut counted)?;
+    let units = counted.total();
+    drop(counted);
+    progress::emit(progress::Event::Finish {
+        step: progress::Step::Layer,
+        items: entries.len() as u64,
+        units,
+    });
     let blob_hw = gz.finish().map_err(werr(tmp.path()))?;
     let (digest, size, mut file) = blob_hw.finish();
     file.flush().map_err(werr(tmp.path()))?;

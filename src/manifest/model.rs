@@ -113,8 +113,8 @@ impl Platform {
 }
 
 /// Who owns a component and when it goes: the ownership statement of every component.
+/// Serialised (the plan JSON) with snake_case keys, as every JSON kiln writes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub struct Ownership {
     pub owner: Option<String>,
     pub capabilities: Vec<String>,

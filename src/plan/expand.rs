@@ -34,6 +34,11 @@ pub(crate) struct Expanded {
 pub(crate) struct Hashes(BTreeMap<PathBuf, (Digest, u64, u32)>);
 
 impl Hashes {
+    /// How many files were hashed, and their bytes in all.
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        (self.0.len() as u64, self.0.values().map(|v| v.1).sum())
+    }
+
     pub(crate) fn file(&mut self, path: &Path) -> std::io::Result<(Digest, u64, u32)> {
         if let Some(v) = self.0.get(path) {
             return Ok(v.clone());
@@ -41,6 +46,10 @@ impl Hashes {
         let f = fs_err::File::open(path)?;
         let mode = f.metadata()?.permissions().mode();
         let (d, n) = Digest::of_reader(std::io::BufReader::with_capacity(256 * 1024, f))?;
+        crate::progress::emit(crate::progress::Event::Advance {
+            step: crate::progress::Step::Hash,
+            by: n,
+        });
         self.0.insert(path.to_path_buf(), (d.clone(), n, mode));
         Ok((d, n, mode))
     }

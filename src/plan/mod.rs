@@ -15,6 +15,7 @@ mod render;
 
 use crate::digest::Digest;
 use crate::manifest::{Component, ImagePath, ImageSpec, LayerKind, Manifest, Ownership};
+use crate::progress;
 use crate::resolve::{self, OverlayNode, Resolver};
 use crate::span::{Diagnostic, Location};
 use crate::time::Epoch;
@@ -235,6 +236,16 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
     let mut claims = Vec::new();
     let mut roots = Vec::new();
     let mut ca_bundle = None;
+    let label = manifest
+        .image
+        .platform
+        .as_ref()
+        .map_or(String::new(), |p| p.to_string());
+    progress::emit(progress::Event::Start {
+        step: progress::Step::Hash,
+        label: &label,
+        total: None,
+    });
     for (i, c) in manifest.components.iter().enumerate() {
         let out = expand::component(manifest, i, c, root, &mut hashes)?;
         claims.extend(out.claims);
@@ -243,6 +254,12 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
             ca_bundle = out.ca_bundle;
         }
     }
+    let (items, units) = hashes.totals();
+    progress::emit(progress::Event::Finish {
+        step: progress::Step::Hash,
+        items,
+        units,
+    });
     // The overlay: what components place, which the loader sees before the target root.
     let mut overlay = BTreeMap::new();
     for cl in &claims {
@@ -368,7 +385,17 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         std::collections::BTreeSet::new();
     // Objects that run a shell: image path -> (component, the symbol that shows it).
     let mut shell_users: BTreeMap<String, (String, String)> = BTreeMap::new();
+    progress::emit(progress::Event::Start {
+        step: progress::Step::Resolve,
+        label: &label,
+        total: Some(roots.len() as u64),
+    });
+    let root_count = roots.len() as u64;
     for (ci, path, host, program) in roots {
+        progress::emit(progress::Event::Advance {
+            step: progress::Step::Resolve,
+            by: 1,
+        });
         let comp = &manifest.components[ci];
         if !program && covered.contains(&path) {
             continue;
@@ -580,6 +607,11 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
     check::loaded_from(manifest, resolver.view(), &used_loaded_from)?;
     // The resolver's view of the image and the hash cache hold a copy of every path: gone
     // before the claims are merged, where the Plan's memory peaks.
+    progress::emit(progress::Event::Finish {
+        step: progress::Step::Resolve,
+        items: covered.len() as u64,
+        units: root_count,
+    });
     drop(resolver);
     drop(overlay);
     drop(hashes);

@@ -116,6 +116,7 @@ fn human(n: u64) -> String {
 
 #[derive(Serialize)]
 struct PlanJson<'a> {
+    schema: &'static str,
     image: &'a str,
     source_date_epoch: u64,
     components: &'a [super::ComponentInfo],
@@ -223,6 +224,7 @@ impl Plan {
 
     fn write_json(&self, with_sources: bool, out: impl std::io::Write) -> std::io::Result<()> {
         let j = PlanJson {
+            schema: crate::JSON_SCHEMA,
             image: &self.image.name,
             source_date_epoch: self.epoch.0,
             components: &self.components,

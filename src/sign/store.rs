@@ -56,11 +56,17 @@ pub enum StoreError {
     Platform { image: String, why: String },
     #[error("{0:?} is not an image kiln can sign or verify: use oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker://HOST/REPO[:TAG|@DIGEST]")]
     Spec(String),
+    /// A verification that ran and found nothing valid (the CLI's exit status 3).
     #[error("no valid {what} for {image}:\n{}", reasons.join("\n"))]
     Unverified {
         what: &'static str,
         image: String,
         reasons: Vec<String>,
+    },
+    #[error("no {artifact_type} artifact refers to {image}")]
+    NoArtifact {
+        image: String,
+        artifact_type: String,
     },
 }
 
@@ -705,10 +711,9 @@ pub fn artifact(target: &Target, artifact_type: &str) -> Result<Vec<u8>> {
             });
         }
     }
-    let not_found = || StoreError::Unverified {
-        what: "artifact",
+    let not_found = || StoreError::NoArtifact {
         image: format!("{} ({subject})", target.name()),
-        reasons: vec![format!("  no {artifact_type} artifact refers to the image")],
+        artifact_type: artifact_type.to_string(),
     };
     let manifest_digest = match &target.place {
         Place::Layout { .. } | Place::Archive { .. } => {

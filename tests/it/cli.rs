@@ -5,7 +5,7 @@ use crate::util::*;
 use std::process::Command;
 
 /// The subcommand names `kiln --help` lists (without clap's `help`).
-fn subcommands() -> Vec<String> {
+pub(crate) fn subcommands() -> Vec<String> {
     let help = run(kiln().arg("--help"), "kiln --help");
     let list = help
         .split_once("Commands:\n")

@@ -55,8 +55,17 @@ pub(crate) fn key_pair(t: &Path, name: &str) -> (PathBuf, PathBuf) {
 /// Asserts a clean refusal: exit 1, stderr starting `error: ` and containing every `want`, no
 /// panic, nothing on stdout.
 pub(crate) fn refused(o: &Output, what: &str, want: &[&str]) -> String {
+    refused_with(o, 1, what, want)
+}
+
+/// As [`refused`], for a verification that ran and found nothing valid: exit 3.
+fn unverified(o: &Output, what: &str, want: &[&str]) -> String {
+    refused_with(o, 3, what, want)
+}
+
+fn refused_with(o: &Output, code: i32, what: &str, want: &[&str]) -> String {
     let e = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert_eq!(o.status.code(), Some(1), "{what}: exit code\n{e}");
+    assert_eq!(o.status.code(), Some(code), "{what}: exit code\n{e}");
     assert!(e.starts_with("error: "), "{what}: {e}");
     assert!(
         !e.contains("panicked") && !e.contains("internal error"),
@@ -286,7 +295,7 @@ fn blobs_are_checked_against_their_descriptor_on_every_read() {
         .arg(&spec)
         .output()
         .unwrap();
-    refused(
+    unverified(
         &o,
         "verify a tampered signature",
         &["does not match its digest"],

@@ -296,9 +296,18 @@ fn verify(home: &Path, image: &str) -> Output {
 
 /// Exit 1, one `error:` line naming the problem (every part of `want`), no secret anywhere.
 fn refused(o: &Output, want: &[&str]) -> String {
+    refused_with(o, 1, want)
+}
+
+/// As [`refused`], for a verification that ran and found nothing valid: exit 3.
+fn unverified(o: &Output, want: &[&str]) -> String {
+    refused_with(o, 3, want)
+}
+
+fn refused_with(o: &Output, code: i32, want: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     no_secret(o);
-    assert_eq!(o.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(o.status.code(), Some(code), "stderr: {stderr}");
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     for w in want {
@@ -521,7 +530,7 @@ fn manifest_get_redirected_to_another_host_goes_without_authorization() {
     let o = verify(t.path(), &format!("docker://{}/app:v1", reg.host()));
     // The manifest was fetched from the other host and hashed: verify goes on to look for
     // signatures of exactly that digest (there are none).
-    let e = refused(&o, &["no valid signature", d.trim_start_matches("sha256:")]);
+    let e = unverified(&o, &["no valid signature", d.trim_start_matches("sha256:")]);
     assert!(!e.contains("X-Amz-Signature"), "{e}");
     assert_eq!(store.count("GET", "/storage/manifest"), 1);
     assert_eq!(store.authorized().len(), 0, "{:?}", store.authorized());
@@ -580,7 +589,7 @@ fn blob_get_redirected_to_storage_goes_without_authorization_and_is_checked() {
     });
     let image = format!("docker://{}/app:v1", reg.host());
     // First the storage's bytes do not hash to the blob's digest: named as such.
-    let e = refused(
+    let e = unverified(
         &verify(t.path(), &image),
         &["no valid signature", "signature 1:"],
     );
@@ -590,7 +599,7 @@ fn blob_get_redirected_to_storage_goes_without_authorization_and_is_checked() {
         "{e}"
     );
     // Then they do, and the (fake) signature is what fails.
-    let e = refused(
+    let e = unverified(
         &verify(t.path(), &image),
         &["no valid signature", "signature 1:"],
     );

@@ -165,7 +165,7 @@ fn kiln_all(files: &[PathBuf]) -> (BTreeMap<String, KilnReport>, Option<i32>) {
         .unwrap_or_else(|e| panic!("kiln ldd --json printed no JSON ({e}); stderr:\n{stderr}"));
     let names: BTreeSet<String> = files.iter().map(|f| f.display().to_string()).collect();
     let mut reports: BTreeMap<String, KilnReport> = BTreeMap::new();
-    for v in json.as_array().expect("a JSON array") {
+    for v in json["files"].as_array().expect("a JSON array of files") {
         let file = v["file"].as_str().expect("file").to_string();
         let objects = v["objects"].as_array().expect("objects");
         let found = objects

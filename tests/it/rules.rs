@@ -32,8 +32,8 @@ fn ldd_json(files: &[&Path], extra: &[&str]) -> (Output, Value) {
         .args(files)
         .output()
         .unwrap();
-    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out, v)
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out, v["files"].clone())
 }
 
 /// name -> real path of every object of the first file's closure.

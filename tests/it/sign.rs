@@ -252,9 +252,9 @@ fn kiln_and_the_cosign_peer_verify_each_others_signatures() {
         ),
         "kiln verify the peer's signature",
     );
-    // A key that signed nothing: exit 1, with the reason.
+    // A key that signed nothing: exit 3 (checked, nothing valid), with the reason.
     let o = kiln_verify(&home, &peer_pub, format!("docker://{host}/app:v1"));
-    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("does not verify"),
         "{o:?}"
@@ -268,7 +268,7 @@ fn kiln_and_the_cosign_peer_verify_each_others_signatures() {
         peer2.with_extension("pub"),
         format!("docker://{host}/app:v1"),
     );
-    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains(&other) && err.contains("nothing is stored"),
@@ -422,7 +422,7 @@ fn attestations_are_dsse_envelopes_that_openssl_verifies() {
         .args(["--type", "cyclonedx", &image])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1), "no cyclonedx attestation: {o:?}");
+    assert_eq!(o.status.code(), Some(3), "no cyclonedx attestation: {o:?}");
 
     // Independently: each envelope's signature verifies with openssl over our own PAE, and the
     // statement is about the exact digest.
@@ -519,7 +519,7 @@ fn attestations_are_dsse_envelopes_that_openssl_verifies() {
         .args(["--type", "spdx", &image])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
 }
 
 #[test]
@@ -534,9 +534,9 @@ fn signatures_in_an_oci_archive_travel_with_it() {
     let digest = manifest_digest(&build(&manifest, &src));
     let unsigned = std::fs::read(&archive).unwrap();
 
-    // Not signed yet: exit 1, saying so.
+    // Not signed yet: exit 3, saying so.
     let o = kiln_verify(&home, &pubkey, &src);
-    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
     ok(
         kiln_pw(&home)
             .args(["sign", "--identity", "registry.example/test/app", "--key"])
