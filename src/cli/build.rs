@@ -374,6 +374,19 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
         return out(&text);
     }
     let plan = &plans[0];
+    if let (Some(e), true) = (a.load, plans.len() > 1) {
+        anyhow::bail!(
+            "`--load` loads one platform's image, and the manifest builds {}\n\n\
+             hint: pick one with `--platform`, e.g. `--load={} --platform {}`",
+            render::count(plans.len(), "platform", "platforms"),
+            e.name(),
+            manifests[0]
+                .image
+                .platform
+                .as_ref()
+                .map_or(String::new(), |p| p.to_string())
+        );
+    }
     if outputs.is_empty() {
         outputs.push(Output::default_for(&plan.image.name));
     }
