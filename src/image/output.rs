@@ -175,7 +175,30 @@ impl Output {
 fn werr(p: &Path) -> impl Fn(io::Error) -> Error + '_ {
     move |e| Error::Write {
         path: p.to_path_buf(),
-        source: e,
+        source: plain(e),
+    }
+}
+
+/// An I/O error without fs-err's "failed to ... `PATH`" (the error holding it names the path
+/// already, and a path should appear once per error): its kind, in words, when it has one.
+fn plain(e: io::Error) -> io::Error {
+    use io::ErrorKind as K;
+    match e.kind() {
+        kind @ (K::NotFound
+        | K::PermissionDenied
+        | K::NotADirectory
+        | K::IsADirectory
+        | K::AlreadyExists
+        | K::DirectoryNotEmpty
+        | K::ReadOnlyFilesystem
+        | K::StorageFull
+        | K::QuotaExceeded
+        | K::CrossesDevices)
+            if e.get_ref().is_some() =>
+        {
+            io::Error::from(kind)
+        }
+        _ => e,
     }
 }
 
@@ -692,7 +715,7 @@ fn vacant(dir: &Path) -> Result<bool, Error> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
         Err(e) => Err(Error::Write {
             path: dir.to_path_buf(),
-            source: e,
+            source: plain(e),
         }),
     }
 }

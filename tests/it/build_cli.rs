@@ -520,3 +520,22 @@ why = "every zone"
     assert!(e.contains("  tree data: sha256:"), "{e}");
     assert_eq!(e.matches("  tree ").count(), 1, "{e}");
 }
+
+#[test]
+fn a_path_appears_once_per_error() {
+    let t = tempdir();
+    let manifest = static_image(t.path());
+    let file = t.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let o = kiln()
+        .arg("build")
+        .arg(&manifest)
+        .arg("-o")
+        .arg(format!("oci:{}/sub", file.display()))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert_eq!(e.matches("a-file/sub").count(), 1, "{e}");
+    assert!(e.contains("caused by: not a directory"), "{e}");
+}
