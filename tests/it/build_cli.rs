@@ -181,6 +181,58 @@ fn platform_selects_one_platform_of_a_multi_platform_manifest() {
         e.contains("`--platform linux/s390x` is not a platform of the manifest; it lists linux/amd64, linux/arm64"),
         "{e}"
     );
+
+    // The lock of the whole manifest (both platforms) holds a selection to its part:
+    // `--platform linux/amd64 --locked` passes, leaves the lock as it is, and fails on a
+    // change to an amd64 input, naming it by platform.
+    crate::arm64::compile_ssl(dir);
+    crate::arm64::sysroot(dir);
+    let lock = dir.join("kiln.lock");
+    std::fs::remove_file(&lock).ok();
+    run(
+        kiln()
+            .arg("build")
+            .arg(&manifest)
+            .arg("-o")
+            .arg(format!("oci:{}:all", dir.join("out/all").display())),
+        "kiln build (both platforms)",
+    );
+    let full = std::fs::read_to_string(&lock).unwrap();
+    assert!(
+        full.contains("\"linux/arm64 /usr/local/bin/ssl-version\""),
+        "{full}"
+    );
+    let one = |extra: &[&str]| {
+        kiln()
+            .arg("build")
+            .arg(&manifest)
+            .args(["--platform", "linux/amd64", "-o"])
+            .arg(format!("oci:{}:v2", layout.display()))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    check(
+        &one(&["--locked"]),
+        "kiln build --platform linux/amd64 --locked",
+    );
+    check(&one(&[]), "kiln build --platform linux/amd64");
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap(),
+        full,
+        "a selection leaves the lock"
+    );
+    let mut bin = std::fs::read(dir.join("ssl-amd64")).unwrap();
+    bin.extend_from_slice(b"\0");
+    std::fs::write(dir.join("ssl-amd64"), bin).unwrap();
+    let o = one(&["--locked"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("  input linux/amd64 /usr/local/bin/ssl-version: sha256:"),
+        "{e}"
+    );
+    assert!(!e.contains("linux/arm64"), "{e}");
 }
 
 #[test]
