@@ -245,15 +245,14 @@ fn stream_blob(
     Ok((d, size))
 }
 
-/// Writes layers, config and manifest blobs into `layout` (which has `blobs/sha256`). Partial
-/// blobs live in a staging folder beside `blobs`, so a killed build never leaves a stray file
-/// among the blobs of an existing layout.
 /// Compressed layers kept between the outputs of one build, so that each layer is compressed
 /// once however many outputs (`--output` repeated) it is written to: the first output
 /// compresses and keeps a copy here, the others copy it into their own staging folder.
 /// Blobs are copied, never hard-linked (a layout refuses a blob with several links).
 #[derive(Default)]
 pub struct LayerCache {
+    /// Whether another output will follow (else nothing is kept: one output, no copies).
+    keep: bool,
     dir: Option<Staging>,
     /// (index of the plan among the build's plans, layer kind) -> the layer, or `None` when
     /// the plan has no entries in that layer.
@@ -283,6 +282,9 @@ impl LayerCache {
             return Ok(known.clone());
         }
         let l = layer::write_layer(plan, kind, blobs, staging)?;
+        if !self.keep {
+            return Ok(l);
+        }
         if self.dir.is_none() {
             // Beside the staged layout (the output's folder), never inside it: the layout is
             // renamed into place, the cache lives until the last output is written.
@@ -298,6 +300,9 @@ impl LayerCache {
     }
 }
 
+/// Writes layers, config and manifest blobs into `layout` (which has `blobs/sha256`). Partial
+/// blobs live in a staging folder beside `blobs`, so a killed build never leaves a stray file
+/// among the blobs of an existing layout.
 fn write_image(
     nth: usize,
     plan: &Plan,
@@ -541,7 +546,10 @@ pub fn write_all(plans: &[Plan], out: &Output) -> Result<BuiltSet, Error> {
 /// Writes one image per plan to each of `outs`, compressing each layer once; the image
 /// manifests (and the index over several) are the same in every output.
 pub fn write_each(plans: &[Plan], outs: &[Output]) -> Result<Vec<BuiltSet>, Error> {
-    let mut cache = LayerCache::default();
+    let mut cache = LayerCache {
+        keep: outs.len() > 1,
+        ..LayerCache::default()
+    };
     outs.iter()
         .map(|o| write_cached(plans, o, &mut cache))
         .collect()
