@@ -4,6 +4,9 @@
 //! every file the image ships with its SHA-256, split into inputs the manifest names and the
 //! closure kiln resolved, and the Debian packages files come from), writing it atomically next
 //! to the manifest (`NAME.lock` for `NAME.toml`), and comparing two locks into a list of drifts.
+//! A `tree` or `tzdata` component is recorded by one digest over its entries (path, type,
+//! mode, owner, content digest or link target), so the lock does not grow with a tree's
+//! file count; a change inside it is a drift naming the component.
 //! Invariant: a lock depends only on what ships, never on host paths, times or order.
 
 use crate::digest::Digest;
@@ -32,6 +35,24 @@ pub struct Lock {
     /// 0:0 for a directory): image path -> "MODE UID:GID".
     #[serde(default)]
     pub modes: BTreeMap<String, String>,
+    /// `tree` and `tzdata` components: name -> "sha256:HEX N entries", the digest over one
+    /// line per entry the component places (see [`tree_line`]).
+    #[serde(default)]
+    pub trees: BTreeMap<String, String>,
+}
+
+/// Lock format: 2 records trees by one digest (1 listed every file of them).
+const VERSION: u32 = 2;
+
+/// A tree entry as its component's digest covers it: path, type, mode, owner, and the
+/// content digest (files) or target (symlinks).
+fn tree_line(e: &crate::plan::Entry) -> String {
+    let what = match &e.kind {
+        EntryKind::Dir => "dir -".to_string(),
+        EntryKind::Symlink { target } => format!("symlink {target}"),
+        EntryKind::File { sha256, .. } => format!("file {sha256}"),
+    };
+    format!("{} {:04o} {}:{} {what}\n", e.path, e.mode, e.uid, e.gid)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,10 +71,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("the build differs from {} (--locked):\n{}", path.display(), changes.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
-    Drift { path: PathBuf, changes: Vec<String> },
-    #[error("--locked needs {}, which does not exist", path.display())]
-    Missing { path: PathBuf },
+    #[error("the build differs from {} (--locked):\n{}\n\nhint: run `{accept}` (or build without --locked) to accept", path.display(), changes.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
+    Drift {
+        path: PathBuf,
+        changes: Vec<String>,
+        /// The command that writes the new lock, e.g. `kiln lock kiln.toml`.
+        accept: String,
+    },
+    #[error("--locked needs {}, which does not exist\n\nhint: run `{accept}` to write it", path.display())]
+    Missing { path: PathBuf, accept: String },
 }
 
 /// `NAME.lock` beside `NAME.toml`.
@@ -69,7 +95,30 @@ impl Lock {
         let mut packages = BTreeMap::new();
         let mut links = BTreeMap::new();
         let mut modes = BTreeMap::new();
+        let mut trees: BTreeMap<String, (crate::digest::HashingWriter<std::io::Sink>, usize)> =
+            BTreeMap::new();
+        let is_tree = |name: &str| {
+            plan.component(name)
+                .is_some_and(|c| c.kind == "tree" || c.kind == "tzdata")
+        };
         for e in &plan.entries {
+            let resolved = !e.provenance.needed_by.is_empty()
+                || e.provenance
+                    .note
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("loaded at run time"));
+            if !resolved && is_tree(&e.provenance.component) {
+                let (h, n) = trees
+                    .entry(e.provenance.component.clone())
+                    .or_insert_with(|| (crate::digest::HashingWriter::new(std::io::sink()), 0));
+                std::io::Write::write_all(h, tree_line(e).as_bytes())
+                    .expect("writing to a sink cannot fail");
+                *n += 1;
+                if let Some(p) = &e.provenance.package {
+                    packages.insert(p.name.clone(), format!("{} {}", p.version, p.arch));
+                }
+                continue;
+            }
             let default_mode = match &e.kind {
                 EntryKind::Dir => 0o755,
                 EntryKind::Symlink { target } => {
@@ -86,11 +135,6 @@ impl Lock {
                 );
             }
             if let EntryKind::File { sha256, .. } = &e.kind {
-                let resolved = !e.provenance.needed_by.is_empty()
-                    || e.provenance
-                        .note
-                        .as_deref()
-                        .is_some_and(|n| n.starts_with("loaded at run time"));
                 let map = if resolved { &mut closure } else { &mut inputs };
                 map.insert(e.path.to_string(), sha256.to_string());
             }
@@ -98,8 +142,15 @@ impl Lock {
                 packages.insert(p.name.clone(), format!("{} {}", p.version, p.arch));
             }
         }
+        let trees = trees
+            .into_iter()
+            .map(|(name, (h, n))| {
+                let (d, _, _) = h.finish();
+                (name, format!("{d} {n} entries"))
+            })
+            .collect();
         Lock {
-            version: 1,
+            version: VERSION,
             kiln: env!("CARGO_PKG_VERSION").into(),
             manifest: Digest::of(text.replace("\r\n", "\n").as_bytes()).to_string(),
             inputs,
@@ -107,13 +158,20 @@ impl Lock {
             packages,
             links,
             modes,
+            trees,
         }
     }
 
     /// The lock of the Plans of a multi-platform manifest: each path and package is keyed
     /// `PLATFORM PATH` (e.g. `linux/arm64 /usr/lib/...`); one plan gives [`Lock::of`].
     pub fn of_all(plans: &[Plan], text: &str) -> Lock {
-        if plans.len() == 1 {
+        Lock::of_platforms(plans, text, plans.len() > 1)
+    }
+
+    /// The lock of `plans`, keyed by platform when `keyed` (a manifest listing several
+    /// platforms, of which `plans` may be a selection, as `kiln build --platform` makes).
+    pub fn of_platforms(plans: &[Plan], text: &str, keyed: bool) -> Lock {
+        if !keyed {
             return Lock::of(&plans[0], text);
         }
         let mut all = Lock::of(&plans[0], text);
@@ -122,6 +180,7 @@ impl Lock {
         all.packages.clear();
         all.links.clear();
         all.modes.clear();
+        all.trees.clear();
         for plan in plans {
             let one = Lock::of(plan, text);
             let p = crate::image::platform(plan);
@@ -140,8 +199,47 @@ impl Lock {
                 .extend(one.links.iter().map(|(k, v)| (key(k), v.clone())));
             all.modes
                 .extend(one.modes.iter().map(|(k, v)| (key(k), v.clone())));
+            all.trees
+                .extend(one.trees.iter().map(|(k, v)| (key(k), v.clone())));
         }
         all
+    }
+
+    /// This lock with only the entries of the platforms `new` has (keys `PLATFORM PATH`):
+    /// what a build of a selection of platforms is compared with.
+    pub fn restricted_to(&self, new: &Lock) -> Lock {
+        let platforms: Vec<&str> = [
+            &new.inputs,
+            &new.closure,
+            &new.packages,
+            &new.links,
+            &new.modes,
+            &new.trees,
+        ]
+        .iter()
+        .flat_map(|m| m.keys())
+        .filter_map(|k| k.split_once(' ').map(|(p, _)| p))
+        .collect();
+        let keep = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+            m.iter()
+                .filter(|(k, _)| {
+                    k.split_once(' ')
+                        .is_some_and(|(p, _)| platforms.contains(&p))
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        Lock {
+            version: self.version,
+            kiln: self.kiln.clone(),
+            manifest: self.manifest.clone(),
+            inputs: keep(&self.inputs),
+            closure: keep(&self.closure),
+            packages: keep(&self.packages),
+            links: keep(&self.links),
+            modes: keep(&self.modes),
+            trees: keep(&self.trees),
+        }
     }
 
     pub fn read(path: &Path) -> Result<Option<Lock>, Error> {
@@ -190,6 +288,9 @@ impl Lock {
     /// What changed from `self` (the lock on disk) to `new`, one line each.
     pub fn changes(&self, new: &Lock) -> Vec<String> {
         let mut v = Vec::new();
+        if self.version != new.version {
+            v.push(format!("lock format: {} -> {}", self.version, new.version));
+        }
         if self.kiln != new.kiln {
             v.push(format!("kiln version: {} -> {}", self.kiln, new.kiln));
         }
@@ -206,6 +307,7 @@ impl Lock {
             ("package", &self.packages, &new.packages),
             ("link", &self.links, &new.links),
             ("mode", &self.modes, &new.modes),
+            ("tree", &self.trees, &new.trees),
         ] {
             for (k, old) in a {
                 match b.get(k) {

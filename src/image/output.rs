@@ -180,7 +180,30 @@ impl Output {
 fn werr(p: &Path) -> impl Fn(io::Error) -> Error + '_ {
     move |e| Error::Write {
         path: p.to_path_buf(),
-        source: e,
+        source: plain(e),
+    }
+}
+
+/// An I/O error without fs-err's "failed to ... `PATH`" (the error holding it names the path
+/// already, and a path should appear once per error): its kind, in words, when it has one.
+fn plain(e: io::Error) -> io::Error {
+    use io::ErrorKind as K;
+    match e.kind() {
+        kind @ (K::NotFound
+        | K::PermissionDenied
+        | K::NotADirectory
+        | K::IsADirectory
+        | K::AlreadyExists
+        | K::DirectoryNotEmpty
+        | K::ReadOnlyFilesystem
+        | K::StorageFull
+        | K::QuotaExceeded
+        | K::CrossesDevices)
+            if e.get_ref().is_some() =>
+        {
+            io::Error::from(kind)
+        }
+        _ => e,
     }
 }
 
@@ -227,17 +250,78 @@ fn stream_blob(
     Ok((d, size))
 }
 
+/// Compressed layers kept between the outputs of one build, so that each layer is compressed
+/// once however many outputs (`--output` repeated) it is written to: the first output
+/// compresses and keeps a copy here, the others copy it into their own staging folder.
+/// Blobs are copied, never hard-linked (a layout refuses a blob with several links).
+#[derive(Default)]
+pub struct LayerCache {
+    /// Whether another output will follow (else nothing is kept: one output, no copies).
+    keep: bool,
+    dir: Option<Staging>,
+    /// (index of the plan among the build's plans, layer kind) -> the layer, or `None` when
+    /// the plan has no entries in that layer.
+    layers: BTreeMap<(usize, LayerKind), Option<layer::Layer>>,
+}
+
+impl LayerCache {
+    /// The `kind` layer of plan number `nth`, compressed into `blobs`, or copied there from an
+    /// earlier output of the same build.
+    fn layer(
+        &mut self,
+        nth: usize,
+        plan: &Plan,
+        kind: LayerKind,
+        layout: &Path,
+        staging: &Path,
+    ) -> Result<Option<layer::Layer>, Error> {
+        let blobs = &layout.join("blobs/sha256");
+        if let (Some(known), Some(dir)) = (self.layers.get(&(nth, kind)), &self.dir) {
+            if let Some(l) = known {
+                let dest = blobs.join(l.digest.hex());
+                let from = dir.path().join(l.digest.hex());
+                let tmp = guard::temp_file_in(staging)?;
+                fs_err::copy(&from, tmp.path()).map_err(werr(&from))?;
+                tmp.persist(&dest)?;
+            }
+            return Ok(known.clone());
+        }
+        let l = layer::write_layer(plan, kind, blobs, staging)?;
+        if !self.keep {
+            return Ok(l);
+        }
+        if self.dir.is_none() {
+            // Beside the staged layout (the output's folder), never inside it: the layout is
+            // renamed into place, the cache lives until the last output is written.
+            self.dir = Some(Staging::new_in(&parent_of(layout))?);
+        }
+        if let (Some(l), Some(dir)) = (&l, &self.dir) {
+            let from = blobs.join(l.digest.hex());
+            let keep = dir.path().join(l.digest.hex());
+            fs_err::copy(&from, &keep).map_err(werr(&keep))?;
+        }
+        self.layers.insert((nth, kind), l.clone());
+        Ok(l)
+    }
+}
+
 /// Writes layers, config and manifest blobs into `layout` (which has `blobs/sha256`). Partial
 /// blobs live in a staging folder beside `blobs`, so a killed build never leaves a stray file
 /// among the blobs of an existing layout.
-fn write_image(plan: &Plan, layout: &Path, tag: &str) -> Result<Built, Error> {
+fn write_image(
+    nth: usize,
+    plan: &Plan,
+    layout: &Path,
+    tag: &str,
+    cache: &mut LayerCache,
+) -> Result<Built, Error> {
     let blobs = layout.join("blobs/sha256");
     fs_err::create_dir_all(&blobs).map_err(werr(&blobs))?;
     let staging = Staging::new_in(layout)?;
     let staging = staging.path();
     let mut layers = Vec::new();
     for kind in LayerKind::ALL {
-        if let Some(l) = layer::write_layer(plan, kind, &blobs, staging)? {
+        if let Some(l) = cache.layer(nth, plan, kind, layout, staging)? {
             layers.push(l);
         }
     }
@@ -294,10 +378,15 @@ fn write_image(plan: &Plan, layout: &Path, tag: &str) -> Result<Built, Error> {
 
 /// Writes one image per plan; with several, an image index over them (each manifest with
 /// its platform). The tag points at [`BuiltSet::top`].
-fn write_images(plans: &[Plan], layout: &Path, tag: &str) -> Result<BuiltSet, Error> {
+fn write_images(
+    plans: &[Plan],
+    layout: &Path,
+    tag: &str,
+    cache: &mut LayerCache,
+) -> Result<BuiltSet, Error> {
     let mut images = Vec::new();
-    for plan in plans {
-        images.push(write_image(plan, layout, tag)?);
+    for (nth, plan) in plans.iter().enumerate() {
+        images.push(write_image(nth, plan, layout, tag, cache)?);
     }
     if images.len() == 1 {
         let top = images[0].manifest.clone();
@@ -424,8 +513,13 @@ fn tagged(built: &BuiltSet, tag: &str) -> Descriptor {
     d
 }
 
-fn write_new_layout(plans: &[Plan], dir: &Path, tag: &str) -> Result<BuiltSet, Error> {
-    let built = write_images(plans, dir, tag)?;
+fn write_new_layout(
+    plans: &[Plan],
+    dir: &Path,
+    tag: &str,
+    cache: &mut LayerCache,
+) -> Result<BuiltSet, Error> {
+    let built = write_images(plans, dir, tag, cache)?;
     // One entry: the tag. The artifacts hang off the image descriptors' annotations.
     let index = Index {
         schema_version: 2,
@@ -459,14 +553,30 @@ pub fn write(plan: &Plan, out: &Output) -> Result<Built, Error> {
 
 /// Writes one image per plan to `out`; several go under an image index.
 pub fn write_all(plans: &[Plan], out: &Output) -> Result<BuiltSet, Error> {
+    write_cached(plans, out, &mut LayerCache::default())
+}
+
+/// Writes one image per plan to each of `outs`, compressing each layer once; the image
+/// manifests (and the index over several) are the same in every output.
+pub fn write_each(plans: &[Plan], outs: &[Output]) -> Result<Vec<BuiltSet>, Error> {
+    let mut cache = LayerCache {
+        keep: outs.len() > 1,
+        ..LayerCache::default()
+    };
+    outs.iter()
+        .map(|o| write_cached(plans, o, &mut cache))
+        .collect()
+}
+
+fn write_cached(plans: &[Plan], out: &Output, cache: &mut LayerCache) -> Result<BuiltSet, Error> {
     let plan = &plans[0];
     match out {
-        Output::Oci { dir, tag } => write_oci(plans, dir, tag),
+        Output::Oci { dir, tag } => write_oci(plans, dir, tag, cache),
         Output::OciArchive { file, tag } => {
             let parent = parent_of(file);
             guard::sweep(&parent);
             let work = Staging::new_in(&parent)?;
-            let built = write_new_layout(plans, work.path(), tag)?;
+            let built = write_new_layout(plans, work.path(), tag, cache)?;
             let mut files: Vec<(String, PathBuf)> = vec![];
             for d in blob_list(&built) {
                 files.push((
@@ -491,7 +601,7 @@ pub fn write_all(plans: &[Plan], out: &Output) -> Result<BuiltSet, Error> {
                 .and_then(|r| r.rsplit_once(':'))
                 .map_or("latest", |(_, t)| t)
                 .to_string();
-            let built = write_image(plan, work.path(), &tag)?;
+            let built = write_image(0, plan, work.path(), &tag, cache)?;
             let blobs = work.path().join("blobs/sha256");
             let mut files: Vec<(String, PathBuf)> = vec![];
             let mut layer_names = vec![];
@@ -627,7 +737,7 @@ fn vacant(dir: &Path) -> Result<bool, Error> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
         Err(e) => Err(Error::Write {
             path: dir.to_path_buf(),
-            source: e,
+            source: plain(e),
         }),
     }
 }
@@ -636,7 +746,12 @@ fn vacant(dir: &Path) -> Result<bool, Error> {
 /// beside DIR, without any lock; then, under the lock on DIR's parent, it is renamed into
 /// place when DIR is new, or its blobs are moved into DIR and DIR's `index.json` is updated
 /// under DIR's own lock (re-read there: a tag another writer added meanwhile stays).
-fn write_oci(plans: &[Plan], dir: &Path, tag: &str) -> Result<BuiltSet, Error> {
+fn write_oci(
+    plans: &[Plan],
+    dir: &Path,
+    tag: &str,
+    cache: &mut LayerCache,
+) -> Result<BuiltSet, Error> {
     // Refuse a folder that is not a layout before doing any work.
     if !vacant(dir)? {
         open_existing(dir)?.sweep();
@@ -644,7 +759,7 @@ fn write_oci(plans: &[Plan], dir: &Path, tag: &str) -> Result<BuiltSet, Error> {
     let parent = parent_of(dir);
     guard::sweep(&parent);
     let work = Staging::new_in(&parent)?;
-    let mut built = write_new_layout(plans, work.path(), tag)?;
+    let mut built = write_new_layout(plans, work.path(), tag, cache)?;
     let _lock = Lock::folder(&parent)?;
     if vacant(dir)? {
         if dir.exists() {

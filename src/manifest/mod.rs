@@ -56,6 +56,23 @@ pub fn load_all(path: &Path) -> Result<Vec<Manifest>, Error> {
         path: path.to_path_buf(),
         source: e,
     })?;
+    let dir = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."));
+    from_bytes(path, bytes, dir)
+}
+
+/// Validates manifest bytes read from somewhere other than a file (`kiln build -` reads
+/// stdin): `path` is what messages call it (`<stdin>`), `dir` the folder relative `from`
+/// paths are resolved against.
+pub fn from_bytes(path: &Path, bytes: Vec<u8>, dir: &Path) -> Result<Vec<Manifest>, Error> {
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -69,16 +86,6 @@ pub fn load_all(path: &Path) -> Result<Vec<Manifest>, Error> {
             });
         }
     };
-    let dir = path
-        .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        })
-        .unwrap_or(Path::new("."));
     let dir = fs_err::canonicalize(dir).map_err(|e| Error::Read {
         path: path.to_path_buf(),
         source: e,

@@ -70,6 +70,17 @@ enum Want {
     Dir,
 }
 
+/// Why a source path cannot be read, in plain words (`no such file or directory`), without
+/// the path (the message names it as the user wrote it) or the I/O library's phrasing.
+fn reason(e: std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::NotADirectory => "a folder on its way is a file".into(),
+        _ => e.into_inner_io_error().to_string(),
+    }
+}
+
 /// Checks a source path; returns it (canonical when relative, to pin what was checked).
 fn check_source(
     m: &Manifest,
@@ -80,7 +91,7 @@ fn check_source(
 ) -> Result<PathBuf, Error> {
     let err = |msg: String| Diagnostic::new(msg, sp.location.clone());
     let meta = fs_err::metadata(&sp.host).map_err(|e| {
-        let cause = e.into_inner_io_error();
+        let cause = reason(e);
         let mut d = err(format!(
             "cannot read `{field}` {:?} of component `{}`: {cause}",
             sp.written, c.name
@@ -95,13 +106,8 @@ fn check_source(
     })?;
     let mut path = sp.host.clone();
     if sp.relative {
-        let canon = fs_err::canonicalize(&sp.host).map_err(|e| {
-            err(format!(
-                "cannot resolve {:?}: {}",
-                sp.written,
-                e.into_inner_io_error()
-            ))
-        })?;
+        let canon = fs_err::canonicalize(&sp.host)
+            .map_err(|e| err(format!("cannot resolve {:?}: {}", sp.written, reason(e))))?;
         // The tree a relative source may use: the manifest's folder, or the folder its
         // leading `..` components name explicitly. Symlinks may not lead beyond it.
         let base = tree_of(&m.dir, &sp.written);

@@ -11,6 +11,7 @@ mod util;
 
 mod arm64;
 mod big_file;
+mod build_cli;
 mod cli;
 mod concurrency;
 mod conventions;

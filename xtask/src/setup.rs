@@ -46,6 +46,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "golang-go",
     // groff renders `kiln man`'s page in tests/it/cli.rs.
     "groff-base",
+    // `kiln build --load` loads into podman, and the test runs the image (tests/it/build_cli.rs).
+    "podman",
 ];
 
 /// Python packages installed into the venv (pinned: the tests validate SBOMs against them).
