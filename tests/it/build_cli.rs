@@ -477,7 +477,7 @@ fn lock_says_when_it_is_written_and_drift_says_how_to_accept() {
     };
     let o = b(&[]);
     check(&o, "kiln build");
-    assert_eq!(stderr(&o), format!("wrote {}\n", lock.display()));
+    assert_eq!(stderr(&o), format!("note: wrote {}\n", lock.display()));
     let o = b(&[]);
     check(&o, "kiln build");
     assert_eq!(stderr(&o), "", "unchanged: nothing said");
@@ -503,7 +503,7 @@ fn lock_says_when_it_is_written_and_drift_says_how_to_accept() {
     check(&o, "kiln build");
     assert_eq!(
         stderr(&o),
-        format!("updated {} (1 change)\n", lock.display())
+        format!("note: updated {} (1 change)\n", lock.display())
     );
 }
 

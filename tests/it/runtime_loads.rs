@@ -49,7 +49,7 @@ fn ldd_dlopen(file: &Path) -> Vec<String> {
         .unwrap();
     check(&out, "kiln ldd --dlopen --json");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v[0]["objects"]
+    v["files"][0]["objects"]
         .as_array()
         .unwrap()
         .iter()

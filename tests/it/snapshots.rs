@@ -99,6 +99,9 @@ fn error_unknown_tag() {
         .arg("build")
         .arg(&manifest)
         .args(["-o", "oci:img:v1"])
+        // The lock goes in the temporary folder, never beside the fixture in the repository.
+        .arg("--lock")
+        .arg(t.path().join("kiln.lock"))
         .output()
         .unwrap();
     check(&o, "kiln build plan-table");
