@@ -52,7 +52,8 @@ pub fn load(path: &Path) -> Result<Manifest, Error> {
 /// Reads and validates the manifest at `path`: one `Manifest` per platform it lists, in order
 /// (one when it lists none).
 pub fn load_all(path: &Path) -> Result<Vec<Manifest>, Error> {
-    let bytes = fs_err::read(path).map_err(|e| Error::Read {
+    // std, not fs_err: the error names the path once, and the source adds only why.
+    let bytes = std::fs::read(path).map_err(|e| Error::Read {
         path: path.to_path_buf(),
         source: e,
     })?;
@@ -86,7 +87,7 @@ pub fn from_bytes(path: &Path, bytes: Vec<u8>, dir: &Path) -> Result<Vec<Manifes
             });
         }
     };
-    let dir = fs_err::canonicalize(dir).map_err(|e| Error::Read {
+    let dir = std::fs::canonicalize(dir).map_err(|e| Error::Read {
         path: path.to_path_buf(),
         source: e,
     })?;

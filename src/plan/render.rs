@@ -57,10 +57,11 @@ pub fn table(plan: &Plan) -> String {
             .count();
         let _ = writeln!(
             s,
-            "  {} ({}, {} layer, {n} files and links)",
+            "  {} ({}, {} layer, {n} {})",
             c.name,
             c.kind,
-            c.layer.as_str()
+            c.layer.as_str(),
+            if n == 1 { "file or link" } else { "files and links" }
         );
         let _ = writeln!(s, "    why: {}", c.why);
         if let Some(o) = &c.ownership.owner {
