@@ -49,13 +49,26 @@ pub fn load(path: &Path) -> Result<Manifest, Error> {
     Ok(all.swap_remove(0))
 }
 
+/// fs-err's error without its "failed to open file `PATH`" (`Error::Read` names the path, and a
+/// path appears once per error): the reason in the words of `ls` and `cat`.
+fn without_path(e: std::io::Error) -> std::io::Error {
+    use std::io::ErrorKind as K;
+    let why = match e.kind() {
+        K::NotFound => "no such file or directory",
+        K::PermissionDenied => "permission denied",
+        K::NotADirectory => "a folder on the way is not a directory",
+        K::IsADirectory => "it is a directory",
+        _ => return e,
+    };
+    std::io::Error::new(e.kind(), why)
+}
+
 /// Reads and validates the manifest at `path`: one `Manifest` per platform it lists, in order
 /// (one when it lists none).
 pub fn load_all(path: &Path) -> Result<Vec<Manifest>, Error> {
-    // std, not fs_err: the error names the path once, and the source adds only why.
-    let bytes = std::fs::read(path).map_err(|e| Error::Read {
+    let bytes = fs_err::read(path).map_err(|e| Error::Read {
         path: path.to_path_buf(),
-        source: e,
+        source: without_path(e),
     })?;
     let dir = path
         .parent()
@@ -87,9 +100,9 @@ pub fn from_bytes(path: &Path, bytes: Vec<u8>, dir: &Path) -> Result<Vec<Manifes
             });
         }
     };
-    let dir = std::fs::canonicalize(dir).map_err(|e| Error::Read {
+    let dir = fs_err::canonicalize(dir).map_err(|e| Error::Read {
         path: path.to_path_buf(),
-        source: e,
+        source: without_path(e),
     })?;
     parse_all(
         Arc::new(SourceFile {
