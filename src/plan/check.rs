@@ -12,8 +12,10 @@
 //! Does not own: what ships (`plan`), the ELF loader and its libraries (`resolve`), the words
 //! the manifest places of the messages (`plan::build` attaches them).
 //! Invariant: nothing is executed; every refusal names the path and what is wrong with it.
-//! Known gaps: supplementary groups (the runtime adds them from `/etc/group` when `user` is a
-//! name; kiln checks the primary `uid:gid` only), file capabilities, `noexec` mounts.
+//! Supplementary groups do not count, as at run time: the image config names the user as
+//! numeric `uid:gid`, and runtimes add groups from `/etc/group` only for a user given by name
+//! (tests/it/engines.rs shows it with podman and runc); a `podman run --user NAME` may add some.
+//! Known gaps: file capabilities, `noexec` mounts.
 
 use super::{Entry, EntryKind, Plan, Source};
 use std::io::Read;

@@ -61,7 +61,11 @@ pub fn table(plan: &Plan) -> String {
             c.name,
             c.kind,
             c.layer.as_str(),
-            if n == 1 { "file or link" } else { "files and links" }
+            if n == 1 {
+                "file or link"
+            } else {
+                "files and links"
+            }
         );
         let _ = writeln!(s, "    why: {}", c.why);
         if let Some(o) = &c.ownership.owner {

@@ -231,3 +231,52 @@ fn sboms_name(spec: &str, digest: &str) {
         .unwrap();
     check(&o, "kiln explain");
 }
+
+/// The entrypoint check judges permissions by the image's primary `uid:gid` only (plan::check).
+/// That is what runs: kiln writes the config's `User` as numeric `uid:gid`, and a runtime adds
+/// supplementary groups from `/etc/group` only for a user given by name. Proven with podman and
+/// runc on an image whose `nonroot` is a member of another group.
+#[test]
+fn the_image_user_runs_without_supplementary_groups() {
+    let t = tempdir();
+    let d = t.path().join("sg");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(require("busybox"), d.join("busybox")).unwrap();
+    std::fs::write(
+        d.join("kiln.toml"),
+        r#"[image]
+name = "sg"
+entrypoint = ["/bin/busybox", "id"]
+user = "nonroot"
+
+[[component]]
+name = "busybox"
+kind = "file"
+from = "busybox"
+to = "/bin/busybox"
+mode = "0755"
+why = "prints the ids the process runs with"
+
+[[component]]
+name = "accounts"
+kind = "accounts"
+groups = [{ name = "extra", gid = 4000, members = ["nonroot"] }]
+why = "nonroot is also a member of extra"
+"#,
+    )
+    .unwrap();
+    let archive = t.path().join("sg.tar");
+    build(
+        &d.join("kiln.toml"),
+        &format!("docker-archive:{}:kiln-test/sg:v1", archive.display()),
+    );
+    let podman = Podman {
+        dir: t.path().join("pm"),
+    };
+    let name = podman.load(&archive);
+    assert_eq!(podman.user(&name), "65532:65532");
+    assert_eq!(
+        podman.run(&name).trim(),
+        "uid=65532(nonroot) gid=65532(nonroot) groups=65532(nonroot)"
+    );
+}
