@@ -147,6 +147,51 @@ impl Digest {
     }
 }
 
+/// The SHA-1 of a file's bytes: not an address (kiln never trusts it), only what SPDX's
+/// `checksums` and some scanners still ask for.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sha1(pub [u8; 20]);
+
+impl Sha1 {
+    /// The SHA-1 of `bytes`.
+    pub fn of(bytes: &[u8]) -> Sha1 {
+        use sha1::Digest as _;
+        Sha1(sha1::Sha1::digest(bytes).into())
+    }
+
+    /// Lower-case hex.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for Sha1 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha1:{}", self.hex())
+    }
+}
+
+/// SHA-256 and SHA-1 of everything `r` yields, from one read, in bounded memory; and the length.
+pub fn sha256_and_sha1(mut r: impl Read) -> io::Result<(Digest, Sha1, u64)> {
+    use sha1::Digest as _;
+    let mut h = Hasher::new(Algorithm::Sha256);
+    let mut h1 = sha1::Sha1::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..k]);
+        h1.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((h.finish(), Sha1(h1.finalize().into()), n))
+}
+
 fn hash_reader(algorithm: Algorithm, mut r: impl Read) -> io::Result<(Digest, u64)> {
     let mut h = Hasher::new(algorithm);
     let mut buf = vec![0u8; 64 * 1024];

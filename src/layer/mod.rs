@@ -89,6 +89,7 @@ pub fn write_tar(entries: &[&Entry], mtime: u64, out: impl Write) -> Result<(Dig
             source,
             size,
             sha256,
+            ..
         } = &e.kind
         {
             match source {

@@ -512,25 +512,14 @@ pub(crate) fn dangling_warning(links: &[(&Entry, &str)]) -> Option<String> {
 /// data kiln cannot read): its crates cannot be in the SBOM.
 pub(crate) fn unaudited_rust(plan: &Plan) -> Vec<String> {
     let mut out = Vec::new();
-    for e in &plan.entries {
-        let Some(host) = e.application_file() else {
-            continue;
-        };
-        if !crate::elf::is_elf(host).unwrap_or(false) {
-            continue;
-        }
-        let Ok(map) = crate::elf::map(host) else {
-            continue;
-        };
-        match crate::elf::embedded::rust_audit_data(&map) {
+    for (path, e) in &plan.embedded {
+        match &e.rust {
             Some(Ok(_)) => {}
             Some(Err(why)) => out.push(format!(
-                "`{}` has cargo-auditable data kiln cannot read ({why}): its crates are not in the SBOM",
-                e.path
+                "`{path}` has cargo-auditable data kiln cannot read ({why}): its crates are not in the SBOM"
             )),
-            None if crate::elf::embedded::is_rust_program(&map) => out.push(format!(
-                "`{}` is a Rust program without cargo-auditable data: its crates are not in the SBOM\n\nhint: build it with `cargo auditable build --release`",
-                e.path
+            None if e.rust_program => out.push(format!(
+                "`{path}` is a Rust program without cargo-auditable data: its crates are not in the SBOM\n\nhint: build it with `cargo auditable build --release`"
             )),
             None => {}
         }

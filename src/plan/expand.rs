@@ -31,27 +31,44 @@ pub(crate) struct Expanded {
 
 /// SHA-256, size and mode of host files, each hashed once per plan.
 #[derive(Default)]
-pub(crate) struct Hashes(BTreeMap<PathBuf, (Digest, u64, u32)>);
+pub(crate) struct Hashes(BTreeMap<PathBuf, Hashed>);
+
+/// What one read of a host file gives: both digests the image's records need, its length and
+/// its host mode.
+#[derive(Clone, Debug)]
+pub(crate) struct Hashed {
+    pub(crate) sha256: Digest,
+    pub(crate) sha1: crate::digest::Sha1,
+    pub(crate) size: u64,
+    pub(crate) mode: u32,
+}
 
 impl Hashes {
     /// How many files were hashed, and their bytes in all.
     pub(crate) fn totals(&self) -> (u64, u64) {
-        (self.0.len() as u64, self.0.values().map(|v| v.1).sum())
+        (self.0.len() as u64, self.0.values().map(|v| v.size).sum())
     }
 
-    pub(crate) fn file(&mut self, path: &Path) -> std::io::Result<(Digest, u64, u32)> {
+    pub(crate) fn file(&mut self, path: &Path) -> std::io::Result<Hashed> {
         if let Some(v) = self.0.get(path) {
             return Ok(v.clone());
         }
         let f = fs_err::File::open(path)?;
         let mode = f.metadata()?.permissions().mode();
-        let (d, n) = Digest::of_reader(std::io::BufReader::with_capacity(256 * 1024, f))?;
+        let (d, sha1, n) =
+            crate::digest::sha256_and_sha1(std::io::BufReader::with_capacity(256 * 1024, f))?;
         crate::progress::emit(crate::progress::Event::Advance {
             step: crate::progress::Step::Hash,
             by: n,
         });
-        self.0.insert(path.to_path_buf(), (d.clone(), n, mode));
-        Ok((d, n, mode))
+        let h = Hashed {
+            sha256: d,
+            sha1,
+            size: n,
+            mode,
+        };
+        self.0.insert(path.to_path_buf(), h.clone());
+        Ok(h)
     }
 }
 
@@ -264,7 +281,12 @@ pub(crate) fn component(
                     .into())
                 }
             }
-            let (sha256, size, hmode) = hashes.file(&host).map_err(io(&host))?;
+            let Hashed {
+                sha256,
+                sha1,
+                size,
+                mode: hmode,
+            } = hashes.file(&host).map_err(io(&host))?;
             claim(
                 &mut out,
                 to.clone(),
@@ -272,6 +294,7 @@ pub(crate) fn component(
                     source: Source::Host(host.clone()),
                     size,
                     sha256,
+                    sha1,
                 },
                 mode.unwrap_or(normal_mode(hmode)),
                 *uid,
@@ -291,7 +314,12 @@ pub(crate) fn component(
         } => match content {
             FileContent::Path(sp) => {
                 let host = check_source(m, c, sp, "from", Want::File)?;
-                let (sha256, size, hmode) = hashes.file(&host).map_err(io(&host))?;
+                let Hashed {
+                    sha256,
+                    sha1,
+                    size,
+                    mode: hmode,
+                } = hashes.file(&host).map_err(io(&host))?;
                 claim(
                     &mut out,
                     to.clone(),
@@ -299,6 +327,7 @@ pub(crate) fn component(
                         source: Source::Host(host),
                         size,
                         sha256,
+                        sha1,
                     },
                     mode.unwrap_or(normal_mode(hmode)),
                     *uid,
@@ -394,7 +423,12 @@ pub(crate) fn component(
                         stack.push((p, r));
                     } else if meta.is_file() {
                         if inc.is_match(&r) {
-                            let (sha256, size, hmode) = hashes.file(&p).map_err(io(&p))?;
+                            let Hashed {
+                                sha256,
+                                sha1,
+                                size,
+                                mode: hmode,
+                            } = hashes.file(&p).map_err(io(&p))?;
                             claim(
                                 &mut out,
                                 dest.clone(),
@@ -402,6 +436,7 @@ pub(crate) fn component(
                                     source: Source::Host(p.clone()),
                                     size,
                                     sha256,
+                                    sha1,
                                 },
                                 normal_mode(hmode),
                                 *uid,
@@ -590,6 +625,7 @@ fn path(s: &str) -> ImagePath {
 fn inline(bytes: Vec<u8>) -> EntryKind {
     EntryKind::File {
         sha256: Digest::of(&bytes),
+        sha1: crate::digest::Sha1::of(&bytes),
         size: bytes.len() as u64,
         source: Source::Inline(Arc::new(bytes)),
     }
@@ -665,7 +701,9 @@ fn tzdata(
                     )
                     .into());
                 }
-                let (sha256, size, _) = hashes.file(&h).map_err(io(&h))?;
+                let Hashed {
+                    sha256, sha1, size, ..
+                } = hashes.file(&h).map_err(io(&h))?;
                 claim(
                     out,
                     placed(c, from, to, found.real.relative(), &h)?,
@@ -673,6 +711,7 @@ fn tzdata(
                         source: Source::Host(h),
                         size,
                         sha256,
+                        sha1,
                     },
                     0o644,
                     0,
@@ -731,7 +770,9 @@ fn tzdata(
                         );
                         stack.push((p, r));
                     } else if meta.is_file() {
-                        let (sha256, size, _) = hashes.file(&p).map_err(io(&p))?;
+                        let Hashed {
+                            sha256, sha1, size, ..
+                        } = hashes.file(&p).map_err(io(&p))?;
                         claim(
                             out,
                             placed(c, from, to, &r, &p)?,
@@ -739,6 +780,7 @@ fn tzdata(
                                 source: Source::Host(p),
                                 size,
                                 sha256,
+                                sha1,
                             },
                             0o644,
                             0,

@@ -41,6 +41,8 @@ pub enum EntryKind {
         source: Source,
         size: u64,
         sha256: Digest,
+        /// From the same read as `sha256` (for SPDX's checksums): the SBOM never re-reads.
+        sha1: crate::digest::Sha1,
     },
     Symlink {
         target: String,
@@ -144,6 +146,46 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// ELF `e_machine` of the first resolved executable: the image's architecture.
     pub machine: Option<u16>,
+    /// What each application program embeds about its code (Go build info, cargo-auditable
+    /// data), read once when the Plan is made: the SBOM and the checks ask the Plan, never
+    /// the file.
+    pub embedded: BTreeMap<ImagePath, Embedded>,
+}
+
+/// What an application program ([`Entry::application_file`]) says about the code in it.
+#[derive(Clone, Debug, Default)]
+pub struct Embedded {
+    /// Go's build info: toolchain, main module, dependencies.
+    pub go: Option<crate::elf::embedded::GoBuildInfo>,
+    /// cargo-auditable's dependency list, or why it cannot be read.
+    pub rust: Option<Result<crate::elf::embedded::RustDeps, String>>,
+    /// rustc linked it (with or without audit data).
+    pub rust_program: bool,
+}
+
+impl Embedded {
+    /// Reads the embedded data of the ELF file at `host`; `None` for a file that is not ELF
+    /// or embeds nothing kiln reads.
+    fn read(host: &Path) -> Option<Embedded> {
+        if !crate::elf::is_elf(host).unwrap_or(false) {
+            return None;
+        }
+        let map = crate::elf::map(host).ok()?;
+        let e = Embedded {
+            go: crate::elf::embedded::go_build_info(&map),
+            rust: crate::elf::embedded::rust_audit_data(&map),
+            rust_program: crate::elf::embedded::is_rust_program(&map),
+        };
+        (e.go.is_some() || e.rust.is_some() || e.rust_program).then_some(e)
+    }
+}
+
+/// The embedded data of every application program among `entries`.
+fn read_embedded(entries: &[Entry]) -> BTreeMap<ImagePath, Embedded> {
+    entries
+        .iter()
+        .filter_map(|e| Some((e.path.clone(), Embedded::read(e.application_file()?)?)))
+        .collect()
 }
 
 impl Plan {
@@ -481,7 +523,9 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                 });
             }
             if let resolve::Origin::Root(h) = &found.origin {
-                let (sha256, size, _) = hashes.file(h).map_err(|e| Error::Io {
+                let expand::Hashed {
+                    sha256, sha1, size, ..
+                } = hashes.file(h).map_err(|e| Error::Io {
                     path: h.clone(),
                     source: e,
                 })?;
@@ -491,6 +535,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                         source: Source::Host(h.clone()),
                         size,
                         sha256,
+                        sha1,
                     },
                     mode: 0o644,
                     uid: 0,
@@ -558,7 +603,12 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                 }
             }
             if let resolve::Origin::Root(h) = &obj.origin {
-                let (sha256, size, mode) = hashes.file(h).map_err(|e| Error::Io {
+                let expand::Hashed {
+                    sha256,
+                    sha1,
+                    size,
+                    mode,
+                } = hashes.file(h).map_err(|e| Error::Io {
                     path: h.clone(),
                     source: e,
                 })?;
@@ -568,6 +618,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                         source: Source::Host(h.clone()),
                         size,
                         sha256,
+                        sha1,
                     },
                     mode: expand::normal_mode(mode),
                     uid: 0,
@@ -590,7 +641,8 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         let bytes = DEFAULT_NSSWITCH.as_bytes().to_vec();
         claims.push(Claim {
             path: ImagePath::parse("/etc/nsswitch.conf").expect("static path"),
-            kind: EntryKind::File { sha256: Digest::of(&bytes), size: bytes.len() as u64, source: Source::Inline(Arc::new(bytes)) },
+            kind: EntryKind::File { sha256: Digest::of(&bytes),
+            sha1: crate::digest::Sha1::of(&bytes), size: bytes.len() as u64, source: Source::Inline(Arc::new(bytes)) },
             mode: 0o644,
             uid: 0,
             gid: 0,
@@ -636,6 +688,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         epoch,
         warnings,
         machine,
+        embedded: BTreeMap::new(),
     };
     checks(manifest, &mut plan, &waivable)?;
     let shell = check::shell_warnings(&plan, &shell_users, |k| {
@@ -700,6 +753,7 @@ fn checks(
         .with_hint(hint)
         .into());
     }
+    plan.embedded = read_embedded(&plan.entries);
     plan.warnings.extend(check::unaudited_rust(plan));
     let dangling = check::dangling(plan);
     if let Some(w) = check::dangling_warning(&dangling) {
@@ -778,6 +832,7 @@ fn add_packages(manifest: &Manifest, root: &Path, claims: &mut Vec<Claim>) -> Re
         let bytes = text.into_bytes();
         EntryKind::File {
             sha256: Digest::of(&bytes),
+            sha1: crate::digest::Sha1::of(&bytes),
             size: bytes.len() as u64,
             source: Source::Inline(Arc::new(bytes)),
         }

@@ -178,6 +178,7 @@ impl<'a> EntryJson<'a> {
                 source,
                 size,
                 sha256,
+                ..
             } => (
                 Some(*size),
                 Some(sha256.to_string()),

@@ -19,13 +19,13 @@ pub mod spdx;
 
 use crate::digest::Digest;
 use crate::elf::embedded::{GoBuildInfo, RustDeps};
-use crate::plan::{ComponentInfo, Entry, EntryKind, PackageRef, Plan, Source};
+use crate::plan::{ComponentInfo, EntryKind, PackageRef, Plan};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 
 /// The SBOM formats kiln writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,36 +94,8 @@ pub struct Facts<'a> {
     pub tool_version: &'static str,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read {path} to describe it in the SBOM")]
-pub struct Error {
-    pub path: String,
-    #[source]
-    pub source: std::io::Error,
-}
-
-fn sha1_of(mut r: impl Read) -> std::io::Result<[u8; 20]> {
-    use sha1::Digest as _;
-    let mut a = sha1::Sha1::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        a.update(&buf[..n]);
-    }
-    Ok(a.finalize().into())
-}
-
 /// Collects the facts of `plan`, built as the image with manifest `manifest_digest`.
-pub fn facts<'a>(
-    plan: &'a Plan,
-    manifest_digest: &'a Digest,
-    tag: &'a str,
-) -> Result<Facts<'a>, Error> {
+pub fn facts<'a>(plan: &'a Plan, manifest_digest: &'a Digest, tag: &'a str) -> Facts<'a> {
     let mut files = Vec::new();
     let mut packages: BTreeMap<&PackageRef, Vec<&str>> = BTreeMap::new();
     // Requester -> libraries it needs, from each library's required_by.
@@ -137,23 +109,20 @@ pub fn facts<'a>(
         let (sha1, sha256, symlink) = match &e.kind {
             EntryKind::Dir => continue,
             EntryKind::Symlink { target } => (
-                sha1_of(target.as_bytes()).expect("in-memory read"),
+                crate::digest::Sha1::of(target.as_bytes()).0,
                 Cow::Owned(Digest::of(target.as_bytes())),
                 Some(target.as_str()),
             ),
-            EntryKind::File { source, sha256, .. } => {
-                let io = |err| Error {
-                    path: e.path.to_string(),
-                    source: err,
-                };
-                let sha1 = match source {
-                    Source::Inline(b) => sha1_of(&b[..]).map_err(io)?,
-                    Source::Host(h) => sha1_of(fs_err::File::open(h).map_err(io)?).map_err(io)?,
-                };
-                (sha1, Cow::Borrowed(sha256), None)
-            }
+            // Both digests come from the Plan's one read of the file: nothing here reads it.
+            EntryKind::File { sha256, sha1, .. } => (sha1.0, Cow::Borrowed(sha256), None),
         };
-        let (go, rust) = embedded(e);
+        let (go, rust) = match plan.embedded.get(&e.path) {
+            Some(m) => (
+                m.go.clone().map(Box::new),
+                m.rust.clone().and_then(Result::ok).map(Box::new),
+            ),
+            None => (None, None),
+        };
         if let Some(p) = &e.provenance.package {
             packages.entry(p).or_default().push(e.path.as_str());
         }
@@ -174,7 +143,7 @@ pub fn facts<'a>(
             rust,
         });
     }
-    Ok(Facts {
+    Facts {
         name: &plan.image.name,
         tag,
         manifest_digest,
@@ -183,25 +152,6 @@ pub fn facts<'a>(
         files,
         packages: packages.into_iter().collect(),
         tool_version: env!("CARGO_PKG_VERSION"),
-    })
-}
-
-/// Go and Rust dependency data of application binaries ([`Entry::application_file`]).
-fn embedded(e: &Entry) -> (Option<Box<GoBuildInfo>>, Option<Box<RustDeps>>) {
-    let Some(h) = e.application_file() else {
-        return (None, None);
-    };
-    if !crate::elf::is_elf(h).unwrap_or(false) {
-        return (None, None);
-    }
-    match crate::elf::map(h) {
-        Ok(map) => (
-            crate::elf::embedded::go_build_info(&map).map(Box::new),
-            crate::elf::embedded::rust_audit_data(&map)
-                .and_then(Result::ok)
-                .map(Box::new),
-        ),
-        Err(_) => (None, None),
     }
 }
 
@@ -334,7 +284,7 @@ mod tests {
         FileFact {
             path,
             sha256: Cow::Owned(Digest::of(path.as_bytes())),
-            sha1: sha1_of(path.as_bytes()).unwrap(),
+            sha1: crate::digest::Sha1::of(path.as_bytes()).0,
             symlink: None,
             component,
             needed_by: &[],

@@ -1868,3 +1868,40 @@ why = "another libfoo"
         );
     }
 }
+
+/// The SBOM is a pure function of the Plan: its SHA-1s and SHA-256s come from the Plan's one
+/// read of each file, so a file changed or removed after planning does not change (or fail)
+/// the SBOM's facts.
+#[test]
+fn sbom_facts_come_from_the_plan_not_from_a_second_read() {
+    let t = tempdir();
+    let data = t.path().join("data.txt");
+    std::fs::write(&data, b"what was planned\n").unwrap();
+    let manifest = t.path().join("kiln.toml");
+    std::fs::write(
+        &manifest,
+        "[image]\nname = \"pure\"\n\n[[component]]\nname = \"data\"\nkind = \"file\"\nfrom = \"data.txt\"\nto = \"/data.txt\"\nwhy = \"a file whose hashes the SBOM records\"\n",
+    )
+    .unwrap();
+    let m = kiln::manifest::load_all(&manifest).unwrap().remove(0);
+    let plan = kiln::plan::build(&m, std::path::Path::new("/"), kiln::time::Epoch(0)).unwrap();
+    // After the plan: the file changes, then disappears.
+    std::fs::write(&data, b"something else entirely\n").unwrap();
+    let subject = kiln::digest::Digest::of(b"image");
+    let facts = kiln::sbom::facts(&plan, &subject, "v1");
+    let f = facts.files.iter().find(|f| f.path == "/data.txt").unwrap();
+    assert_eq!(f.sha1, sha1_of(b"what was planned\n"));
+    assert_eq!(
+        f.sha256.to_string(),
+        kiln::digest::Digest::of(b"what was planned\n").to_string()
+    );
+    std::fs::remove_file(&data).unwrap();
+    let again = kiln::sbom::facts(&plan, &subject, "v1");
+    assert_eq!(again.files.len(), facts.files.len());
+}
+
+/// SHA-1 by the sha1 crate directly, not through kiln.
+fn sha1_of(bytes: &[u8]) -> [u8; 20] {
+    use sha1::Digest as _;
+    sha1::Sha1::digest(bytes).into()
+}
