@@ -172,40 +172,36 @@ impl fmt::Debug for Sha1 {
 }
 
 /// SHA-256 and SHA-1 of everything `r` yields, from one read, in bounded memory; and the length.
-pub fn sha256_and_sha1(mut r: impl Read) -> io::Result<(Digest, Sha1, u64)> {
+pub fn sha256_and_sha1(r: impl Read) -> io::Result<(Digest, Sha1, u64)> {
     use sha1::Digest as _;
     let mut h = Hasher::new(Algorithm::Sha256);
     let mut h1 = sha1::Sha1::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut n = 0u64;
-    loop {
-        let k = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        h.update(&buf[..k]);
-        h1.update(&buf[..k]);
-        n += k as u64;
-    }
+    let n = each_chunk(r, |chunk| {
+        h.update(chunk);
+        h1.update(chunk);
+    })?;
     Ok((h.finish(), Sha1(h1.finalize().into()), n))
 }
 
-fn hash_reader(algorithm: Algorithm, mut r: impl Read) -> io::Result<(Digest, u64)> {
-    let mut h = Hasher::new(algorithm);
+/// Feeds everything `r` yields to `f`, 64 KiB at a time (memory bounded); returns the length.
+fn each_chunk(mut r: impl Read, mut f: impl FnMut(&[u8])) -> io::Result<u64> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut n = 0u64;
     loop {
         let k = match r.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return Ok(n),
             Ok(k) => k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        h.update(&buf[..k]);
+        f(&buf[..k]);
         n += k as u64;
     }
+}
+
+fn hash_reader(algorithm: Algorithm, r: impl Read) -> io::Result<(Digest, u64)> {
+    let mut h = Hasher::new(algorithm);
+    let n = each_chunk(r, |chunk| h.update(chunk))?;
     Ok((h.finish(), n))
 }
 

@@ -43,6 +43,18 @@ pub(crate) struct Hashed {
     pub(crate) mode: u32,
 }
 
+impl Hashed {
+    /// The Plan's entry for the host file at `host` these hashes are of.
+    pub(crate) fn entry(&self, host: PathBuf) -> EntryKind {
+        EntryKind::File {
+            source: Source::Host(host),
+            size: self.size,
+            sha256: self.sha256.clone(),
+            sha1: self.sha1,
+        }
+    }
+}
+
 impl Hashes {
     /// How many files were hashed, and their bytes in all.
     pub(crate) fn totals(&self) -> (u64, u64) {
@@ -281,22 +293,12 @@ pub(crate) fn component(
                     .into())
                 }
             }
-            let Hashed {
-                sha256,
-                sha1,
-                size,
-                mode: hmode,
-            } = hashes.file(&host).map_err(io(&host))?;
+            let hashed = hashes.file(&host).map_err(io(&host))?;
             claim(
                 &mut out,
                 to.clone(),
-                EntryKind::File {
-                    source: Source::Host(host.clone()),
-                    size,
-                    sha256,
-                    sha1,
-                },
-                mode.unwrap_or(normal_mode(hmode)),
+                hashed.entry(host.clone()),
+                mode.unwrap_or(normal_mode(hashed.mode)),
                 *uid,
                 *gid,
                 None,
@@ -314,22 +316,12 @@ pub(crate) fn component(
         } => match content {
             FileContent::Path(sp) => {
                 let host = check_source(m, c, sp, "from", Want::File)?;
-                let Hashed {
-                    sha256,
-                    sha1,
-                    size,
-                    mode: hmode,
-                } = hashes.file(&host).map_err(io(&host))?;
+                let hashed = hashes.file(&host).map_err(io(&host))?;
                 claim(
                     &mut out,
                     to.clone(),
-                    EntryKind::File {
-                        source: Source::Host(host),
-                        size,
-                        sha256,
-                        sha1,
-                    },
-                    mode.unwrap_or(normal_mode(hmode)),
+                    hashed.entry(host),
+                    mode.unwrap_or(normal_mode(hashed.mode)),
                     *uid,
                     *gid,
                     None,
@@ -423,22 +415,12 @@ pub(crate) fn component(
                         stack.push((p, r));
                     } else if meta.is_file() {
                         if inc.is_match(&r) {
-                            let Hashed {
-                                sha256,
-                                sha1,
-                                size,
-                                mode: hmode,
-                            } = hashes.file(&p).map_err(io(&p))?;
+                            let hashed = hashes.file(&p).map_err(io(&p))?;
                             claim(
                                 &mut out,
                                 dest.clone(),
-                                EntryKind::File {
-                                    source: Source::Host(p.clone()),
-                                    size,
-                                    sha256,
-                                    sha1,
-                                },
-                                normal_mode(hmode),
+                                hashed.entry(p.clone()),
+                                normal_mode(hashed.mode),
                                 *uid,
                                 *gid,
                                 None,
@@ -701,18 +683,11 @@ fn tzdata(
                     )
                     .into());
                 }
-                let Hashed {
-                    sha256, sha1, size, ..
-                } = hashes.file(&h).map_err(io(&h))?;
+                let hashed = hashes.file(&h).map_err(io(&h))?;
                 claim(
                     out,
                     placed(c, from, to, found.real.relative(), &h)?,
-                    EntryKind::File {
-                        source: Source::Host(h),
-                        size,
-                        sha256,
-                        sha1,
-                    },
+                    hashed.entry(h),
                     0o644,
                     0,
                     0,
@@ -770,18 +745,11 @@ fn tzdata(
                         );
                         stack.push((p, r));
                     } else if meta.is_file() {
-                        let Hashed {
-                            sha256, sha1, size, ..
-                        } = hashes.file(&p).map_err(io(&p))?;
+                        let hashed = hashes.file(&p).map_err(io(&p))?;
                         claim(
                             out,
                             placed(c, from, to, &r, &p)?,
-                            EntryKind::File {
-                                source: Source::Host(p),
-                                size,
-                                sha256,
-                                sha1,
-                            },
+                            hashed.entry(p),
                             0o644,
                             0,
                             0,

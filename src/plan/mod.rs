@@ -523,20 +523,13 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                 });
             }
             if let resolve::Origin::Root(h) = &found.origin {
-                let expand::Hashed {
-                    sha256, sha1, size, ..
-                } = hashes.file(h).map_err(|e| Error::Io {
+                let hashed = hashes.file(h).map_err(|e| Error::Io {
                     path: h.clone(),
                     source: e,
                 })?;
                 claims.push(Claim {
                     path: found.real.clone(),
-                    kind: EntryKind::File {
-                        source: Source::Host(h.clone()),
-                        size,
-                        sha256,
-                        sha1,
-                    },
+                    kind: hashed.entry(h.clone()),
                     mode: 0o644,
                     uid: 0,
                     gid: 0,
@@ -603,24 +596,14 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                 }
             }
             if let resolve::Origin::Root(h) = &obj.origin {
-                let expand::Hashed {
-                    sha256,
-                    sha1,
-                    size,
-                    mode,
-                } = hashes.file(h).map_err(|e| Error::Io {
+                let hashed = hashes.file(h).map_err(|e| Error::Io {
                     path: h.clone(),
                     source: e,
                 })?;
                 claims.push(Claim {
                     path: obj.real.clone(),
-                    kind: EntryKind::File {
-                        source: Source::Host(h.clone()),
-                        size,
-                        sha256,
-                        sha1,
-                    },
-                    mode: expand::normal_mode(mode),
+                    kind: hashed.entry(h.clone()),
+                    mode: expand::normal_mode(hashed.mode),
                     uid: 0,
                     gid: 0,
                     layer: LayerKind::Libraries,

@@ -612,19 +612,43 @@ fn skopeo_inspect_digest(spec: &str) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(&out.stdout)))
 }
 
+/// The static example built into a layout `oci:T/app:v1`, with a key pair and a HOME.
+struct LocalImage {
+    _t: tempfile::TempDir,
+    home: PathBuf,
+    key: PathBuf,
+    pubkey: PathBuf,
+    manifest: PathBuf,
+    src: String,
+}
+
+impl LocalImage {
+    fn new() -> LocalImage {
+        let t = tempdir();
+        let home = t.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let (key, pubkey) = key_pair(&home, &t.path().join("k"));
+        let manifest = static_image(t.path());
+        let src = format!("oci:{}:v1", t.path().join("app").display());
+        build(&manifest, &src);
+        LocalImage {
+            _t: t,
+            home,
+            key,
+            pubkey,
+            manifest,
+            src,
+        }
+    }
+}
+
 /// A local image names no repository: `sign` and `attest` refuse to make one up from a
 /// folder name (before asking for the password), take `--identity` as given when it is a
 /// repository name, and refuse a reference with a tag.
 #[test]
 fn a_local_image_is_signed_only_for_a_named_repository() {
-    let t = tempdir();
-    let home = t.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let (key, _) = key_pair(&home, &t.path().join("k"));
-    let manifest = static_image(t.path());
-    let layout = t.path().join("app");
-    let src = format!("oci:{}:v1", layout.display());
-    build(&manifest, &src);
+    let l = LocalImage::new();
+    let (home, key, src) = (l.home.clone(), l.key.clone(), l.src.clone());
     for args in [vec!["sign"], vec!["attest", "--type", "spdx"]] {
         // No password and no terminal: the identity is what is refused.
         let o = kiln_clean_env(&home)
@@ -682,14 +706,14 @@ fn a_local_image_is_signed_only_for_a_named_repository() {
 /// manifest whose plan is not the image's is refused, naming where they differ.
 #[test]
 fn provenance_is_refused_for_a_manifest_the_image_was_not_built_from() {
-    let t = tempdir();
-    let home = t.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let (key, pubkey) = key_pair(&home, &t.path().join("k"));
-    let manifest = static_image(t.path());
-    let layout = t.path().join("app");
-    let src = format!("oci:{}:v1", layout.display());
-    build(&manifest, &src);
+    let l = LocalImage::new();
+    let (home, key, pubkey, manifest, src) = (
+        l.home.clone(),
+        l.key.clone(),
+        l.pubkey.clone(),
+        l.manifest.clone(),
+        l.src.clone(),
+    );
     let attest = |m: &Path| {
         kiln_pw(&home)
             .args(["attest", "--identity", "registry.example/team/app", "--key"])
