@@ -11,10 +11,11 @@ use super::{Claim, EntryKind, Error, Provenance, Source};
 use crate::digest::Digest;
 use crate::elf;
 use crate::manifest::{
-    self as values, Component, ComponentSpec, FileContent, ImagePath, Manifest, SourcePath,
+    self as values, Component, ComponentSpec, FileContent, Manifest, SourcePath,
 };
 use crate::resolve::{OverlayNode, View};
 use crate::span::Diagnostic;
+use crate::types::ImagePath;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
