@@ -27,6 +27,8 @@ pub(crate) struct Expanded {
     pub(crate) claims: Vec<Claim>,
     /// ELF files whose closure must be resolved: (image path, host path).
     pub(crate) elf_roots: Vec<(ImagePath, PathBuf)>,
+    /// ELF files shipped with `resolve = false`: they still say the image's architecture.
+    pub(crate) unresolved_elf: Vec<(ImagePath, PathBuf)>,
     pub(crate) ca_bundle: Option<ImagePath>,
 }
 
@@ -281,6 +283,8 @@ pub(crate) fn component(
             );
             if *resolve {
                 out.elf_roots.push((to.clone(), host));
+            } else {
+                out.unresolved_elf.push((to.clone(), host));
             }
         }
         ComponentSpec::File {

@@ -217,8 +217,9 @@ pub enum Error {
 }
 
 /// The image's platform: the manifest's (`[image] platforms`), else the architecture of the
-/// first program or library it resolves, else (no ELF file at all) [`Platform::DEFAULT`]; so a
-/// manifest gives the same image on every build host.
+/// first program or library it resolves, else of the first `elf` component shipped with
+/// `resolve = false`, else (no ELF file at all) [`Platform::DEFAULT`]; so a manifest gives the
+/// same image on every build host.
 fn platform_of(manifest: &Manifest, machine: Option<(u16, ImagePath)>) -> Result<Platform, Error> {
     if let Some(p) = manifest.image.platform {
         return Ok(p);
@@ -234,6 +235,19 @@ fn platform_of(manifest: &Manifest, machine: Option<(u16, ImagePath)>) -> Result
             known: Platform::known().join(", "),
         }),
     }
+}
+
+/// The machine of the first of `files` (ELF files shipped unresolved) that is a program or a
+/// library, with its image path.
+fn first_machine(files: &[(ImagePath, PathBuf)]) -> Option<(u16, ImagePath)> {
+    files.iter().find_map(|(p, h)| {
+        let info = crate::elf::read(h).ok()?;
+        matches!(
+            info.elf_type,
+            crate::elf::ElfType::Executable | crate::elf::ElfType::SharedObject
+        )
+        .then(|| (info.machine, p.clone()))
+    })
 }
 
 impl From<Diagnostic> for Error {
@@ -265,6 +279,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
     let mut hashes = expand::Hashes::default();
     let mut claims = Vec::new();
     let mut roots = Vec::new();
+    let mut unresolved_elf = Vec::new();
     let mut ca_bundle = None;
     let label = manifest
         .image
@@ -280,6 +295,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         let out = expand::component(manifest, i, c, root, &mut hashes)?;
         claims.extend(out.claims);
         roots.extend(out.elf_roots.into_iter().map(|(p, h)| (i, p, h)));
+        unresolved_elf.extend(out.unresolved_elf);
         if out.ca_bundle.is_some() {
             ca_bundle = out.ca_bundle;
         }
@@ -665,7 +681,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         ca_bundle,
         epoch,
         warnings,
-        platform: platform_of(manifest, machine)?,
+        platform: platform_of(manifest, machine.or_else(|| first_machine(&unresolved_elf)))?,
     };
     checks(manifest, &mut plan, &waivable)?;
     let shell = check::shell_warnings(&plan, &shell_users, |k| {

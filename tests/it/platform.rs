@@ -89,3 +89,71 @@ fn issue11_only_the_index_reader_asks_for_the_host_architecture() {
     assert_eq!(readers, ["src/types.rs"]);
     assert_eq!(callers, ["src/image/read.rs"]);
 }
+
+/// A copy of a host program with another ELF `e_machine` (offset 18, little-endian).
+fn with_machine(t: &Path, machine: u16) -> std::path::PathBuf {
+    let mut bytes = std::fs::read("/bin/true").unwrap();
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    bytes[18..20].copy_from_slice(&machine.to_le_bytes());
+    let out = t.join(format!("prog-{machine}"));
+    std::fs::write(&out, bytes).unwrap();
+    out
+}
+
+fn unresolved_elf(t: &Path, machine: u16) -> std::path::PathBuf {
+    let prog = with_machine(t, machine);
+    let manifest = t.join(format!("kiln-{machine}.toml"));
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"
+[image]
+name = "unresolved"
+
+[[component]]
+name = "prog"
+kind = "elf"
+from = "{}"
+to = "/usr/bin/prog"
+resolve = false
+why = "a program whose libraries another component ships"
+"#,
+            prog.file_name().unwrap().to_string_lossy()
+        ),
+    )
+    .unwrap();
+    manifest
+}
+
+/// An ELF file shipped with `resolve = false` still says the image's architecture; a machine
+/// kiln builds no image for is an error, not the host's architecture.
+#[test]
+fn issue11_an_unresolved_elf_file_gives_the_platform() {
+    let t = tempdir();
+    let manifest = unresolved_elf(t.path(), 183);
+    build(
+        &manifest,
+        &format!("oci:{}:t", t.path().join("img").display()),
+    );
+    let (_, config) = image(&t.path().join("img"), "t");
+    assert_eq!(config["architecture"], "arm64", "{config}");
+
+    let manifest = unresolved_elf(t.path(), 8);
+    let out = kiln()
+        .arg("build")
+        .arg(&manifest)
+        .args([
+            "--output",
+            &format!("oci:{}:m", t.path().join("m").display()),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: cannot tell the image's platform: /usr/bin/prog is an ELF file for mips, which kiln builds no image for"
+        ) && stderr.contains("hint: kiln builds for linux/amd64, linux/arm64"),
+        "{stderr}"
+    );
+}
