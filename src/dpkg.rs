@@ -14,8 +14,9 @@
 //! name) is an error naming the status file, the package and the field; it is never written
 //! through, and never silently dropped. Packages that do not ship are not checked.
 
-use crate::manifest::{shown, ImagePath};
+use crate::manifest::shown;
 use crate::resolve::{OverlayNode, View};
+use crate::types::ImagePath;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

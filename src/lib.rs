@@ -76,3 +76,4 @@ pub mod sbom;
 pub mod sign;
 pub mod span;
 pub mod time;
+pub mod types;

@@ -11,8 +11,8 @@
 #![allow(clippy::disallowed_methods)]
 
 use fs_err as fs;
-use kiln::manifest::ImagePath;
-use kiln::resolve::{DlopenPolicy, HwcapsLevel, Nss, Options, OverlayNode, Resolver};
+use kiln::types::{CpuLevel, ImagePath};
+use kiln::resolve::{DlopenPolicy, Nss, Options, OverlayNode, Resolver};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 use std::os::unix::fs::symlink;
@@ -109,7 +109,7 @@ fuzz_target!(|data: &[u8]| {
     let variants = [
         Options::default(),
         Options {
-            hwcaps: HwcapsLevel::V3,
+            hwcaps: CpuLevel::V3,
             dlopen: Some(DlopenPolicy {
                 nss: Nss::Text(NSSWITCH.into()),
                 suggested: true,

@@ -290,8 +290,7 @@ fn needers(by_path: &BTreeMap<&str, &Value>, e: &Value) -> Vec<Needer> {
 
 /// The entry at an absolute path, or an error suggesting near paths.
 fn by_image_path<'a>(by_path: &BTreeMap<&str, &'a Value>, path: &str) -> anyhow::Result<Found<'a>> {
-    let want =
-        crate::manifest::ImagePath::parse(path).map_err(|e| anyhow::anyhow!("`{path}` {e}"))?;
+    let want = crate::types::ImagePath::parse(path).map_err(|e| anyhow::anyhow!("`{path}` {e}"))?;
     if let Some(e) = by_path.get(want.as_str()) {
         return Ok(Found {
             entry: e,

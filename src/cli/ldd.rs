@@ -33,9 +33,10 @@ pub(super) struct LddArgs {
 }
 
 pub(super) fn ldd(a: LddArgs) -> anyhow::Result<()> {
-    use crate::manifest::ImagePath;
-    use crate::resolve::{HwcapsLevel, Options, Resolver};
-    let level = HwcapsLevel::parse(&a.cpu_level).ok_or_else(|| {
+    use crate::resolve::{Options, Resolver};
+    use crate::types::CpuLevel;
+    use crate::types::ImagePath;
+    let level = CpuLevel::parse(&a.cpu_level).ok_or_else(|| {
         anyhow::anyhow!(
             "unknown --cpu-level {:?}; one of: baseline, x86-64-v2, x86-64-v3, x86-64-v4",
             a.cpu_level

@@ -158,23 +158,11 @@ impl ElfInfo {
 
     /// A short description such as "64-bit x86-64".
     pub fn describe(&self) -> String {
-        format!("{} {}", self.class, machine_name(self.machine))
-    }
-}
-
-pub fn machine_name(m: u16) -> String {
-    match m {
-        3 => "i386".into(),
-        8 => "mips".into(),
-        20 => "ppc".into(),
-        21 => "ppc64".into(),
-        22 => "s390".into(),
-        40 => "arm".into(),
-        62 => "x86-64".into(),
-        183 => "aarch64".into(),
-        243 => "riscv".into(),
-        258 => "loongarch".into(),
-        n => format!("machine {n}"),
+        format!(
+            "{} {}",
+            self.class,
+            crate::types::elf_machine_name(self.machine)
+        )
     }
 }
 

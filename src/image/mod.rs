@@ -11,8 +11,9 @@ pub mod read;
 
 use crate::digest::Digest;
 use crate::layer::{self, Layer};
-use crate::manifest::{LayerKind, DEFAULT_PATH};
+use crate::manifest::DEFAULT_PATH;
 use crate::plan::Plan;
+use crate::types::LayerKind;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -85,34 +86,13 @@ pub struct History {
     pub comment: String,
 }
 
-/// The OCI platform of a Plan: the manifest's platform when it lists several, else from the
-/// machine of its ELF files, else the host's.
+/// The OCI platform of a Plan: the one the Plan decided (`Plan::platform`).
 pub fn platform(plan: &Plan) -> Platform {
-    if let Some(p) = &plan.image.platform {
-        return Platform {
-            architecture: p.architecture.clone(),
-            os: p.os.clone(),
-            variant: p.variant.clone(),
-        };
-    }
-    let (arch, variant) = match plan.machine {
-        Some(62) => ("amd64", None),
-        Some(183) => ("arm64", None),
-        Some(3) => ("386", None),
-        Some(40) => ("arm", Some("v7")),
-        Some(243) => ("riscv64", None),
-        Some(21) => ("ppc64le", None),
-        Some(22) => ("s390x", None),
-        _ => match std::env::consts::ARCH {
-            "x86_64" => ("amd64", None),
-            "aarch64" => ("arm64", None),
-            other => (other, None),
-        },
-    };
+    let p = plan.platform;
     Platform {
-        architecture: arch.into(),
-        os: "linux".into(),
-        variant: variant.map(str::to_string),
+        architecture: p.architecture().into(),
+        os: p.os().into(),
+        variant: p.variant().map(str::to_string),
     }
 }
 

@@ -26,11 +26,11 @@ use super::{
 };
 use crate::digest::{Digest, HashingWriter};
 use crate::layer::{self, tar};
-use crate::manifest::LayerKind;
 use crate::oci;
 use crate::oci::guard::{self, Lock, Staging};
 use crate::oci::layout::Layout;
 use crate::plan::Plan;
+use crate::types::LayerKind;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, BufWriter, Read, Write};

@@ -161,11 +161,9 @@ fn choose_platform(
     children: &[Descriptor],
     platform: Option<&str>,
 ) -> Result<Descriptor, Error> {
-    let host = match std::env::consts::ARCH {
-        "x86_64" => "linux/amd64",
-        "aarch64" => "linux/arm64",
-        _ => "",
-    };
+    let host = crate::types::Arch::host()
+        .map(|arch| crate::types::Platform { arch }.to_string())
+        .unwrap_or_default();
     let chosen = match platform {
         Some(want) => oci::find_platform(children, want).map_err(|have| Error::NotFound {
             path: store.path().into(),

@@ -11,9 +11,9 @@ pub mod pgzip;
 pub mod tar;
 
 use crate::digest::{Digest, HashingWriter};
-use crate::manifest::LayerKind;
 use crate::plan::{Entry, EntryKind, Plan, Source};
 use crate::progress;
+use crate::types::LayerKind;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 

@@ -136,7 +136,7 @@ pub fn parse_all(file: Arc<SourceFile>, dir: PathBuf) -> Result<Vec<Manifest>, E
         let mut raw = read()?;
         model::select_platform(&file, &mut raw, p, &platforms).map_err(invalid)?;
         let mut m = model::validate(&file, dir.clone(), raw).map_err(invalid)?;
-        m.image.platform = Some(p.clone());
+        m.image.platform = Some(*p);
         out.push(m);
     }
     Ok(out)

@@ -4,8 +4,8 @@ use super::raw::{RawComponent, RawManifest, RawOwnership, S};
 use super::suggest::did_you_mean;
 use super::values::{self, shown, AccountName, PasswdField, Refusal};
 use crate::span::{Diagnostic, Location, SourceFile, Span};
+use crate::types::{ComponentKind, CpuLevel, Gconv, ImagePath, LayerKind, Platform};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ pub struct Manifest {
     /// Run-time loads left out on purpose (`[[waive]]`): key → reason.
     pub waivers: Vec<Waiver>,
     /// `[image] gconv`: which converter modules ship when a program calls `iconv_open`.
-    pub gconv: crate::resolve::Gconv,
+    pub gconv: Gconv,
 }
 
 /// A run-time load (dlopen) the manifest leaves out, with its reason.
@@ -47,69 +47,13 @@ pub struct ImageSpec {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     /// The x86-64 level the image's CPUs have at least (decides glibc-hwcaps directories).
-    pub cpu_level: crate::resolve::HwcapsLevel,
+    pub cpu_level: CpuLevel,
     /// The root libraries are resolved in (default `/`).
     pub sysroot: Option<SourcePath>,
     /// The platform this manifest was selected for, when `platforms` lists several.
     pub platform: Option<Platform>,
     /// Where the program that runs is named: `entrypoint[0]`, else `cmd[0]`, else `[image]`.
     pub program_location: Location,
-}
-
-/// An OCI platform, `OS/ARCH[/VARIANT]` (only `linux`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
-}
-
-impl Platform {
-    /// The architectures kiln knows the ELF machine of.
-    pub const KNOWN: &'static [&'static str] = &[
-        "linux/amd64",
-        "linux/arm64",
-        "linux/arm/v7",
-        "linux/386",
-        "linux/ppc64le",
-        "linux/s390x",
-        "linux/riscv64",
-    ];
-
-    pub fn parse(s: &str) -> Option<Platform> {
-        if !Self::KNOWN.contains(&s) {
-            return None;
-        }
-        let mut it = s.split('/');
-        Some(Platform {
-            os: it.next()?.to_string(),
-            architecture: it.next()?.to_string(),
-            variant: it.next().map(str::to_string),
-        })
-    }
-
-    /// The ELF `e_machine` of the platform's programs.
-    pub fn elf_machine(&self) -> u16 {
-        match self.architecture.as_str() {
-            "amd64" => 62,
-            "arm64" => 183,
-            "386" => 3,
-            "arm" => 40,
-            "riscv64" => 243,
-            "ppc64le" => 21,
-            _ => 22,
-        }
-    }
 }
 
 /// Who owns a component and when it goes: the ownership statement of every component.
@@ -142,31 +86,6 @@ pub struct Component {
 pub struct LoadedFrom {
     pub dir: ImagePath,
     pub location: Location,
-}
-
-/// The three layers, in the order they are stacked (least to most frequently changed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LayerKind {
-    Base,
-    Libraries,
-    Application,
-}
-
-impl LayerKind {
-    pub const ALL: [LayerKind; 3] = [
-        LayerKind::Base,
-        LayerKind::Libraries,
-        LayerKind::Application,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LayerKind::Base => "base",
-            LayerKind::Libraries => "libraries",
-            LayerKind::Application => "application",
-        }
-    }
 }
 
 /// A file on the build host named by the manifest.
@@ -284,140 +203,26 @@ pub enum ComponentSpec {
 }
 
 impl ComponentSpec {
-    pub fn kind(&self) -> &'static str {
+    pub fn component_kind(&self) -> ComponentKind {
         match self {
-            ComponentSpec::Elf { .. } => "elf",
-            ComponentSpec::File { .. } => "file",
-            ComponentSpec::Tree { .. } => "tree",
-            ComponentSpec::Dir { .. } => "dir",
-            ComponentSpec::Symlink { .. } => "symlink",
-            ComponentSpec::Accounts { .. } => "accounts",
-            ComponentSpec::CaBundle { .. } => "ca-bundle",
-            ComponentSpec::Tzdata { .. } => "tzdata",
-            ComponentSpec::OsRelease { .. } => "os-release",
+            ComponentSpec::Elf { .. } => ComponentKind::Elf,
+            ComponentSpec::File { .. } => ComponentKind::File,
+            ComponentSpec::Tree { .. } => ComponentKind::Tree,
+            ComponentSpec::Dir { .. } => ComponentKind::Dir,
+            ComponentSpec::Symlink { .. } => ComponentKind::Symlink,
+            ComponentSpec::Accounts { .. } => ComponentKind::Accounts,
+            ComponentSpec::CaBundle { .. } => ComponentKind::CaBundle,
+            ComponentSpec::Tzdata { .. } => ComponentKind::Tzdata,
+            ComponentSpec::OsRelease { .. } => ComponentKind::OsRelease,
         }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.component_kind().as_str()
     }
 }
 
-/// An absolute, normalised path inside the image (`/`, `/usr/bin/x`; never `..`, `//` or a
-/// trailing `/`), within Linux's limits: no component over 255 bytes, at most 4096 bytes.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct ImagePath(String);
-
-impl ImagePath {
-    pub fn root() -> ImagePath {
-        ImagePath("/".into())
-    }
-
-    /// Normalises `s`; errors say why it is not a valid image path.
-    pub fn parse(s: &str) -> Result<ImagePath, String> {
-        if s.is_empty() {
-            return Err("is empty".into());
-        }
-        if !s.starts_with('/') {
-            return Err("is relative; image paths start with `/`".into());
-        }
-        if s.contains('\0') {
-            return Err("contains a NUL byte".into());
-        }
-        let mut parts = Vec::new();
-        for part in s.split('/') {
-            match part {
-                "" | "." => {}
-                ".." => return Err("contains `..`; image paths may not escape `/`".into()),
-                p => parts.push(p),
-            }
-        }
-        let path = format!("/{}", parts.join("/"));
-        values::path_limits(&path).map_err(|e| e.to_string())?;
-        Ok(ImagePath(path))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_root(&self) -> bool {
-        self.0 == "/"
-    }
-
-    /// `self` joined with a relative, already clean path (no `..`); an error when the result
-    /// breaks Linux's path limits (as [`ImagePath::parse`] says them).
-    pub fn join(&self, rel: &str) -> Result<ImagePath, String> {
-        let rel = rel.trim_matches('/');
-        if rel.is_empty() {
-            return Ok(self.clone());
-        }
-        let path = if self.is_root() {
-            format!("/{rel}")
-        } else {
-            format!("{}/{rel}", self.0)
-        };
-        values::path_limits(&path).map_err(|e| e.to_string())?;
-        Ok(ImagePath(path))
-    }
-
-    pub fn parent(&self) -> Option<ImagePath> {
-        if self.is_root() {
-            return None;
-        }
-        let i = self.0.rfind('/').unwrap_or(0);
-        Some(if i == 0 {
-            ImagePath::root()
-        } else {
-            ImagePath(self.0[..i].to_string())
-        })
-    }
-
-    pub fn file_name(&self) -> &str {
-        self.0.rsplit('/').next().unwrap_or("")
-    }
-
-    /// Every ancestor from `/`'s child down to the parent, e.g. `/usr`, `/usr/bin`.
-    pub fn ancestors(&self) -> Vec<ImagePath> {
-        let mut v = Vec::new();
-        let mut p = self.parent();
-        while let Some(q) = p {
-            if q.is_root() {
-                break;
-            }
-            p = q.parent();
-            v.push(q);
-        }
-        v.reverse();
-        v
-    }
-
-    /// The path without its leading `/`, as tar and `Path::join` want it.
-    pub fn relative(&self) -> &str {
-        &self.0[1..]
-    }
-}
-
-impl fmt::Display for ImagePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for ImagePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0)
-    }
-}
-
-const KINDS: &[&str] = &[
-    "elf",
-    "file",
-    "tree",
-    "dir",
-    "symlink",
-    "accounts",
-    "ca-bundle",
-    "tzdata",
-    "os-release",
-];
+const KINDS: &[&str] = &ComponentKind::NAMES;
 
 /// Default PATH, as in distroless and Docker.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -602,8 +407,7 @@ pub(super) fn validate(file: &Arc<SourceFile>, dir: PathBuf, raw: RawManifest) -
 }
 
 /// `[image] gconv`: a list of charset names (`"ISO-8859-15"`, `"LATIN9"`, `"EUC-JP"`) or `"all"`.
-fn gconv(cx: &Ctx<'_>, v: Option<&S<toml::Value>>) -> R<crate::resolve::Gconv> {
-    use crate::resolve::Gconv;
+fn gconv(cx: &Ctx<'_>, v: Option<&S<toml::Value>>) -> R<Gconv> {
     let Some(v) = v else {
         return Ok(Gconv::default());
     };
@@ -742,8 +546,8 @@ fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component])
         }
     }
     let cpu_level = match &img.cpu_level {
-        None => crate::resolve::HwcapsLevel::Baseline,
-        Some(l) => crate::resolve::HwcapsLevel::parse(l.get_ref()).ok_or_else(|| {
+        None => CpuLevel::Baseline,
+        Some(l) => CpuLevel::parse(l.get_ref()).ok_or_else(|| {
             cx.err(l.span(), format!("unknown `cpu-level` {:?}", l.get_ref()))
                 .with_hint("one of: baseline, x86-64-v2, x86-64-v3, x86-64-v4")
         })?,
@@ -1508,7 +1312,7 @@ pub(super) fn platforms(file: &Arc<SourceFile>, raw: &RawManifest) -> R<Vec<Plat
     for p in listed.get_ref() {
         let parsed = Platform::parse(p.get_ref()).ok_or_else(|| {
             cx.err(p.span(), format!("unknown platform {:?}", p.get_ref()))
-                .with_hint(format!("one of: {}", Platform::KNOWN.join(", ")))
+                .with_hint(format!("one of: {}", Platform::known().join(", ")))
         })?;
         if out.contains(&parsed) {
             return Err(cx.err(

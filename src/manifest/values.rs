@@ -51,9 +51,9 @@ pub const MAX_ACCOUNT_NAME: usize = 32;
 /// The longest GECOS field kiln writes.
 pub const MAX_GECOS: usize = 255;
 /// The longest path Linux takes (`PATH_MAX`, with its NUL).
-pub const MAX_PATH: usize = 4096;
+pub const MAX_PATH: usize = crate::types::MAX_PATH;
 /// The longest path component (`NAME_MAX`).
-pub const MAX_COMPONENT: usize = 255;
+pub const MAX_COMPONENT: usize = crate::types::MAX_COMPONENT;
 
 /// Shows a value in a message: escaped (`{:?}`, so a NUL reads `\0`), and cut after 60 bytes
 /// when long, with its length.

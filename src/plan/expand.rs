@@ -11,10 +11,11 @@ use super::{Claim, EntryKind, Error, Provenance, Source};
 use crate::digest::Digest;
 use crate::elf;
 use crate::manifest::{
-    self as values, Component, ComponentSpec, FileContent, ImagePath, Manifest, SourcePath,
+    self as values, Component, ComponentSpec, FileContent, Manifest, SourcePath,
 };
 use crate::resolve::{OverlayNode, View};
 use crate::span::Diagnostic;
+use crate::types::ImagePath;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,8 @@ pub(crate) struct Expanded {
     pub(crate) claims: Vec<Claim>,
     /// ELF files whose closure must be resolved: (image path, host path).
     pub(crate) elf_roots: Vec<(ImagePath, PathBuf)>,
+    /// ELF files shipped with `resolve = false`: they still say the image's architecture.
+    pub(crate) unresolved_elf: Vec<(ImagePath, PathBuf)>,
     pub(crate) ca_bundle: Option<ImagePath>,
 }
 
@@ -305,6 +308,8 @@ pub(crate) fn component(
             );
             if *resolve {
                 out.elf_roots.push((to.clone(), host));
+            } else {
+                out.unresolved_elf.push((to.clone(), host));
             }
         }
         ComponentSpec::File {

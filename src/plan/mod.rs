@@ -4,21 +4,24 @@
 //! Owns: expanding components into entries (`expand`), adding the shared-library closures
 //! that `resolve` computes, adding every parent directory, detecting two components that
 //! claim one path with different content, and checking every source the manifest names
-//! (exists, right type, stays inside the manifest's folder).
+//! (exists, right type, stays inside the manifest's folder); the image's platform
+//! (`Plan::platform`: the manifest's, else its first ELF file's, else `linux/amd64`).
 //! Does not own: bytes on disk in image form (`layer`), OCI JSON (`image`).
 //! Invariant: nothing after `plan` decides what ships; layers, config and SBOM are views of
-//! the Plan. Entries are sorted by path bytes, so parents precede children.
+//! the Plan. Entries are sorted by path bytes, so parents precede children. The platform
+//! never depends on the build host.
 
 mod check;
 mod expand;
 mod render;
 
 use crate::digest::Digest;
-use crate::manifest::{Component, ImagePath, ImageSpec, LayerKind, Manifest, Ownership};
+use crate::manifest::{Component, ImageSpec, Manifest, Ownership};
 use crate::progress;
 use crate::resolve::{self, OverlayNode, Resolver};
 use crate::span::{Diagnostic, Location};
 use crate::time::Epoch;
+use crate::types::{ImagePath, LayerKind, Platform};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -144,8 +147,8 @@ pub struct Plan {
     pub ca_bundle: Option<ImagePath>,
     pub epoch: Epoch,
     pub warnings: Vec<String>,
-    /// ELF `e_machine` of the first resolved executable: the image's architecture.
-    pub machine: Option<u16>,
+    /// The image's platform, decided here once (`platform_of`): never the build host's.
+    pub platform: Platform,
     /// What each application program embeds about its code (Go build info, cargo-auditable
     /// data), read once when the Plan is made: the SBOM and the checks ask the Plan, never
     /// the file.
@@ -240,12 +243,53 @@ pub enum Error {
     },
     #[error(transparent)]
     Dpkg(#[from] crate::dpkg::Error),
+    /// The image's first program is for a machine no OCI platform kiln knows names.
+    #[error("cannot tell the image's platform: {path} is an ELF file for {machine}, which kiln builds no image for\n\nhint: kiln builds for {known}")]
+    UnknownMachine {
+        path: ImagePath,
+        machine: String,
+        known: String,
+    },
     #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The image's platform: the manifest's (`[image] platforms`), else the architecture of the
+/// first program or library it resolves, else of the first `elf` component shipped with
+/// `resolve = false`, else (no ELF file at all) [`Platform::DEFAULT`]; so a manifest gives the
+/// same image on every build host.
+fn platform_of(manifest: &Manifest, machine: Option<(u16, ImagePath)>) -> Result<Platform, Error> {
+    if let Some(p) = manifest.image.platform {
+        return Ok(p);
+    }
+    let Some((machine, path)) = machine else {
+        return Ok(Platform::DEFAULT);
+    };
+    match crate::types::Arch::from_elf_machine(machine) {
+        Some(arch) => Ok(Platform { arch }),
+        None => Err(Error::UnknownMachine {
+            path,
+            machine: crate::types::elf_machine_name(machine),
+            known: Platform::known().join(", "),
+        }),
+    }
+}
+
+/// The machine of the first of `files` (ELF files shipped unresolved) that is a program or a
+/// library, with its image path.
+fn first_machine(files: &[(ImagePath, PathBuf)]) -> Option<(u16, ImagePath)> {
+    files.iter().find_map(|(p, h)| {
+        let info = crate::elf::read(h).ok()?;
+        matches!(
+            info.elf_type,
+            crate::elf::ElfType::Executable | crate::elf::ElfType::SharedObject
+        )
+        .then(|| (info.machine, p.clone()))
+    })
 }
 
 impl From<Diagnostic> for Error {
@@ -277,6 +321,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
     let mut hashes = expand::Hashes::default();
     let mut claims = Vec::new();
     let mut roots = Vec::new();
+    let mut unresolved_elf = Vec::new();
     let mut ca_bundle = None;
     let label = manifest
         .image
@@ -292,6 +337,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         let out = expand::component(manifest, i, c, root, &mut hashes)?;
         claims.extend(out.claims);
         roots.extend(out.elf_roots.into_iter().map(|(p, h)| (i, p, h)));
+        unresolved_elf.extend(out.unresolved_elf);
         if out.ca_bundle.is_some() {
             ca_bundle = out.ca_bundle;
         }
@@ -401,9 +447,9 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                         "component `{}` gives {p} for {pf}, but {} is an ELF file for {} (e_machine {}), not {}",
                         comp.name,
                         h.display(),
-                        crate::elf::machine_name(i.machine),
+                        crate::types::elf_machine_name(i.machine),
                         i.machine,
-                        pf.architecture
+                        pf.architecture()
                     ),
                     comp.location.clone(),
                 )
@@ -483,7 +529,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                 crate::elf::ElfType::Executable | crate::elf::ElfType::SharedObject
             )
         {
-            machine = Some(root_info.machine);
+            machine = Some((root_info.machine, path.clone()));
         }
         warnings.extend(
             closure
@@ -670,7 +716,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         ca_bundle,
         epoch,
         warnings,
-        machine,
+        platform: platform_of(manifest, machine.or_else(|| first_machine(&unresolved_elf)))?,
         embedded: BTreeMap::new(),
     };
     checks(manifest, &mut plan, &waivable)?;
@@ -678,7 +724,7 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         manifest.waivers.iter().any(|w| w.load == k)
     });
     plan.warnings.extend(shell);
-    if manifest.gconv != resolve::Gconv::default() && !waivable.contains("gconv") {
+    if manifest.gconv != crate::types::Gconv::default() && !waivable.contains("gconv") {
         plan.warnings.push("[image] `gconv` names charsets, but no program of the image calls iconv_open itself, so no gconv module ships".into());
     }
     plan.warnings.sort();
@@ -899,7 +945,7 @@ fn clone_image(i: &ImageSpec) -> ImageSpec {
         annotations: i.annotations.clone(),
         cpu_level: i.cpu_level,
         sysroot: i.sysroot.clone(),
-        platform: i.platform.clone(),
+        platform: i.platform,
         program_location: i.program_location.clone(),
     }
 }

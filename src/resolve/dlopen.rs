@@ -19,6 +19,7 @@
 //! Each load can be waived by the manifest with a reason (`[[waive]]`).
 
 use super::{view::View, Found, Object, Target};
+use crate::types::Gconv;
 use std::collections::BTreeMap;
 
 /// What the manifest says about run-time loads.
@@ -257,22 +258,6 @@ pub(super) fn wants(
         }
     }
     out
-}
-
-/// Which gconv converter modules ship when an object calls `iconv_open` itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Gconv {
-    /// The modules for [`DEFAULT_GCONV`] and these charsets (as the manifest's `gconv` names
-    /// them: `ISO-8859-15`, an alias such as `LATIN9`, any case).
-    Charsets(Vec<String>),
-    /// Every module of the target's gconv directory.
-    All,
-}
-
-impl Default for Gconv {
-    fn default() -> Gconv {
-        Gconv::Charsets(Vec::new())
-    }
 }
 
 /// The charsets whose modules ship whenever gconv does: the common ones glibc does not build

@@ -22,11 +22,11 @@ mod dlopen;
 mod ldconf;
 mod view;
 
-pub use dlopen::{DlopenPolicy, Gconv, Nss, DEFAULT_GCONV, ICONV_RUNTIMES};
+pub use dlopen::{DlopenPolicy, Nss, DEFAULT_GCONV, ICONV_RUNTIMES};
 pub use view::{Found, Link, Lookup, Origin, OverlayNode, View};
 
 use crate::elf::{self, ElfInfo};
-use crate::manifest::ImagePath;
+use crate::types::{Arch, CpuLevel, ImagePath};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -215,42 +215,6 @@ fn fmt_skipped(s: &[(String, String)]) -> String {
         .collect()
 }
 
-/// The x86-64 micro-architecture level the image is built for: it decides which
-/// `glibc-hwcaps` subdirectories the loader will search (never the build host's CPU).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub enum HwcapsLevel {
-    /// x86-64 baseline: no glibc-hwcaps subdirectory is eligible.
-    #[default]
-    Baseline,
-    V2,
-    V3,
-    V4,
-}
-
-impl HwcapsLevel {
-    pub fn parse(s: &str) -> Option<HwcapsLevel> {
-        match s {
-            "baseline" | "x86-64" => Some(HwcapsLevel::Baseline),
-            "x86-64-v2" | "v2" => Some(HwcapsLevel::V2),
-            "x86-64-v3" | "v3" => Some(HwcapsLevel::V3),
-            "x86-64-v4" | "v4" => Some(HwcapsLevel::V4),
-            _ => None,
-        }
-    }
-
-    /// Subdirectories in the loader's priority order.
-    fn subdirs(self) -> Vec<&'static str> {
-        let all = ["x86-64-v4", "x86-64-v3", "x86-64-v2"];
-        let n = match self {
-            HwcapsLevel::Baseline => 0,
-            HwcapsLevel::V2 => 1,
-            HwcapsLevel::V3 => 2,
-            HwcapsLevel::V4 => 3,
-        };
-        all[3 - n..].to_vec()
-    }
-}
-
 /// Which loader's rules apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flavor {
@@ -272,20 +236,19 @@ pub struct Target {
 
 impl Target {
     /// Debian's multiarch layout for the machine and class of `info`.
-    pub fn for_elf(info: &ElfInfo, level: HwcapsLevel) -> Target {
-        let triplet = match (info.machine, info.class) {
-            (62, elf::Class::Elf64) => Some(("x86_64-linux-gnu", "x86_64")),
-            (62, elf::Class::Elf32) => Some(("x86_64-linux-gnux32", "x86_64")),
-            (3, _) => Some(("i386-linux-gnu", "i686")),
-            (183, _) => Some(("aarch64-linux-gnu", "aarch64")),
-            (40, _) => Some(("arm-linux-gnueabihf", "v7l")),
-            (243, _) => Some(("riscv64-linux-gnu", "riscv64")),
-            (21, _) => Some(("powerpc64le-linux-gnu", "power8")),
-            (22, _) => Some(("s390x-linux-gnu", "z196")),
-            _ => None,
+    pub fn for_elf(info: &ElfInfo, level: CpuLevel) -> Target {
+        let arch = Arch::from_elf_machine(info.machine);
+        let triplet = match (arch, info.class) {
+            (Some(Arch::Amd64), elf::Class::Elf32) => Some(("x86_64-linux-gnux32", "x86_64")),
+            (Some(a), _) => Some((a.debian_triplet(), a.ld_platform())),
+            (None, _) => None,
         };
-        let x86_64 = info.machine == 62 && info.class == elf::Class::Elf64;
-        let hwcaps = if x86_64 { level.subdirs() } else { vec![] };
+        let x86_64 = arch == Some(Arch::Amd64) && info.class == elf::Class::Elf64;
+        let hwcaps = if x86_64 {
+            level.hwcaps_subdirs()
+        } else {
+            vec![]
+        };
         // AT_PLATFORM and the one "important" hwcap are both `x86_64` on every x86-64 CPU, so
         // this list does not depend on the build host.
         let legacy = if x86_64 {
@@ -326,7 +289,7 @@ impl Target {
 /// Options of a resolution.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    pub hwcaps: HwcapsLevel,
+    pub hwcaps: CpuLevel,
     /// Add the objects glibc loads at run time (libgcc_s, NSS modules, gconv, .note.dlopen).
     pub dlopen: Option<DlopenPolicy>,
     /// The loader configuration files the image will hold (e.g. `/etc/ld-musl-x86_64.path`),
@@ -865,14 +828,9 @@ impl<'a> Resolver<'a> {
     }
 
     fn musl_path(&self, info: &ElfInfo) -> (String, Vec<String>) {
-        let arch = match info.machine {
-            62 => "x86_64",
-            183 => "aarch64",
-            3 => "i386",
-            40 => "armhf",
-            243 => "riscv64",
-            _ => "unknown",
-        };
+        let arch = Arch::from_elf_machine(info.machine)
+            .and_then(Arch::musl_name)
+            .unwrap_or("unknown");
         let file = format!("/etc/ld-musl-{arch}.path");
         let text = match &self.options.image_files {
             Some(files) => files.get(&file).cloned(),

@@ -5,7 +5,7 @@
 //! the overlay of component-placed entries and then in the target root (`/` or a sysroot).
 //! Invariant: a lookup never leaves the root, and never loops (at most 40 symlinks).
 
-use crate::manifest::ImagePath;
+use crate::types::ImagePath;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

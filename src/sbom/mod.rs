@@ -260,7 +260,8 @@ impl Serialize for Node<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{LayerKind, Ownership};
+    use crate::manifest::Ownership;
+    use crate::types::LayerKind;
 
     fn component(name: &str, kind: &'static str) -> ComponentInfo {
         ComponentInfo {
