@@ -49,6 +49,20 @@ pub fn lint() -> Result<()> {
     outcome
 }
 
+/// PATH with cargo's bin directory (`$CARGO_HOME/bin`, default `~/.cargo/bin`) in front:
+/// setup installs cargo-auditable there, and cargo finds it as a subcommand even when a shell
+/// (a fresh root's, CI's) does not have that directory on PATH; the tests look it up on PATH.
+fn path_with_cargo_bin() -> std::ffi::OsString {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let mut dirs: Vec<std::path::PathBuf> = home.into_iter().map(|h| h.join("bin")).collect();
+    if let Some(p) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&p));
+    }
+    std::env::join_paths(dirs).unwrap_or_default()
+}
+
 /// `cargo xtask test [-- extra]`.
 pub fn test(extra: &[String]) -> Result<()> {
     let mut steps = Steps::default();
@@ -64,7 +78,8 @@ pub fn test(extra: &[String]) -> Result<()> {
             cmd.args(extra)
                 .env("KILN_TESTBED", &testbed.dir)
                 .env("KILN_TEST_VENV", &testbed.venv)
-                .env("KILN_COSIGN_PEER", testbed.cosign_peer());
+                .env("KILN_COSIGN_PEER", testbed.cosign_peer())
+                .env("PATH", path_with_cargo_bin());
             println!(
                 "    KILN_TESTBED={} KILN_TEST_VENV={} CI={}",
                 testbed.dir.display(),
