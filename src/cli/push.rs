@@ -46,7 +46,7 @@ pub(super) struct RegistryArgs {
     /// instead of uploading (repeatable).
     #[arg(long, value_name = "REPO")]
     from_repo: Vec<String>,
-    /// Also write the pushed reference (HOST/REPO@sha256:...) to FILE.
+    /// Also write the pushed (or pulled) reference (HOST/REPO@sha256:...) to FILE.
     #[arg(long, value_name = "FILE")]
     image_refs: Option<PathBuf>,
     /// Concurrent blob uploads.
@@ -59,6 +59,11 @@ pub(super) struct RegistryArgs {
 }
 
 impl RegistryArgs {
+    /// `--image-refs FILE`: where to write the `HOST/REPO@sha256:...` reference, if asked.
+    pub(super) fn image_refs(&self) -> Option<&std::path::Path> {
+        self.image_refs.as_deref()
+    }
+
     pub(super) fn options(&self, pull_only: bool) -> anyhow::Result<crate::registry::Options> {
         let credentials = match (&self.creds, &self.username) {
             (Some(c), _) => Some(crate::registry::Credentials::parse(c)?),
@@ -100,6 +105,11 @@ pub(super) struct Bars {
 
 impl Bars {
     fn new() -> Bars {
+        Bars::with_prefix("pushing")
+    }
+
+    /// Bars whose line starts with `prefix` (`pushing`, `pulling`).
+    pub(super) fn with_prefix(prefix: &'static str) -> Bars {
         let bytes = indicatif::ProgressBar::with_draw_target(
             Some(0),
             indicatif::ProgressDrawTarget::stderr(),
@@ -111,7 +121,7 @@ impl Bars {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        bytes.set_prefix("pushing");
+        bytes.set_prefix(prefix);
         Bars {
             bytes,
             blobs: Default::default(),

@@ -28,6 +28,7 @@ mod ldd_parity;
 mod multiarch;
 mod musl;
 mod plan_layers;
+mod pull;
 mod push;
 mod refuse;
 mod repro;
