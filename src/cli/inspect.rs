@@ -40,6 +40,21 @@ pub(super) struct ExplainArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub(super) struct InspectArgs {
+    /// The image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE (docker save,
+    /// podman save) or docker://HOST/REPO[:TAG|@DIGEST].
+    image: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// For an image index: which platform's image (default: this machine's, else the first).
+    #[arg(long, value_name = "OS/ARCH")]
+    platform: Option<String>,
+    #[command(flatten)]
+    registry: super::push::RegistryArgs,
+}
+
+#[derive(clap::Args, Debug)]
 pub(super) struct LockArgs {
     /// The manifest (TOML).
     manifest: PathBuf,
@@ -59,6 +74,90 @@ pub(super) fn sbom(a: SbomArgs) -> anyhow::Result<()> {
     so.write_all(&bytes)?;
     so.flush()?;
     Ok(())
+}
+
+pub(super) fn inspect(a: InspectArgs) -> anyhow::Result<()> {
+    use crate::oci::inspect;
+    let platform = a.platform.as_deref();
+    let i = if a.image.starts_with("docker://") {
+        let r = crate::registry::Reference::parse(&a.image)?;
+        crate::registry::pull::inspect(&r, &a.registry.options(true)?, platform)?
+    } else {
+        match Output::parse(&a.image)? {
+            Output::Oci { dir, tag } => inspect::layout(&dir, &tag, platform)?,
+            Output::OciArchive { file, tag } => inspect::oci_archive(&file, &tag, platform)?,
+            Output::DockerArchive { file, .. } => inspect::docker_archive(&file)?,
+        }
+    };
+    if a.json {
+        return super::json_out(&i);
+    }
+    out(&inspect_text(&i))
+}
+
+fn inspect_text(i: &crate::oci::inspect::Inspected) -> String {
+    let mut s = format!("image:        {}\n", i.image);
+    if let Some(d) = &i.digest {
+        s += &format!("digest:       {d}\n");
+    }
+    s += &format!("media type:   {}\n", i.media_type);
+    if let Some(x) = &i.index {
+        s += &format!(
+            "index:        {} (platforms: {})\n",
+            x.digest,
+            x.platforms.join(", ")
+        );
+    }
+    let c = &i.config;
+    s += &format!("platform:     {}/{}\n", c.os, c.architecture);
+    s += &format!("config:       {}\n", i.config_digest);
+    let list = |v: &Option<Vec<String>>| {
+        v.as_ref().map_or("(none)".to_string(), |v| {
+            serde_json::to_string(v).unwrap_or_default()
+        })
+    };
+    s += &format!("entrypoint:   {}\n", list(&c.entrypoint));
+    s += &format!("cmd:          {}\n", list(&c.cmd));
+    s += &format!(
+        "user:         {}\n",
+        c.user.as_deref().unwrap_or("(none: root)")
+    );
+    s += &format!(
+        "workdir:      {}\n",
+        c.workdir.as_deref().unwrap_or("(none)")
+    );
+    if let Some(t) = &c.created {
+        s += &format!("created:      {t}\n");
+    }
+    if !c.exposed_ports.is_empty() {
+        s += &format!("ports:        {}\n", c.exposed_ports.join(", "));
+    }
+    s += "env:\n";
+    for e in &c.env {
+        s += &format!("  {e}\n");
+    }
+    if !c.labels.is_empty() {
+        s += "labels:\n";
+        for (k, v) in &c.labels {
+            s += &format!("  {k}={v}\n");
+        }
+    }
+    let total: u64 = i.layers.iter().map(|l| l.size).sum();
+    s += &format!("layers:       {} ({total} bytes)\n", i.layers.len());
+    for l in &i.layers {
+        s += &format!("  {} {:>12} {}\n", l.digest, l.size, l.media_type);
+    }
+    if !i.annotations.is_empty() {
+        s += "annotations:\n";
+        for (k, v) in &i.annotations {
+            s += &format!("  {k}={v}\n");
+        }
+    }
+    s += &format!("referrers:    {}\n", i.referrers.len());
+    for r in &i.referrers {
+        s += &format!("  {:<12} {} ({})\n", r.kind, r.digest, r.found);
+    }
+    s
 }
 
 pub(super) fn lock(a: LockArgs) -> anyhow::Result<()> {

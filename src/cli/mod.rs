@@ -110,6 +110,14 @@ const SUBCOMMAND_EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "inspect",
+        &[
+            "kiln inspect oci:out/app:latest",
+            "kiln inspect docker-archive:saved.tar --json   # docker save, podman save",
+            "kiln inspect docker://registry.example/team/app:v1 --platform linux/arm64",
+        ],
+    ),
+    (
         "pull",
         &[
             "kiln pull docker://registry.example/team/app:v1 oci:images/app:v1",
@@ -277,6 +285,8 @@ enum Command {
     Lock(inspect::LockArgs),
     /// Push an image (with its SBOMs and plan) to a registry, exact bytes.
     Push(push::PushArgs),
+    /// Show an image: config, layers, platforms, annotations and referrers (any transport).
+    Inspect(inspect::InspectArgs),
     /// Pull an image from a registry into an oci: layout or oci-archive, exact bytes.
     Pull(pull::PullArgs),
     /// Remove the blobs of an oci: layout that no tag reaches (`--dry-run` lists them).
@@ -399,6 +409,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lock(a) => inspect::lock(a),
         Command::Push(a) => push::push(a),
         Command::Pull(a) => pull::pull(a),
+        Command::Inspect(a) => inspect::inspect(a),
         Command::Gc(a) => gc::gc(a),
         Command::GenerateKeyPair(a) => sign::generate_key_pair(a),
         Command::Sign(a) => sign::sign(a),

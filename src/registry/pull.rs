@@ -532,3 +532,104 @@ pub fn pull(req: &Request, opts: &Options) -> Result<Pulled, Error> {
         referrers: plan.referrers,
     })
 }
+
+/// A registry repository as a [`oci::inspect::Blobs`] store.
+struct RemoteStore<'a> {
+    client: &'a Client,
+    src: &'a Reference,
+}
+
+fn store_error(image: String, e: Error) -> oci::inspect::Error {
+    oci::inspect::Error::Store {
+        image,
+        why: "cannot read it from the registry".into(),
+        source: Box::new(e),
+    }
+}
+
+impl oci::inspect::Blobs for RemoteStore<'_> {
+    fn name(&self) -> String {
+        format!("{}/{}", self.src.host, self.src.repo)
+    }
+
+    fn read_blob(
+        &self,
+        d: &Digest,
+        size: Option<u64>,
+        max: u64,
+    ) -> Result<Vec<u8>, oci::inspect::Error> {
+        // Manifests by the manifest endpoint (checked there), configs by the blob endpoint.
+        let bytes = if max == oci::MAX_MANIFEST {
+            fetch(self.client, self.src, &d.to_string())
+                .map(|g| g.bytes)
+                .map_err(|e| store_error(self.name(), e))?
+        } else {
+            self.client
+                .get_blob(&self.src.repo, d)
+                .map_err(|e| store_error(self.name(), e))?
+        };
+        if size.is_some_and(|s| s != bytes.len() as u64) || bytes.len() as u64 > max {
+            return Err(oci::inspect::Error::Invalid {
+                image: self.name(),
+                why: format!(
+                    "{d} has {} bytes, not what its descriptor says",
+                    bytes.len()
+                ),
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn referrers(
+        &self,
+        subject: &Digest,
+    ) -> Result<Vec<oci::inspect::Referrer>, oci::inspect::Error> {
+        let mut plan = Plan::default();
+        let found = referrers(self.client, self.src, subject, &BTreeMap::new(), &mut plan)
+            .map_err(|e| store_error(self.name(), e))?;
+        let mut out: Vec<oci::inspect::Referrer> = found
+            .into_iter()
+            .map(|(key, d)| oci::inspect::Referrer {
+                kind: key.rsplit('.').next().unwrap_or(key).to_string(),
+                digest: d,
+                found: "referrers".into(),
+            })
+            .collect();
+        for e in plan.entries {
+            out.push(oci::inspect::Referrer {
+                kind: e
+                    .tag()
+                    .map_or("signature", oci::inspect::kind_of_tag)
+                    .to_string(),
+                digest: e.digest,
+                found: "tag".into(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// `kiln inspect docker://...`: the manifest the reference names, read as any store.
+pub fn inspect(
+    src: &Reference,
+    opts: &Options,
+    platform: Option<&str>,
+) -> Result<oci::inspect::Inspected, oci::inspect::Error> {
+    let opts = Options {
+        pull_only: true,
+        ..opts.clone()
+    };
+    let shown = src.to_string();
+    let client = Client::connect(src, &opts).map_err(|e| store_error(shown.clone(), e))?;
+    let at = match (&src.digest, &src.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, t) => t.clone().unwrap_or_else(|| "latest".into()),
+    };
+    let top = fetch(&client, src, &at).map_err(|e| store_error(shown.clone(), e))?;
+    let desc = entry(&top, None, BTreeMap::new());
+    let store = RemoteStore {
+        client: &client,
+        src,
+    };
+    oci::inspect::inspect(&store, &shown, &desc, &top.bytes, platform)
+}

@@ -24,6 +24,7 @@ mod hostile;
 mod hostile_registry;
 mod hostile_root;
 mod init;
+mod inspect;
 mod ldd_parity;
 mod multiarch;
 mod musl;
