@@ -52,6 +52,7 @@ pub(super) fn pull(a: PullArgs) -> anyhow::Result<()> {
         destination,
         select,
         with_referrers: a.with_referrers,
+        skip_layers: false,
     };
     let s = crate::registry::pull::pull(&req, &opts)
         .with_context(|| format!("cannot pull {} into {}", req.source, req.destination))?;

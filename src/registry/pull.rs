@@ -43,6 +43,9 @@ pub struct Request {
     pub destination: Output,
     pub select: Select,
     pub with_referrers: bool,
+    /// Leave the image layers out (the layout is then incomplete: for reading the manifests,
+    /// configs and artifacts only, as `kiln sbom docker://...` does in a temporary folder).
+    pub skip_layers: bool,
 }
 
 /// What a pull did (the `--json` report).
@@ -77,6 +80,8 @@ struct Got {
 struct Plan {
     manifests: BTreeMap<Digest, Vec<u8>>,
     blobs: BTreeMap<Digest, u64>,
+    /// The layers of the images (not of artifacts): what `skip_layers` leaves out.
+    layers: std::collections::BTreeSet<Digest>,
     entries: Vec<Descriptor>,
     referrers: Vec<String>,
 }
@@ -127,10 +132,19 @@ fn fetch_child(client: &Client, src: &Reference, d: &Descriptor) -> Result<Got, 
 }
 
 impl Plan {
+    /// An artifact's (or signature's) manifest and blobs.
     fn add(&mut self, g: &Got) {
         self.manifests.insert(g.digest.clone(), g.bytes.clone());
         for b in g.parsed.blobs() {
             self.blobs.insert(b.digest.clone(), b.size);
+        }
+    }
+
+    /// An image's manifest and blobs, its layers marked as such.
+    fn add_image(&mut self, g: &Got) {
+        self.add(g);
+        if let Manifest::Image { layers, .. } = &g.parsed {
+            self.layers.extend(layers.iter().map(|l| l.digest.clone()));
         }
     }
 }
@@ -166,7 +180,7 @@ fn plan(client: &Client, req: &Request, tag: &str) -> Result<(Plan, Vec<String>)
     let shown = format!("{src}");
     let tagged: Descriptor = match &top.parsed {
         Manifest::Image { .. } => {
-            plan.add(&top);
+            plan.add_image(&top);
             images.push((top.digest.clone(), BTreeMap::new()));
             platforms.push("/".to_string());
             entry(&top, None, BTreeMap::new())
@@ -198,7 +212,7 @@ fn plan(client: &Client, req: &Request, tag: &str) -> Result<(Plan, Vec<String>)
                             why: "an index inside an index is not supported".into(),
                         });
                     }
-                    plan.add(&child);
+                    plan.add_image(&child);
                     platforms.push(d.platform_name());
                     // Its descriptor's annotations (kiln's artifacts among them) go along.
                     let mut an = d.annotations.clone();
@@ -216,7 +230,7 @@ fn plan(client: &Client, req: &Request, tag: &str) -> Result<(Plan, Vec<String>)
                                 why: "an index inside an index is not supported".into(),
                             });
                         }
-                        plan.add(&child);
+                        plan.add_image(&child);
                         platforms.push(d.platform_name());
                         images.push((child.digest.clone(), d.annotations.clone()));
                     }
@@ -346,12 +360,19 @@ fn fetch_blobs(
     plan: &Plan,
     stage: &Layout,
     existing: Option<&Layout>,
+    skip_layers: bool,
 ) -> Result<usize, Error> {
     let present = AtomicUsize::new(0);
-    let todo: Mutex<Vec<(&Digest, u64)>> =
-        Mutex::new(plan.blobs.iter().map(|(d, s)| (d, *s)).rev().collect());
-    let total: u64 = plan.blobs.values().sum();
-    opts.progress.0.start(plan.blobs.len(), total);
+    let wanted: Vec<(&Digest, u64)> = plan
+        .blobs
+        .iter()
+        .filter(|(d, _)| !(skip_layers && plan.layers.contains(*d)))
+        .map(|(d, s)| (d, *s))
+        .rev()
+        .collect();
+    let total: u64 = wanted.iter().map(|(_, s)| s).sum();
+    opts.progress.0.start(wanted.len(), total);
+    let todo: Mutex<Vec<(&Digest, u64)>> = Mutex::new(wanted);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let work = || loop {
         if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
@@ -449,6 +470,7 @@ pub fn pull(req: &Request, opts: &Options) -> Result<Pulled, Error> {
         &plan,
         &stage,
         existing.as_ref(),
+        req.skip_layers,
     )?;
     for (d, bytes) in &plan.manifests {
         let p = stage.blob_path(d);
@@ -468,7 +490,9 @@ pub fn pull(req: &Request, opts: &Options) -> Result<Pulled, Error> {
     if archive {
         let mut files: Vec<(String, PathBuf)> = Vec::new();
         for d in plan.blobs.keys().chain(plan.manifests.keys()) {
-            files.push((d.blob_path(), stage.blob_path(d)));
+            if stage.blob_path(d).exists() {
+                files.push((d.blob_path(), stage.blob_path(d)));
+            }
         }
         files.sort();
         files.dedup();

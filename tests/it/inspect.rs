@@ -189,6 +189,42 @@ fn inspect_reads_layouts_archives_docker_saves_and_registries() {
         .collect();
     kinds.sort();
     assert_eq!(kinds, ["cyclonedx", "plan", "spdx"], "{j}");
+
+    // kiln sbom and kiln explain read docker:// as they read the layout (issue 11 §2).
+    let remote = format!("docker://{host}/kiln/static:v1");
+    let local = format!("oci:{}:v1", layout.display());
+    for format in ["spdx", "cyclonedx"] {
+        let a = run(
+            kiln_clean_env(t.path()).args(["sbom", "--format", format, &remote]),
+            "kiln sbom docker://",
+        );
+        let b = run(
+            kiln().args(["sbom", "--format", format, &local]),
+            "kiln sbom oci:",
+        );
+        assert_eq!(a, b, "{format}");
+    }
+    let path = "/usr/local/bin/hello";
+    let a = run(
+        kiln_clean_env(t.path()).args(["explain", &remote, path, "--json"]),
+        "kiln explain docker://",
+    );
+    let b = run(
+        kiln().args(["explain", &local, path, "--json"]),
+        "kiln explain oci:",
+    );
+    assert_eq!(a, b);
+    // The temporary folder the pull used is gone afterwards.
+    let tmp = t.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    run(
+        kiln_clean_env(t.path())
+            .env("TMPDIR", &tmp)
+            .args(["sbom", &remote]),
+        "kiln sbom docker:// (TMPDIR)",
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
@@ -225,6 +261,19 @@ fn inspect_of_an_index_names_its_platforms_and_picks_one() {
         assert_eq!(j["config"]["architecture"], "arm64", "{j}");
         assert_ne!(j["digest"], top.as_str(), "{j}");
     }
+    let a = run(
+        kiln_clean_env(t.path())
+            .args(["sbom", &format!("docker://{host}/two:v1")])
+            .args(["--platform", "linux/arm64"]),
+        "kiln sbom docker:// --platform",
+    );
+    let b = run(
+        kiln()
+            .args(["sbom", &format!("oci:{}:v1", layout.display())])
+            .args(["--platform", "linux/arm64"]),
+        "kiln sbom oci: --platform",
+    );
+    assert_eq!(a, b);
     let o = kiln()
         .args(["inspect", &format!("oci:{}:v1", layout.display())])
         .args(["--platform", "linux/s390x"])

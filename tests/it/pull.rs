@@ -161,6 +161,53 @@ fn pull_writes_the_bytes_skopeo_copy_writes() {
         "kiln sbom of the pulled layout",
     );
     assert!(out.contains("SPDX-2.3"), "{out}");
+
+    // A cosign signature made in the registry comes along as kiln keeps one (`sha256-HEX.sig`
+    // entry about the image), and verifies in the pulled layout.
+    let pw = |c: &mut Command| {
+        c.env_remove("COSIGN_PASSWORD")
+            .env("KILN_PASSWORD", "pull-test-password");
+    };
+    let prefix = t.path().join("cosign");
+    let mut c = kiln_clean_env(t.path());
+    pw(&mut c);
+    run(
+        c.args(["generate-key-pair", "--output-key-prefix"])
+            .arg(&prefix),
+        "kiln generate-key-pair",
+    );
+    let mut c = kiln_clean_env(t.path());
+    pw(&mut c);
+    run(
+        c.args(["sign", "--key"])
+            .arg(prefix.with_extension("key"))
+            .arg(format!("docker://{host}/kiln/static:v1")),
+        "kiln sign (registry)",
+    );
+    let signed = t.path().join("signed");
+    let j = pull_json(
+        t.path(),
+        &format!("docker://{host}/kiln/static:v1"),
+        &format!("oci:{}:v1", signed.display()),
+        &["--with-referrers"],
+    );
+    let sig_tag = format!("sha256-{}.sig", digest.trim_start_matches("sha256:"));
+    assert!(
+        j["referrers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == sig_tag.as_str()),
+        "{j}"
+    );
+    run(
+        kiln_clean_env(t.path())
+            .args(["verify", "--key"])
+            .arg(prefix.with_extension("pub"))
+            .args(["--identity", &format!("{host}/kiln/static")])
+            .arg(format!("oci:{}:v1", signed.display())),
+        "kiln verify of the pulled layout",
+    );
 }
 
 #[test]

@@ -1443,8 +1443,8 @@ fn pull_section(workspace: &Workspace, tools: &Tools, kiln: &Path) -> Result<()>
     drop(registry);
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     println!(
-        "
-pull of {} layer(s), {:.1} MiB ({} bytes) compressed, from {REGISTRY} on 127.0.0.1          into a fresh oci: layout; {PULL_ROUNDS} runs each:",
+        "\npull of {} layer(s), {:.1} MiB ({} bytes) compressed, from {REGISTRY} on 127.0.0.1 \
+         into a fresh oci: layout; {PULL_ROUNDS} runs each:",
         image.layers,
         mib(image.image_bytes),
         image.image_bytes
@@ -1471,8 +1471,7 @@ pull of {} layer(s), {:.1} MiB ({} bytes) compressed, from {REGISTRY} on 127.0.0
     let (k, sk) = (best(&kiln_runs), best(&skopeo_runs));
     let r = k.as_secs_f64() / sk.as_secs_f64().max(f64::MIN_POSITIVE);
     println!(
-        "
-kiln/skopeo: {} (target <= {PULL_TARGET:.1}: {}); both layouts tag {} after every pull",
+        "\nkiln/skopeo: {} (target <= {PULL_TARGET:.1}: {}); both layouts tag {} after every pull",
         ratio(k, sk),
         if r <= PULL_TARGET { "met" } else { "NOT met" },
         image.digest
