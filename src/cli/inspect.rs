@@ -22,7 +22,7 @@ pub(super) struct SbomArgs {
     #[arg(long, value_name = "OS/ARCH")]
     platform: Option<String>,
     #[command(flatten)]
-    registry: super::push::RegistryArgs,
+    registry: super::push::RegistryLogin,
 }
 
 #[derive(clap::Args, Debug)]
@@ -41,7 +41,7 @@ pub(super) struct ExplainArgs {
     #[arg(long, value_name = "OS/ARCH")]
     platform: Option<String>,
     #[command(flatten)]
-    registry: super::push::RegistryArgs,
+    registry: super::push::RegistryLogin,
 }
 
 #[derive(clap::Args, Debug)]
@@ -56,7 +56,7 @@ pub(super) struct InspectArgs {
     #[arg(long, value_name = "OS/ARCH")]
     platform: Option<String>,
     #[command(flatten)]
-    registry: super::push::RegistryArgs,
+    registry: super::push::RegistryLogin,
 }
 
 #[derive(clap::Args, Debug)]
@@ -91,7 +91,7 @@ fn read_artifact(
     spec: &str,
     media_type: &str,
     platform: Option<&str>,
-    registry: &super::push::RegistryArgs,
+    registry: &super::push::RegistryLogin,
 ) -> anyhow::Result<Vec<u8>> {
     if !spec.starts_with("docker://") {
         let image = Output::parse(spec)?;

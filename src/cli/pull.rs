@@ -5,7 +5,7 @@
 //! protocol or the layout update (`crate::registry::pull`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use super::push::{Bars, RegistryArgs};
+use super::push::{Bars, RegistryLogin};
 use crate::image::output::Output;
 use crate::registry::pull::{Request, Select};
 use anyhow::Context;
@@ -30,8 +30,14 @@ pub(super) struct PullArgs {
     /// Print JSON: reference, digest, platforms, blobs fetched and already present.
     #[arg(long)]
     json: bool,
+    /// Concurrent blob downloads.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=16))]
+    jobs: u64,
+    /// Also write the pulled reference (HOST/REPO@sha256:...) to FILE.
+    #[arg(long, value_name = "FILE")]
+    image_refs: Option<std::path::PathBuf>,
     #[command(flatten)]
-    registry: RegistryArgs,
+    registry: RegistryLogin,
 }
 
 pub(super) fn pull(a: PullArgs) -> anyhow::Result<()> {
@@ -43,6 +49,7 @@ pub(super) fn pull(a: PullArgs) -> anyhow::Result<()> {
         (false, None) => Select::One,
     };
     let mut opts = a.registry.options(true)?;
+    opts.jobs = a.jobs as usize;
     if super::report::show_progress() && !a.json {
         opts.progress =
             crate::registry::ProgressSink(std::sync::Arc::new(Bars::with_prefix("pulling")));
@@ -56,7 +63,7 @@ pub(super) fn pull(a: PullArgs) -> anyhow::Result<()> {
     };
     let s = crate::registry::pull::pull(&req, &opts)
         .with_context(|| format!("cannot pull {} into {}", req.source, req.destination))?;
-    if let Some(f) = a.registry.image_refs() {
+    if let Some(f) = &a.image_refs {
         fs_err::write(f, format!("{}\n", s.reference))?;
     }
     if a.json {
