@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub(super) struct SbomArgs {
-    /// The image, in the --output syntax: oci:DIR[:TAG], oci-archive:FILE[:TAG],
-    /// docker-archive:FILE.
+    /// The image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE, or
+    /// docker://HOST/REPO[:TAG|@DIGEST] (kiln's SBOM artifact stored with it).
     image: String,
     /// spdx or cyclonedx.
     #[arg(long, default_value = "spdx")]
@@ -21,11 +21,14 @@ pub(super) struct SbomArgs {
     /// platform, else the first).
     #[arg(long, value_name = "OS/ARCH")]
     platform: Option<String>,
+    #[command(flatten)]
+    registry: super::push::RegistryLogin,
 }
 
 #[derive(clap::Args, Debug)]
 pub(super) struct ExplainArgs {
-    /// A manifest (FILE.toml) or an image built by kiln (oci:DIR[:TAG], ...).
+    /// A manifest (FILE.toml) or an image built by kiln (oci:DIR[:TAG], ...,
+    /// docker://HOST/REPO[:TAG|@DIGEST]).
     target: String,
     /// The path inside the image, or a file name without `/` (a library's soname such as
     /// `libz.so.1`): the file by that name (through its links) or the library loaded by it.
@@ -37,6 +40,23 @@ pub(super) struct ExplainArgs {
     /// machine's platform, else the first).
     #[arg(long, value_name = "OS/ARCH")]
     platform: Option<String>,
+    #[command(flatten)]
+    registry: super::push::RegistryLogin,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct InspectArgs {
+    /// The image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE (docker save,
+    /// podman save) or docker://HOST/REPO[:TAG|@DIGEST].
+    image: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// For an image index: which platform's image (default: this machine's, else the first).
+    #[arg(long, value_name = "OS/ARCH")]
+    platform: Option<String>,
+    #[command(flatten)]
+    registry: super::push::RegistryLogin,
 }
 
 #[derive(clap::Args, Debug)]
@@ -52,13 +72,142 @@ pub(super) fn sbom(a: SbomArgs) -> anyhow::Result<()> {
     let format = crate::sbom::Format::parse(&a.format).ok_or_else(|| {
         anyhow::anyhow!("unknown --format {:?}; one of: spdx, cyclonedx", a.format)
     })?;
-    let image = Output::parse(&a.image)?;
-    let bytes =
-        crate::image::read::artifact_for(&image, format.media_type(), a.platform.as_deref())?;
+    let bytes = read_artifact(
+        &a.image,
+        format.media_type(),
+        a.platform.as_deref(),
+        &a.registry,
+    )?;
     let mut so = std::io::stdout().lock();
     so.write_all(&bytes)?;
     so.flush()?;
     Ok(())
+}
+
+/// The content of kiln's artifact of `media_type` stored with `spec`'s image. A `docker://`
+/// image is pulled first (manifests, configs and artifacts; no layers) into a temporary
+/// folder removed afterwards, and read from there as a layout.
+fn read_artifact(
+    spec: &str,
+    media_type: &str,
+    platform: Option<&str>,
+    registry: &super::push::RegistryLogin,
+) -> anyhow::Result<Vec<u8>> {
+    if !spec.starts_with("docker://") {
+        let image = Output::parse(spec)?;
+        return Ok(crate::image::read::artifact_for(
+            &image, media_type, platform,
+        )?);
+    }
+    let source = crate::registry::Reference::parse(spec)?;
+    let temp = std::env::temp_dir();
+    crate::oci::guard::sweep(&temp);
+    let work = crate::oci::guard::Staging::new_in(&temp)?;
+    let dir = work.path().join("image");
+    let req = crate::registry::pull::Request {
+        source,
+        destination: Output::Oci {
+            dir: dir.clone(),
+            tag: "latest".into(),
+        },
+        select: crate::registry::pull::Select::All,
+        with_referrers: true,
+        skip_layers: true,
+    };
+    crate::registry::pull::pull(&req, &registry.options(true)?)
+        .map_err(anyhow::Error::from)
+        .map_err(|e| e.context(format!("cannot read {spec}")))?;
+    let image = Output::Oci {
+        dir,
+        tag: "latest".into(),
+    };
+    Ok(crate::image::read::artifact_for(
+        &image, media_type, platform,
+    )?)
+}
+
+pub(super) fn inspect(a: InspectArgs) -> anyhow::Result<()> {
+    use crate::oci::inspect;
+    let platform = a.platform.as_deref();
+    let i = if a.image.starts_with("docker://") {
+        let r = crate::registry::Reference::parse(&a.image)?;
+        crate::registry::pull::inspect(&r, &a.registry.options(true)?, platform)?
+    } else {
+        match Output::parse(&a.image)? {
+            Output::Oci { dir, tag } => inspect::layout(&dir, &tag, platform)?,
+            Output::OciArchive { file, tag } => inspect::oci_archive(&file, &tag, platform)?,
+            Output::DockerArchive { file, .. } => inspect::docker_archive(&file)?,
+        }
+    };
+    if a.json {
+        return super::json_out(&i);
+    }
+    out(&inspect_text(&i))
+}
+
+fn inspect_text(i: &crate::oci::inspect::Inspected) -> String {
+    let mut s = format!("image:        {}\n", i.image);
+    if let Some(d) = &i.digest {
+        s += &format!("digest:       {d}\n");
+    }
+    s += &format!("media type:   {}\n", i.media_type);
+    if let Some(x) = &i.index {
+        s += &format!(
+            "index:        {} (platforms: {})\n",
+            x.digest,
+            x.platforms.join(", ")
+        );
+    }
+    let c = &i.config;
+    s += &format!("platform:     {}/{}\n", c.os, c.architecture);
+    s += &format!("config:       {}\n", i.config_digest);
+    let list = |v: &Option<Vec<String>>| {
+        v.as_ref().map_or("(none)".to_string(), |v| {
+            serde_json::to_string(v).unwrap_or_default()
+        })
+    };
+    s += &format!("entrypoint:   {}\n", list(&c.entrypoint));
+    s += &format!("cmd:          {}\n", list(&c.cmd));
+    s += &format!(
+        "user:         {}\n",
+        c.user.as_deref().unwrap_or("(none: root)")
+    );
+    s += &format!(
+        "workdir:      {}\n",
+        c.workdir.as_deref().unwrap_or("(none)")
+    );
+    if let Some(t) = &c.created {
+        s += &format!("created:      {t}\n");
+    }
+    if !c.exposed_ports.is_empty() {
+        s += &format!("ports:        {}\n", c.exposed_ports.join(", "));
+    }
+    s += "env:\n";
+    for e in &c.env {
+        s += &format!("  {e}\n");
+    }
+    if !c.labels.is_empty() {
+        s += "labels:\n";
+        for (k, v) in &c.labels {
+            s += &format!("  {k}={v}\n");
+        }
+    }
+    let total: u64 = i.layers.iter().map(|l| l.size).sum();
+    s += &format!("layers:       {} ({total} bytes)\n", i.layers.len());
+    for l in &i.layers {
+        s += &format!("  {} {:>12} {}\n", l.digest, l.size, l.media_type);
+    }
+    if !i.annotations.is_empty() {
+        s += "annotations:\n";
+        for (k, v) in &i.annotations {
+            s += &format!("  {k}={v}\n");
+        }
+    }
+    s += &format!("referrers:    {}\n", i.referrers.len());
+    for r in &i.referrers {
+        s += &format!("  {:<12} {} ({})\n", r.kind, r.digest, r.found);
+    }
+    s
 }
 
 pub(super) fn lock(a: LockArgs) -> anyhow::Result<()> {
@@ -177,7 +326,7 @@ pub(super) fn explain_text(
 }
 
 pub(super) fn explain(a: ExplainArgs) -> anyhow::Result<()> {
-    let is_image = ["oci:", "oci-archive:", "docker-archive:"]
+    let is_image = ["oci:", "oci-archive:", "docker-archive:", "docker://"]
         .iter()
         .any(|p| a.target.starts_with(p));
     let plan: serde_json::Value = if !is_image {
@@ -196,11 +345,11 @@ pub(super) fn explain(a: ExplainArgs) -> anyhow::Result<()> {
         };
         serde_json::from_str(&plans.swap_remove(i).to_json_portable())?
     } else {
-        let image = Output::parse(&a.target)?;
-        serde_json::from_slice(&crate::image::read::artifact_for(
-            &image,
+        serde_json::from_slice(&read_artifact(
+            &a.target,
             crate::image::PLAN_MEDIA_TYPE,
             a.platform.as_deref(),
+            &a.registry,
         )?)?
     };
     let entries = plan["entries"].as_array().cloned().unwrap_or_default();

@@ -14,6 +14,7 @@ mod gc;
 mod init;
 mod inspect;
 mod ldd;
+mod pull;
 mod push;
 mod render;
 mod report;
@@ -106,6 +107,22 @@ const SUBCOMMAND_EXAMPLES: &[(&str, &[&str])] = &[
         &[
             "kiln push oci:out/app:latest docker://registry.example/team/app:v1",
             "kiln push oci-archive:app.tar:v1 docker://localhost:5000/app:v1 --json",
+        ],
+    ),
+    (
+        "inspect",
+        &[
+            "kiln inspect oci:out/app:latest",
+            "kiln inspect docker-archive:saved.tar --json   # docker save, podman save",
+            "kiln inspect docker://registry.example/team/app:v1 --platform linux/arm64",
+        ],
+    ),
+    (
+        "pull",
+        &[
+            "kiln pull docker://registry.example/team/app:v1 oci:images/app:v1",
+            "kiln pull docker://localhost:5000/app:v1 oci-archive:app.tar --platform linux/arm64",
+            "kiln pull docker://registry.example/team/app@sha256:... oci:images/app --all --with-referrers",
         ],
     ),
     (
@@ -268,6 +285,10 @@ enum Command {
     Lock(inspect::LockArgs),
     /// Push an image (with its SBOMs and plan) to a registry, exact bytes.
     Push(push::PushArgs),
+    /// Show an image: config, layers, platforms, annotations and referrers (any transport).
+    Inspect(inspect::InspectArgs),
+    /// Pull an image from a registry into an oci: layout or oci-archive, exact bytes.
+    Pull(pull::PullArgs),
     /// Remove the blobs of an oci: layout that no tag reaches (`--dry-run` lists them).
     Gc(gc::GcArgs),
     /// Write a cosign-compatible key pair: PREFIX.key (encrypted) and PREFIX.pub.
@@ -387,6 +408,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Explain(a) => inspect::explain(a),
         Command::Lock(a) => inspect::lock(a),
         Command::Push(a) => push::push(a),
+        Command::Pull(a) => pull::pull(a),
+        Command::Inspect(a) => inspect::inspect(a),
         Command::Gc(a) => gc::gc(a),
         Command::GenerateKeyPair(a) => sign::generate_key_pair(a),
         Command::Sign(a) => sign::sign(a),

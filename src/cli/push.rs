@@ -21,9 +21,9 @@ pub(super) struct PushArgs {
     registry: RegistryArgs,
 }
 
-/// How to talk to a registry (`kiln push`, `kiln build --push`).
+/// How to reach and log in to a registry (every command that talks to one).
 #[derive(clap::Args, Debug)]
-pub(super) struct RegistryArgs {
+pub(super) struct RegistryLogin {
     /// USER:PASS for the registry (else KILN_REGISTRY_USERNAME/KILN_REGISTRY_PASSWORD,
     /// containers' auth.json, Docker's config.json and credential helpers). A command line is
     /// visible to other users of the machine: prefer --password-stdin or the environment.
@@ -42,6 +42,13 @@ pub(super) struct RegistryArgs {
     /// Trust every *.crt in DIR as a CA (like containers' certs.d).
     #[arg(long, value_name = "DIR")]
     cert_dir: Option<PathBuf>,
+}
+
+/// How to push to a registry (`kiln push`, `kiln build --push`).
+#[derive(clap::Args, Debug)]
+pub(super) struct RegistryArgs {
+    #[command(flatten)]
+    login: RegistryLogin,
     /// Another repository of the same registry that may hold the blobs: mount them from it
     /// instead of uploading (repeatable).
     #[arg(long, value_name = "REPO")]
@@ -59,6 +66,17 @@ pub(super) struct RegistryArgs {
 }
 
 impl RegistryArgs {
+    pub(super) fn options(&self, pull_only: bool) -> anyhow::Result<crate::registry::Options> {
+        let mut o = self.login.options(pull_only)?;
+        o.from_repos = self.from_repo.clone();
+        o.jobs = self.jobs;
+        o.chunk = self.chunk_mib << 20;
+        Ok(o)
+    }
+}
+
+impl RegistryLogin {
+    /// Options with these credentials and TLS settings, the rest defaults (3 jobs).
     pub(super) fn options(&self, pull_only: bool) -> anyhow::Result<crate::registry::Options> {
         let credentials = match (&self.creds, &self.username) {
             (Some(c), _) => Some(crate::registry::Credentials::parse(c)?),
@@ -82,10 +100,10 @@ impl RegistryArgs {
             credentials,
             insecure: self.insecure,
             cert_dir: self.cert_dir.clone(),
-            from_repos: self.from_repo.clone(),
-            jobs: self.jobs,
+            from_repos: Vec::new(),
+            jobs: 3,
             pull_only,
-            chunk: self.chunk_mib << 20,
+            chunk: crate::registry::CHUNK,
         })
     }
 }
@@ -100,6 +118,11 @@ pub(super) struct Bars {
 
 impl Bars {
     fn new() -> Bars {
+        Bars::with_prefix("pushing")
+    }
+
+    /// Bars whose line starts with `prefix` (`pushing`, `pulling`).
+    pub(super) fn with_prefix(prefix: &'static str) -> Bars {
         let bytes = indicatif::ProgressBar::with_draw_target(
             Some(0),
             indicatif::ProgressDrawTarget::stderr(),
@@ -111,7 +134,7 @@ impl Bars {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        bytes.set_prefix("pushing");
+        bytes.set_prefix(prefix);
         Bars {
             bytes,
             blobs: Default::default(),

@@ -94,6 +94,41 @@ fn check_entry<R: Read>(
     Ok(Some((name, is_file)))
 }
 
+/// A symbolic link entry: its normalised name and the entry it names, resolved against the
+/// link's folder; refused when absolute or leaving the archive.
+fn link_of<R: Read>(file: &Path, e: &tar::Entry<'_, R>) -> Result<(String, String)> {
+    let raw = e.path_bytes();
+    let shown = String::from_utf8_lossy(&raw).into_owned();
+    let bad = |why: String| Error::Entry {
+        path: file.to_path_buf(),
+        entry: crate::digest::shorten(&shown),
+        why,
+    };
+    let name = entry_name(&raw).map_err(bad)?;
+    let target = e
+        .link_name_bytes()
+        .ok_or_else(|| bad("a symbolic link without a target".into()))?;
+    let target = std::str::from_utf8(&target).map_err(|_| bad("its target is not UTF-8".into()))?;
+    if target.starts_with('/') {
+        return Err(bad("it is a symbolic link to an absolute path".into()));
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    parts.pop();
+    for p in target.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts
+                    .pop()
+                    .ok_or_else(|| bad("it is a symbolic link out of the archive".into()))?;
+            }
+            p => parts.push(p),
+        }
+    }
+    let resolved = parts.join("/");
+    Ok((name, resolved))
+}
+
 fn not_tar(file: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |_| Error::NotTar {
         path: file.to_path_buf(),
@@ -188,14 +223,45 @@ pub struct Archive {
 impl Archive {
     /// Reads the headers of every entry (checking each), not their data.
     pub fn scan(file: &Path) -> Result<Archive> {
+        Archive::scan_inner(file, false)
+    }
+
+    /// As [`Archive::scan`], for a `docker save` archive, whose `ID/layer.tar` entries may be
+    /// symbolic links to another entry (skopeo, podman): such a link, relative and resolved
+    /// inside the archive to a plain file entry, reads as that entry; any other link is
+    /// refused.
+    pub fn scan_with_links(file: &Path) -> Result<Archive> {
+        Archive::scan_inner(file, true)
+    }
+
+    fn scan_inner(file: &Path, allow_links: bool) -> Result<Archive> {
         let mut a = tar::Archive::new(std::io::BufReader::new(open(file)?));
         let mut seen = BTreeMap::new();
         let mut entries = BTreeMap::new();
+        let mut links: Vec<(String, String)> = Vec::new();
         for entry in a.entries().map_err(not_tar(file))? {
             let entry = entry.map_err(not_tar(file))?;
+            if allow_links && entry.header().entry_type() == tar::EntryType::Symlink {
+                links.push(link_of(file, &entry)?);
+                continue;
+            }
             if let Some((name, true)) = check_entry(file, &entry, &mut seen)? {
                 entries.insert(name, (entry.raw_file_position(), entry.size()));
             }
+        }
+        for (name, target) in links {
+            let bad = |why: &str| Error::Entry {
+                path: file.to_path_buf(),
+                entry: crate::digest::shorten(&name),
+                why: why.into(),
+            };
+            if entries.contains_key(&name) || seen.contains_key(&name) {
+                return Err(bad("the archive holds it twice"));
+            }
+            let at = *entries
+                .get(&target)
+                .ok_or_else(|| bad("it is a symbolic link to no plain file of the archive"))?;
+            entries.insert(name, at);
         }
         let len = fs_err::metadata(file)
             .map_err(|e| Error::Read {
@@ -248,6 +314,30 @@ impl Archive {
             });
         }
         Ok(Some(v))
+    }
+
+    /// The size of the entry `name`, when the archive has it.
+    pub fn size(&self, name: &str) -> Option<u64> {
+        self.entries.get(name).map(|&(_, size)| size)
+    }
+
+    /// Whether the entry `name` starts with `magic` (reads only that many bytes).
+    pub fn starts_with(&self, name: &str, magic: &[u8]) -> Result<bool> {
+        let Some(&(off, size)) = self.entries.get(name) else {
+            return Ok(false);
+        };
+        if size < magic.len() as u64 {
+            return Ok(false);
+        }
+        let io = |e| Error::Read {
+            path: self.file.clone(),
+            source: e,
+        };
+        let mut f = open(&self.file)?;
+        f.seek(SeekFrom::Start(off)).map_err(io)?;
+        let mut head = vec![0u8; magic.len()];
+        f.read_exact(&mut head).map_err(io)?;
+        Ok(head == magic)
     }
 
     /// The archive's `index.json`.
@@ -323,6 +413,46 @@ mod tests {
         }
         b.finish().unwrap();
         f
+    }
+
+    #[test]
+    fn docker_save_links_read_as_their_target_and_never_leave_the_archive() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, kind: tar::EntryType, data: &[u8], link: &str| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            if !link.is_empty() {
+                h.set_link_name(link).unwrap();
+            }
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        add("abc.tar", tar::EntryType::Regular, b"layer", "");
+        add("abc/layer.tar", tar::EntryType::Symlink, b"", "../abc.tar");
+        let good = b.into_inner().unwrap();
+        let f = tempfile::NamedTempFile::new().unwrap();
+        fs_err::write(f.path(), &good).unwrap();
+        let a = Archive::scan_with_links(f.path()).unwrap();
+        assert_eq!(
+            a.read("abc/layer.tar", 100, "x").unwrap().unwrap(),
+            b"layer"
+        );
+        assert!(Archive::scan(f.path()).is_err());
+        for target in ["../../etc/passwd", "/etc/passwd", "../missing.tar"] {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_link_name(target).unwrap();
+            b.append_data(&mut h, "abc/layer.tar", &b""[..]).unwrap();
+            fs_err::write(f.path(), b.into_inner().unwrap()).unwrap();
+            let e = Archive::scan_with_links(f.path())
+                .err()
+                .expect("refused")
+                .to_string();
+            assert!(e.contains("abc/layer.tar"), "{target}: {e}");
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@
 pub mod archive;
 pub mod gc;
 pub mod guard;
+pub mod inspect;
 pub mod layout;
 
 use crate::digest::Digest;

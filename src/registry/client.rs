@@ -46,6 +46,20 @@ pub(super) enum Body {
     },
 }
 
+/// Where a successful response body goes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Sink<'a> {
+    /// Into memory, at most this many bytes.
+    Memory(u64),
+    /// Streamed into a file (created or truncated per attempt), hashed on the way and checked
+    /// against the blob's digest and size: memory does not grow with the blob.
+    File {
+        path: &'a Path,
+        digest: &'a Digest,
+        size: u64,
+    },
+}
+
 /// The parts of a response kiln uses.
 pub(super) struct Resp {
     status: u16,
@@ -522,7 +536,15 @@ impl Client {
                 };
                 let res = res
                     .map_err(|e| transport(method, &shown, &e))
-                    .and_then(|r| read_resp(method, &shown, r, super::MAX_MANIFEST));
+                    .and_then(|r| {
+                        read_resp(
+                            method,
+                            &shown,
+                            r,
+                            Sink::Memory(super::MAX_MANIFEST),
+                            &super::Quiet,
+                        )
+                    });
                 match res {
                     Ok(r) if (r.status >= 500 || r.status == 429) && attempt + 1 < ATTEMPTS => {}
                     Ok(r) => return Ok(r),
@@ -610,18 +632,25 @@ impl Client {
         body: &Body,
         retry: bool,
     ) -> Result<Resp, Error> {
-        self.send_limited(method, path_or_url, headers, body, retry, super::MAX_FETCH)
+        self.send_limited(
+            method,
+            path_or_url,
+            headers,
+            body,
+            retry,
+            Sink::Memory(super::MAX_FETCH),
+        )
     }
 
-    /// [`Client::send`] with a successful body of at most `limit` bytes.
-    fn send_limited(
+    /// [`Client::send`] with a successful body going to `sink`.
+    pub(super) fn send_limited(
         &self,
         method: &str,
         path_or_url: &str,
         headers: &[(&str, String)],
         body: &Body,
         retry: bool,
-        limit: u64,
+        limit: Sink<'_>,
     ) -> Result<Resp, Error> {
         let first = self.url(path_or_url);
         let mut url = first.clone();
@@ -675,7 +704,7 @@ impl Client {
         headers: &[(&str, String)],
         body: &Body,
         retry: bool,
-        limit: u64,
+        limit: Sink<'_>,
     ) -> Result<Resp, Error> {
         let shown = redact_url(url);
         let ours = self.policy.registry_credentials(to);
@@ -726,7 +755,7 @@ impl Client {
         shown: &str,
         headers: &[(&str, String)],
         body: &Body,
-        limit: u64,
+        limit: Sink<'_>,
     ) -> Result<Resp, Error> {
         let mut req = ureq::http::Request::builder().method(method).uri(url);
         if let Some(a) = self
@@ -780,7 +809,7 @@ impl Client {
             }
         };
         let r = res.map_err(|e| transport(method, shown, &e))?;
-        read_resp(method, shown, r, limit)
+        read_resp(method, shown, r, limit, self.progress.0.as_ref())
     }
 
     /// HEAD /v2/REPO/blobs/DIGEST.
@@ -960,7 +989,7 @@ impl Client {
             &accept,
             &Body::Empty,
             true,
-            super::MAX_MANIFEST,
+            Sink::Memory(super::MAX_MANIFEST),
         )?;
         match r.status {
             200 => {}
@@ -1043,7 +1072,7 @@ impl Client {
             &accept,
             &Body::Empty,
             true,
-            super::MAX_MANIFEST,
+            Sink::Memory(super::MAX_MANIFEST),
         )?;
         let is_index = r
             .content_type
@@ -1068,10 +1097,27 @@ impl Client {
             return Err(Error::FetchedBlobMismatch {
                 blob: d.clone(),
                 url: redact_url(&self.url(&path)),
-                got,
+                got: got.to_string(),
             });
         }
         Ok(r.body)
+    }
+
+    /// GET /v2/REPO/blobs/DIGEST streamed into `sink`'s file, checked against its digest and
+    /// size (redirects to storage followed, retried as any GET).
+    pub(super) fn get_blob_to(&self, repo: &str, sink: Sink<'_>) -> Result<(), Error> {
+        let Sink::File { digest, .. } = sink else {
+            return Err(Error::BadManifest {
+                reference: repo.into(),
+                why: "internal error: a blob download needs a file".into(),
+            });
+        };
+        let path = format!("/v2/{repo}/blobs/{digest}");
+        let r = self.send_limited("GET", &path, &[], &Body::Empty, true, sink)?;
+        if r.status != 200 {
+            return Err(self.status_error("GET", &path, &r));
+        }
+        Ok(())
     }
 
     /// PUT /v2/REPO/manifests/REF; returns the digest the registry reports.
@@ -1153,7 +1199,8 @@ fn read_resp(
     method: &str,
     shown: &str,
     mut r: ureq::http::Response<ureq::Body>,
-    limit: u64,
+    sink: Sink<'_>,
+    progress: &dyn super::Progress,
 ) -> Result<Resp, Error> {
     let h = |k: &str| {
         r.headers()
@@ -1174,7 +1221,18 @@ fn read_resp(
     let oci_subject = h("oci-subject");
     let body = if method == "HEAD" {
         Vec::new()
-    } else if (200..300).contains(&status) {
+    } else if let (true, Sink::File { path, digest, size }) = ((200..300).contains(&status), sink) {
+        stream_to_file(
+            method,
+            shown,
+            r.body_mut().as_reader(),
+            path,
+            digest,
+            size,
+            progress,
+        )?;
+        Vec::new()
+    } else if let (true, Sink::Memory(limit)) = ((200..300).contains(&status), sink) {
         r.body_mut()
             .with_config()
             .limit(limit)
@@ -1209,6 +1267,75 @@ fn read_resp(
         oci_subject,
         body,
     })
+}
+
+/// Copies a blob's body into `path` (at most `size` bytes read: a longer body is refused
+/// without reading on), hashing it; a short read is transient (retried), a wrong digest or
+/// size is [`Error::FetchedBlobMismatch`] (not retried: the registry said what it has).
+fn stream_to_file(
+    method: &str,
+    shown: &str,
+    body: impl Read,
+    path: &Path,
+    digest: &Digest,
+    size: u64,
+    progress: &dyn super::Progress,
+) -> Result<(), Error> {
+    use std::io::Write;
+    let werr = |e: std::io::Error| Error::Write {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let f = fs_err::File::create(path).map_err(werr)?;
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, f);
+    let mut hasher = crate::digest::Hasher::new(digest.algorithm());
+    let mut body = body.take(size + 1);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut got: u64 = 0;
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(Error::Transport {
+                    method: method.into(),
+                    url: shown.into(),
+                    message: format!("the body stopped after {got} bytes: {e}"),
+                    transient: true,
+                })
+            }
+        };
+        got += n as u64;
+        if got > size {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(werr)?;
+        progress.sent(n as u64);
+    }
+    out.flush().map_err(werr)?;
+    if got < size {
+        return Err(Error::Transport {
+            method: method.into(),
+            url: shown.into(),
+            message: format!("the body ended after {got} of {size} bytes"),
+            transient: true,
+        });
+    }
+    let actual = hasher.finish();
+    if got > size || actual != *digest {
+        return Err(Error::FetchedBlobMismatch {
+            blob: digest.clone(),
+            url: shown.into(),
+            got: if got > size {
+                format!("more than its {size} bytes")
+            } else {
+                actual.to_string()
+            },
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

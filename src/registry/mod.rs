@@ -24,6 +24,7 @@ mod auth;
 mod client;
 mod known;
 mod policy;
+pub mod pull;
 pub(crate) mod source;
 
 pub use auth::Credentials;
@@ -181,8 +182,25 @@ pub enum Error {
     FetchedBlobMismatch {
         blob: Digest,
         url: String,
-        got: Digest,
+        got: String,
     },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{image} is an index of {} platforms: pick one with --platform ({}) or take all with --all", platforms.len(), platforms.join(", "))]
+    PickPlatform {
+        image: String,
+        platforms: Vec<String>,
+    },
+    #[error("{image}: {why}")]
+    Platform { image: String, why: String },
+    #[error("{reference}: {why}")]
+    BadManifest { reference: String, why: String },
+    #[error("kiln pulls into oci: and oci-archive: images, not {0}")]
+    Destination(String),
 }
 
 /// Docker Hub's name in references and credential files.

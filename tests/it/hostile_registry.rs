@@ -962,3 +962,68 @@ fn credentials_a_registry_echoes_back_are_not_printed() {
         "{e}"
     );
 }
+
+#[test]
+fn pull_refuses_a_blob_that_is_not_what_its_digest_says_and_publishes_nothing() {
+    let t = tempdir();
+    // A manifest naming a config and a layer; the layer is served with other bytes of the
+    // same length, then (second case) with more bytes than its descriptor says.
+    let config = b"{}".to_vec();
+    let layer = b"the real layer bytes".to_vec();
+    let evil = b"THE REAL LAYER BYTES".to_vec();
+    let m = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPE,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": config.len(), "digest": sha256(&config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": layer.len(), "digest": sha256(&layer)}],
+    }))
+    .unwrap();
+    let (want, evil_digest) = (sha256(&layer), sha256(&evil));
+    let (cfg_path, layer_path) = (
+        format!("/v2/app/blobs/{}", sha256(&config)),
+        format!("/v2/app/blobs/{}", sha256(&layer)),
+    );
+    let longer = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let l = longer.clone();
+    let reg = Server::start("127.0.0.1", move |r| match r.path.as_str() {
+        "/v2/" => reply(200, &[], b"{}"),
+        "/v2/app/manifests/v1" => reply(200, &[("Content-Type", MANIFEST_TYPE)], &m),
+        p if p == cfg_path => reply(200, &[], &config),
+        p if p == layer_path && l.load(std::sync::atomic::Ordering::SeqCst) => {
+            reply(200, &[], &[layer.as_slice(), b"and more"].concat())
+        }
+        p if p == layer_path => reply(200, &[], &evil),
+        _ => reply(404, &[], b""),
+    });
+    let src = format!("docker://{}/app:v1", reg.host());
+    let dest = t.path().join("out");
+    let o = kiln_clean_env(t.path())
+        .args(["pull", &src, &format!("oci:{}", dest.display())])
+        .output()
+        .unwrap();
+    let e = refused(&o, &["cannot pull", "does not hash to its digest", &want]);
+    assert!(e.contains(&evil_digest), "{e}");
+    assert!(
+        !dest.exists(),
+        "a refused pull published {}",
+        dest.display()
+    );
+    let left: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".kiln"))
+        .collect();
+    assert!(left.is_empty(), "staging left behind: {left:?}");
+
+    longer.store(true, std::sync::atomic::Ordering::SeqCst);
+    let archive = t.path().join("out.tar");
+    let o = kiln_clean_env(t.path())
+        .args(["pull", &src, &format!("oci-archive:{}", archive.display())])
+        .output()
+        .unwrap();
+    refused(
+        &o,
+        &["does not hash to its digest", "more than its 20 bytes"],
+    );
+    assert!(!archive.exists());
+}

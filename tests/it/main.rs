@@ -6,9 +6,6 @@
 // Test code panics with the path anyway; plain std::fs keeps it short.
 #![allow(clippy::disallowed_methods)]
 
-mod registry_util;
-mod util;
-
 mod arm64;
 mod big_file;
 mod build_cli;
@@ -24,17 +21,21 @@ mod hostile;
 mod hostile_registry;
 mod hostile_root;
 mod init;
+mod inspect;
 mod ldd_parity;
 mod modules;
 mod multiarch;
 mod musl;
 mod plan_layers;
 mod platform;
+mod pull;
 mod push;
 mod refuse;
+mod registry_util;
 mod repro;
 mod rules;
 mod runtime_loads;
 mod sbom;
 mod sign;
 mod snapshots;
+mod util;

@@ -1,5 +1,5 @@
-//! `cargo xtask bench`: kiln against its peers, in three sections (all by default, one with
-//! `--only image`, `--only ldd` or `--only push`).
+//! `cargo xtask bench`: kiln against its peers, in four sections (all by default, one with
+//! `--only image`, `--only ldd`, `--only push` or `--only pull`).
 //!
 //! **image**: kiln against `tar | gzip` and `umoci insert` on the same generated tree.
 //! Builds kiln in release (unless `--no-build`), generates a deterministic tree of
@@ -38,6 +38,17 @@
 //! layout's index.json gives the tag `bench` (else the bench fails); skopeo's is reported,
 //! flagged when skopeo rewrote it. kiln also pushes the image's SBOM and plan artifacts (small
 //! manifests and blobs) that `skopeo copy` leaves behind; the output says how many bytes.
+//!
+//! **pull**: `kiln pull` against `skopeo copy`, both fetching the same image (the push
+//! section's build, pushed once by kiln) from one `docker-registry` on 127.0.0.1 into a fresh
+//! `oci:` layout. [`PULL_ROUNDS`] rounds, alternating which tool goes first:
+//! - `kiln pull --json docker://127.0.0.1:PORT/bench/pull:v1 oci:out/pulled-kiln:bench`;
+//! - `skopeo copy --src-tls-verify=false docker://127.0.0.1:PORT/bench/pull:v1
+//!   oci:out/pulled-skopeo:bench`.
+//!
+//! Each destination is removed before each run. The fastest runs are compared: the target is
+//! kiln/skopeo at most [`PULL_TARGET`]. After each pull, both layouts' index.json must give the
+//! tag `bench` the built image's digest (else the bench fails).
 //!
 //! The temporary directory is removed at the end, also when a step fails, and every registry
 //! is killed. Outside CI a missing `umoci`, `lddtree` or `/usr/bin/time` only drops that
@@ -81,6 +92,8 @@ pub enum Section {
     Ldd,
     /// `kiln push` against `skopeo copy`, to a loopback registry.
     Push,
+    /// `kiln pull` against `skopeo copy`, from a loopback registry.
+    Pull,
 }
 
 impl Section {
@@ -89,7 +102,8 @@ impl Section {
             "image" => Ok(Section::Image),
             "ldd" => Ok(Section::Ldd),
             "push" => Ok(Section::Push),
-            other => bail!("--only wants `image`, `ldd` or `push`, got `{other}`"),
+            "pull" => Ok(Section::Pull),
+            other => bail!("--only wants `image`, `ldd`, `push` or `pull`, got `{other}`"),
         }
     }
 }
@@ -204,7 +218,7 @@ impl Tools {
         if sections.contains(&Section::Ldd) {
             required.extend(["xargs", LDD]);
         }
-        if sections.contains(&Section::Push) {
+        if sections.contains(&Section::Push) || sections.contains(&Section::Pull) {
             required.push("sha256sum");
         }
         let missing_required: Vec<&str> = required
@@ -253,7 +267,7 @@ impl Tools {
                 "python3-pyelftools",
                 "no lddtree comparison",
             )?;
-        let push = sections.contains(&Section::Push)
+        let push = (sections.contains(&Section::Push) || sections.contains(&Section::Pull))
             && optional(
                 util::find_tool(REGISTRY).is_some(),
                 REGISTRY,
@@ -387,7 +401,7 @@ fn ratio(a: Duration, b: Duration) -> String {
 pub fn run(options: &Options) -> Result<()> {
     let sections = match options.only {
         Some(section) => vec![section],
-        None => vec![Section::Image, Section::Ldd, Section::Push],
+        None => vec![Section::Image, Section::Ldd, Section::Push, Section::Pull],
     };
     let tools = Tools::check(&sections)?;
     let root = util::repo_root();
@@ -415,8 +429,9 @@ pub fn run(options: &Options) -> Result<()> {
     }
     let run_image = sections.contains(&Section::Image);
     let run_push = sections.contains(&Section::Push) && tools.push;
-    // The image and push sections share one generated tree, removed when this returns.
-    let workspace = if run_image || run_push {
+    let run_pull = sections.contains(&Section::Pull) && tools.push;
+    // The image, push and pull sections share one generated tree, removed when this returns.
+    let workspace = if run_image || run_push || run_pull {
         Some(Workspace::new(options)?)
     } else {
         None
@@ -431,6 +446,11 @@ pub fn run(options: &Options) -> Result<()> {
         push_section(workspace, &tools, &kiln)?;
     } else if sections.contains(&Section::Push) {
         println!("==> push section skipped: {REGISTRY} or {SKOPEO} is missing");
+    }
+    if let Some(workspace) = workspace.as_ref().filter(|_| run_pull) {
+        pull_section(workspace, &tools, &kiln)?;
+    } else if sections.contains(&Section::Pull) {
+        println!("==> pull section skipped: {REGISTRY} or {SKOPEO} is missing");
     }
     Ok(())
 }
@@ -1333,6 +1353,138 @@ fn push_section(workspace: &Workspace, tools: &Tools, kiln: &Path) -> Result<()>
     Ok(())
 }
 
+/// Rounds of the pull section: each pulls once per tool into a fresh layout.
+pub const PULL_ROUNDS: usize = 3;
+/// The pull section's target: kiln/skopeo at most this.
+pub const PULL_TARGET: f64 = 1.2;
+
+/// The digest a layout's index.json gives `tag`, which must be `want`.
+fn check_pulled(layout: &Path, want: &str, what: &str) -> Result<()> {
+    let index = read_json(&layout.join("index.json"))?;
+    match tagged_digest(&index, PUSH_TAG) {
+        Some(d) if d == want => Ok(()),
+        other => bail!("{what}: the pulled layout tags {other:?}, the built image is {want}"),
+    }
+}
+
+/// The pull section: `kiln pull` against `skopeo copy` of the same image from a loopback
+/// registry into a fresh layout.
+fn pull_section(workspace: &Workspace, tools: &Tools, kiln: &Path) -> Result<()> {
+    let dir = workspace.dir();
+    let layout = dir.join(PUSH_LAYOUT);
+    let spec = format!("oci:{PUSH_LAYOUT}:{PUSH_TAG}");
+    if !layout.exists() {
+        println!("==> kiln build (the image to pull)");
+        measure(
+            tools,
+            "kiln build",
+            dir,
+            kiln,
+            &["build", "bench.toml", "--output", &spec],
+        )?;
+    }
+    let image = PushedImage::read(&layout)?;
+    let registry = Registry::start(dir)?;
+    let reference = format!("docker://{}/bench/pull:v1", registry.host());
+    measure(
+        tools,
+        "kiln push (the image to pull)",
+        dir,
+        kiln,
+        &["push", &spec, &reference],
+    )?;
+    let mut kiln_runs = Vec::new();
+    let mut skopeo_runs = Vec::new();
+    let load_before = load_average();
+    for round in 1..=PULL_ROUNDS {
+        let order = if round % 2 == 1 {
+            [Pusher::Kiln, Pusher::Skopeo]
+        } else {
+            [Pusher::Skopeo, Pusher::Kiln]
+        };
+        for tool in order {
+            let (name, dest) = match tool {
+                Pusher::Kiln => ("kiln", "out/pulled-kiln"),
+                Pusher::Skopeo => ("skopeo", "out/pulled-skopeo"),
+            };
+            let dest_path = dir.join(dest);
+            if dest_path.exists() {
+                fs::remove_dir_all(&dest_path)
+                    .with_context(|| format!("cannot remove {}", dest_path.display()))?;
+            }
+            let what = format!("{name} pull (round {round} of {PULL_ROUNDS})");
+            let cmd = match tool {
+                Pusher::Kiln => {
+                    let mut c = Command::new(kiln);
+                    c.args(["pull", "--json", &reference])
+                        .arg(format!("oci:{dest}:{PUSH_TAG}"));
+                    c
+                }
+                Pusher::Skopeo => {
+                    let mut c = Command::new(SKOPEO);
+                    c.args([
+                        "--insecure-policy",
+                        "copy",
+                        "--src-tls-verify=false",
+                        &reference,
+                    ])
+                    .arg(format!("oci:{dest}:{PUSH_TAG}"));
+                    c
+                }
+            };
+            let m = time_push(tools, &what, dir, &format!("{name}-pull"), cmd)?;
+            check_pulled(&dest_path, &image.digest, &what)?;
+            match tool {
+                Pusher::Kiln => kiln_runs.push(m),
+                Pusher::Skopeo => skopeo_runs.push(m),
+            }
+        }
+    }
+    drop(registry);
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    println!(
+        "\npull of {} layer(s), {:.1} MiB ({} bytes) compressed, from {REGISTRY} on 127.0.0.1 \
+         into a fresh oci: layout; {PULL_ROUNDS} runs each:",
+        image.layers,
+        mib(image.image_bytes),
+        image.image_bytes
+    );
+    println!(
+        "{:<14} {:>9} {:>10} {:>8} {:>14}",
+        "tool", "best s", "slowest s", "MiB/s", "peak RSS MiB"
+    );
+    for (name, runs) in [("kiln pull", &kiln_runs), ("skopeo copy", &skopeo_runs)] {
+        let (Some(best), Some(slowest)) = (fastest(runs), slowest(runs)) else {
+            continue;
+        };
+        let seconds = best.wall.as_secs_f64();
+        println!(
+            "{name:<14} {seconds:>9.3} {:>10.3} {:>8.1} {:>14}",
+            slowest.as_secs_f64(),
+            mib(image.image_bytes) / seconds.max(f64::MIN_POSITIVE),
+            best.rss_kib
+                .map(|kib| format!("{:.1}", kib as f64 / 1024.0))
+                .unwrap_or_else(|| "n/a".to_string())
+        );
+    }
+    let best = |runs: &[Measurement]| fastest(runs).map(|m| m.wall).unwrap_or_default();
+    let (k, sk) = (best(&kiln_runs), best(&skopeo_runs));
+    let r = k.as_secs_f64() / sk.as_secs_f64().max(f64::MIN_POSITIVE);
+    println!(
+        "\nkiln/skopeo: {} (target <= {PULL_TARGET:.1}: {}); both layouts tag {} after every pull",
+        ratio(k, sk),
+        if r <= PULL_TARGET { "met" } else { "NOT met" },
+        image.digest
+    );
+    println!(
+        "load average (1 min, {} cores): {} when the pulls started, {} when they ended",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_before,
+        load_average()
+    );
+    Ok(())
+}
+
 /// A parsed JSON value: just enough for index.json, image manifests and `kiln push --json`.
 #[derive(Debug, Clone, PartialEq)]
 enum Json {
@@ -1619,6 +1771,10 @@ mod tests {
                 .unwrap()
                 .only,
             Some(Section::Push)
+        );
+        assert_eq!(
+            Options::parse(&args(&["--only", "pull"])).unwrap().only,
+            Some(Section::Pull)
         );
         assert!(Options::parse(&args(&["--only"])).is_err());
         assert!(Options::parse(&args(&["--only", "everything"])).is_err());
