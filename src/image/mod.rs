@@ -231,10 +231,7 @@ pub struct Replaced {
 pub const PLAN_MEDIA_TYPE: &str = "application/vnd.kiln.plan.v1+json";
 /// Media type and content of the empty config of artifact manifests (OCI 1.1).
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
-/// Annotation on the `index.json` entries of signatures and attestations (`sha256-HEX.sig`,
-/// `.att`): the image manifest they are about. (SBOMs and the plan are not index entries: the
-/// image's descriptor names them, [`crate::oci::ARTIFACT_ANNOTATIONS`].)
-pub const SUBJECT_ANNOTATION: &str = "dev.kiln.subject";
+pub use crate::oci::SUBJECT_ANNOTATION;
 
 pub(crate) fn layer_descriptor(l: &Layer) -> Descriptor {
     Descriptor {

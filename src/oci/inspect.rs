@@ -76,7 +76,7 @@ fn tagged_referrers(index: &super::Index, subject: &Digest) -> Vec<Referrer> {
     let s = subject.to_string();
     index
         .descriptors()
-        .filter(|d| d.annotation(crate::image::SUBJECT_ANNOTATION) == Some(s.as_str()))
+        .filter(|d| d.annotation(super::SUBJECT_ANNOTATION) == Some(s.as_str()))
         .map(|d| Referrer {
             kind: d.tag().map_or("signature", kind_of_tag).to_string(),
             digest: d.digest.clone(),
@@ -151,16 +151,12 @@ pub struct IndexInfo {
     pub platforms: Vec<String>,
 }
 
-/// This machine's platform in OCI terms (`linux/amd64`).
+/// This machine's platform in OCI terms (`linux/amd64`): only to pick which image of an
+/// index to show, never for what is built.
 pub fn host_platform() -> String {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    };
-    format!("linux/{arch}")
+    crate::types::Arch::host()
+        .map(|arch| crate::types::Platform { arch }.to_string())
+        .unwrap_or_default()
 }
 
 fn strings(v: &serde_json::Value) -> Option<Vec<String>> {

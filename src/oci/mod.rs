@@ -34,6 +34,16 @@ pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distributio
 pub const DOCKER_LIST_MEDIA_TYPE: &str =
     "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// cosign's tag for the signatures (`suffix` `sig`) or attestations (`att`) of `subject`:
+/// `sha256-HEX.sig`.
+pub fn cosign_tag(subject: &Digest, suffix: &str) -> String {
+    format!("{}-{}.{suffix}", subject.algorithm().name(), subject.hex())
+}
+
+/// Annotation on the `index.json` entries of signatures and attestations (`sha256-HEX.sig`,
+/// `.att`): the image manifest they are about. (SBOMs and the plan are not index entries: the
+/// image's descriptor names them, [`ARTIFACT_ANNOTATIONS`].)
+pub const SUBJECT_ANNOTATION: &str = "dev.kiln.subject";
 
 /// The annotations kiln puts on the descriptor of each image manifest it writes (the
 /// `index.json` entry of a single-platform image; each platform's entry in the image index of

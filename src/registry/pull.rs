@@ -310,7 +310,7 @@ fn referrers(
         plan.referrers.push(g.digest.to_string());
     }
     for suffix in ["sig", "att"] {
-        let tag = crate::sign::store::tag_for(subject, suffix);
+        let tag = crate::oci::cosign_tag(subject, suffix);
         if client.head_manifest(&src.repo, &tag)?.is_none() {
             continue;
         }

@@ -412,11 +412,6 @@ fn add_local(dir: &Path, subject: &Digest, tag: &str, ours: &Value, bytes: &[u8]
     })
 }
 
-/// `sha256-HEX.sig` / `sha256-HEX.att`.
-pub fn tag_for(subject: &Digest, suffix: &str) -> String {
-    format!("{}-{}.{suffix}", subject.algorithm().name(), subject.hex())
-}
-
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -470,7 +465,7 @@ fn sign_digest(
         "digest": Digest::of(&payload).to_string(),
         "annotations": { SIGNATURE_ANNOTATION: b64(&sig) },
     });
-    let tag = tag_for(&subject, "sig");
+    let tag = oci::cosign_tag(&subject, "sig");
     target.add_layer(&subject, &tag, desc, &payload)?;
     Ok(Signed {
         image: target.name(),
@@ -503,7 +498,7 @@ pub fn attest(
             PREDICATE_TYPE_ANNOTATION: predicate_type,
         },
     });
-    let tag = tag_for(&subject, "att");
+    let tag = oci::cosign_tag(&subject, "att");
     target.add_layer(&subject, &tag, desc, &envelope)?;
     Ok(Signed {
         image: target.name(),
@@ -559,7 +554,7 @@ fn layers(
 /// `identity` is given, that repository as their docker-reference).
 pub fn verify(target: &Target, key: &PublicKey, identity: Option<&str>) -> Result<Vec<Verified>> {
     let subject = target.subject()?;
-    let tag = tag_for(&subject, "sig");
+    let tag = oci::cosign_tag(&subject, "sig");
     let mut ok = Vec::new();
     let mut reasons = Vec::new();
     for (i, (l, payload)) in layers(target, &subject, &tag, "signature")?
@@ -627,7 +622,7 @@ pub fn verify_attestation(
     predicate_type: &str,
 ) -> Result<Vec<Verified>> {
     let subject = target.subject()?;
-    let tag = tag_for(&subject, "att");
+    let tag = oci::cosign_tag(&subject, "att");
     let mut ok = Vec::new();
     let mut reasons = Vec::new();
     for (i, (l, bytes)) in layers(target, &subject, &tag, "attestation")?
