@@ -50,13 +50,7 @@ fn inspect_reads_layouts_archives_docker_saves_and_registries() {
     );
     assert_eq!(j["config"]["user"], config["config"]["User"], "{j}");
     assert_eq!(j["config"]["env"], config["config"]["Env"], "{j}");
-    let got: Vec<Value> = j["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["digest"].clone())
-        .collect();
-    assert_eq!(got, layer_digests);
+    assert_eq!(listed_layers(&j), Value::from(layer_digests.clone()));
     let kinds: Vec<&str> = j["referrers"]
         .as_array()
         .unwrap()
@@ -98,13 +92,7 @@ fn inspect_reads_layouts_archives_docker_saves_and_registries() {
         j["config"]["entrypoint"], config["config"]["Entrypoint"],
         "{j}"
     );
-    let got: Vec<Value> = j["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["digest"].clone())
-        .collect();
-    assert_eq!(Value::from(got), config["rootfs"]["diff_ids"], "{j}");
+    assert_eq!(listed_layers(&j), config["rootfs"]["diff_ids"], "{j}");
     assert_eq!(
         j["layers"][0]["media_type"], "application/vnd.docker.image.rootfs.diff.tar",
         "{j}"
@@ -158,13 +146,7 @@ fn inspect_reads_layouts_archives_docker_saves_and_registries() {
         layer_digests.len(),
         "{j}"
     );
-    let got: Vec<Value> = j["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["digest"].clone())
-        .collect();
-    assert_eq!(Value::from(got), config["rootfs"]["diff_ids"], "{j}");
+    assert_eq!(listed_layers(&j), config["rootfs"]["diff_ids"], "{j}");
 
     // docker://: the same image, and the SBOMs and plan found through the referrers tag.
     let reg = Registry::start(None);
@@ -285,4 +267,14 @@ fn inspect_of_an_index_names_its_platforms_and_picks_one() {
         err.contains("no `linux/s390x` image (platforms: linux/amd64, linux/arm64)"),
         "{err}"
     );
+}
+
+/// The layer digests `kiln inspect --json` lists, in order.
+fn listed_layers(j: &Value) -> Value {
+    j["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].clone())
+        .collect()
 }
