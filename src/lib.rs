@@ -53,6 +53,7 @@
 //! # }
 //! ```
 
+pub mod base;
 pub mod cli;
 
 /// The `schema` every JSON document kiln prints carries (results, errors, `--plan --json`, the

@@ -39,6 +39,10 @@ pub struct Lock {
     /// line per entry the component places (see [`tree_line`]).
     #[serde(default)]
     pub trees: BTreeMap<String, String>,
+    /// `[image] base`: the reference as written -> the digest it named when the lock was
+    /// written (an index's digest for a multi-platform base). A tag that moved is a drift.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bases: BTreeMap<String, String>,
 }
 
 /// Lock format: 2 records trees by one digest (1 listed every file of them).
@@ -101,7 +105,16 @@ impl Lock {
             plan.component(name)
                 .is_some_and(|c| c.kind == "tree" || c.kind == "tzdata")
         };
-        for e in &plan.entries {
+        let mut bases = BTreeMap::new();
+        if let Some(b) = &plan.base {
+            bases.insert(b.reference.to_string(), b.pinned.to_string());
+        }
+        // The base's own files are pinned by its digest, not one by one.
+        for e in plan
+            .entries
+            .iter()
+            .filter(|e| e.layer != crate::types::LayerKind::BaseImage)
+        {
             let resolved = !e.provenance.needed_by.is_empty()
                 || e.provenance
                     .note
@@ -159,6 +172,7 @@ impl Lock {
             links,
             modes,
             trees,
+            bases,
         }
     }
 
@@ -181,6 +195,7 @@ impl Lock {
         all.links.clear();
         all.modes.clear();
         all.trees.clear();
+        all.bases.clear();
         for plan in plans {
             let one = Lock::of(plan, text);
             let p = crate::image::platform(plan);
@@ -201,6 +216,8 @@ impl Lock {
                 .extend(one.modes.iter().map(|(k, v)| (key(k), v.clone())));
             all.trees
                 .extend(one.trees.iter().map(|(k, v)| (key(k), v.clone())));
+            all.bases
+                .extend(one.bases.iter().map(|(k, v)| (key(k), v.clone())));
         }
         all
     }
@@ -215,6 +232,7 @@ impl Lock {
             &new.links,
             &new.modes,
             &new.trees,
+            &new.bases,
         ]
         .iter()
         .flat_map(|m| m.keys())
@@ -239,6 +257,7 @@ impl Lock {
             links: keep(&self.links),
             modes: keep(&self.modes),
             trees: keep(&self.trees),
+            bases: keep(&self.bases),
         }
     }
 
@@ -308,6 +327,7 @@ impl Lock {
             ("link", &self.links, &new.links),
             ("mode", &self.modes, &new.modes),
             ("tree", &self.trees, &new.trees),
+            ("base", &self.bases, &new.bases),
         ] {
             for (k, old) in a {
                 match b.get(k) {

@@ -411,6 +411,9 @@ pub enum LayerKind {
     Base,
     Libraries,
     Application,
+    /// A layer of the image this one is built on (`[image] base`): reused byte for byte, never
+    /// written by kiln. Not in [`LayerKind::ALL`], the layers kiln writes.
+    BaseImage,
 }
 
 impl LayerKind {
@@ -425,6 +428,7 @@ impl LayerKind {
             LayerKind::Base => "base",
             LayerKind::Libraries => "libraries",
             LayerKind::Application => "application",
+            LayerKind::BaseImage => "base-image",
         }
     }
 }
@@ -495,10 +499,11 @@ pub enum ComponentKind {
     CaBundle,
     Tzdata,
     OsRelease,
+    Base,
 }
 
 impl ComponentKind {
-    pub const ALL: [ComponentKind; 9] = [
+    pub const ALL: [ComponentKind; 10] = [
         ComponentKind::Elf,
         ComponentKind::File,
         ComponentKind::Tree,
@@ -508,10 +513,11 @@ impl ComponentKind {
         ComponentKind::CaBundle,
         ComponentKind::Tzdata,
         ComponentKind::OsRelease,
+        ComponentKind::Base,
     ];
 
     /// Every kind's name, in [`ComponentKind::ALL`]'s order.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "elf",
         "file",
         "tree",
@@ -521,6 +527,7 @@ impl ComponentKind {
         "ca-bundle",
         "tzdata",
         "os-release",
+        "base",
     ];
 
     pub fn as_str(self) -> &'static str {

@@ -306,10 +306,12 @@ pub(super) fn build(mut a: BuildArgs) -> anyhow::Result<()> {
     let listed = all.len();
     let several_platforms = listed > 1;
     let manifests = select_platforms(all, &a.platform)?;
+    let access = base_access(&a.registry)?;
     let mut plans = Vec::new();
     for manifest in &manifests {
         let root = root_of(manifest)?;
-        let plan = with_progress(|| plan::build(manifest, &root, epoch))?;
+        let open = base_opener(manifest, &access);
+        let plan = with_progress(|| plan::build_with(manifest, &root, epoch, Some(&open)))?;
         for w in &plan.warnings {
             match &manifest.image.platform {
                 Some(p) => report::warning(&format!("{p}: {w}")),
@@ -671,15 +673,50 @@ pub(super) fn root_of(manifest: &crate::manifest::Manifest) -> anyhow::Result<Pa
     })
 }
 
-/// The manifest's Plans, one per platform it lists (one when it lists none).
+/// The manifest's Plans, one per platform it lists (one when it lists none). A base image is
+/// read with the default access (loopback over HTTP, others over HTTPS; credentials from the
+/// user's auth files).
 pub(super) fn load_plans(
     manifest_path: &Path,
 ) -> anyhow::Result<(Vec<crate::manifest::Manifest>, Vec<plan::Plan>)> {
     let epoch = Epoch::from_env()?;
     let manifests = crate::manifest::load_all(manifest_path)?;
+    let access = crate::base::Access::default();
     let mut plans = Vec::new();
     for m in &manifests {
-        plans.push(plan::build(m, &root_of(m)?, epoch)?);
+        let open = base_opener(m, &access);
+        plans.push(plan::build_with(m, &root_of(m)?, epoch, Some(&open))?);
     }
     Ok((manifests, plans))
+}
+
+/// How `kiln build` reaches a base image's registry: its TLS flags; never the credentials
+/// given for `--push` (they belong to that registry; a base's come from the user's auth
+/// files for its own host).
+fn base_access(registry: &RegistryArgs) -> anyhow::Result<crate::base::Access> {
+    let o = registry.tls_only()?;
+    Ok(crate::base::Access {
+        insecure: o.insecure,
+        cert_dir: o.cert_dir,
+    })
+}
+
+/// Opens `manifest`'s base image (if it names one) for the platform the Plan asks for, from
+/// kiln's cache (`$KILN_CACHE_DIR`).
+fn base_opener<'a>(
+    manifest: &'a crate::manifest::Manifest,
+    access: &'a crate::base::Access,
+) -> impl Fn(
+    Option<crate::types::Platform>,
+) -> Result<std::sync::Arc<crate::base::Base>, crate::base::Error>
+       + 'a {
+    move |platform| {
+        let spec = manifest
+            .image
+            .base
+            .as_ref()
+            .map_or("", |b| b.reference.as_str());
+        let r = crate::base::BaseRef::parse(spec)?;
+        crate::base::open(&r, platform, access, &crate::base::cache_dir()).map(std::sync::Arc::new)
+    }
 }

@@ -75,6 +75,32 @@ impl RegistryArgs {
     }
 }
 
+impl RegistryArgs {
+    /// The TLS settings alone (`--insecure`, `--cert-dir`), without reading a password.
+    pub(super) fn tls_only(&self) -> anyhow::Result<crate::registry::Options> {
+        let mut o = crate::registry::Options {
+            insecure: self.login.insecure,
+            cert_dir: self.login.cert_dir.clone(),
+            ..self.options_without_login()
+        };
+        o.pull_only = true;
+        Ok(o)
+    }
+
+    fn options_without_login(&self) -> crate::registry::Options {
+        crate::registry::Options {
+            progress: crate::registry::ProgressSink::default(),
+            credentials: None,
+            insecure: false,
+            cert_dir: None,
+            from_repos: Vec::new(),
+            jobs: 3,
+            pull_only: true,
+            chunk: crate::registry::CHUNK,
+        }
+    }
+}
+
 impl RegistryLogin {
     /// Options with these credentials and TLS settings, the rest defaults (3 jobs).
     pub(super) fn options(&self, pull_only: bool) -> anyhow::Result<crate::registry::Options> {

@@ -10,8 +10,7 @@ pub mod output;
 pub mod read;
 
 use crate::digest::Digest;
-use crate::layer::{self, Layer};
-use crate::manifest::DEFAULT_PATH;
+use crate::layer::Layer;
 use crate::plan::Plan;
 use crate::types::LayerKind;
 use serde::Serialize;
@@ -70,6 +69,12 @@ pub struct RunConfig {
     pub working_dir: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// A base image's, kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// A base image's, kept.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub volumes: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Serialize)]
@@ -79,11 +84,18 @@ pub struct RootFs {
     pub diff_ids: Vec<Digest>,
 }
 
+/// One step of the image's history: kiln's layers always say all three; a base image's
+/// steps are kept as they were (some without a time, some that made no layer).
 #[derive(Serialize)]
 pub struct History {
-    pub created: String,
-    pub created_by: String,
-    pub comment: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub empty_layer: bool,
 }
 
 /// The OCI platform of a Plan: the one the Plan decided (`Plan::platform`).
@@ -96,59 +108,63 @@ pub fn platform(plan: &Plan) -> Platform {
     }
 }
 
-/// The config's environment: the manifest's, plus PATH and SSL_CERT_FILE unless given.
-pub fn env(plan: &Plan) -> Vec<String> {
-    let mut env = plan.image.env.clone();
-    env.entry("PATH".into())
-        .or_insert_with(|| DEFAULT_PATH.into());
-    if let Some(ca) = &plan.ca_bundle {
-        env.entry("SSL_CERT_FILE".into())
-            .or_insert_with(|| ca.to_string());
-    }
-    let mut v = vec![format!("PATH={}", env["PATH"])];
-    v.extend(
-        env.iter()
-            .filter(|(k, _)| *k != "PATH")
-            .map(|(k, v)| format!("{k}={v}")),
-    );
-    v
-}
-
-/// The config JSON for `plan` with `layers`.
+/// The config JSON for `plan` with `layers` (a base image's first, then kiln's): a pure view
+/// of the Plan's decisions (`Plan::run`, `Plan::platform`, the base's history).
 pub fn config(plan: &Plan, layers: &[Layer]) -> Config {
     let created = plan.epoch.rfc3339();
     let p = platform(plan);
+    let run = &plan.run;
+    let mut history: Vec<History> = plan
+        .base
+        .iter()
+        .flat_map(|b| b.config.history.iter())
+        .map(|h| History {
+            created: h.created.clone(),
+            created_by: h.created_by.clone(),
+            comment: h.comment.clone(),
+            empty_layer: h.empty_layer,
+        })
+        .collect();
+    history.extend(
+        layers
+            .iter()
+            .filter(|l| l.kind != LayerKind::BaseImage)
+            .map(|l| History {
+                created: Some(created.clone()),
+                created_by: Some(format!("kiln build: {} layer", l.kind.as_str())),
+                comment: Some(layer_comment(plan, l.kind)),
+                empty_layer: false,
+            }),
+    );
     Config {
         created: created.clone(),
         architecture: p.architecture,
         variant: p.variant,
         os: "linux",
         config: RunConfig {
-            user: format!("{}:{}", plan.image.user.0, plan.image.user.1),
-            exposed_ports: plan
-                .image
+            user: format!("{}:{}", run.user.0, run.user.1),
+            exposed_ports: run
                 .ports
                 .iter()
                 .map(|p| (p.clone(), BTreeMap::new()))
                 .collect(),
-            env: env(plan),
-            entrypoint: plan.image.entrypoint.clone(),
-            cmd: plan.image.cmd.clone(),
-            working_dir: plan.image.workdir.to_string(),
-            labels: plan.image.labels.clone(),
+            env: run.env.clone(),
+            entrypoint: run.entrypoint.clone(),
+            cmd: run.cmd.clone(),
+            working_dir: run.workdir.clone(),
+            labels: run.labels.clone(),
+            stop_signal: run.stop_signal.clone(),
+            volumes: run
+                .volumes
+                .iter()
+                .map(|v| (v.clone(), BTreeMap::new()))
+                .collect(),
         },
         rootfs: RootFs {
             kind: "layers",
             diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
         },
-        history: layers
-            .iter()
-            .map(|l| History {
-                created: created.clone(),
-                created_by: format!("kiln build: {} layer", l.kind.as_str()),
-                comment: layer_comment(plan, l.kind),
-            })
-            .collect(),
+        history,
     }
 }
 
@@ -236,7 +252,7 @@ pub use crate::oci::SUBJECT_ANNOTATION;
 pub(crate) fn layer_descriptor(l: &Layer) -> Descriptor {
     Descriptor {
         artifact_type: None,
-        media_type: layer::MEDIA_TYPE.into(),
+        media_type: l.media_type.into(),
         digest: l.digest.clone(),
         size: l.size,
         platform: None,

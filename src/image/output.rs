@@ -88,6 +88,9 @@ pub enum Error {
     Oci(#[from] oci::Error),
     #[error("a docker-archive holds one platform's image, and the manifest lists {0}: use oci: or oci-archive:, which hold an image index")]
     MultiPlatformDockerArchive(usize),
+    /// A layer of the base image cannot be copied as it is.
+    #[error("{0}")]
+    Base(String),
 }
 
 fn valid_tag(t: &str) -> bool {
@@ -303,6 +306,90 @@ impl LayerCache {
     }
 }
 
+/// The OCI media type of a base image's layer (Docker's names for the same bytes become OCI's),
+/// or `None` for a kind of layer kiln does not copy.
+fn oci_layer_type(media_type: &str) -> Option<&'static str> {
+    Some(match media_type {
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+        | "application/vnd.docker.image.rootfs.diff.tar.gzip" => layer::MEDIA_TYPE,
+        "application/vnd.oci.image.layer.v1.tar"
+        | "application/vnd.docker.image.rootfs.diff.tar" => {
+            "application/vnd.oci.image.layer.v1.tar"
+        }
+        "application/vnd.oci.image.layer.v1.tar+zstd" => {
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        }
+        _ => return None,
+    })
+}
+
+/// Copies the base image's layers, byte for byte, from its store into `blobs`, each checked
+/// against its descriptor (size, then digest while it is copied); returns them as the first
+/// layers of the image, with the base's diff_ids.
+fn base_layers(
+    base: &crate::base::Base,
+    blobs: &Path,
+    staging: &Path,
+) -> Result<Vec<layer::Layer>, Error> {
+    let mut out = Vec::new();
+    for (i, d) in base.layers.iter().enumerate() {
+        let bad = |why: String| {
+            Error::Base(format!(
+                "layer {} ({}) of the base image {}: {why}",
+                i + 1,
+                d.digest,
+                base.reference
+            ))
+        };
+        let media_type = oci_layer_type(&d.media_type).ok_or_else(|| {
+            bad(format!(
+                "media type {:?} is not a layer kiln copies",
+                d.media_type
+            ))
+        })?;
+        let diff_id = base
+            .config
+            .diff_ids
+            .get(i)
+            .cloned()
+            .ok_or_else(|| bad("the base's config lists fewer diff_ids than layers".into()))?;
+        let dest = blobs.join(d.digest.hex());
+        if !dest.exists() {
+            let from = base.store.join(d.digest.blob_path());
+            let (mut f, size) = crate::oci::layout::open_plain(&from)?
+                .ok_or_else(|| bad("missing from the base's store".into()))?;
+            if size != d.size {
+                return Err(bad(format!(
+                    "{size} bytes in the store, the manifest says {}",
+                    d.size
+                )));
+            }
+            let tmp = guard::temp_file_in(staging)?;
+            let mut w = crate::digest::HashingWriter::new(BufWriter::with_capacity(
+                256 * 1024,
+                tmp.as_file(),
+            ));
+            io::copy(&mut (&mut f).take(size), &mut w).map_err(werr(&from))?;
+            let (got, n, mut inner) = w.finish();
+            inner.flush().map_err(werr(tmp.path()))?;
+            drop(inner);
+            if got != d.digest || n != size {
+                return Err(bad(format!("the store's bytes hash to {got}")));
+            }
+            tmp.persist(&dest)?;
+        }
+        out.push(layer::Layer {
+            kind: LayerKind::BaseImage,
+            media_type,
+            digest: d.digest.clone(),
+            size: d.size,
+            diff_id,
+            entries: 0,
+        });
+    }
+    Ok(out)
+}
+
 /// Writes layers, config and manifest blobs into `layout` (which has `blobs/sha256`). Partial
 /// blobs live in a staging folder beside `blobs`, so a killed build never leaves a stray file
 /// among the blobs of an existing layout.
@@ -317,7 +404,10 @@ fn write_image(
     fs_err::create_dir_all(&blobs).map_err(werr(&blobs))?;
     let staging = Staging::new_in(layout)?;
     let staging = staging.path();
-    let mut layers = Vec::new();
+    let mut layers = match &plan.base {
+        Some(base) => base_layers(base, &blobs, staging)?,
+        None => Vec::new(),
+    };
     for kind in LayerKind::ALL {
         if let Some(l) = cache.layer(nth, plan, kind, layout, staging)? {
             layers.push(l);

@@ -27,6 +27,8 @@ const LEVEL: u32 = 6;
 #[derive(Clone, Debug)]
 pub struct Layer {
     pub kind: LayerKind,
+    /// The blob's OCI media type ([`MEDIA_TYPE`] for every layer kiln writes).
+    pub media_type: &'static str,
     /// Digest and size of the compressed blob.
     pub digest: Digest,
     pub size: u64,
@@ -94,7 +96,11 @@ pub fn write_tar(entries: &[&Entry], mtime: u64, out: impl Write) -> Result<(Dig
         {
             match source {
                 Source::Inline(bytes) => tw.data().write_all(bytes).map_err(wr)?,
-                Source::Host(path) => copy_checked(path, *size, sha256, tw.data(), &mut buf)?,
+                // A base image's file is in its own layer; if one ever lands here, its bytes
+                // are still checked against the Plan.
+                Source::Host(path) | Source::Base(path) => {
+                    copy_checked(path, *size, sha256, tw.data(), &mut buf)?
+                }
             }
             tw.pad(*size).map_err(wr)?;
         }
@@ -219,6 +225,7 @@ pub fn write_layer(
         source: e.error,
     })?;
     Ok(Some(Layer {
+        media_type: MEDIA_TYPE,
         kind,
         digest,
         size,

@@ -54,6 +54,19 @@ pub struct ImageSpec {
     pub platform: Option<Platform>,
     /// Where the program that runs is named: `entrypoint[0]`, else `cmd[0]`, else `[image]`.
     pub program_location: Location,
+    /// `[image] base`: the image this one is built on, as written (`plan` opens it).
+    pub base: Option<BaseSpec>,
+    /// Whether the manifest gave `user` (else a base image's user, or 65532:65532, applies).
+    pub user_given: bool,
+    /// Whether the manifest gave `workdir` (else a base image's, or `/`).
+    pub workdir_given: bool,
+}
+
+/// `[image] base`: the reference as written and where.
+#[derive(Clone, Debug)]
+pub struct BaseSpec {
+    pub reference: String,
+    pub location: Location,
 }
 
 /// Who owns a component and when it goes: the ownership statement of every component.
@@ -79,6 +92,8 @@ pub struct Component {
     pub loaded_from: Vec<LoadedFrom>,
     /// Where the component's `[[component]]` table starts, for errors about it.
     pub location: Location,
+    /// `replace = true`: the component may place paths a base image already has.
+    pub replace: bool,
 }
 
 /// One `loaded-from` directory, with where the manifest names it.
@@ -200,6 +215,8 @@ pub enum ComponentSpec {
         fields: BTreeMap<String, String>,
         to: ImagePath,
     },
+    /// The files of `[image] base`: they are in the base's layers, never copied.
+    Base,
 }
 
 impl ComponentSpec {
@@ -214,6 +231,7 @@ impl ComponentSpec {
             ComponentSpec::CaBundle { .. } => ComponentKind::CaBundle,
             ComponentSpec::Tzdata { .. } => ComponentKind::Tzdata,
             ComponentSpec::OsRelease { .. } => ComponentKind::OsRelease,
+            ComponentSpec::Base => ComponentKind::Base,
         }
     }
 
@@ -490,6 +508,16 @@ fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component])
                 ));
         }
     }
+    let user_given = img.user.is_some();
+    let workdir_given = img.workdir.is_some();
+    let base = match &img.base {
+        None => None,
+        Some(b) => Some(BaseSpec {
+            reference: cx.nonempty(b, "[image] `base`")?,
+            location: cx.loc(b.span()),
+        }),
+    };
+    check_base(base.as_ref(), comps)?;
     let user = match &img.user {
         None => (65532, 65532),
         Some(u) => user(cx, u, comps)?,
@@ -564,6 +592,9 @@ fn image_spec(cx: &Ctx<'_>, image: S<super::raw::RawImage>, comps: &[Component])
     let program_location = cx.loc(program_location);
     Ok(ImageSpec {
         program_location,
+        base,
+        user_given,
+        workdir_given,
         cpu_level,
         sysroot,
         platform: None,
@@ -790,6 +821,15 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
         }
     }
     let layer = match &r.layer {
+        Some(l) if k == "base" => {
+            return Err(cx
+                .err(
+                    l.span(),
+                    format!("`layer` does not apply to component `{name}` of kind `base`"),
+                )
+                .with_hint("the base's files are in the base's own layers"))
+        }
+        None if k == "base" => LayerKind::BaseImage,
         None => match k {
             "elf" | "file" | "tree" => LayerKind::Application,
             _ => LayerKind::Base,
@@ -1070,6 +1110,7 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
             };
             ComponentSpec::OsRelease { fields, to }
         }
+        "base" => ComponentSpec::Base,
         _ => unreachable!("kind checked above"),
     };
     let mut loaded_from = Vec::new();
@@ -1086,6 +1127,7 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
             });
         }
     }
+    let replace = replace(cx, r, &name, k)?;
     Ok(Component {
         loaded_from,
         name,
@@ -1097,10 +1139,51 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
             r.remove_when.as_ref(),
             d,
         ),
+        replace,
         layer,
         spec,
         location: cx.loc(header),
     })
+}
+
+/// `replace`: allowed on every kind that places files, never on `base` itself.
+fn replace(cx: &Ctx<'_>, r: &RawComponent, name: &str, kind: &str) -> R<bool> {
+    match &r.replace {
+        None => Ok(false),
+        Some(v) if kind == "base" => Err(cx
+            .err(
+                v.span(),
+                format!("`replace` does not apply to component `{name}` of kind `base`"),
+            )
+            .with_hint("`replace = true` goes on a component that places a path the base has")),
+        Some(v) => Ok(*v.get_ref()),
+    }
+}
+
+/// The `kind = "base"` component and `[image] base` come together: the base's files need a
+/// reason like every other component's, and a reason needs something to be about.
+fn check_base(base: Option<&BaseSpec>, comps: &[Component]) -> R<()> {
+    let mut of_kind = comps
+        .iter()
+        .filter(|c| matches!(c.spec, ComponentSpec::Base));
+    match (base, of_kind.next(), of_kind.next()) {
+        (_, Some(_), Some(second)) => Err(Diagnostic::new(
+            format!("two components of kind `base` (the second is `{}`)", second.name),
+            second.location.clone(),
+        )
+        .with_hint("an image has one base; give its reason in one component")),
+        (Some(b), None, _) => Err(Diagnostic::new(
+            format!("[image] `base` {:?} has no component of kind `base` saying why", b.reference),
+            b.location.clone(),
+        )
+        .with_hint("add [[component]] name = \"base\" kind = \"base\" why = \"...\": the base's files need a reason like every other component's")),
+        (None, Some(c), _) => Err(Diagnostic::new(
+            format!("component `{}` is of kind `base`, but [image] has no `base`", c.name),
+            c.location.clone(),
+        )
+        .with_hint("name the image to build on: [image] base = \"docker://REGISTRY/REPO:TAG\"")),
+        _ => Ok(()),
+    }
 }
 
 fn accounts(cx: &Ctx<'_>, r: &RawComponent, name: &str) -> R<ComponentSpec> {

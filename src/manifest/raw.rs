@@ -53,6 +53,8 @@ pub(crate) struct RawImage {
     pub(crate) platforms: Option<S<Vec<S<String>>>>,
     /// Charsets whose gconv modules ship (a list), or `"all"`.
     pub(crate) gconv: Option<S<toml::Value>>,
+    /// The image to build on: `docker://...`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`.
+    pub(crate) base: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +96,8 @@ pub(crate) struct RawComponent {
     pub(crate) fields: Option<S<BTreeMap<String, S<String>>>>,
     /// Image directories the program loads libraries from itself (elf, tree).
     pub(crate) loaded_from: Option<S<Vec<S<String>>>>,
+    /// The component may place paths the base image already has (its files win).
+    pub(crate) replace: Option<S<bool>>,
 }
 
 impl RawComponent {

@@ -402,7 +402,7 @@ fn parent(path: &str) -> &str {
 fn head(source: &Source) -> Result<Vec<u8>, super::Error> {
     match source {
         Source::Inline(b) => Ok(b[..b.len().min(SHEBANG_BYTES as usize)].to_vec()),
-        Source::Host(h) => {
+        Source::Host(h) | Source::Base(h) => {
             let io = |e| super::Error::Io {
                 path: PathBuf::from(h),
                 source: e,

@@ -578,6 +578,8 @@ pub(crate) fn component(
                 None,
             );
         }
+        // The base's files are in its own layers: `plan` lists them from the opened base.
+        ComponentSpec::Base => {}
     }
     Ok(out)
 }

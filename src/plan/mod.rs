@@ -11,9 +11,11 @@
 //! the Plan. Entries are sorted by path bytes, so parents precede children. The platform
 //! never depends on the build host.
 
+mod base;
 mod check;
 mod expand;
 mod render;
+mod run;
 
 use crate::digest::Digest;
 use crate::manifest::{Component, ImageSpec, Manifest, Ownership};
@@ -26,7 +28,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use base::Opener;
 pub use render::table;
+pub use run::RunConfig;
 
 /// Where an entry's bytes come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +39,9 @@ pub enum Source {
     Host(PathBuf),
     /// Bytes kiln generated (passwd, group, os-release, a CA bundle).
     Inline(Arc<Vec<u8>>),
+    /// A file of the base image (`[image] base`), at this path of the unpacked base: in the
+    /// base's layers already, never written by kiln.
+    Base(PathBuf),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,6 +160,12 @@ pub struct Plan {
     /// data), read once when the Plan is made: the SBOM and the checks ask the Plan, never
     /// the file.
     pub embedded: BTreeMap<ImagePath, Embedded>,
+    /// The image this one is built on (`[image] base`): its layers come first, byte for byte,
+    /// and its files are the entries of the `base-image` layer.
+    pub base: Option<Arc<crate::base::Base>>,
+    /// What the image runs and how, decided here (the base's config with the manifest's
+    /// values winning; PATH, `SSL_CERT_FILE` and the user's default added).
+    pub run: RunConfig,
 }
 
 /// What an application program ([`Entry::application_file`]) says about the code in it.
@@ -256,18 +269,36 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The base image could not be opened.
+    #[error("cannot open the base image {reference:?}\n{location}")]
+    Base {
+        reference: String,
+        location: Location,
+        #[source]
+        source: Box<crate::base::Error>,
+    },
+    /// A program needs a symbol version the base's library does not define.
+    #[error(transparent)]
+    BaseTooOld(Box<base::TooOld>),
+    /// The base's config names a user kiln cannot turn into numbers.
+    #[error("{0}")]
+    BaseUser(String),
 }
 
 /// The image's platform: the manifest's (`[image] platforms`), else the architecture of the
 /// first program or library it resolves, else of the first `elf` component shipped with
-/// `resolve = false`, else (no ELF file at all) [`Platform::DEFAULT`]; so a manifest gives the
-/// same image on every build host.
-fn platform_of(manifest: &Manifest, machine: Option<(u16, ImagePath)>) -> Result<Platform, Error> {
+/// `resolve = false`, else the base image's, else (no ELF file at all)
+/// [`Platform::DEFAULT`]; so a manifest gives the same image on every build host.
+fn platform_of(
+    manifest: &Manifest,
+    machine: Option<(u16, ImagePath)>,
+    base: Option<Platform>,
+) -> Result<Platform, Error> {
     if let Some(p) = manifest.image.platform {
         return Ok(p);
     }
     let Some((machine, path)) = machine else {
-        return Ok(Platform::DEFAULT);
+        return Ok(base.unwrap_or(Platform::DEFAULT));
     };
     match crate::types::Arch::from_elf_machine(machine) {
         Some(arch) => Ok(Platform { arch }),
@@ -316,8 +347,20 @@ pub(crate) struct Claim {
     pub(crate) component: usize,
 }
 
-/// Builds the Plan for `manifest`, resolving libraries inside `root` (`/` or a sysroot).
+/// Builds the Plan for `manifest`, resolving libraries inside `root` (`/` or a sysroot). A
+/// manifest with `[image] base` needs [`build_with`].
 pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Error> {
+    build_with(manifest, root, epoch, None)
+}
+
+/// Builds the Plan for `manifest`, resolving libraries inside `root`, on the base image that
+/// `open_base` gives for the platform the Plan decides.
+pub fn build_with(
+    manifest: &Manifest,
+    root: &Path,
+    epoch: Epoch,
+    open_base: Option<Opener<'_>>,
+) -> Result<Plan, Error> {
     let mut hashes = expand::Hashes::default();
     let mut claims = Vec::new();
     let mut roots = Vec::new();
@@ -348,6 +391,19 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         items,
         units,
     });
+    // The base is opened for the platform the image will have: the manifest's, else its first
+    // program's (a single-image base decides when there is neither).
+    let guess = manifest.image.platform.or_else(|| {
+        let files: Vec<(ImagePath, PathBuf)> = roots
+            .iter()
+            .map(|(_, p, h)| (p.clone(), h.clone()))
+            .chain(unresolved_elf.iter().cloned())
+            .collect();
+        first_machine(&files)
+            .and_then(|(m, _)| crate::types::Arch::from_elf_machine(m))
+            .map(|arch| Platform { arch })
+    });
+    let base = base::open(manifest, guess, open_base)?;
     // The overlay: what components place, which the loader sees before the target root.
     let mut overlay = BTreeMap::new();
     for cl in &claims {
@@ -361,8 +417,9 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
                 source: Source::Host(h),
                 ..
             } => OverlayNode::File(h.clone()),
+            // Generated bytes; the base's files are not claims yet (the view finds them).
             EntryKind::File {
-                source: Source::Inline(_),
+                source: Source::Inline(_) | Source::Base(_),
                 ..
             } => OverlayNode::File(PathBuf::new()),
         };
@@ -423,6 +480,10 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         }),
     };
     let resolver = Resolver::new(root, &overlay, options);
+    let resolver = match &base {
+        Some(b) => resolver.with_base(&b.root),
+        None => resolver,
+    };
     let mut warnings = Vec::new();
     let mut machine = None;
     let mut nss_user: Option<(usize, String)> = None;
@@ -494,7 +555,10 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
             Err(e) if !program && from_tree(ci) => {
                 return Err(library_error(comp, &path, &claims, e))
             }
-            Err(e) => return Err(resolve_error(comp, e)),
+            Err(e) => {
+                return Err(base::version_error(base.as_deref(), comp, &e)
+                    .unwrap_or_else(|| resolve_error(comp, e)))
+            }
         };
         // Only what components ship: libraries taken from the target root import these
         // for paths most programs never take (libpq's popen, GLib's posix_spawn).
@@ -698,7 +762,21 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
     drop(hashes);
     drop(covered);
     add_packages(manifest, root, &mut claims)?;
+    if let (Some(b), Some(spec)) = (&base, &manifest.image.base) {
+        let mut inherited = base::reconcile(
+            manifest,
+            &spec.reference,
+            &claims,
+            base::claims(manifest, b),
+        )?;
+        // The base's claims first: a component's identical entry merges into the base's and
+        // does not ship again.
+        inherited.append(&mut claims);
+        claims = inherited;
+    }
     let entries = merge(manifest, claims)?;
+    let run = run::decide(&manifest.image, base.as_deref(), ca_bundle.as_ref())
+        .map_err(Error::BaseUser)?;
     let mut plan = Plan {
         image: clone_image(&manifest.image),
         components: manifest
@@ -716,8 +794,14 @@ pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Err
         ca_bundle,
         epoch,
         warnings,
-        platform: platform_of(manifest, machine.or_else(|| first_machine(&unresolved_elf)))?,
+        platform: platform_of(
+            manifest,
+            machine.or_else(|| first_machine(&unresolved_elf)),
+            base.as_ref().map(|b| b.platform),
+        )?,
         embedded: BTreeMap::new(),
+        base,
+        run,
     };
     checks(manifest, &mut plan, &waivable)?;
     let shell = check::shell_warnings(&plan, &shell_users, |k| {
@@ -740,7 +824,8 @@ fn checks(
     waivable: &std::collections::BTreeSet<String>,
 ) -> Result<(), Error> {
     let image = &manifest.image;
-    let program = match (&image.entrypoint, &image.cmd) {
+    let run = plan.run.clone();
+    let program = match (&run.entrypoint, &run.cmd) {
         (Some(ep), _) => ep.first().map(|p| ("entrypoint", p)),
         (None, Some(cmd)) => cmd.first().map(|p| ("`cmd` program", p)),
         (None, None) => None,
@@ -749,13 +834,14 @@ fn checks(
         let runner = check::Runner {
             plan,
             user: check::User {
-                uid: image.user.0,
-                gid: image.user.1,
+                uid: run.user.0,
+                gid: run.user.1,
             },
-            path: image
+            path: run
                 .env
-                .get("PATH")
-                .map_or(crate::manifest::DEFAULT_PATH, String::as_str),
+                .iter()
+                .find_map(|kv| kv.strip_prefix("PATH="))
+                .unwrap_or(crate::manifest::DEFAULT_PATH),
         };
         if let Err(r) = runner.program(role, program)? {
             return Err(
@@ -947,6 +1033,9 @@ fn clone_image(i: &ImageSpec) -> ImageSpec {
         sysroot: i.sysroot.clone(),
         platform: i.platform,
         program_location: i.program_location.clone(),
+        base: i.base.clone(),
+        user_given: i.user_given,
+        workdir_given: i.workdir_given,
     }
 }
 

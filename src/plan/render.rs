@@ -2,6 +2,7 @@
 //! portable plan stored beside an image, written entry by entry.
 
 use super::{EntryKind, Plan, Source};
+use crate::types::LayerKind;
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -24,7 +25,12 @@ pub fn table(plan: &Plan) -> String {
         "{:w$}  {:7} {:4} {:>11} {:>7} {:12}  {:11} PROVENANCE",
         "PATH", "TYPE", "MODE", "UID:GID", "SIZE", "SHA256", "LAYER"
     );
-    for e in &plan.entries {
+    // A base image's entries are many and not kiln's doing: counted below, not listed.
+    for e in plan
+        .entries
+        .iter()
+        .filter(|e| e.layer != LayerKind::BaseImage)
+    {
         let (size, hash) = match &e.kind {
             EntryKind::File { size, sha256, .. } => (human(*size), sha256.short()),
             _ => ("-".into(), "-".into()),
@@ -47,6 +53,27 @@ pub fn table(plan: &Plan) -> String {
             hash,
             e.layer.as_str(),
         );
+    }
+    if let Some(b) = &plan.base {
+        let n = plan
+            .entries
+            .iter()
+            .filter(|e| e.layer == LayerKind::BaseImage)
+            .count();
+        let _ = writeln!(
+            s,
+            "\nBASE {} ({}, {}): {n} entries in {} layers, not listed (`kiln explain` shows one)",
+            b.reference,
+            b.digest,
+            b.platform,
+            b.layers.len()
+        );
+        if plan.run.changes.is_empty() {
+            let _ = writeln!(s, "  config: the base's, unchanged");
+        }
+        for c in &plan.run.changes {
+            let _ = writeln!(s, "  config {c}");
+        }
     }
     let _ = writeln!(s, "\nCOMPONENTS");
     for c in &plan.components {
@@ -186,6 +213,7 @@ impl<'a> EntryJson<'a> {
                 with_sources.then(|| match source {
                     Source::Host(p) => p.display().to_string(),
                     Source::Inline(_) => "generated".to_string(),
+                    Source::Base(_) => "base image".to_string(),
                 }),
             ),
         };

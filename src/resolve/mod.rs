@@ -323,6 +323,13 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// Looks in the unpacked base image at `base` after the overlay, before the target root:
+    /// what the base has is in the image already and never ships again.
+    pub fn with_base(mut self, base: &'a Path) -> Resolver<'a> {
+        self.view.base = Some(base);
+        self
+    }
+
     pub fn view(&self) -> &View<'a> {
         &self.view
     }

@@ -2,7 +2,9 @@
 //!
 //! Owns: looking up an image path the way the kernel would inside the finished image,
 //! following symlinks (absolute ones relative to the image root, never the host's), first in
-//! the overlay of component-placed entries and then in the target root (`/` or a sysroot).
+//! the overlay of component-placed entries, then in the unpacked base image (when the image is
+//! built on one: what it has is already in the image), then in the target root (`/` or a
+//! sysroot).
 //! Invariant: a lookup never leaves the root, and never loops (at most 40 symlinks).
 
 use crate::types::ImagePath;
@@ -24,12 +26,15 @@ pub enum Origin {
     Overlay(PathBuf),
     /// The target root has it at this host path; it ships only if kiln adds it.
     Root(PathBuf),
+    /// The base image has it (this is its host path in the unpacked base): it is in the image
+    /// already and never ships again.
+    Base(PathBuf),
 }
 
 impl Origin {
     pub fn host(&self) -> &Path {
         match self {
-            Origin::Overlay(p) | Origin::Root(p) => p,
+            Origin::Overlay(p) | Origin::Root(p) | Origin::Base(p) => p,
         }
     }
 }
@@ -39,7 +44,8 @@ impl Origin {
 pub struct Link {
     pub path: ImagePath,
     pub target: String,
-    /// Whether the link comes from the target root (and must be shipped) or a component.
+    /// Whether the link comes from the target root (and must be shipped), or from a component
+    /// or the base image (and is there already).
     pub from_root: bool,
 }
 
@@ -71,6 +77,8 @@ pub enum Lookup {
 pub struct View<'a> {
     pub root: &'a Path,
     pub overlay: &'a BTreeMap<ImagePath, OverlayNode>,
+    /// The unpacked base image, looked in after the overlay and before the target root.
+    pub base: Option<&'a Path>,
     /// What the root holds at each path asked so far: the same directories are walked for
     /// every library, so each is `lstat`ed once.
     seen: std::sync::Mutex<BTreeMap<ImagePath, Node>>,
@@ -81,6 +89,7 @@ impl<'a> View<'a> {
         View {
             root,
             overlay,
+            base: None,
             seen: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
@@ -114,15 +123,27 @@ impl View<'_> {
     }
 
     fn node_on_disk(&self, p: &ImagePath) -> Node {
-        let host = self.host_path(p);
+        if let Some(base) = self.base {
+            let n = Self::node_at(base.join(p.relative()), false);
+            if !matches!(n, Node::Missing) {
+                return n;
+            }
+        }
+        Self::node_at(self.host_path(p), true)
+    }
+
+    /// What `host` is, without following a final symlink. `in_root`: it is in the target
+    /// root (ships if kiln adds it), else in the base (never ships).
+    fn node_at(host: PathBuf, in_root: bool) -> Node {
         match fs_err::symlink_metadata(&host) {
             Err(_) => Node::Missing,
             Ok(m) if m.file_type().is_symlink() => match fs_err::read_link(&host) {
-                Ok(t) => Node::Symlink(t.to_string_lossy().into_owned(), true),
+                Ok(t) => Node::Symlink(t.to_string_lossy().into_owned(), in_root),
                 Err(_) => Node::Missing,
             },
             Ok(m) if m.is_dir() => Node::Dir,
-            Ok(m) if m.is_file() => Node::File(Origin::Root(host)),
+            Ok(m) if m.is_file() && in_root => Node::File(Origin::Root(host)),
+            Ok(m) if m.is_file() => Node::File(Origin::Base(host)),
             Ok(_) => Node::Missing,
         }
     }

@@ -125,6 +125,12 @@ fn component<'a>(f: &'a Facts<'a>, c: &'a ComponentInfo) -> Node<'a> {
             .into(),
         ),
     ];
+    // The base image's component is that image: a container with its digest and purl.
+    if let Some(b) = f.base.as_ref().filter(|b| b.component == c.name) {
+        fields[0].1 = json!("container").into();
+        fields.push(("version", json!(b.digest.to_string()).into()));
+        fields.push(("purl", json!(b.purl).into()));
+    }
     if f.files.iter().any(|x| x.component == c.name) {
         let files = Node::array(move || {
             f.files

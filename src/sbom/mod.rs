@@ -92,6 +92,52 @@ pub struct Facts<'a> {
     /// Debian packages, with the paths of their files that ship.
     pub packages: Vec<(&'a PackageRef, Vec<&'a str>)>,
     pub tool_version: &'static str,
+    /// The image this one is built on: the component of kind `base` describes it.
+    pub base: Option<BaseFact>,
+}
+
+/// The base image, as the SBOM names it: the reference it was built on and the digest of the
+/// image manifest used.
+#[derive(Clone, Debug)]
+pub struct BaseFact {
+    pub component: String,
+    pub reference: String,
+    pub digest: Digest,
+    /// `pkg:oci/NAME@sha256%3AHEX?repository_url=HOST/REPO` (a registry base) or
+    /// `pkg:oci/NAME@sha256%3AHEX` (a local one).
+    pub purl: String,
+}
+
+impl BaseFact {
+    fn of(plan: &Plan) -> Option<BaseFact> {
+        let b = plan.base.as_ref()?;
+        let component = plan
+            .components
+            .iter()
+            .find(|c| c.kind == "base")?
+            .name
+            .clone();
+        let reference = b.reference.to_string();
+        let repo = match &b.reference {
+            crate::base::BaseRef::Docker(r) => Some(format!("{}/{}", r.host, r.repo)),
+            _ => None,
+        };
+        let name = repo
+            .as_deref()
+            .and_then(|r| r.rsplit('/').next())
+            .unwrap_or(&component)
+            .to_string();
+        let mut purl = format!("pkg:oci/{name}@sha256%3A{}", b.digest.hex());
+        if let Some(r) = repo {
+            purl += &format!("?repository_url={r}");
+        }
+        Some(BaseFact {
+            component,
+            reference,
+            digest: b.digest.clone(),
+            purl,
+        })
+    }
 }
 
 /// Collects the facts of `plan`, built as the image with manifest `manifest_digest`.
@@ -152,6 +198,7 @@ pub fn facts<'a>(plan: &'a Plan, manifest_digest: &'a Digest, tag: &'a str) -> F
         files,
         packages: packages.into_iter().collect(),
         tool_version: env!("CARGO_PKG_VERSION"),
+        base: BaseFact::of(plan),
     }
 }
 
@@ -344,6 +391,7 @@ mod tests {
             files,
             packages: vec![(&libc, vec!["/lib/libc.so.6"])],
             tool_version: "0.0.0",
+            base: None,
         };
         let [spdx, cdx] = render_both(&facts);
 
@@ -410,6 +458,7 @@ mod tests {
             files: vec![],
             packages: vec![],
             tool_version: "0.0.0",
+            base: None,
         };
         let [spdx, cdx] = render_both(&facts);
         assert_eq!(spdx["files"], serde_json::json!([]));

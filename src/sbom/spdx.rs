@@ -71,7 +71,7 @@ fn image_package(f: &Facts) -> Value {
 
 fn component_package(f: &Facts, c: &ComponentInfo) -> Value {
     let statement = Facts::statement(c);
-    json!({
+    let mut v = json!({
         "SPDXID": id("Component", &c.name),
         "name": c.name,
         "downloadLocation": "NOASSERTION",
@@ -80,7 +80,16 @@ fn component_package(f: &Facts, c: &ComponentInfo) -> Value {
         "primaryPackagePurpose": match c.kind { "elf" | "tree" => "APPLICATION", "file" => "FILE", _ => "OTHER" },
         "comment": statement.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n"),
         "annotations": statement.iter().map(|(k, v)| annotation(f, k, v)).collect::<Vec<_>>(),
-    })
+    });
+    // The base image's component is that image: its digest, its purl, where it came from.
+    if let Some(b) = f.base.as_ref().filter(|b| b.component == c.name) {
+        v["versionInfo"] = json!(b.digest.to_string());
+        v["downloadLocation"] = json!("NOASSERTION");
+        v["sourceInfo"] = json!(format!("base image {}", b.reference));
+        v["primaryPackagePurpose"] = json!("CONTAINER");
+        v["externalRefs"] = json!([{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": b.purl}]);
+    }
+    v
 }
 
 fn deb_package(f: &Facts, p: &PackageRef, shipped: usize) -> Value {
