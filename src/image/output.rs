@@ -306,6 +306,23 @@ impl LayerCache {
     }
 }
 
+/// The image manifest's annotations: the manifest's, plus (built on a base) the standard
+/// `org.opencontainers.image.base.name` and `.base.digest` unless the manifest gives them.
+fn annotations(plan: &Plan) -> BTreeMap<String, String> {
+    let mut a = plan.image.annotations.clone();
+    if let Some(b) = &plan.base {
+        let name = match &b.reference {
+            crate::base::BaseRef::Docker(r) => r.to_string(),
+            other => other.to_string(),
+        };
+        a.entry("org.opencontainers.image.base.name".into())
+            .or_insert(name);
+        a.entry("org.opencontainers.image.base.digest".into())
+            .or_insert_with(|| b.digest.to_string());
+    }
+    a
+}
+
 /// The OCI media type of a base image's layer (Docker's names for the same bytes become OCI's),
 /// or `None` for a kind of layer kiln does not copy.
 fn oci_layer_type(media_type: &str) -> Option<&'static str> {
@@ -430,7 +447,7 @@ fn write_image(
         config: config.clone(),
         layers: layers.iter().map(layer_descriptor).collect(),
         subject: None,
-        annotations: plan.image.annotations.clone(),
+        annotations: annotations(plan),
     };
     let mb = to_bytes(&m);
     let md = write_blob(&blobs, staging, &mb)?;

@@ -1,4 +1,5 @@
-//! Where kiln has seen blobs: for each registry host, the repositories a blob was pushed to,
+//! Where kiln has seen blobs: for each registry host, the repositories a blob was pushed to
+//! or pulled from (a base image's layers),
 //! so a push to another repository of that registry mounts them instead of uploading (as
 //! containers/image's blob info cache does for skopeo).
 //!

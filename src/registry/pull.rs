@@ -543,6 +543,11 @@ pub fn pull(req: &Request, opts: &Options) -> Result<Pulled, Error> {
             })?;
         }
     }
+    // The registry has these blobs in this repository: a later push of an image made from them
+    // (built on this one as a base) mounts them from here instead of uploading them.
+    if !req.skip_layers {
+        super::known::Known::load().record(&req.source.host, &req.source.repo, plan.blobs.keys());
+    }
     Ok(Pulled {
         reference: format!("{}/{}@{}", req.source.host, req.source.repo, top.digest),
         destination: req.destination.to_string(),

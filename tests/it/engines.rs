@@ -30,11 +30,16 @@ pub(crate) fn compile(d: &Path) {
 
 /// A private podman (its own storage under `dir`), with the flags this machine needs; the
 /// images it loaded are removed when dropped.
-struct Podman {
+pub(crate) struct Podman {
     dir: PathBuf,
 }
 
 impl Podman {
+    /// A podman whose storage lives under `dir`.
+    pub(crate) fn new(dir: PathBuf) -> Podman {
+        Podman { dir }
+    }
+
     fn cmd(&self) -> Command {
         let mut c = Command::new(require("podman"));
         c.arg("--root")
@@ -46,7 +51,7 @@ impl Podman {
     }
 
     /// `podman load -i FILE`; returns the name podman gave the image.
-    fn load(&self, file: &Path) -> String {
+    pub(crate) fn load(&self, file: &Path) -> String {
         let out = run(
             self.cmd().args(["load", "-q", "-i"]).arg(file),
             "podman load",
@@ -59,7 +64,7 @@ impl Podman {
     }
 
     /// `podman run` of `image` (as its own user); returns stdout.
-    fn run(&self, image: &str) -> String {
+    pub(crate) fn run(&self, image: &str) -> String {
         run(
             self.cmd()
                 .args(["--runtime", "runc", "run", "--rm", "--network", "none"])

@@ -1,0 +1,335 @@
+//! Building on a base image (`[image] base`, issue 11 §3), against a real registry: the base is
+//! an image kiln built and pushed to the loopback docker-registry, pulled back by digest.
+//! The image built on it must reuse the base's layers byte for byte, ship only what the base
+//! lacks, run (chroot as nonroot, and podman), refuse a program that needs a newer glibc than
+//! the base's, refuse a path the base has unless `replace = true`, and pin the base in the
+//! lock.
+
+use crate::engines::Podman;
+use crate::registry_util::Registry;
+use crate::util::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A base image with the C library, `true` and the default accounts, pushed to `reg` as
+/// `base:TAG`; `extra` is appended to its manifest (another component makes another base).
+fn push_base(reg: &Registry, t: &Path, tag: &str, extra: &str) -> String {
+    let d = t.join(format!("base-{tag}"));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("kiln.toml"),
+        format!(
+            r#"[image]
+name = "base"
+entrypoint = ["/usr/bin/true"]
+
+[[component]]
+name = "true"
+kind = "elf"
+from = "/usr/bin/true"
+to = "/usr/bin/true"
+why = "the base's program, and the C library it pulls in"
+
+[[component]]
+name = "accounts"
+kind = "accounts"
+why = "root, nobody and nonroot"
+{extra}"#
+        ),
+    )
+    .unwrap();
+    let layout = d.join("out");
+    build(
+        &d.join("kiln.toml"),
+        &format!("oci:{}:{tag}", layout.display()),
+    );
+    let dest = format!("docker://{}/base:{tag}", reg.host());
+    run(
+        kiln().args(["push", &format!("oci:{}:{tag}", layout.display()), &dest]),
+        "kiln push base",
+    );
+    dest
+}
+
+/// A program that prints zlib's version: libz is not in the base, libc is.
+fn zlib_program(d: &Path) -> PathBuf {
+    cc(
+        d,
+        "#include <stdio.h>\nconst char *zlibVersion(void);\nint main(void) { printf(\"zlib %s\\n\", zlibVersion()); return 0; }\n",
+        "app.c",
+        "app",
+        &["-l:libz.so.1"],
+    )
+}
+
+fn app_manifest(d: &Path, base: &str, extra: &str) -> PathBuf {
+    let m = d.join("kiln.toml");
+    std::fs::write(
+        &m,
+        format!(
+            r#"[image]
+name = "app"
+base = "{base}"
+entrypoint = ["/usr/local/bin/app"]
+
+[[component]]
+name = "base"
+kind = "base"
+why = "the C library and accounts every service here shares"
+
+[[component]]
+name = "app"
+kind = "elf"
+from = "app"
+to = "/usr/local/bin/app"
+why = "the service"
+{extra}"#
+        ),
+    )
+    .unwrap();
+    m
+}
+
+/// `kiln` with its cache in `t` (nothing shared with other tests or the user).
+fn kiln_in(t: &Path) -> Command {
+    let mut c = kiln();
+    c.env("KILN_CACHE_DIR", t.join("cache"));
+    c
+}
+
+fn build_in(t: &Path, manifest: &Path, output: &str) -> Value {
+    let out = run(
+        kiln_in(t)
+            .arg("build")
+            .arg(manifest)
+            .args(["--output", output, "--json"]),
+        "kiln build on a base",
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+fn plan_in(t: &Path, manifest: &Path) -> Value {
+    let out = run(
+        kiln_in(t)
+            .arg("build")
+            .arg(manifest)
+            .args(["--plan", "--json"]),
+        "kiln build --plan",
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+fn entry<'a>(plan: &'a Value, path: &str) -> &'a Value {
+    plan["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == path)
+        .unwrap_or_else(|| panic!("{path} is not in the plan"))
+}
+
+#[test]
+fn an_image_on_a_pulled_base_reuses_its_layers_ships_only_what_it_lacks_and_runs() {
+    let reg = Registry::start(None);
+    let t = tempdir();
+    let base = push_base(&reg, t.path(), "1", "");
+    let d = t.path().join("app");
+    std::fs::create_dir_all(&d).unwrap();
+    zlib_program(&d);
+    let m = app_manifest(&d, &base, "");
+
+    let plan = plan_in(t.path(), &m);
+    let libc = entry(&plan, "/usr/lib/x86_64-linux-gnu/libc.so.6");
+    assert_eq!(libc["layer"], "base-image", "{libc}");
+    assert_eq!(libc["component"], "base", "{libc}");
+    let libz = entry(&plan, "/usr/lib/x86_64-linux-gnu/libz.so.1.2.13");
+    assert_eq!(libz["layer"], "libraries", "{libz}");
+
+    let layout = t.path().join("out");
+    build_in(t.path(), &m, &format!("oci:{}:1", layout.display()));
+    let (manifest, config) = image(&layout, "1");
+    // The base's layers, byte for byte, first.
+    let base_layout = t.path().join("base-1/out");
+    let (base_manifest, base_config) = image(&base_layout, "1");
+    let layers = manifest["layers"].as_array().unwrap();
+    let base_layers = base_manifest["layers"].as_array().unwrap();
+    assert_eq!(&layers[..base_layers.len()], &base_layers[..]);
+    assert_eq!(
+        config["rootfs"]["diff_ids"].as_array().unwrap()[..base_layers.len()],
+        base_config["rootfs"]["diff_ids"].as_array().unwrap()[..]
+    );
+    // kiln's own layers hold the program and libz, and nothing of the base.
+    let mut shipped = Vec::new();
+    for l in &layers[base_layers.len()..] {
+        let bytes = blob(&layout, l["digest"].as_str().unwrap());
+        shipped.extend(layer_entries(&bytes).into_iter().map(|e| e.path));
+    }
+    assert!(
+        shipped.iter().any(|p| p.ends_with("usr/local/bin/app")),
+        "{shipped:?}"
+    );
+    assert!(
+        shipped.iter().any(|p| p.ends_with("libz.so.1.2.13")),
+        "{shipped:?}"
+    );
+    assert!(
+        !shipped
+            .iter()
+            .any(|p| p.contains("libc.so") || p.contains("ld-linux")),
+        "the base's C library shipped again: {shipped:?}"
+    );
+    // The config: the manifest's entrypoint, the base's user.
+    assert_eq!(config["config"]["Entrypoint"][0], "/usr/local/bin/app");
+    assert_eq!(config["config"]["User"], "65532:65532");
+
+    let rootfs = unpack(&layout, "1", &t.path().join("bundle"));
+    let out = run_in_chroot(&rootfs, &config, None);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("zlib 1."),
+        "{out:?}"
+    );
+
+    let archive = t.path().join("app.tar");
+    build_in(
+        t.path(),
+        &m,
+        &format!("docker-archive:{}:app:1", archive.display()),
+    );
+    let podman = Podman::new(t.path().join("podman"));
+    let name = podman.load(&archive);
+    assert!(podman.run(&name).starts_with("zlib 1."));
+
+    // The SBOM names the base by its digest.
+    let cdx = run(
+        kiln_in(t.path())
+            .args(["sbom", "--format", "cyclonedx"])
+            .arg(format!("oci:{}:1", layout.display())),
+        "kiln sbom",
+    );
+    let cdx: Value = serde_json::from_str(&cdx).unwrap();
+    let comp = cdx["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "base")
+        .unwrap();
+    assert_eq!(comp["type"], "container");
+    let base_digest = layout_digest(&base_layout, "1");
+    assert_eq!(comp["version"], base_digest.as_str());
+    assert!(comp["purl"].as_str().unwrap().contains("repository_url="));
+}
+
+#[test]
+fn a_program_that_needs_a_newer_glibc_than_the_base_has_is_refused() {
+    let reg = Registry::start(None);
+    let t = tempdir();
+    let base = push_base(&reg, t.path(), "1", "");
+    let d = t.path().join("app");
+    std::fs::create_dir_all(d.join("stub")).unwrap();
+    // A library named libc.so.6 that defines `GLIBC_2.38`: linking against it (beside the real
+    // one) makes a program that needs that version of libc.so.6, as one built on a newer
+    // distribution would.
+    std::fs::write(
+        d.join("stub/v.map"),
+        "GLIBC_2.38 { global: kiln_newer; local: *; };\n",
+    )
+    .unwrap();
+    cc(
+        &d.join("stub"),
+        "int kiln_newer(void) { return 0; }\n",
+        "stub.c",
+        "libc.so.6",
+        &[
+            "-shared",
+            "-fPIC",
+            "-Wl,--version-script=v.map",
+            "-Wl,-soname,libc.so.6",
+        ],
+    );
+    cc(
+        &d,
+        "int kiln_newer(void);\nint main(void) { return kiln_newer(); }\n",
+        "app.c",
+        "app",
+        &["stub/libc.so.6"],
+    );
+    let readelf = run(
+        Command::new(require("readelf"))
+            .args(["-V"])
+            .arg(d.join("app")),
+        "readelf -V",
+    );
+    assert!(readelf.contains("GLIBC_2.38"), "{readelf}");
+    let m = app_manifest(&d, &base, "");
+    let out = kiln_in(t.path())
+        .arg("build")
+        .arg(&m)
+        .arg("--plan")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("/usr/local/bin/app"), "{err}");
+    assert!(err.contains("GLIBC_2.38"), "{err}");
+    let host_glibc = run(
+        Command::new(require("ldd")).arg("--version"),
+        "ldd --version",
+    );
+    let version = host_glibc
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap()
+        .to_string();
+    assert!(err.contains(&format!("glibc {version}")), "{err}");
+}
+
+#[test]
+fn a_path_the_base_has_needs_replace_and_the_lock_pins_the_base() {
+    let reg = Registry::start(None);
+    let t = tempdir();
+    let base = push_base(&reg, t.path(), "1", "");
+    let d = t.path().join("app");
+    std::fs::create_dir_all(&d).unwrap();
+    zlib_program(&d);
+    let passwd = "\n[[component]]\nname = \"passwd\"\nkind = \"file\"\ncontent = \"root:x:0:0:root:/root:/sbin/nologin\\n\"\nto = \"/etc/passwd\"\nwhy = \"only root\"\n";
+    let m = app_manifest(&d, &base, passwd);
+    let out = kiln_in(t.path())
+        .arg("build")
+        .arg(&m)
+        .arg("--plan")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("/etc/passwd") && err.contains("already has"),
+        "{err}"
+    );
+    assert!(err.contains("replace = true"), "{err}");
+
+    let m = app_manifest(&d, &base, &format!("{passwd}replace = true\n"));
+    let plan = plan_in(t.path(), &m);
+    assert_eq!(entry(&plan, "/etc/passwd")["component"], "passwd");
+
+    // The lock pins the digest the tag named; --locked refuses the tag once it moves.
+    let layout = t.path().join("out");
+    build_in(t.path(), &m, &format!("oci:{}:1", layout.display()));
+    let lock = std::fs::read_to_string(d.join("kiln.lock")).unwrap();
+    let pinned = layout_digest(&t.path().join("base-1/out"), "1");
+    assert!(lock.contains(&pinned), "{lock}");
+    // A different base under the same tag.
+    push_base(&reg, t.path(), "1", "\n[[component]]\nname = \"tmp\"\nkind = \"dir\"\nto = \"/tmp\"\nmode = \"1777\"\nwhy = \"scratch\"\n");
+    let out = kiln_in(t.path())
+        .arg("build")
+        .arg(&m)
+        .args(["--locked", "--output"])
+        .arg(format!("oci:{}:2", layout.display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&format!("base {base}")), "{err}");
+}
