@@ -154,6 +154,22 @@ struct PlanJson<'a> {
     components: &'a [super::ComponentInfo],
     entries: Entries<'a>,
     warnings: &'a [String],
+    /// The image this one is built on, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base: Option<BaseJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct BaseJson<'a> {
+    reference: String,
+    /// The image manifest used.
+    digest: String,
+    /// What the reference named (an index's digest for a multi-platform base).
+    pinned: String,
+    platform: String,
+    layers: usize,
+    /// What the manifest changed of the base's config.
+    config_changes: &'a [String],
 }
 
 /// The entries of a Plan, each made as it is written: the JSON of a large Plan is never in
@@ -267,6 +283,14 @@ impl Plan {
                 with_sources,
             },
             warnings: &self.warnings,
+            base: self.base.as_ref().map(|b| BaseJson {
+                reference: b.reference.to_string(),
+                digest: b.digest.to_string(),
+                pinned: b.pinned.to_string(),
+                platform: b.platform.to_string(),
+                layers: b.layers.len(),
+                config_changes: &self.run.changes,
+            }),
         };
         Ok(serde_json::to_writer_pretty(out, &j)?)
     }
