@@ -59,6 +59,7 @@ pub mod cli;
 /// portable plan stored beside an image): one version for them all, raised when any of them
 /// changes incompatibly. Documented in docs/json.md.
 pub const JSON_SCHEMA: &str = "kiln/v1";
+pub mod base;
 pub mod digest;
 pub mod dpkg;
 pub mod elf;

@@ -316,6 +316,20 @@ impl Archive {
         Ok(Some(v))
     }
 
+    /// The entry `name` as a reader of its bytes (the caller checks them), with its size;
+    /// `None` when the archive has none. For blobs too large to read into memory.
+    pub(crate) fn open_entry(&self, name: &str) -> Result<Option<(impl Read, u64)>> {
+        let Some(&(off, size)) = self.entries.get(name) else {
+            return Ok(None);
+        };
+        let mut f = open(&self.file)?;
+        f.seek(SeekFrom::Start(off)).map_err(|e| Error::Read {
+            path: self.file.clone(),
+            source: e,
+        })?;
+        Ok(Some((f.take(size), size)))
+    }
+
     /// The size of the entry `name`, when the archive has it.
     pub fn size(&self, name: &str) -> Option<u64> {
         self.entries.get(name).map(|&(_, size)| size)

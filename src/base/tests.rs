@@ -1,0 +1,1 @@
+//! Unit tests of `base`: layers built here with `tar` and flate2, unpacked through a cache.
