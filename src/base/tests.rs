@@ -80,14 +80,14 @@ fn layer(entries: &[E<'_>]) -> Layer {
 
 fn put(dir: &Path, bytes: &[u8], named: Option<&Digest>) -> Digest {
     let d = named.cloned().unwrap_or_else(|| Digest::of(bytes));
-    std::fs::write(dir.join(d.blob_path()), bytes).unwrap();
+    fs_err::write(dir.join(d.blob_path()), bytes).unwrap();
     d
 }
 
 /// Writes an `oci:` layout with one image of `layers` tagged `t`; returns its reference.
 fn layout(dir: &Path, layers: &[Layer]) -> BaseRef {
-    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    fs_err::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    fs_err::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux",
@@ -113,7 +113,7 @@ fn layout(dir: &Path, layers: &[Layer]) -> BaseRef {
     let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
         "mediaType": crate::oci::MANIFEST_MEDIA_TYPE, "digest": md.to_string(), "size": manifest.len(),
         "annotations": {"org.opencontainers.image.ref.name": "t"}}]});
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    fs_err::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
     BaseRef::parse(&format!("oci:{}:t", dir.display())).unwrap()
 }
 
@@ -204,9 +204,9 @@ fn whiteouts_opaque_folders_and_setuid_bits() {
     assert!(!b.root.join("etc/a").exists());
     assert!(!b.root.join("opt/x/y").exists() && !b.root.join("opt/x/sub").exists());
     assert!(!b.root.join("etc/.wh.a").exists());
-    let m = std::fs::metadata(b.root.join("usr/bin/tool")).unwrap();
+    let m = fs_err::metadata(b.root.join("usr/bin/tool")).unwrap();
     assert_eq!(m.permissions().mode() & 0o7777, 0o755);
-    let m = std::fs::metadata(b.root.join("opt/x/new")).unwrap();
+    let m = fs_err::metadata(b.root.join("opt/x/new")).unwrap();
     assert_eq!(m.permissions().mode() & 0o7777, 0o644);
     assert_eq!(
         b.config.config.cmd.as_deref(),
@@ -226,21 +226,21 @@ fn a_second_open_reads_files_json_and_a_broken_one_is_unpacked_again() {
     let t = tempfile::tempdir().unwrap();
     let l = || layer(&[E::File("a", 0o644, b"a"), E::Link("b", "a")]);
     let first = open_layers(&t, &[l()]).unwrap();
-    std::fs::write(first.root.join("a"), b"changed").unwrap();
+    fs_err::write(first.root.join("a"), b"changed").unwrap();
     let second = open_layers(&t, &[l()]).unwrap();
     assert_eq!(second.files, first.files);
     assert_eq!(
-        std::fs::read(second.root.join("a")).unwrap(),
+        fs_err::read(second.root.join("a")).unwrap(),
         b"changed",
         "not unpacked again"
     );
     let files = first.root.parent().unwrap().join("files.json");
-    std::fs::write(&files, b"{\"schema\":").unwrap();
+    fs_err::write(&files, b"{\"schema\":").unwrap();
     let third = open_layers(&t, &[l()]).unwrap();
     assert_eq!(third.files, first.files);
-    assert_eq!(std::fs::read(third.root.join("a")).unwrap(), b"a");
+    assert_eq!(fs_err::read(third.root.join("a")).unwrap(), b"a");
     assert_eq!(
-        std::fs::read_link(third.root.join("b")).unwrap(),
+        fs_err::read_link(third.root.join("b")).unwrap(),
         Path::new("a")
     );
 }
@@ -257,7 +257,7 @@ fn a_hard_link_names_an_earlier_regular_file() {
     )
     .unwrap();
     assert_eq!(b.files[1].kind, b.files[2].kind);
-    assert_eq!(std::fs::read(b.root.join("bin/b")).unwrap(), b"prog");
+    assert_eq!(fs_err::read(b.root.join("bin/b")).unwrap(), b"prog");
 
     for (hostile, why) in [
         (E::Hard("b", "missing"), "not an earlier regular file"),
@@ -285,7 +285,7 @@ fn names_with_dot_dot_are_refused() {
 fn nothing_is_written_through_a_symbolic_link() {
     let t = tempfile::tempdir().unwrap();
     let outside = t.path().join("outside");
-    std::fs::create_dir(&outside).unwrap();
+    fs_err::create_dir(&outside).unwrap();
     let target = outside.to_str().unwrap().to_string();
     let e = open_layers(
         &t,
@@ -299,9 +299,9 @@ fn nothing_is_written_through_a_symbolic_link() {
         e.to_string().contains("its parent /etc is a symbolic link"),
         "{e}"
     );
-    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    assert_eq!(fs_err::read_dir(&outside).unwrap().count(), 0);
     // A whiteout under the link removes nothing outside either.
-    std::fs::write(outside.join("keep"), b"k").unwrap();
+    fs_err::write(outside.join("keep"), b"k").unwrap();
     let t2 = tempfile::tempdir().unwrap();
     let b = open_layers(
         &t2,
@@ -323,7 +323,7 @@ fn devices_are_recorded_not_created() {
         listing(&b),
         ["/dev dir 755 0", "/dev/null character device 666 0"]
     );
-    assert!(std::fs::symlink_metadata(b.root.join("dev/null")).is_err());
+    assert!(fs_err::symlink_metadata(b.root.join("dev/null")).is_err());
 }
 
 #[test]
