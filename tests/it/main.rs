@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod arm64;
+mod base_open;
 mod big_file;
 mod build_cli;
 mod cli;
