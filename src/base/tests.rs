@@ -381,3 +381,115 @@ fn an_uncompressed_layer_and_a_replaced_folder() {
     assert_eq!(listing(&b), ["/x dir 700 1", "/x/y file 1 644 1"]);
     assert!(!b.root.join("x/old").exists());
 }
+
+/// As [`layout`], the image then put in an index under each of `platforms` (the same image:
+/// its config says linux/amd64).
+fn index_layout(dir: &Path, layers: &[Layer], platforms: &[(&str, Option<&str>)]) -> BaseRef {
+    let r = layout(dir, layers);
+    let top: serde_json::Value =
+        serde_json::from_slice(&fs_err::read(dir.join("index.json")).unwrap()).unwrap();
+    let image = &top["manifests"][0];
+    let children: Vec<serde_json::Value> = platforms
+        .iter()
+        .map(|(arch, variant)| {
+            let mut p = serde_json::json!({"os": "linux", "architecture": arch});
+            if let Some(v) = variant {
+                p["variant"] = (*v).into();
+            }
+            serde_json::json!({"mediaType": image["mediaType"], "digest": image["digest"],
+                "size": image["size"], "platform": p})
+        })
+        .collect();
+    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2,
+        "mediaType": crate::oci::INDEX_MEDIA_TYPE, "manifests": children}))
+    .unwrap();
+    let d = put(dir, &index, None);
+    let top = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": crate::oci::INDEX_MEDIA_TYPE, "digest": d.to_string(), "size": index.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "t"}}]});
+    fs_err::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    r
+}
+
+#[test]
+fn an_index_needs_a_platform_and_the_config_must_agree() {
+    let t = tempfile::tempdir().unwrap();
+    let r = index_layout(
+        &t.path().join("src"),
+        &[layer(&[E::File("a", 0o644, b"a")])],
+        &[("amd64", None), ("arm64", Some("v8"))],
+    );
+    let cache = t.path().join("cache");
+    let e = open(&r, None, &Access::default(), &cache).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("is an index: name a platform (it has linux/amd64, linux/arm64/v8)"),
+        "{e}"
+    );
+    let b = open(&r, Some(Platform::DEFAULT), &Access::default(), &cache).unwrap();
+    assert_ne!(b.pinned, b.digest);
+    let arm64 = Platform::parse("linux/arm64").or_else(|| Platform::parse("linux/arm64/v8"));
+    let e = open(&r, arm64, &Access::default(), &cache).unwrap_err();
+    assert!(
+        e.to_string().contains("is linux/amd64, not linux/arm64"),
+        "{e}"
+    );
+    let riscv = Platform::parse("linux/riscv64");
+    if riscv.is_some() {
+        let e = open(&r, riscv, &Access::default(), &cache).unwrap_err();
+        assert!(e.to_string().contains("has no linux/riscv64 image"), "{e}");
+    }
+}
+
+#[test]
+fn concurrent_opens_of_one_base_agree() {
+    let t = tempfile::tempdir().unwrap();
+    let many: Vec<Vec<u8>> = (0..200).map(|i| format!("file {i}").into_bytes()).collect();
+    let names: Vec<String> = (0..200).map(|i| format!("d/f{i}")).collect();
+    let entries: Vec<E<'_>> = names
+        .iter()
+        .zip(&many)
+        .map(|(n, d)| E::File(n, 0o644, d))
+        .collect();
+    let r = layout(&t.path().join("src"), &[layer(&entries)]);
+    let cache = t.path().join("cache");
+    let opened: Vec<Base> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| open(&r, None, &Access::default(), &cache).unwrap()))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for b in &opened {
+        assert_eq!(b.files, opened[0].files);
+        assert_eq!(b.root, opened[0].root);
+        assert_eq!(b.files.len(), 201);
+    }
+    assert_eq!(
+        fs_err::read(opened[0].root.join("d/f7")).unwrap(),
+        b"file 7"
+    );
+}
+
+#[test]
+fn long_names_are_read() {
+    let t = tempfile::tempdir().unwrap();
+    let long = format!("{}/{}", "d".repeat(120), "f".repeat(200));
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_uid(1000);
+    h.set_gid(1000);
+    b.append_data(&mut h, &long, &b"x"[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let l = Layer {
+        blob: gzip(&tar),
+        media_type: "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        diff_id: Digest::of(&tar),
+        named: None,
+    };
+    let base = open_layers(&t, &[l]).unwrap();
+    assert_eq!(base.files[1].path.as_str(), format!("/{long}"));
+    assert_eq!((base.files[1].uid, base.files[1].gid), (1000, 1000));
+    assert_eq!(fs_err::read(base.root.join(&long)).unwrap(), b"x");
+}
