@@ -236,16 +236,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot use the base cache")]
+    Cache {
+        #[source]
+        source: crate::oci::Error,
+    },
     #[error("internal error: {what}")]
     Internal { what: String },
 }
 
 impl From<crate::oci::Error> for Error {
     fn from(e: crate::oci::Error) -> Error {
-        Error::Oci {
-            reference: String::new(),
-            source: e,
-        }
+        Error::Cache { source: e }
     }
 }
 

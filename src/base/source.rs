@@ -43,23 +43,20 @@ pub(crate) fn locate(
         BaseRef::Docker(reference) => docker(r, reference, platform, access, store),
         BaseRef::Oci { dir, tag } => {
             let l = Layout::open(dir).map_err(with_ref)?;
-            local(r, &LayoutSrc(l), tag, platform, store).map_err(|e| name(e, &shown))
+            local(r, &LayoutSrc(l), tag, platform, store)
         }
         BaseRef::OciArchive { file, tag } => {
             let a = Archive::scan(file).map_err(with_ref)?;
-            local(r, &ArchiveSrc(a), tag, platform, store).map_err(|e| name(e, &shown))
+            local(r, &ArchiveSrc(a), tag, platform, store)
         }
     }
 }
 
-/// Puts the reference into an `oci` error that lacks it.
-fn name(e: Error, shown: &str) -> Error {
-    match e {
-        Error::Oci { reference, source } if reference.is_empty() => Error::Oci {
-            reference: shown.to_string(),
-            source,
-        },
-        e => e,
+/// An error reading the base's own layout or archive, naming the reference.
+fn src_err(r: &BaseRef) -> impl Fn(oci::Error) -> Error + '_ {
+    move |e| Error::Oci {
+        reference: r.to_string(),
+        source: e,
     }
 }
 
@@ -230,7 +227,7 @@ fn local(
     platform: Option<Platform>,
     store: &Store,
 ) -> Result<Chosen, Error> {
-    let index = src.index()?;
+    let index = src.index().map_err(src_err(r))?;
     let top = index.tagged(tag).cloned().ok_or_else(|| Error::Reference {
         spec: r.to_string(),
         why: index.no_such_tag(tag),
@@ -240,13 +237,15 @@ fn local(
         digest: d.clone(),
         why,
     };
-    let top_bytes = src.read(&top.digest, Some(top.size), oci::MAX_MANIFEST)?;
+    let top_bytes =
+        (src.read(&top.digest, Some(top.size), oci::MAX_MANIFEST)).map_err(src_err(r))?;
     let parsed = oci::parse_manifest(&top_bytes, Some(&top.media_type))
         .map_err(|why| invalid(&top.digest, why))?;
     let (desc, bytes, image) = match choose(r, &parsed, platform)? {
         None => (top.clone(), top_bytes, parsed),
         Some(child) => {
-            let b = src.read(&child.digest, Some(child.size), oci::MAX_MANIFEST)?;
+            let b = (src.read(&child.digest, Some(child.size), oci::MAX_MANIFEST))
+                .map_err(src_err(r))?;
             let p = oci::parse_manifest(&b, Some(&child.media_type))
                 .map_err(|why| invalid(&child.digest, why))?;
             (child.clone(), b, p)
@@ -264,7 +263,7 @@ fn local(
     }
     for d in std::iter::once(config.as_ref()).chain(layers) {
         if !store.has(&d.digest) {
-            import(src, d, store, &staging)?;
+            import(r, src, d, store, &staging)?;
         }
     }
     let entry = Descriptor {
@@ -293,9 +292,16 @@ fn local(
 
 /// Copies blob `d` from `src` into the cache layout, publishing it only when its bytes match
 /// the descriptor's digest and size.
-fn import(src: &dyn Src, d: &Descriptor, store: &Store, staging: &Staging) -> Result<(), Error> {
+fn import(
+    r: &BaseRef,
+    src: &dyn Src,
+    d: &Descriptor,
+    store: &Store,
+    staging: &Staging,
+) -> Result<(), Error> {
     let mut tmp = staging.temp_file(".blob-")?;
-    let mut reader = HashingReader::new(src.open(d)?, d.digest.algorithm());
+    let blob = src.open(d).map_err(src_err(r))?;
+    let mut reader = HashingReader::new(blob, d.digest.algorithm());
     std::io::copy(&mut reader, &mut tmp).map_err(|e| Error::Layer {
         digest: d.digest.clone(),
         source: e,

@@ -493,3 +493,31 @@ fn long_names_are_read() {
     assert_eq!((base.files[1].uid, base.files[1].gid), (1000, 1000));
     assert_eq!(fs_err::read(base.root.join(&long)).unwrap(), b"x");
 }
+
+#[test]
+fn the_glibc_version_is_read_from_libc_through_symbolic_links() {
+    let Some(host) = [
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib/aarch64-linux-gnu/libc.so.6",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| p.exists()) else {
+        return;
+    };
+    let bytes = fs_err::read(host).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let b = open_layers(
+        &t,
+        &[layer(&[
+            E::File("usr/lib/x/libc-2.so", 0o755, &bytes),
+            E::Link("usr/lib/x/libc.so.6", "../x/./libc-2.so"),
+            E::Link("lib", "usr/lib"),
+        ])],
+    )
+    .unwrap();
+    let v = b.glibc_version().expect("a glibc version");
+    let defs = crate::elf::read(host).unwrap().version_defs;
+    assert!(defs.contains(&format!("GLIBC_{v}")), "{v}");
+    assert!(v.starts_with("2."), "{v}");
+}
