@@ -156,7 +156,7 @@ impl Store {
             .read_blob(
                 &config_desc.digest,
                 Some(config_desc.size),
-                super::config::MAX_CONFIG,
+                crate::oci::config::MAX_CONFIG,
             )
             .map_err(with_ref)?;
         let config = ImageConfig::parse(&config_bytes)

@@ -1,10 +1,11 @@
 //! Opens a base image (`[image] base = "..."`) and unpacks it as a target root.
 //!
 //! Owns: the base reference (`docker://`, `oci:`, `oci-archive:`), choosing the platform's
-//! image of an index, the base cache (below), the typed image config ([`ImageConfig`]),
-//! applying layers safely ([`unpack`]) and the merged file list ([`BaseFile`]).
+//! image of an index, the base cache (below), applying layers safely ([`unpack`]) and the
+//! merged file list ([`BaseFile`]).
 //! Does not own: HTTP, auth and TLS (`registry::pull` fetches, with its rules), reading
-//! layouts and archives (`oci`), the lock that pins a tag's digest, and what a build does
+//! layouts and archives and the typed image config (`oci`, `oci::config::ImageConfig`,
+//! re-exported here), the lock that pins a tag's digest, and what a build does
 //! with the base (`plan`).
 //!
 //! The cache (`CACHE/base/`, [`cache_dir`]):
@@ -22,11 +23,11 @@
 //! Known gaps: zstd layers (no zstd crate in the build), foreign layer URLs.
 
 mod cache;
-pub mod config;
 mod source;
 pub mod unpack;
 
-pub use config::{History, ImageConfig, RunConfig};
+/// The typed image config lives in `oci` (so `image` can read a base's config without `base`).
+pub use crate::oci::config::{History, ImageConfig, RunConfig};
 
 use crate::digest::{Digest, Sha1};
 use crate::types::{ImagePath, Platform};

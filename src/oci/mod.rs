@@ -18,6 +18,7 @@
 //! ever opened through a name the layout holds.
 
 pub mod archive;
+pub mod config;
 pub mod gc;
 pub mod guard;
 pub mod inspect;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The largest config kiln reads (as `kiln inspect` does).
-pub const MAX_CONFIG: u64 = crate::oci::inspect::MAX_CONFIG;
+pub const MAX_CONFIG: u64 = super::inspect::MAX_CONFIG;
 /// At most this many entries in any list of the config (Env, Cmd, diff_ids, history, ...).
 pub const MAX_LIST: usize = 100_000;
 /// At most this many bytes in any one string of the config.
