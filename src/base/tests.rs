@@ -521,3 +521,38 @@ fn the_glibc_version_is_read_from_libc_through_symbolic_links() {
     assert!(defs.contains(&format!("GLIBC_{v}")), "{v}");
     assert!(v.starts_with("2."), "{v}");
 }
+
+#[test]
+fn pax_ids_and_an_oci_archive() {
+    let t = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    b.append_pax_extensions([("uid", &b"100000000"[..]), ("gid", &b"100000001"[..])])
+        .unwrap();
+    b.append_data(&mut h, "owned", &b"x"[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let l = Layer {
+        blob: gzip(&tar),
+        media_type: GZ,
+        diff_id: Digest::of(&tar),
+        named: None,
+    };
+    let src = t.path().join("src");
+    layout(&src, &[l]);
+    let archive = t.path().join("img.tar");
+    let mut a = tar::Builder::new(fs_err::File::create(&archive).unwrap());
+    a.append_dir_all(".", &src).unwrap();
+    a.into_inner().unwrap();
+    let r = BaseRef::parse(&format!("oci-archive:{}:t", archive.display())).unwrap();
+    let base = open(&r, None, &Access::default(), &t.path().join("cache")).unwrap();
+    assert_eq!(listing(&base), ["/owned file 1 644 0"]);
+    assert_eq!(
+        (base.files[0].uid, base.files[0].gid),
+        (100_000_000, 100_000_001)
+    );
+    assert!(base.store.join(base.layers[0].digest.blob_path()).is_file());
+}

@@ -239,10 +239,11 @@ impl Unpacker {
             return self.whiteout(at, &target);
         }
         self.make_parents(at, &rel)?;
+        let (pax_uid, pax_gid) = pax_ids(at, entry)?;
         let h = entry.header();
         let mode = h.mode().map_err(|e| at.err(format!("bad mode: {e}")))? & 0o7777;
-        let uid = id(h.uid(), at, "uid")?;
-        let gid = id(h.gid(), at, "gid")?;
+        let uid = id(pax_uid.map_or_else(|| h.uid(), Ok), at, "uid")?;
+        let gid = id(pax_gid.map_or_else(|| h.gid(), Ok), at, "gid")?;
         let rec = |kind| Rec {
             kind,
             mode,
@@ -532,6 +533,31 @@ fn link_name<R: Read>(at: &At<'_>, entry: &tar::Entry<'_, R>) -> Result<String, 
         return Err(at.err("its link target is empty, too long or contains NUL"));
     }
     Ok(s.to_string())
+}
+
+/// The `uid` and `gid` of the entry's PAX header (Go's archive/tar writes large ids there).
+fn pax_ids<R: Read>(
+    at: &At<'_>,
+    entry: &mut tar::Entry<'_, R>,
+) -> Result<(Option<u64>, Option<u64>), Error> {
+    let mut out = (None, None);
+    let Some(exts) = entry
+        .pax_extensions()
+        .map_err(|e| at.err(format!("bad PAX header: {e}")))?
+    else {
+        return Ok(out);
+    };
+    for ext in exts {
+        let ext = ext.map_err(|e| at.err(format!("bad PAX header: {e}")))?;
+        let slot = match ext.key() {
+            Ok("uid") => &mut out.0,
+            Ok("gid") => &mut out.1,
+            _ => continue,
+        };
+        let v = ext.value().ok().and_then(|v| v.parse::<u64>().ok());
+        *slot = Some(v.ok_or_else(|| at.err("its PAX uid or gid is not a number"))?);
+    }
+    Ok(out)
 }
 
 fn id(v: io::Result<u64>, at: &At<'_>, what: &str) -> Result<u32, Error> {
