@@ -16,19 +16,28 @@ pub const MAX_LIST: usize = 100_000;
 pub const MAX_STRING: usize = 1 << 20;
 
 /// An image config: the platform, the run configuration, the layers' diff_ids and history.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageConfig {
     pub architecture: String,
     pub os: String,
-    #[serde(default)]
     pub variant: Option<String>,
-    #[serde(default)]
     pub config: RunConfig,
     /// `rootfs.diff_ids`: the sha256 of each layer's uncompressed tar, in order.
-    #[serde(skip)]
     pub diff_ids: Vec<Digest>,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub history: Vec<History>,
+}
+
+/// The document as serde reads it (`rootfs` then becomes `diff_ids`).
+#[derive(Deserialize)]
+struct RawConfig {
+    architecture: String,
+    os: String,
+    #[serde(default)]
+    variant: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    config: RunConfig,
+    #[serde(default, deserialize_with = "null_as_default")]
+    history: Vec<History>,
     #[serde(default)]
     rootfs: Option<RootFs>,
 }
@@ -96,11 +105,10 @@ impl ImageConfig {
                 bytes.len()
             ));
         }
-        let mut c: ImageConfig =
+        let raw: RawConfig =
             serde_json::from_slice(bytes).map_err(|e| format!("it is not an image config: {e}"))?;
-        let rootfs = c
+        let rootfs = raw
             .rootfs
-            .take()
             .ok_or("it has no `rootfs` (an image config lists its layers' diff_ids there)")?;
         if rootfs.kind != "layers" {
             return Err(format!(
@@ -108,7 +116,14 @@ impl ImageConfig {
                 crate::digest::shorten(&rootfs.kind)
             ));
         }
-        c.diff_ids = rootfs.diff_ids;
+        let c = ImageConfig {
+            architecture: raw.architecture,
+            os: raw.os,
+            variant: raw.variant,
+            config: raw.config,
+            diff_ids: rootfs.diff_ids,
+            history: raw.history,
+        };
         c.check()?;
         Ok(c)
     }
