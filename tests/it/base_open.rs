@@ -78,3 +78,48 @@ fn a_pushed_image_opens_by_tag_and_by_digest_then_offline() {
         "{e}"
     );
 }
+
+const TWO_PLATFORMS: &str = r#"[image]
+name = "two"
+platforms = ["linux/amd64", "linux/arm64"]
+
+[[component]]
+name = "tmp"
+kind = "dir"
+to = "/tmp"
+mode = "1777"
+why = "scratch space"
+"#;
+
+#[test]
+fn an_index_opens_for_a_platform_and_pins_the_index() {
+    let t = tempdir();
+    let reg = Registry::start(None);
+    let host = reg.host();
+    let manifest = t.path().join("kiln.toml");
+    std::fs::write(&manifest, TWO_PLATFORMS).unwrap();
+    let layout = t.path().join("img");
+    let index = manifest_digest(&build(&manifest, &format!("oci:{}:v1", layout.display())));
+    run(
+        kiln_clean_env(t.path())
+            .args(["push", &format!("oci:{}:v1", layout.display())])
+            .arg(format!("docker://{host}/kiln/two:v1")),
+        "kiln push",
+    );
+    let cache = t.path().join("cache");
+    let r = BaseRef::parse(&format!("docker://{host}/kiln/two:v1")).unwrap();
+    let e = base::open(&r, None, &Access::default(), &cache).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("is an index: name a platform (it has linux/amd64, linux/arm64"),
+        "{e}"
+    );
+    let arm64 = kiln::types::Platform::parse("linux/arm64").unwrap();
+    let b = base::open(&r, Some(arm64), &Access::default(), &cache).unwrap();
+    assert_eq!(b.pinned.to_string(), index);
+    assert_ne!(b.digest, b.pinned);
+    assert_eq!(b.platform, arm64);
+    assert_eq!(b.config.architecture, "arm64");
+    let tmp = b.files.iter().find(|f| f.path.as_str() == "/tmp").unwrap();
+    assert_eq!((tmp.mode, &tmp.kind), (0o1777, &BaseKind::Dir));
+}
