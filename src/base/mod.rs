@@ -216,8 +216,9 @@ pub enum Error {
         expected: Digest,
         actual: Digest,
     },
-    #[error("layer {digest} (number {layer} of the base), entry {entry:?}: {why}")]
+    #[error("layer {} of the base ({digest}), entry {entry:?}: {why}", layer + 1)]
     Entry {
+        /// The layer's index in the manifest (the message counts from 1).
         layer: usize,
         digest: Digest,
         entry: String,

@@ -556,3 +556,41 @@ fn pax_ids_and_an_oci_archive() {
     );
     assert!(base.store.join(base.layers[0].digest.blob_path()).is_file());
 }
+
+#[test]
+fn a_whiteout_removes_a_whole_tree_and_a_later_layer_may_recreate_it() {
+    let t = tempfile::tempdir().unwrap();
+    let b = open_layers(
+        &t,
+        &[
+            layer(&[
+                E::File("opt/a/b/c", 0o644, b"c"),
+                E::File("keep", 0o644, b"k"),
+            ]),
+            layer(&[
+                E::File(".wh.opt", 0o644, b""),
+                E::File(".wh.missing", 0o644, b""),
+            ]),
+            layer(&[E::File("opt/new", 0o600, b"n")]),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        listing(&b),
+        [
+            "/keep file 1 644 0",
+            "/opt dir 755 2",
+            "/opt/new file 1 600 2"
+        ]
+    );
+    assert!(!b.root.join("opt/a").exists());
+    let e = open_layers(
+        &tempfile::tempdir().unwrap(),
+        &[layer(&[E::Hard("x", "y")])],
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().starts_with("layer 1 of the base (sha256:"),
+        "{e}"
+    );
+}
