@@ -681,7 +681,11 @@ pub(super) fn load_plans(
 ) -> anyhow::Result<(Vec<crate::manifest::Manifest>, Vec<plan::Plan>)> {
     let epoch = Epoch::from_env()?;
     let manifests = crate::manifest::load_all(manifest_path)?;
-    let access = crate::base::Access::default();
+    let access = crate::base::Access {
+        insecure: false,
+        cert_dir: None,
+        credentials: None,
+    };
     let mut plans = Vec::new();
     for m in &manifests {
         let open = base_opener(m, &access);
@@ -698,6 +702,7 @@ fn base_access(registry: &RegistryArgs) -> anyhow::Result<crate::base::Access> {
     Ok(crate::base::Access {
         insecure: o.insecure,
         cert_dir: o.cert_dir,
+        credentials: None,
     })
 }
 

@@ -25,55 +25,22 @@ use super::{
     Index, CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, REF_NAME,
 };
 use crate::digest::{Digest, HashingWriter};
-use crate::layer::{self, tar};
+use crate::layer;
 use crate::oci;
 use crate::oci::guard::{self, Lock, Staging};
 use crate::oci::layout::Layout;
 use crate::plan::Plan;
 use crate::types::LayerKind;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Where and how to write an image.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Output {
-    Oci {
-        dir: PathBuf,
-        tag: String,
-    },
-    OciArchive {
-        file: PathBuf,
-        tag: String,
-    },
-    DockerArchive {
-        file: PathBuf,
-        reference: Option<String>,
-    },
-}
-
-impl fmt::Display for Output {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Output::Oci { dir, tag } => write!(f, "oci:{}:{tag}", dir.display()),
-            Output::OciArchive { file, tag } => write!(f, "oci-archive:{}:{tag}", file.display()),
-            Output::DockerArchive {
-                file,
-                reference: Some(r),
-            } => write!(f, "docker-archive:{}:{r}", file.display()),
-            Output::DockerArchive {
-                file,
-                reference: None,
-            } => write!(f, "docker-archive:{}", file.display()),
-        }
-    }
-}
+pub use crate::oci::transport::Output;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("output {spec:?} is not valid: {why}")]
-    Spec { spec: String, why: String },
+    #[error(transparent)]
+    Spec(#[from] crate::oci::transport::SpecError),
     #[error("cannot write image to {}", path.display())]
     Write {
         path: PathBuf,
@@ -91,91 +58,6 @@ pub enum Error {
     /// A layer of the base image cannot be copied as it is.
     #[error("{0}")]
     Base(String),
-}
-
-fn valid_tag(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= 128
-        && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        && t.as_bytes()[0] != b'.'
-        && t.as_bytes()[0] != b'-'
-}
-
-impl Output {
-    /// Parses `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` or `docker-archive:FILE[:NAME[:TAG]]`.
-    pub fn parse(spec: &str) -> Result<Output, Error> {
-        let bad = |why: &str| Error::Spec {
-            spec: spec.to_string(),
-            why: why.to_string(),
-        };
-        let (transport, rest) = spec
-            .split_once(':')
-            .ok_or_else(|| bad("expected TRANSPORT:PATH, e.g. oci:out/app:latest"))?;
-        let (path, reference) = match rest.split_once(':') {
-            Some((p, r)) => (p, Some(r)),
-            None => (rest, None),
-        };
-        if path.is_empty() {
-            return Err(bad("the path is empty"));
-        }
-        let path = PathBuf::from(path);
-        let tag = |r: Option<&str>| -> Result<String, Error> {
-            match r {
-                None => Ok("latest".into()),
-                Some(t) if valid_tag(t) => Ok(t.to_string()),
-                Some(t) => Err(bad(&format!(
-                    "{t:?} is not a valid tag (letters, digits, `.`, `_`, `-`; at most 128)"
-                ))),
-            }
-        };
-        match transport {
-            "oci" => Ok(Output::Oci {
-                dir: path,
-                tag: tag(reference)?,
-            }),
-            "oci-archive" => Ok(Output::OciArchive {
-                file: path,
-                tag: tag(reference)?,
-            }),
-            "docker-archive" => {
-                let reference = match reference {
-                    None => None,
-                    Some(r) => {
-                        let (name, t) = r
-                            .rsplit_once(':')
-                            .filter(|(_, t)| !t.contains('/'))
-                            .unwrap_or((r, "latest"));
-                        let name_ok = !name.is_empty()
-                            && name.bytes().all(|b| {
-                                b.is_ascii_lowercase()
-                                    || b.is_ascii_digit()
-                                    || b"._-/:".contains(&b)
-                            });
-                        if !name_ok {
-                            return Err(bad(&format!("{name:?} is not a valid image name")));
-                        }
-                        Some(format!("{name}:{}", tag(Some(t))?))
-                    }
-                };
-                Ok(Output::DockerArchive {
-                    file: path,
-                    reference,
-                })
-            }
-            other => Err(bad(&format!(
-                "unknown transport {other:?}; kiln writes oci:, oci-archive: and docker-archive:"
-            ))),
-        }
-    }
-
-    /// The documented default: `oci:out/NAME:latest`.
-    pub fn default_for(name: &str) -> Output {
-        Output::Oci {
-            dir: Path::new("out").join(name),
-            tag: "latest".into(),
-        }
-    }
 }
 
 fn werr(p: &Path) -> impl Fn(io::Error) -> Error + '_ {
@@ -775,63 +657,15 @@ fn blob_list(set: &BuiltSet) -> Vec<Digest> {
     v
 }
 
-/// Streams `files` (name in archive, host path) into a deterministic tar at `dest`, atomically.
+/// Streams `files` (name in archive, host path) into a deterministic tar at `dest`, atomically
+/// ([`oci::archive::write`]).
 pub(crate) fn write_archive(
     dest: &Path,
     dirs: &[&str],
     files: Vec<(String, PathBuf)>,
     mtime: u64,
 ) -> Result<(), Error> {
-    let parent = parent_of(dest);
-    let tmp = guard::temp_file_in(&parent)?;
-    {
-        let mut tw = tar::TarWriter::new(BufWriter::with_capacity(256 * 1024, tmp.as_file()));
-        let w = werr(dest);
-        for d in dirs {
-            tw.header(&tar::Meta {
-                path: d,
-                kind: tar::Kind::Dir,
-                mode: 0o755,
-                uid: 0,
-                gid: 0,
-                size: 0,
-                mtime,
-                link: "",
-            })
-            .map_err(&w)?;
-        }
-        let mut entries = files;
-        entries.sort();
-        for (name, host) in entries {
-            let mut f = fs_err::File::open(&host).map_err(werr(&host))?;
-            let size = f.metadata().map_err(werr(&host))?.len();
-            tw.header(&tar::Meta {
-                path: &name,
-                kind: tar::Kind::File,
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-                size,
-                mtime,
-                link: "",
-            })
-            .map_err(&w)?;
-            let n = io::copy(&mut (&mut f).take(size), tw.data()).map_err(werr(&host))?;
-            if n != size {
-                return Err(Error::Write {
-                    path: host,
-                    source: io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "file shrank while archiving",
-                    ),
-                });
-            }
-            tw.pad(size).map_err(&w)?;
-        }
-        let mut out = tw.finish().map_err(&w)?;
-        out.flush().map_err(&w)?;
-    }
-    Ok(tmp.persist(dest)?)
+    Ok(oci::archive::write(dest, dirs, files, mtime)?)
 }
 
 /// True when `dir` does not exist or is an empty folder: a new layout may be renamed there.

@@ -8,7 +8,7 @@
 //! Invariant: memory does not grow with file size; files stream through a 256 KiB buffer.
 
 pub mod pgzip;
-pub mod tar;
+use crate::oci::tar;
 
 use crate::digest::{Digest, HashingWriter};
 use crate::plan::{Entry, EntryKind, Plan, Source};

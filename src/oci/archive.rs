@@ -15,7 +15,7 @@
 use super::{Error, Index, MAX_INDEX, MAX_LAYOUT_FILE};
 use crate::digest::{Digest, Hasher};
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{self as io, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 type Result<T> = std::result::Result<T, Error>;
@@ -316,6 +316,20 @@ impl Archive {
         Ok(Some(v))
     }
 
+    /// The entry `name` as a reader of its bytes (the caller checks them), with its size;
+    /// `None` when the archive has none. For blobs too large to read into memory.
+    pub(crate) fn open_entry(&self, name: &str) -> Result<Option<(impl Read, u64)>> {
+        let Some(&(off, size)) = self.entries.get(name) else {
+            return Ok(None);
+        };
+        let mut f = open(&self.file)?;
+        f.seek(SeekFrom::Start(off)).map_err(|e| Error::Read {
+            path: self.file.clone(),
+            source: e,
+        })?;
+        Ok(Some((f.take(size), size)))
+    }
+
     /// The size of the entry `name`, when the archive has it.
     pub fn size(&self, name: &str) -> Option<u64> {
         self.entries.get(name).map(|&(_, size)| size)
@@ -381,6 +395,73 @@ impl Archive {
         }
         Ok(bytes)
     }
+}
+
+/// Streams `files` (name in archive, host path) into a deterministic tar at `dest` (every
+/// entry 0644 or 0755, owned by 0:0, at `mtime`), staged beside it and renamed into place.
+pub fn write(dest: &Path, dirs: &[&str], files: Vec<(String, PathBuf)>, mtime: u64) -> Result<()> {
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let werr = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e: io::Error| Error::Write {
+            path: p.clone(),
+            source: e,
+        }
+    };
+    let tmp = super::guard::temp_file_in(&parent)?;
+    {
+        use super::tar;
+        use std::io::BufWriter;
+        let mut tw = tar::TarWriter::new(BufWriter::with_capacity(256 * 1024, tmp.as_file()));
+        let w = werr(dest);
+        for d in dirs {
+            tw.header(&tar::Meta {
+                path: d,
+                kind: tar::Kind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                size: 0,
+                mtime,
+                link: "",
+            })
+            .map_err(&w)?;
+        }
+        let mut entries = files;
+        entries.sort();
+        for (name, host) in entries {
+            let mut f = fs_err::File::open(&host).map_err(werr(&host))?;
+            let size = f.metadata().map_err(werr(&host))?.len();
+            tw.header(&tar::Meta {
+                path: &name,
+                kind: tar::Kind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                size,
+                mtime,
+                link: "",
+            })
+            .map_err(&w)?;
+            let n = io::copy(&mut (&mut f).take(size), tw.data()).map_err(werr(&host))?;
+            if n != size {
+                return Err(Error::Write {
+                    path: host,
+                    source: io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file shrank while archiving",
+                    ),
+                });
+            }
+            tw.pad(size).map_err(&w)?;
+        }
+        let mut out = tw.finish().map_err(&w)?;
+        out.flush().map_err(&w)?;
+    }
+    tmp.persist(dest)
 }
 
 #[cfg(test)]

@@ -226,8 +226,9 @@ impl Layout {
         self.dir.join("blobs").join(alg.name())
     }
 
-    /// Opens the blob `d` and checks its size (`size` when the descriptor gives one).
-    fn open_blob(&self, d: &Digest, size: Option<u64>) -> Result<(fs_err::File, u64)> {
+    /// Opens the blob `d` and checks its size (`size` when the descriptor gives one); the
+    /// caller checks the digest of what it reads (`base` streams layers this way).
+    pub(crate) fn open_blob(&self, d: &Digest, size: Option<u64>) -> Result<(fs_err::File, u64)> {
         let p = self.blob_path(d);
         let (f, actual) = open_plain(&p)?.ok_or_else(|| Error::Missing {
             layout: self.dir.clone(),

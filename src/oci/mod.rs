@@ -18,10 +18,13 @@
 //! ever opened through a name the layout holds.
 
 pub mod archive;
+pub mod config;
 pub mod gc;
 pub mod guard;
 pub mod inspect;
 pub mod layout;
+pub mod tar;
+pub mod transport;
 
 use crate::digest::Digest;
 use serde::{Deserialize, Serialize};

@@ -90,6 +90,7 @@ pub(super) fn decide(
     let inherited: BTreeMap<String, String> = b
         .env
         .iter()
+        .flatten()
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
@@ -102,7 +103,12 @@ pub(super) fn decide(
             None => changes.push(format!("env {k}: added {}", shown(v))),
         }
     }
-    let mut ports: Vec<String> = b.exposed_ports.keys().cloned().collect();
+    let mut ports: Vec<String> = b
+        .exposed_ports
+        .iter()
+        .flatten()
+        .map(|(k, _)| k.clone())
+        .collect();
     for p in &image.ports {
         if !ports.contains(p) {
             changes.push(format!("port {p}: added"));
@@ -110,7 +116,7 @@ pub(super) fn decide(
         }
     }
     ports.sort();
-    let mut labels = b.labels.clone();
+    let mut labels = b.labels.clone().unwrap_or_default();
     for (k, v) in &image.labels {
         match labels.insert(k.clone(), v.clone()) {
             Some(old) if old == *v => {}
@@ -127,7 +133,7 @@ pub(super) fn decide(
         ports,
         labels,
         stop_signal: b.stop_signal.clone(),
-        volumes: b.volumes.keys().cloned().collect(),
+        volumes: b.volumes.iter().flatten().map(|(k, _)| k.clone()).collect(),
         changes,
     })
 }

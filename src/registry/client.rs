@@ -1028,7 +1028,7 @@ impl Client {
         let media_type = r
             .content_type
             .clone()
-            .unwrap_or_else(|| crate::image::MANIFEST_MEDIA_TYPE.to_string());
+            .unwrap_or_else(|| crate::oci::MANIFEST_MEDIA_TYPE.to_string());
         Ok(Some(Fetched {
             bytes: r.body,
             media_type,
@@ -1065,7 +1065,7 @@ impl Client {
         subject: &Digest,
     ) -> Result<Option<serde_json::Value>, Error> {
         let path = format!("/v2/{repo}/referrers/{subject}");
-        let accept = [("Accept", crate::image::INDEX_MEDIA_TYPE.to_string())];
+        let accept = [("Accept", crate::oci::INDEX_MEDIA_TYPE.to_string())];
         let r = self.send_limited(
             "GET",
             &path,
@@ -1077,7 +1077,7 @@ impl Client {
         let is_index = r
             .content_type
             .as_deref()
-            .is_some_and(|t| t.starts_with(crate::image::INDEX_MEDIA_TYPE));
+            .is_some_and(|t| t.starts_with(crate::oci::INDEX_MEDIA_TYPE));
         if r.status != 200 || !is_index {
             return Ok(None);
         }
@@ -1144,8 +1144,8 @@ impl Client {
 /// The manifest media types kiln reads: OCI and Docker, manifests and indexes.
 fn accept() -> String {
     [
-        crate::image::MANIFEST_MEDIA_TYPE,
-        crate::image::INDEX_MEDIA_TYPE,
+        crate::oci::MANIFEST_MEDIA_TYPE,
+        crate::oci::INDEX_MEDIA_TYPE,
         "application/vnd.docker.distribution.manifest.v2+json",
         "application/vnd.docker.distribution.manifest.list.v2+json",
     ]

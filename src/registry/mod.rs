@@ -30,7 +30,7 @@ pub(crate) mod source;
 pub use auth::Credentials;
 
 use crate::digest::Digest;
-use crate::image::output::Output;
+use crate::oci::transport::Output;
 use client::{Body, Client};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -688,9 +688,9 @@ pub fn append_manifest(layers: &[serde_json::Value]) -> (Vec<u8>, Vec<u8>) {
     let config = append_config(&digests);
     let m = serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": crate::image::MANIFEST_MEDIA_TYPE,
+        "mediaType": crate::oci::MANIFEST_MEDIA_TYPE,
         "config": {
-            "mediaType": crate::image::CONFIG_MEDIA_TYPE,
+            "mediaType": crate::oci::CONFIG_MEDIA_TYPE,
             "size": config.len(),
             "digest": Digest::of(&config).to_string(),
         },
@@ -735,7 +735,7 @@ fn append(client: &Client, repo: &str, tag: &str, ours: &[u8]) -> Result<(), Err
     }
     let (manifest, config) = append_manifest(&layers);
     put_small_blob(client, repo, &config)?;
-    client.put_manifest(repo, tag, crate::image::MANIFEST_MEDIA_TYPE, &manifest)?;
+    client.put_manifest(repo, tag, crate::oci::MANIFEST_MEDIA_TYPE, &manifest)?;
     Ok(())
 }
 
@@ -793,11 +793,11 @@ fn add_referrers(
     }
     let index = serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": crate::image::INDEX_MEDIA_TYPE,
+        "mediaType": crate::oci::INDEX_MEDIA_TYPE,
         "manifests": manifests,
     });
     let bytes = serde_json::to_vec(&index).expect("json serialises");
-    client.put_manifest(repo, &tag, crate::image::INDEX_MEDIA_TYPE, &bytes)?;
+    client.put_manifest(repo, &tag, crate::oci::INDEX_MEDIA_TYPE, &bytes)?;
     Ok(())
 }
 

@@ -15,10 +15,10 @@
 use super::client::{Client, Sink};
 use super::{Error, Options, Reference};
 use crate::digest::Digest;
-use crate::image::output::Output;
-use crate::image::SUBJECT_ANNOTATION;
 use crate::oci::guard::{self, Lock, Staging};
 use crate::oci::layout::Layout;
+use crate::oci::transport::Output;
+use crate::oci::SUBJECT_ANNOTATION;
 use crate::oci::{self, Descriptor, Manifest, REF_NAME};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -502,11 +502,9 @@ pub fn pull(req: &Request, opts: &Options) -> Result<Pulled, Error> {
         if sha512.exists() {
             dirs.push("blobs/sha512");
         }
-        crate::image::output::write_archive(&dir_or_file, &dirs, files, 0).map_err(|e| {
-            Error::Layout {
-                path: dir_or_file.clone(),
-                what: format!("cannot write the archive: {e}"),
-            }
+        crate::oci::archive::write(&dir_or_file, &dirs, files, 0).map_err(|e| Error::Layout {
+            path: dir_or_file.clone(),
+            what: format!("cannot write the archive: {e}"),
         })?;
     } else {
         let _lock = Lock::folder(&parent)?;

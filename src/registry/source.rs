@@ -11,10 +11,10 @@
 
 use super::{Blob, Error};
 use crate::digest::Digest;
-use crate::image::output::Output;
-use crate::image::SUBJECT_ANNOTATION;
 use crate::oci::guard::{self, Staging};
 use crate::oci::layout::Layout;
+use crate::oci::transport::Output;
+use crate::oci::SUBJECT_ANNOTATION;
 use crate::oci::{self, parse_manifest, Descriptor, MAX_MANIFEST};
 
 /// A manifest's exact bytes.

@@ -8,6 +8,7 @@
 
 mod arm64;
 mod base;
+mod base_open;
 mod big_file;
 mod build_cli;
 mod cli;
