@@ -595,7 +595,12 @@ fn write_cached(plans: &[Plan], out: &Output, cache: &mut LayerCache) -> Result<
                 let p = work.path().join(format!("{}.tar", l.diff_id.hex()));
                 let f = fs_err::File::create(&p).map_err(werr(&p))?;
                 let mut w = BufWriter::new(f);
-                layer::write_tar(&plan.layer_entries(l.kind), plan.epoch.0, &mut w)?;
+                if l.kind == LayerKind::BaseImage {
+                    // The base's own tar, as its diff_id names it (not kiln's rendering).
+                    uncompressed(&blobs.join(l.digest.hex()), l, &mut w)?;
+                } else {
+                    layer::write_tar(&plan.layer_entries(l.kind), plan.epoch.0, &mut w)?;
+                }
                 w.flush().map_err(werr(&p))?;
                 layer_names.push(format!("{}.tar", l.diff_id.hex()));
                 files.push((format!("{}.tar", l.diff_id.hex()), p));
@@ -633,6 +638,32 @@ fn write_cached(plans: &[Plan], out: &Output, cache: &mut LayerCache) -> Result<
             })
         }
     }
+}
+
+/// Writes the uncompressed tar of a base image's layer blob at `blob` to `out`, checking it
+/// against the layer's diff_id.
+fn uncompressed(blob: &Path, l: &layer::Layer, out: &mut impl Write) -> Result<(), Error> {
+    let f = fs_err::File::open(blob).map_err(werr(blob))?;
+    let reader: Box<dyn Read> = match l.media_type {
+        layer::MEDIA_TYPE => Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f))),
+        "application/vnd.oci.image.layer.v1.tar" => Box::new(f),
+        other => {
+            return Err(Error::Base(format!(
+                "layer {} of the base image is {other}: a docker-archive holds gzip or plain tar layers",
+                l.digest
+            )))
+        }
+    };
+    let mut w = crate::digest::HashingWriter::new(out);
+    io::copy(&mut { reader }, &mut w).map_err(werr(blob))?;
+    let (got, _, _) = w.finish();
+    if got != l.diff_id {
+        return Err(Error::Base(format!(
+            "layer {} of the base image unpacks to {got}, not its diff_id {}",
+            l.digest, l.diff_id
+        )));
+    }
+    Ok(())
 }
 
 fn blob_list(set: &BuiltSet) -> Vec<Digest> {

@@ -228,9 +228,9 @@ fn a_program_that_needs_a_newer_glibc_than_the_base_has_is_refused() {
     let base = push_base(&reg, t.path(), "1", "");
     let d = t.path().join("app");
     std::fs::create_dir_all(d.join("stub")).unwrap();
-    // A library named libc.so.6 that defines `GLIBC_2.38`: linking against it (beside the real
-    // one) makes a program that needs that version of libc.so.6, as one built on a newer
-    // distribution would.
+    // A library named libc.so.6 that defines `GLIBC_2.38`: a program linked against it needs
+    // that version of libc.so.6, as one built on a newer distribution would (it has its own
+    // `_start`, so nothing else of the C library is needed to link it).
     std::fs::write(
         d.join("stub/v.map"),
         "GLIBC_2.38 { global: kiln_newer; local: *; };\n",
@@ -250,10 +250,16 @@ fn a_program_that_needs_a_newer_glibc_than_the_base_has_is_refused() {
     );
     cc(
         &d,
-        "int kiln_newer(void);\nint main(void) { return kiln_newer(); }\n",
+        "int kiln_newer(void);\nvoid _start(void) { kiln_newer(); for (;;) {} }\n",
         "app.c",
         "app",
-        &["stub/libc.so.6"],
+        &[
+            "-nostdlib",
+            "-fPIE",
+            "-pie",
+            "stub/libc.so.6",
+            "-Wl,--dynamic-linker=/lib64/ld-linux-x86-64.so.2",
+        ],
     );
     let readelf = run(
         Command::new(require("readelf"))
