@@ -474,3 +474,55 @@ fn sorted_keys<S: serde::Serializer, T: serde::Serialize>(v: &T, s: S) -> Result
     let value = serde_json::to_value(v).map_err(serde::ser::Error::custom)?;
     serde::Serialize::serialize(&value, s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed() -> Signed {
+        Signed {
+            image: "i".into(),
+            digest: "d".into(),
+            identity: "id".into(),
+            tag: "t".into(),
+            layer: "l".into(),
+        }
+    }
+
+    #[test]
+    fn one_signature_keeps_its_field_order_and_recursive_sorts_keys() {
+        let one = serde_json::to_string(&SignReport::One(signed())).unwrap();
+        assert_eq!(
+            one,
+            r#"{"image":"i","digest":"d","identity":"id","tag":"t","layer":"l"}"#
+        );
+        let all = SignReport::Recursive {
+            signed: vec![signed()],
+        };
+        assert_eq!(
+            serde_json::to_string(&all).unwrap(),
+            r#"{"signed":[{"digest":"d","identity":"id","image":"i","layer":"l","tag":"t"}]}"#
+        );
+    }
+
+    #[test]
+    fn a_plan_that_differs_carries_its_hint_as_data() {
+        let e = Error::NotBuiltFrom {
+            image: "oci:out/app".into(),
+            manifest: "kiln.toml".into(),
+            source: Box::new(BuiltFromError::PlanDiffers {
+                platform: Some("linux/arm64".into()),
+                manifest: "kiln.toml".into(),
+                difference: "they differ".into(),
+            }),
+        };
+        assert_eq!(e.hint(), Some(Hint::AttestTheBuiltManifest));
+        let cause = std::error::Error::source(&e).unwrap().to_string();
+        assert_eq!(
+            cause,
+            "the image's plan (linux/arm64) is not the plan of kiln.toml: they differ"
+        );
+        assert!(!cause.contains("hint"), "the hint is not in the text");
+        assert_eq!(Error::NeedsManifest.hint(), None);
+    }
+}
