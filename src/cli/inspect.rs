@@ -1,4 +1,4 @@
-//! `kiln sbom`, `kiln explain`, `kiln lock`: reading what a build stored or would record.
+//! `kiln sbom`, `kiln explain`, `kiln inspect`: reading what a build stored or would record.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use super::build::load_plans;
@@ -7,7 +7,7 @@ use crate::image::output::Output;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(clap::Args, Debug)]
 pub(super) struct SbomArgs {
@@ -57,15 +57,6 @@ pub(super) struct InspectArgs {
     platform: Option<String>,
     #[command(flatten)]
     registry: super::push::RegistryLogin,
-}
-
-#[derive(clap::Args, Debug)]
-pub(super) struct LockArgs {
-    /// The manifest (TOML).
-    manifest: PathBuf,
-    /// Print JSON: the lock file written and its counts.
-    #[arg(long)]
-    json: bool,
 }
 
 pub(super) fn sbom(a: SbomArgs) -> anyhow::Result<()> {
@@ -208,28 +199,6 @@ fn inspect_text(i: &crate::oci::inspect::Inspected) -> String {
         s += &format!("  {:<12} {} ({})\n", r.kind, r.digest, r.found);
     }
     s
-}
-
-pub(super) fn lock(a: LockArgs) -> anyhow::Result<()> {
-    let (manifests, plans) = load_plans(&a.manifest)?;
-    let path = crate::lock::path_for(&a.manifest);
-    let lock = crate::lock::Lock::of_all(&plans, &manifests[0].file.text);
-    lock.write(&path)?;
-    if a.json {
-        return super::json_out(&serde_json::json!({
-            "lock": path.display().to_string(),
-            "inputs": lock.inputs.len(),
-            "resolved_files": lock.closure.len(),
-            "packages": lock.packages.len(),
-        }));
-    }
-    super::summary(&format!(
-        "wrote {} ({} inputs, {} resolved files, {} packages)\n",
-        path.display(),
-        lock.inputs.len(),
-        lock.closure.len(),
-        lock.packages.len()
-    ))
 }
 
 /// The text of `kiln explain` for one entry: the entry, its component's statement, every object

@@ -1,9 +1,15 @@
-//! `kiln ldd`: the resolver over files named on the command line, as a tree, a list or JSON.
+//! `kiln ldd`: the resolver over files named on the command line (`ops::ldd`), rendered as a
+//! tree, a list or JSON.
+//!
+//! Owns: the flags (`--cpu-level` a [`clap::ValueEnum`]), the tree and list text, each
+//! unresolved file's `error:` line and the closures' warnings. Does not own: resolving
+//! (`ops::ldd`, `resolve`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use super::out;
 use super::render;
-use anyhow::Context;
+use crate::ops::ldd::FileError;
+use crate::types::CpuLevel;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -25,131 +31,87 @@ pub(super) struct LddArgs {
     json: bool,
     /// The x86-64 level the target CPU has at least: baseline, x86-64-v2, -v3 or -v4. It decides
     /// which glibc-hwcaps subdirectories are searched.
-    #[arg(long, value_name = "LEVEL", default_value = "baseline")]
-    cpu_level: String,
+    #[arg(long, value_name = "LEVEL", value_enum, default_value_t = CpuLevelArg::Baseline)]
+    cpu_level: CpuLevelArg,
     /// Also show what glibc loads at run time (libgcc_s, NSS modules, gconv, .note.dlopen).
     #[arg(long)]
     dlopen: bool,
 }
 
+/// `--cpu-level`: the spellings `types::CpuLevel::parse` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum CpuLevelArg {
+    #[value(alias = "x86-64")]
+    Baseline,
+    #[value(name = "x86-64-v2", alias = "v2")]
+    V2,
+    #[value(name = "x86-64-v3", alias = "v3")]
+    V3,
+    #[value(name = "x86-64-v4", alias = "v4")]
+    V4,
+}
+
+impl From<CpuLevelArg> for CpuLevel {
+    fn from(l: CpuLevelArg) -> CpuLevel {
+        match l {
+            CpuLevelArg::Baseline => CpuLevel::Baseline,
+            CpuLevelArg::V2 => CpuLevel::V2,
+            CpuLevelArg::V3 => CpuLevel::V3,
+            CpuLevelArg::V4 => CpuLevel::V4,
+        }
+    }
+}
+
 pub(super) fn ldd(a: LddArgs) -> anyhow::Result<()> {
-    use crate::resolve::{Options, Resolver};
-    use crate::types::CpuLevel;
-    use crate::types::ImagePath;
-    let level = CpuLevel::parse(&a.cpu_level).ok_or_else(|| {
-        anyhow::anyhow!(
-            "unknown --cpu-level {:?}; one of: baseline, x86-64-v2, x86-64-v3, x86-64-v4",
-            a.cpu_level
-        )
-    })?;
-    let root = match &a.sysroot {
-        Some(r) => fs_err::canonicalize(r)
-            .with_context(|| format!("cannot use sysroot {}", r.display()))?,
-        None => PathBuf::from("/"),
+    let req = crate::ops::ldd::LddRequest {
+        files: a.files,
+        sysroot: a.sysroot,
+        cpu_level: a.cpu_level.into(),
+        dlopen: a.dlopen,
     };
-    let overlay = std::collections::BTreeMap::new();
-    let options = Options {
-        image_files: None,
-        hwcaps: level,
-        dlopen: a.dlopen.then(|| crate::resolve::DlopenPolicy {
-            nss: read_nss(&root),
-            ..Default::default()
-        }),
-    };
-    let resolver = Resolver::new(&root, &overlay, options);
-    // Each file's image path: inside the root when it lives there, else its own absolute path.
-    type Job = (PathBuf, Result<(ImagePath, PathBuf), String>);
-    let jobs: Vec<Job> = a
-        .files
-        .iter()
-        .map(|f| {
-            let r = fs_err::canonicalize(f)
-                .map_err(|e| e.to_string())
-                .and_then(|canon| {
-                    let inner = match canon.strip_prefix(&root) {
-                        Ok(rel) if root != Path::new("/") => format!("/{}", rel.display()),
-                        _ => canon.display().to_string(),
-                    };
-                    ImagePath::parse(&inner)
-                        .map(|p| (p, canon.clone()))
-                        .map_err(|e| format!("{inner}: {e}"))
-                });
-            (f.clone(), r)
-        })
-        .collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(jobs.len().max(1));
-    let results: Vec<_> = std::thread::scope(|s| {
-        let chunks: Vec<_> = jobs.chunks(jobs.len().div_ceil(threads).max(1)).collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                let resolver = &resolver;
-                s.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|(f, job)| match job {
-                            Ok((ip, host)) => (
-                                f.clone(),
-                                resolver.closure(ip, host).map_err(|e| e.to_string()),
-                            ),
-                            Err(e) => (f.clone(), Err(format!("cannot read {}: {e}", f.display()))),
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    let mut failed = 0;
+    let report = crate::ops::ldd::ldd(&req)?;
     let mut text = String::new();
     let mut list = std::collections::BTreeSet::new();
-    let mut json = Vec::new();
-    for (file, r) in &results {
-        let closure = match r {
+    for f in &report.files {
+        let closure = match &f.closure {
             Ok(c) => c,
             Err(e) => {
-                failed += 1;
-                super::report::eprint_styled(&format!("error: {}: {e}", file.display()));
+                super::report::eprint_styled(&format!("error: {}: {}", f.file.display(), line(e)));
                 continue;
             }
         };
         for w in &closure.warnings {
-            super::report::warning(&format!("{}: {w}", file.display()));
+            super::report::warning(&format!("{}: {w}", f.file.display()));
         }
         if a.list {
             list.extend(closure.objects.iter().skip(1).map(|o| o.real.to_string()));
             list.extend(closure.data_files.iter().map(|(f, _)| f.real.to_string()));
-        } else if a.json {
-            json.push(ldd_json(file, closure));
-        } else {
-            text += &ldd_tree(file, closure);
+        } else if !a.json {
+            text += &ldd_tree(&f.file, closure);
         }
     }
     if a.list {
         text = list.into_iter().map(|p| p + "\n").collect();
     } else if a.json {
-        text = super::json_text(&serde_json::json!({ "files": json }))?;
+        text = super::json_text(&report)?;
     }
     out(&text)?;
+    let failed = report.failed();
     if failed > 0 {
         anyhow::bail!(
             "{failed} of {} could not be resolved (see above)",
-            render::count(results.len(), "file", "files")
+            render::count(report.files.len(), "file", "files")
         );
     }
     Ok(())
 }
 
-/// The target root's nsswitch.conf, for `kiln ldd --dlopen`.
-pub(super) fn read_nss(root: &Path) -> crate::resolve::Nss {
-    match fs_err::read_to_string(root.join("etc/nsswitch.conf")) {
-        Ok(t) => crate::resolve::Nss::Text(t),
-        Err(_) => crate::resolve::Nss::Builtin,
+/// A file's error on one line, as `kiln ldd` has always printed it: a read error with its
+/// cause, a resolver's message alone.
+fn line(e: &FileError) -> String {
+    match e {
+        FileError::Read { source, .. } => format!("{e}: {source}"),
+        _ => e.to_string(),
     }
 }
 
@@ -195,29 +157,4 @@ pub(super) fn ldd_tree(file: &Path, c: &crate::resolve::Closure) -> String {
         s += &format!("    {} [data: {why}]\n", f.real);
     }
     s
-}
-
-pub(super) fn ldd_json(file: &Path, c: &crate::resolve::Closure) -> serde_json::Value {
-    let objects: Vec<serde_json::Value> = c
-        .objects
-        .iter()
-        .map(|o| {
-            serde_json::json!({
-                "name": o.name,
-                "soname": o.soname,
-                "path": o.path,
-                "real_path": o.real,
-                "rule": o.rule.to_string(),
-                "needed_by": o.needed_by.iter().map(|&i| c.objects[i].path.clone()).collect::<Vec<_>>(),
-                "chain": c.chain(c.objects.iter().position(|x| std::ptr::eq(x, o)).unwrap_or(0)),
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "file": file.display().to_string(),
-        "static": c.is_static,
-        "objects": objects,
-        "data_files": c.data_files.iter().map(|(f, why)| serde_json::json!({"path": f.path, "real_path": f.real, "why": why})).collect::<Vec<_>>(),
-        "warnings": c.warnings,
-    })
 }

@@ -14,6 +14,7 @@ mod gc;
 mod init;
 mod inspect;
 mod ldd;
+mod lock;
 mod pull;
 mod push;
 mod render;
@@ -282,7 +283,7 @@ enum Command {
     /// Explain why a path is in an image: component, reason, owner, needed-by chain, package.
     Explain(inspect::ExplainArgs),
     /// Write NAME.lock beside the manifest: the hashes of everything the image is built from.
-    Lock(inspect::LockArgs),
+    Lock(lock::LockArgs),
     /// Push an image (with its SBOMs and plan) to a registry, exact bytes.
     Push(push::PushArgs),
     /// Show an image: config, layers, platforms, annotations and referrers (any transport).
@@ -383,7 +384,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         matches!(
             c.downcast_ref::<crate::sign::store::StoreError>(),
             Some(crate::sign::store::StoreError::Unverified { .. })
-        )
+        ) || c
+            .downcast_ref::<crate::ops::sign::Error>()
+            .is_some_and(crate::ops::sign::Error::is_unverified)
     });
     if unverified {
         EXIT_UNVERIFIED
@@ -406,7 +409,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ldd(a) => ldd::ldd(a),
         Command::Sbom(a) => inspect::sbom(a),
         Command::Explain(a) => inspect::explain(a),
-        Command::Lock(a) => inspect::lock(a),
+        Command::Lock(a) => lock::lock(a),
         Command::Push(a) => push::push(a),
         Command::Pull(a) => pull::pull(a),
         Command::Inspect(a) => inspect::inspect(a),

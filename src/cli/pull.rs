@@ -1,14 +1,15 @@
 //! `kiln pull`: a registry image into an `oci:` layout or an `oci-archive:`.
 //!
 //! Owns: the pull flags (`--platform`, `--all`, `--with-referrers`, the registry options it
-//! shares with push), the progress bar, the text and `--json` report. Does not own: the
-//! protocol or the layout update (`crate::registry::pull`).
+//! shares with push) and turning them into an `ops::pull::PullRequest`, the progress bar, the
+//! text and `--json` rendering of the report. Does not own: what a pull does (`ops::pull`),
+//! the protocol or the layout update (`crate::registry::pull`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use super::push::{Bars, RegistryLogin};
 use crate::image::output::Output;
-use crate::registry::pull::{Request, Select};
-use anyhow::Context;
+use crate::ops::pull::PullRequest;
+use crate::registry::pull::Select;
 
 #[derive(clap::Args, Debug)]
 pub(super) struct PullArgs {
@@ -41,31 +42,27 @@ pub(super) struct PullArgs {
 }
 
 pub(super) fn pull(a: PullArgs) -> anyhow::Result<()> {
-    let source = crate::registry::Reference::parse(&a.source)?;
-    let destination = Output::parse(&a.destination)?;
     let select = match (a.all, a.platform) {
         (true, _) => Select::All,
         (false, Some(p)) => Select::Platform(p),
         (false, None) => Select::One,
     };
-    let mut opts = a.registry.options(true)?;
-    opts.jobs = a.jobs as usize;
-    if super::report::show_progress() && !a.json {
-        opts.progress =
-            crate::registry::ProgressSink(std::sync::Arc::new(Bars::with_prefix("pulling")));
-    }
-    let req = Request {
-        source,
-        destination,
+    let mut registry = a.registry.options(true)?;
+    registry.jobs = a.jobs as usize;
+    let req = PullRequest {
+        source: crate::registry::Reference::parse(&a.source)?,
+        destination: Output::parse(&a.destination)?,
         select,
         with_referrers: a.with_referrers,
-        skip_layers: false,
+        registry,
+        image_refs: a.image_refs,
     };
-    let s = crate::registry::pull::pull(&req, &opts)
-        .with_context(|| format!("cannot pull {} into {}", req.source, req.destination))?;
-    if let Some(f) = &a.image_refs {
-        fs_err::write(f, format!("{}\n", s.reference))?;
-    }
+    let progress: std::sync::Arc<dyn crate::registry::Progress> =
+        match super::report::show_progress() && !a.json {
+            true => std::sync::Arc::new(Bars::with_prefix("pulling")),
+            false => std::sync::Arc::new(crate::registry::Quiet),
+        };
+    let s = crate::ops::pull::pull(&req, progress)?;
     if a.json {
         return super::json_out(&s);
     }

@@ -134,7 +134,6 @@ impl RegistryLogin {
     }
 }
 
-/// Pushes `src` to `dest`; writes --image-refs.
 /// Progress bars on stderr for `kiln push`: bytes sent and blobs done.
 pub(super) struct Bars {
     bytes: indicatif::ProgressBar,
@@ -194,22 +193,24 @@ impl crate::registry::Progress for Bars {
     }
 }
 
+/// Pushes `src` to `dest` (`ops::push`), with bars when `show_progress`; writes --image-refs.
 pub(super) fn push_image(
     src: &Output,
     dest: &crate::registry::Reference,
     r: &RegistryArgs,
     show_progress: bool,
-) -> anyhow::Result<crate::registry::Summary> {
-    let mut opts = r.options(false)?;
-    if show_progress {
-        opts.progress = crate::registry::ProgressSink(std::sync::Arc::new(Bars::new()));
-    }
-    let s = crate::registry::push(src, dest, &opts)
-        .with_context(|| format!("cannot push {src} to {dest}"))?;
-    if let Some(f) = &r.image_refs {
-        fs_err::write(f, format!("{}\n", s.reference))?;
-    }
-    Ok(s)
+) -> anyhow::Result<crate::ops::push::PushReport> {
+    let req = crate::ops::push::PushRequest {
+        source: src.clone(),
+        destination: dest.clone(),
+        registry: r.options(false)?,
+        image_refs: r.image_refs.clone(),
+    };
+    let progress: std::sync::Arc<dyn crate::registry::Progress> = match show_progress {
+        true => std::sync::Arc::new(Bars::new()),
+        false => std::sync::Arc::new(crate::registry::Quiet),
+    };
+    Ok(crate::ops::push::push(&req, progress)?)
 }
 
 pub(super) fn push(a: PushArgs) -> anyhow::Result<()> {

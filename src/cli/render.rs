@@ -1,5 +1,6 @@
 //! How errors read on a terminal: `error: ` and the message (with its location and hint),
-//! then one `caused by:` line per underlying cause. Never colour-dependent (`report` adds the
+//! then one `caused by:` line per underlying cause, then the hint: one a cause's text ends
+//! with (a `span::Diagnostic`'s), else one an `ops` error carries as data (`hint()`). Never colour-dependent (`report` adds the
 //! colour), never a backtrace.
 //! Also how counts read (`1 layer`, `2 layers`).
 
@@ -17,10 +18,18 @@ pub(super) fn error(e: &anyhow::Error) -> String {
             s += &format!("\n  caused by: {text}");
         }
     }
-    if let Some(h) = hint {
+    if let Some(h) = hint.or_else(|| typed_hints(e).into_iter().next()) {
         s += &format!("\n\nhint: {h}");
     }
     printable(&s)
+}
+
+/// The hints errors carry as data (the ops' `hint()`), as text.
+fn typed_hints(e: &anyhow::Error) -> Vec<String> {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<crate::ops::sign::Error>()?.hint())
+        .map(|h| h.to_string())
+        .collect()
 }
 
 /// A message and the hint it carries (`...\n\nhint: ...`).
@@ -44,6 +53,7 @@ pub(super) fn error_json(e: &anyhow::Error, exit: u8) -> String {
         causes.push(body.to_string());
         hints.extend(hint.map(str::to_string));
     }
+    hints.extend(typed_hints(e));
     error_object(message, &causes, &hints, exit)
 }
 

@@ -1,11 +1,13 @@
 //! `kiln generate-key-pair`, `sign`, `attest`, `verify`, `verify-attestation`.
 //!
-//! Owns: reading keys and their password (never echoed, never printed), the key files'
-//! modes. Does not own: the formats (`crate::sign`).
+//! Owns: the flags of these commands, turned into `ops::sign` requests (`--type` a
+//! [`clap::ValueEnum`]), asking for the key's password (never echoed, never printed), the key
+//! files' modes, rendering the reports. Does not own: what the commands do (`ops::sign`), the
+//! formats (`crate::sign`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use super::push::RegistryArgs;
-use crate::time::Epoch;
+use crate::ops::sign::{self as ops, Attestation, Image, PasswordError, SignReport};
 use anyhow::Context;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -40,13 +42,32 @@ pub(super) struct SignedImage {
 }
 
 impl SignedImage {
-    /// Opens the image; `pull_only` for the commands that only read.
-    fn open(&self, pull_only: bool) -> anyhow::Result<crate::sign::store::Target> {
-        Ok(crate::sign::store::Target::open(
-            &self.image,
-            &self.registry.options(pull_only)?,
-            self.platform.as_deref(),
-        )?)
+    /// The image as the ops take it (credentials read now, from flags or stdin).
+    fn image(&self) -> anyhow::Result<Image> {
+        Ok(Image {
+            spec: self.image.clone(),
+            platform: self.platform.clone(),
+            registry: self.registry.options(false)?,
+        })
+    }
+}
+
+/// `--type` of `attest` and `verify-attestation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum AttestType {
+    #[value(alias = "spdxjson")]
+    Spdx,
+    Cyclonedx,
+    Slsaprovenance,
+}
+
+impl From<AttestType> for Attestation {
+    fn from(t: AttestType) -> Attestation {
+        match t {
+            AttestType::Spdx => Attestation::Spdx,
+            AttestType::Cyclonedx => Attestation::CycloneDx,
+            AttestType::Slsaprovenance => Attestation::SlsaProvenance,
+        }
     }
 }
 
@@ -76,8 +97,8 @@ pub(super) struct AttestArgs {
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
     /// spdx, cyclonedx (the SBOM stored with the image) or slsaprovenance (needs --manifest).
-    #[arg(long = "type", value_name = "TYPE")]
-    kind: String,
+    #[arg(long = "type", value_name = "TYPE", value_enum)]
+    kind: AttestType,
     /// The manifest the image was built from (for slsaprovenance; its lock is read beside it).
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
@@ -108,48 +129,30 @@ pub(super) struct VerifyAttestationArgs {
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
     /// spdx, cyclonedx or slsaprovenance.
-    #[arg(long = "type", value_name = "TYPE")]
-    kind: String,
+    #[arg(long = "type", value_name = "TYPE", value_enum)]
+    kind: AttestType,
 }
 
 /// The key password: KILN_PASSWORD, COSIGN_PASSWORD, else asked on the terminal (twice when
 /// `confirm`). Never echoed, never printed.
-pub(super) fn password(confirm: bool) -> anyhow::Result<zeroize::Zeroizing<String>> {
+pub(super) fn password(confirm: bool) -> Result<zeroize::Zeroizing<String>, PasswordError> {
     for var in ["KILN_PASSWORD", "COSIGN_PASSWORD"] {
         if let Ok(p) = std::env::var(var) {
             return Ok(zeroize::Zeroizing::new(p));
         }
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        anyhow::bail!(
-            "the key password is needed: set KILN_PASSWORD (or COSIGN_PASSWORD), or run on a terminal"
-        );
+        return Err(PasswordError::Needed);
     }
-    let p = zeroize::Zeroizing::new(rpassword::prompt_password(
-        "Enter password for private key: ",
-    )?);
+    let ask = |prompt| rpassword::prompt_password(prompt).map_err(PasswordError::Prompt);
+    let p = zeroize::Zeroizing::new(ask("Enter password for private key: ")?);
     if confirm {
-        let again = zeroize::Zeroizing::new(rpassword::prompt_password(
-            "Enter password for private key again: ",
-        )?);
+        let again = zeroize::Zeroizing::new(ask("Enter password for private key again: ")?);
         if *again != *p {
-            anyhow::bail!("the passwords do not match");
+            return Err(PasswordError::Mismatch);
         }
     }
     Ok(p)
-}
-
-pub(super) fn read_private_key(path: &Path) -> anyhow::Result<crate::sign::PrivateKey> {
-    let pem = zeroize::Zeroizing::new(fs_err::read(path)?);
-    let pass = password(false)?;
-    crate::sign::PrivateKey::from_encrypted_pem(&pem, pass.as_bytes())
-        .with_context(|| format!("cannot use the private key {}", path.display()))
-}
-
-pub(super) fn read_public_key(path: &Path) -> anyhow::Result<crate::sign::PublicKey> {
-    let pem = fs_err::read(path)?;
-    crate::sign::PublicKey::from_pem(&pem)
-        .with_context(|| format!("cannot use the public key {}", path.display()))
 }
 
 /// Writes `bytes` to `path` atomically with `mode`; refuses to replace a file unless `force`.
@@ -221,192 +224,48 @@ pub(super) fn print_signed(s: &crate::sign::store::Signed, json: bool) -> anyhow
 }
 
 pub(super) fn sign(a: SignArgs) -> anyhow::Result<()> {
-    // The image first: a wrong tag or a blob that is not a manifest is said before anyone is
-    // asked for a password.
-    let target = a.target.open(false)?;
-    target
-        .subject()
-        .with_context(|| format!("cannot sign {}", a.target.image))?;
-    let identity = target.identity(a.identity.as_deref())?;
-    let key = read_private_key(&a.key)?;
-    if a.recursive {
-        let all = crate::sign::store::sign_recursive(&target, &key, Some(&identity))
-            .with_context(|| format!("cannot sign {}", a.target.image))?;
-        if a.target.json {
-            return super::json_out(&serde_json::json!({ "signed": all }));
+    let req = ops::SignRequest {
+        image: a.target.image()?,
+        key: a.key,
+        identity: a.identity,
+        recursive: a.recursive,
+    };
+    match ops::sign(&req, &|| password(false))? {
+        SignReport::One(s) => print_signed(&s, a.target.json),
+        r @ SignReport::Recursive { .. } if a.target.json => super::json_out(&r),
+        SignReport::Recursive { signed } => {
+            for s in &signed {
+                print_signed(s, false)?;
+            }
+            Ok(())
         }
-        for s in &all {
-            print_signed(s, false)?;
-        }
-        return Ok(());
     }
-    let s = crate::sign::store::sign(&target, &key, Some(&identity))
-        .with_context(|| format!("cannot sign {}", a.target.image))?;
-    print_signed(&s, a.target.json)
-}
-
-/// `--type` to a predicate type.
-pub(super) fn predicate_type(kind: &str) -> anyhow::Result<&'static str> {
-    Ok(match kind {
-        "spdx" | "spdxjson" => crate::sign::PREDICATE_SPDX,
-        "cyclonedx" => crate::sign::PREDICATE_CYCLONEDX,
-        "slsaprovenance" => crate::sign::PREDICATE_SLSA_PROVENANCE_V02,
-        other => anyhow::bail!("unknown --type {other:?}; one of: spdx, cyclonedx, slsaprovenance"),
-    })
 }
 
 pub(super) fn attest(a: AttestArgs) -> anyhow::Result<()> {
-    let pt = predicate_type(&a.kind)?;
-    let mut target = a.target.open(false)?;
-    let identity = target.identity(a.identity.as_deref())?;
-    let predicate: serde_json::Value = match a.kind.as_str() {
-        "slsaprovenance" => {
-            let Some(m) = &a.manifest else {
-                anyhow::bail!("--type slsaprovenance needs --manifest FILE, the manifest the image was built from");
-            };
-            check_built_from(&mut target, m).with_context(|| {
-                format!(
-                    "cannot attest that {} was built from {}",
-                    a.target.image,
-                    m.display()
-                )
-            })?;
-            let bytes = fs_err::read(m)?;
-            let lock_path = crate::lock::path_for(m);
-            let lock = crate::lock::Lock::read(&lock_path)?;
-            let lock_bytes = match &lock {
-                Some(_) => Some(fs_err::read(&lock_path)?),
-                None => None,
-            };
-            let name = |p: &Path| {
-                p.file_name()
-                    .map_or(String::new(), |n| n.to_string_lossy().into_owned())
-            };
-            let lock_name = name(&lock_path);
-            let lock_arg = match (&lock, &lock_bytes) {
-                (Some(l), Some(b)) => Some((lock_name.as_str(), b.as_slice(), l)),
-                _ => None,
-            };
-            crate::sign::provenance::predicate(&name(m), &bytes, lock_arg, Epoch::from_env()?)
-        }
-        _ => {
-            let media_type = if a.kind == "cyclonedx" {
-                crate::sbom::Format::CycloneDx.media_type()
-            } else {
-                crate::sbom::Format::Spdx.media_type()
-            };
-            let bytes = crate::sign::store::artifact(&target, media_type)?;
-            serde_json::from_slice(&bytes).context("the stored SBOM is not JSON")?
-        }
+    let req = ops::AttestRequest {
+        image: a.target.image()?,
+        key: a.key,
+        kind: a.kind.into(),
+        manifest: a.manifest,
+        identity: a.identity,
     };
-    let key = read_private_key(&a.key)?;
-    let s = crate::sign::store::attest(&target, &key, pt, predicate, Some(&identity))
-        .with_context(|| format!("cannot attest {}", a.target.image))?;
+    let s = ops::attest(&req, &|| password(false))?;
     print_signed(&s, a.target.json)
 }
 
-/// `attest --type slsaprovenance`: the manifest must be the one the image was built from, so
-/// the Plan it gives now is the plan stored with the image (every platform's,
-/// or the one `--platform` names).
-fn check_built_from(
-    target: &mut crate::sign::store::Target,
-    manifest: &Path,
-) -> anyhow::Result<()> {
-    let (manifests, plans) = super::build::load_plans(manifest)?;
-    let given = target.platform().map(str::to_string);
-    let multi = manifests.len() > 1;
-    for (m, plan) in manifests.iter().zip(&plans) {
-        let platform = m.image.platform.as_ref().map(|p| p.to_string());
-        if multi && given.is_some() && platform != given {
-            continue;
-        }
-        target.set_platform(if multi {
-            platform.clone()
-        } else {
-            given.clone()
-        });
-        let stored = crate::sign::store::artifact(target, crate::image::PLAN_MEDIA_TYPE);
-        target.set_platform(given.clone());
-        let fresh = plan.to_json_portable();
-        let stored = stored?;
-        // Compared as JSON values: the same plan whatever the whitespace around it.
-        let same = match (
-            serde_json::from_slice::<serde_json::Value>(&stored),
-            serde_json::from_str::<serde_json::Value>(&fresh),
-        ) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        };
-        if !same {
-            let on = platform.map_or(String::new(), |p| format!(" ({p})"));
-            anyhow::bail!(
-                "the image's plan{on} is not the plan of {}: {}\n\n\
-                 hint: attest provenance with the manifest (and SOURCE_DATE_EPOCH) the image \
-                 was built from, or rebuild the image from this manifest",
-                manifest.display(),
-                first_difference(&stored, &fresh)
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Where two portable plans first differ, in words: a path, or a top-level key.
-fn first_difference(stored: &[u8], fresh: &str) -> String {
-    use serde_json::Value;
-    let (Ok(a), Ok(b)) = (
-        serde_json::from_slice::<Value>(stored),
-        serde_json::from_str::<Value>(fresh),
-    ) else {
-        return "the stored plan is not JSON".into();
-    };
-    let by_path = |v: &Value| -> std::collections::BTreeMap<String, Value> {
-        v["entries"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| Some((e["path"].as_str()?.to_string(), e.clone())))
-            .collect()
-    };
-    let (pa, pb) = (by_path(&a), by_path(&b));
-    let describe = |e: &Value| match e["sha256"].as_str() {
-        Some(d) => format!("{} bytes, {d}", e["size"]),
-        None => e["target"]
-            .as_str()
-            .map_or_else(|| e["type"].to_string(), |t| format!("-> {t}")),
-    };
-    for path in pa.keys().chain(pb.keys()) {
-        match (pa.get(path), pb.get(path)) {
-            (Some(x), Some(y)) if x != y => {
-                return format!(
-                    "`{path}` is {} in the image, {} now",
-                    describe(x),
-                    describe(y)
-                )
-            }
-            (Some(_), None) => return format!("`{path}` ships in the image, not in this plan"),
-            (None, Some(_)) => return format!("`{path}` is in this plan, not in the image"),
-            _ => {}
-        }
-    }
-    let keys = a.as_object().into_iter().flat_map(|o| o.keys());
-    for key in keys.chain(b.as_object().into_iter().flat_map(|o| o.keys())) {
-        if key != "entries" && a.get(key) != b.get(key) {
-            return format!("their `{key}` differs");
-        }
-    }
-    "they differ".into()
-}
-
 pub(super) fn verify(a: VerifyArgs) -> anyhow::Result<()> {
-    let key = read_public_key(&a.key)?;
-    let target = a.target.open(true)?;
-    let ok = crate::sign::store::verify(&target, &key, a.identity.as_deref())?;
+    let req = ops::VerifyRequest {
+        image: a.target.image()?,
+        key: a.key,
+        identity: a.identity,
+    };
+    let r = ops::verify(&req)?;
     if a.target.json {
-        return super::json_out(&serde_json::json!({ "verified": ok }));
+        return super::json_out(&r);
     }
     let mut s = String::new();
-    for v in &ok {
+    for v in &r.verified {
         s += &format!(
             "verified: {} signed for {} (payload {})\n",
             v.digest, v.identity, v.layer
@@ -416,18 +275,24 @@ pub(super) fn verify(a: VerifyArgs) -> anyhow::Result<()> {
 }
 
 pub(super) fn verify_attestation(a: VerifyAttestationArgs) -> anyhow::Result<()> {
-    let pt = predicate_type(&a.kind)?;
-    let key = read_public_key(&a.key)?;
-    let target = a.target.open(true)?;
-    let ok = crate::sign::store::verify_attestation(&target, &key, pt)?;
+    let kind = Attestation::from(a.kind);
+    let req = ops::VerifyAttestationRequest {
+        image: a.target.image()?,
+        key: a.key,
+        kind,
+    };
+    let r = ops::verify_attestation(&req)?;
     if a.target.json {
-        return super::json_out(&serde_json::json!({ "verified": ok }));
+        return super::json_out(&r);
     }
     let mut s = String::new();
-    for v in &ok {
+    for v in &r.verified {
         s += &format!(
             "verified: {} attestation about {} ({}, envelope {})\n",
-            a.kind, v.digest, v.identity, v.layer
+            kind.as_str(),
+            v.digest,
+            v.identity,
+            v.layer
         );
     }
     super::summary(&s)
