@@ -68,6 +68,7 @@ pub mod layer;
 pub mod lock;
 pub mod manifest;
 pub mod oci;
+pub mod ops;
 pub mod plan;
 pub mod progress;
 pub mod registry;

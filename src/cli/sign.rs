@@ -398,8 +398,25 @@ fn first_difference(stored: &[u8], fresh: &str) -> String {
     "they differ".into()
 }
 
+/// A docker-archive keeps no signatures or attestations (`docker save` and `podman save`
+/// write none): a verification finds nothing valid (exit 3), as for an image never signed.
+fn none_in_docker_archive(image: &str, what: &'static str) -> anyhow::Result<()> {
+    if !image.starts_with("docker-archive:") {
+        return Ok(());
+    }
+    Err(crate::sign::store::StoreError::Unverified {
+        what,
+        image: image.to_string(),
+        reasons: vec![format!(
+            "  a docker-archive (docker save, podman save) holds no {what}s; verify the image where it was signed (oci:, oci-archive: or docker://)"
+        )],
+    }
+    .into())
+}
+
 pub(super) fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     let key = read_public_key(&a.key)?;
+    none_in_docker_archive(&a.target.image, "signature")?;
     let target = a.target.open(true)?;
     let ok = crate::sign::store::verify(&target, &key, a.identity.as_deref())?;
     if a.target.json {
@@ -418,6 +435,7 @@ pub(super) fn verify(a: VerifyArgs) -> anyhow::Result<()> {
 pub(super) fn verify_attestation(a: VerifyAttestationArgs) -> anyhow::Result<()> {
     let pt = predicate_type(&a.kind)?;
     let key = read_public_key(&a.key)?;
+    none_in_docker_archive(&a.target.image, "attestation")?;
     let target = a.target.open(true)?;
     let ok = crate::sign::store::verify_attestation(&target, &key, pt)?;
     if a.target.json {

@@ -21,6 +21,7 @@ pub mod archive;
 pub mod gc;
 pub mod guard;
 pub mod inspect;
+pub mod layers;
 pub mod layout;
 
 use crate::digest::Digest;
