@@ -263,6 +263,41 @@ fn issue11_explain_reads_images_kiln_did_not_build_in_every_form() {
     let remote = format!("docker://{}/foreign/img:v1", reg.host());
     skopeo(&["copy", "--dest-tls-verify=false", &oci, &remote]);
     assert_debian_like(t.path(), &remote);
+
+    // Nothing signed them: verify finds nothing valid (exit 3), with a clear message.
+    run(
+        kiln()
+            .current_dir(t.path())
+            .env("KILN_PASSWORD", "pw")
+            .arg("generate-key-pair"),
+        "kiln generate-key-pair",
+    );
+    let key = t.path().join("cosign.pub");
+    let images = [
+        oci.clone(),
+        format!("docker-archive:{}", da.display()),
+        remote,
+    ];
+    for image in &images {
+        for (cmd, extra, what) in [
+            ("verify", &[][..], "no valid signature"),
+            (
+                "verify-attestation",
+                &["--type", "spdx"][..],
+                "no valid attestation",
+            ),
+        ] {
+            let out = kiln_clean_env(t.path())
+                .args([cmd, "--key", key.to_str().unwrap()])
+                .args(extra)
+                .arg(image)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(3), "{cmd} {image}: {err}");
+            assert!(err.contains(what), "{cmd} {image}: {err}");
+        }
+    }
 }
 
 #[test]
