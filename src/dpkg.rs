@@ -5,7 +5,9 @@
 //! `/var/lib/dpkg/info/PKG[:ARCH].list` / `.md5sums` inside the root, mapping every listed
 //! path to its canonical in-root path (merged-/usr aliases such as `/lib` → `/usr/lib` are
 //! followed inside the root), licences from machine-readable `copyright` files mapped to SPDX
-//! identifiers, and package URLs.
+//! identifiers, and package URLs; and, for an image kiln did not build, which package owns a
+//! path according to the dpkg files its layers hold ([`owners_in`]: `status` with
+//! `info/*.list`, or distroless `status.d/NAME` with `NAME.md5sums`).
 //! Does not own: deciding what ships (`plan`), document formats (`sbom`).
 //! Invariant: a root without a dpkg database simply has no packages. What kiln copies from
 //! the database of a package that ships (its name, architecture, control paragraph, md5sums)

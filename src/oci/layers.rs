@@ -314,8 +314,9 @@ impl Tree {
             }
             let node = self.node_of(layer, &mut entry, &path).map_err(at)?;
             let Some(node) = node else { continue };
-            if node.kind != Kind::Dir && self.nodes.get(&path).is_some_and(|n| n.kind == Kind::Dir)
-            {
+            // A non-folder over a folder (listed, or implied by its entries' names) hides
+            // what lower layers put below it.
+            if node.kind != Kind::Dir {
                 self.remove_below(&path, layer, &path, false);
             }
             self.removed.remove(&path);
