@@ -5,7 +5,9 @@
 //! `/var/lib/dpkg/info/PKG[:ARCH].list` / `.md5sums` inside the root, mapping every listed
 //! path to its canonical in-root path (merged-/usr aliases such as `/lib` → `/usr/lib` are
 //! followed inside the root), licences from machine-readable `copyright` files mapped to SPDX
-//! identifiers, and package URLs.
+//! identifiers, and package URLs; and, for an image kiln did not build, which package owns a
+//! path according to the dpkg files its layers hold ([`owners_in`]: `status` with
+//! `info/*.list`, or distroless `status.d/NAME` with `NAME.md5sums`).
 //! Does not own: deciding what ships (`plan`), document formats (`sbom`).
 //! Invariant: a root without a dpkg database simply has no packages. What kiln copies from
 //! the database of a package that ships (its name, architecture, control paragraph, md5sums)
@@ -223,6 +225,96 @@ impl Db {
     pub fn is_empty(&self) -> bool {
         self.packages.is_empty()
     }
+}
+
+/// A package as its control paragraph names it (for `kiln explain` of an image kiln did not
+/// build).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Identity {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+}
+
+impl Identity {
+    /// The package a paragraph names: `Package`, `Version`, `Architecture` (default `all`),
+    /// checked as names; with `need_installed`, only when `Status` ends in ` installed`.
+    fn of(paragraph: &str, need_installed: bool) -> Option<Identity> {
+        let fields = parse_paragraph(paragraph);
+        let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.trim());
+        if need_installed && !get("Status").is_some_and(|s| s.ends_with(" installed")) {
+            return None;
+        }
+        let name = get("Package")?.to_string();
+        let arch = get("Architecture").unwrap_or("all").to_string();
+        check_names(&name, &arch).ok()?;
+        let version = get("Version")?.to_string();
+        if version.chars().any(char::is_control) {
+            return None;
+        }
+        Some(Identity {
+            name,
+            version,
+            arch,
+        })
+    }
+}
+
+/// The package owning each path of `wanted` (canonical paths in an image), from the dpkg
+/// database files of an image (`files`: in-image path → text): `status` with
+/// `info/PKG[:ARCH].list`, and distroless-style `status.d/NAME` with `NAME.md5sums`. Listed
+/// paths are made canonical by `canonical` (the image's folder links followed). A paragraph
+/// whose names are not Debian names is skipped, never used as a file name.
+pub fn owners_in(
+    files: &BTreeMap<String, &str>,
+    canonical: &mut dyn FnMut(&str) -> Option<String>,
+    wanted: &std::collections::BTreeSet<String>,
+) -> BTreeMap<String, Identity> {
+    let mut found = BTreeMap::new();
+    let mut claim = |listed: &str, id: &Identity, found: &mut BTreeMap<String, Identity>| {
+        if let Some(c) = canonical(listed).filter(|c| wanted.contains(c)) {
+            found.entry(c).or_insert_with(|| id.clone());
+        }
+    };
+    const INFO: &str = "/var/lib/dpkg/info/";
+    if let Some(status) = files.get("/var/lib/dpkg/status") {
+        for id in status.split("\n\n").filter_map(|p| Identity::of(p, true)) {
+            let list = [format!("{}:{}", id.name, id.arch), id.name.clone()]
+                .iter()
+                .find_map(|b| files.get(&format!("{INFO}{b}.list")).copied());
+            for line in list.unwrap_or("").lines().filter(|l| l.starts_with('/')) {
+                claim(line, &id, &mut found);
+            }
+        }
+    }
+    const STATUS_D: &str = "/var/lib/dpkg/status.d/";
+    for (path, text) in files.range(STATUS_D.to_string()..) {
+        if !path.starts_with(STATUS_D) {
+            break;
+        }
+        if path.ends_with(".md5sums") {
+            continue;
+        }
+        let Some(id) = text
+            .split("\n\n")
+            .next()
+            .and_then(|p| Identity::of(p, false))
+        else {
+            continue;
+        };
+        let sums = files.get(&format!("{path}.md5sums")).copied().unwrap_or("");
+        for rel in sums
+            .lines()
+            .filter_map(|l| l.split_once("  ").map(|(_, r)| r))
+        {
+            claim(
+                &format!("/{}", rel.trim_start_matches('/')),
+                &id,
+                &mut found,
+            );
+        }
+    }
+    found
 }
 
 /// A package name as Debian policy has it (`[a-z0-9][a-z0-9+.-]+`, so it is a safe file name

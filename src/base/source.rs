@@ -207,13 +207,13 @@ impl Src for ArchiveSrc {
         self.0.read_blob(d, size, max)
     }
     fn open(&self, d: &Descriptor) -> Result<Box<dyn Read + '_>, oci::Error> {
-        let (r, _) =
-            self.0
-                .open_entry(&d.digest.blob_path())?
-                .ok_or_else(|| oci::Error::Missing {
-                    layout: self.0.path().to_path_buf(),
-                    digest: d.digest.clone(),
-                })?;
+        let (r, _) = self
+            .0
+            .stream(&d.digest.blob_path())?
+            .ok_or_else(|| oci::Error::Missing {
+                layout: self.0.path().to_path_buf(),
+                digest: d.digest.clone(),
+            })?;
         Ok(Box::new(r))
     }
 }

@@ -3,9 +3,8 @@
 
 use super::build::load_plans;
 use super::out;
-use crate::image::output::Output;
+use crate::ops::explain::{ExplainReport, LayersExplained, Needer, PlanExplained};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -27,8 +26,9 @@ pub(super) struct SbomArgs {
 
 #[derive(clap::Args, Debug)]
 pub(super) struct ExplainArgs {
-    /// A manifest (FILE.toml) or an image built by kiln (oci:DIR[:TAG], ...,
-    /// docker://HOST/REPO[:TAG|@DIGEST]).
+    /// A manifest (FILE.toml) or an image (oci:DIR[:TAG], oci-archive:FILE[:TAG],
+    /// docker-archive:FILE, docker://HOST/REPO[:TAG|@DIGEST]); an image kiln did not build is
+    /// explained from its layers.
     target: String,
     /// The path inside the image, or a file name without `/` (a library's soname such as
     /// `libz.so.1`): the file by that name (through its links) or the library loaded by it.
@@ -63,73 +63,38 @@ pub(super) fn sbom(a: SbomArgs) -> anyhow::Result<()> {
     let format = crate::sbom::Format::parse(&a.format).ok_or_else(|| {
         anyhow::anyhow!("unknown --format {:?}; one of: spdx, cyclonedx", a.format)
     })?;
-    let bytes = read_artifact(
-        &a.image,
-        format.media_type(),
-        a.platform.as_deref(),
-        &a.registry,
-    )?;
+    let req = crate::ops::sbom::SbomRequest {
+        registry: registry_options(&a.image, &a.registry)?,
+        image: a.image,
+        format,
+        platform: a.platform,
+    };
+    let report = crate::ops::sbom::sbom(&req)?;
     let mut so = std::io::stdout().lock();
-    so.write_all(&bytes)?;
+    so.write_all(&report.document)?;
     so.flush()?;
     Ok(())
 }
 
-/// The content of kiln's artifact of `media_type` stored with `spec`'s image. A `docker://`
-/// image is pulled first (manifests, configs and artifacts; no layers) into a temporary
-/// folder removed afterwards, and read from there as a layout.
-fn read_artifact(
-    spec: &str,
-    media_type: &str,
-    platform: Option<&str>,
-    registry: &super::push::RegistryLogin,
-) -> anyhow::Result<Vec<u8>> {
-    if !spec.starts_with("docker://") {
-        let image = Output::parse(spec)?;
-        return Ok(crate::image::read::artifact_for(
-            &image, media_type, platform,
-        )?);
+/// The registry options for a `docker://` reference (none for the other forms, so nothing is
+/// read from stdin for them).
+fn registry_options(
+    image: &str,
+    login: &super::push::RegistryLogin,
+) -> anyhow::Result<Option<crate::registry::Options>> {
+    if image.starts_with("docker://") {
+        return Ok(Some(login.options(true)?));
     }
-    let source = crate::registry::Reference::parse(spec)?;
-    let temp = std::env::temp_dir();
-    crate::oci::guard::sweep(&temp);
-    let work = crate::oci::guard::Staging::new_in(&temp)?;
-    let dir = work.path().join("image");
-    let req = crate::registry::pull::Request {
-        source,
-        destination: Output::Oci {
-            dir: dir.clone(),
-            tag: "latest".into(),
-        },
-        select: crate::registry::pull::Select::All,
-        with_referrers: true,
-        skip_layers: true,
-    };
-    crate::registry::pull::pull(&req, &registry.options(true)?)
-        .map_err(anyhow::Error::from)
-        .map_err(|e| e.context(format!("cannot read {spec}")))?;
-    let image = Output::Oci {
-        dir,
-        tag: "latest".into(),
-    };
-    Ok(crate::image::read::artifact_for(
-        &image, media_type, platform,
-    )?)
+    Ok(None)
 }
 
 pub(super) fn inspect(a: InspectArgs) -> anyhow::Result<()> {
-    use crate::oci::inspect;
-    let platform = a.platform.as_deref();
-    let i = if a.image.starts_with("docker://") {
-        let r = crate::registry::Reference::parse(&a.image)?;
-        crate::registry::pull::inspect(&r, &a.registry.options(true)?, platform)?
-    } else {
-        match Output::parse(&a.image)? {
-            Output::Oci { dir, tag } => inspect::layout(&dir, &tag, platform)?,
-            Output::OciArchive { file, tag } => inspect::oci_archive(&file, &tag, platform)?,
-            Output::DockerArchive { file, .. } => inspect::docker_archive(&file)?,
-        }
+    let req = crate::ops::inspect::InspectRequest {
+        registry: registry_options(&a.image, &a.registry)?,
+        image: a.image,
+        platform: a.platform,
     };
+    let i = crate::ops::inspect::inspect(&req)?;
     if a.json {
         return super::json_out(&i);
     }
@@ -298,283 +263,97 @@ pub(super) fn explain(a: ExplainArgs) -> anyhow::Result<()> {
     let is_image = ["oci:", "oci-archive:", "docker-archive:", "docker://"]
         .iter()
         .any(|p| a.target.starts_with(p));
-    let plan: serde_json::Value = if !is_image {
-        let (manifests, mut plans) = load_plans(Path::new(&a.target))?;
-        let i = match &a.platform {
-            None => 0,
-            Some(want) => manifests
-                .iter()
-                .position(|m| {
-                    m.image
-                        .platform
-                        .as_ref()
-                        .is_some_and(|p| p.to_string() == *want)
-                })
-                .ok_or_else(|| anyhow::anyhow!("{} lists no platform {want}", a.target))?,
-        };
-        serde_json::from_str(&plans.swap_remove(i).to_json_portable())?
+    let plan = if is_image {
+        None
     } else {
-        serde_json::from_slice(&read_artifact(
-            &a.target,
-            crate::image::PLAN_MEDIA_TYPE,
-            a.platform.as_deref(),
-            &a.registry,
-        )?)?
+        Some(manifest_plan(&a.target, a.platform.as_deref())?)
     };
-    let entries = plan["entries"].as_array().cloned().unwrap_or_default();
-    let by_path: BTreeMap<&str, &Value> = entries
-        .iter()
-        .filter_map(|e| Some((e["path"].as_str()?, e)))
-        .collect();
-    let found = if a.path.contains('/') {
-        by_image_path(&by_path, &a.path)?
-    } else {
-        by_file_name(&by_path, &a.path, &a.target)?
+    let req = crate::ops::explain::ExplainRequest {
+        registry: registry_options(&a.target, &a.registry)?,
+        target: a.target,
+        plan,
+        path: a.path,
+        platform: a.platform,
     };
-    let component = |e: &Value| {
-        plan["components"]
-            .as_array()
-            .and_then(|cs| cs.iter().find(|c| c["name"] == e["component"]))
-            .cloned()
-            .unwrap_or_default()
-    };
-    let needers = needers(&by_path, found.entry);
-    if a.json {
-        let links: Vec<Value> = found
-            .links
-            .iter()
-            .map(|l| serde_json::json!({"entry": l, "component": component(l)}))
-            .collect();
-        return super::json_out(&serde_json::json!({
-            "entry": found.entry,
-            "component": component(found.entry),
-            "needers": needers,
-            "links": links,
-        }));
+    match crate::ops::explain::explain(&req)? {
+        ExplainReport::Plan(p) if a.json => super::json_out(&p.to_json()),
+        ExplainReport::Plan(p) => out(&plan_text(&p)),
+        ExplainReport::Layers(l) if a.json => super::json_out(&l),
+        ExplainReport::Layers(l) => out(&layers_text(&l)),
     }
+}
+
+/// The portable plan of the manifest `path` (of `platform` when it lists several).
+fn manifest_plan(path: &str, platform: Option<&str>) -> anyhow::Result<Value> {
+    let (manifests, mut plans) = load_plans(Path::new(path))?;
+    let i = match platform {
+        None => 0,
+        Some(want) => manifests
+            .iter()
+            .position(|m| {
+                m.image
+                    .platform
+                    .as_ref()
+                    .is_some_and(|p| p.to_string() == *want)
+            })
+            .ok_or_else(|| anyhow::anyhow!("{path} lists no platform {want}"))?,
+    };
+    Ok(serde_json::from_str(
+        &plans.swap_remove(i).to_json_portable(),
+    )?)
+}
+
+/// The text of `kiln explain` from a plan: the links that named the entry, then the entry.
+fn plan_text(p: &PlanExplained) -> String {
     let mut text = String::new();
-    for l in &found.links {
-        let link_needers = self::needers(&by_path, l);
+    for l in &p.links {
         text += &explain_text(
-            l["path"].as_str().unwrap_or(""),
-            l,
-            &component(l),
-            &link_needers,
+            l.entry["path"].as_str().unwrap_or(""),
+            &l.entry,
+            &l.component,
+            &l.needers,
         );
         text.push('\n');
     }
     text += &explain_text(
-        found.entry["path"].as_str().unwrap_or(""),
-        found.entry,
-        &component(found.entry),
-        &needers,
+        p.entry.entry["path"].as_str().unwrap_or(""),
+        &p.entry.entry,
+        &p.entry.component,
+        &p.entry.needers,
     );
-    out(&text)
+    text
 }
 
-/// What `explain` shows: the entry asked about (for a file name, the file it names, through
-/// its links), and the links that named it.
-struct Found<'a> {
-    entry: &'a Value,
-    links: Vec<&'a Value>,
-}
-
-/// An object that needs a library (a DT_NEEDED edge, from the plan's `required_by`), with the
-/// component that placed it.
-#[derive(Clone, Debug, serde::Serialize)]
-pub(super) struct Needer {
-    path: String,
-    component: String,
-}
-
-/// Every object the entry's `required_by` names, in the plan's order.
-fn needers(by_path: &BTreeMap<&str, &Value>, e: &Value) -> Vec<Needer> {
-    let list = e["required_by"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    list.iter()
-        .filter_map(Value::as_str)
-        .map(|p| Needer {
-            path: p.to_string(),
-            component: by_path
-                .get(p)
-                .and_then(|n| n["component"].as_str())
-                .unwrap_or("")
-                .to_string(),
-        })
-        .collect()
-}
-
-/// The entry at an absolute path, or an error suggesting near paths.
-fn by_image_path<'a>(by_path: &BTreeMap<&str, &'a Value>, path: &str) -> anyhow::Result<Found<'a>> {
-    let want = crate::types::ImagePath::parse(path).map_err(|e| anyhow::anyhow!("`{path}` {e}"))?;
-    if let Some(e) = by_path.get(want.as_str()) {
-        return Ok(Found {
-            entry: e,
-            links: vec![],
-        });
-    }
-    let near: Vec<&str> = by_path
-        .keys()
-        .copied()
-        .filter(|p| {
-            p.rsplit('/').next() == Some(want.file_name())
-                || strsim::levenshtein(p, want.as_str()) <= 3
-        })
-        .take(5)
-        .collect();
-    let hint = if near.is_empty() {
-        String::new()
-    } else {
-        format!("\n\nhint: did you mean {}?", near.join(", "))
-    };
-    anyhow::bail!("{want} is not in the image{hint}");
-}
-
-/// The file called `name` (a soname such as `libz.so.1`): every entry with that file name, or
-/// loaded by that name (the last link of its DT_NEEDED chain), followed through symlinks in
-/// the image to the file they lead to. One file: it, with the links that named it. Several
-/// different files: an error listing them.
-fn by_file_name<'a>(
-    by_path: &BTreeMap<&str, &'a Value>,
-    name: &str,
-    target: &str,
-) -> anyhow::Result<Found<'a>> {
-    let named = |e: &Value| {
-        let path = e["path"].as_str().unwrap_or("");
-        let loaded_as = e["needed_by"]
-            .as_array()
-            .and_then(|c| c.last())
-            .and_then(Value::as_str);
-        e["type"] != "dir" && (path.rsplit('/').next() == Some(name) || loaded_as == Some(name))
-    };
-    // The file each match leads to -> the matches that lead to it.
-    let mut files: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
-    for e in by_path.values().copied().filter(|e| named(e)) {
-        let path = e["path"].as_str().unwrap_or("");
-        let real = real_path(by_path, path).unwrap_or_else(|| path.to_string());
-        files.entry(real).or_default().push(e);
-    }
-    let mut files = files.into_iter();
-    let Some((real, matches)) = files.next() else {
-        let near: Vec<&str> = by_path
-            .keys()
-            .filter_map(|p| p.rsplit('/').next())
-            .filter(|f| strsim::levenshtein(f, name) <= 2)
-            .take(5)
-            .collect();
-        let hint = match near.as_slice() {
-            [] => {
-                "give a path in the image or the name of a file it has (`kiln build --plan` lists every path)"
-                    .to_string()
-            }
-            near => format!("did you mean {}?", near.join(", ")),
-        };
-        anyhow::bail!("no file or library named `{name}` is in the image\n\nhint: {hint}");
-    };
-    let rest: Vec<(String, Vec<&Value>)> = files.collect();
-    if !rest.is_empty() {
-        let mut list = String::new();
-        for (real, matches) in std::iter::once(&(real, matches)).chain(&rest) {
-            for m in matches {
-                let path = m["path"].as_str().unwrap_or("");
-                if path == real {
-                    list += &format!("\n  {path}");
-                } else {
-                    list += &format!("\n  {path} -> {real}");
-                }
-            }
+/// The text of `kiln explain` from an image's layers: the links on the way, then the entry
+/// (or the layer that removed it).
+fn layers_text(l: &LayersExplained) -> String {
+    let of = |n: usize, d: &crate::digest::Digest| format!("layer {n} of {} ({d})", l.layers.len());
+    let mut text = String::new();
+    for e in l.links.iter().chain(&l.entry) {
+        if !text.is_empty() {
+            text.push('\n');
         }
-        let first = rest[0].1[0]["path"].as_str().unwrap_or("");
-        anyhow::bail!(
-            "`{name}` names {} different files in the image:{list}\n\nhint: name one by its path, e.g. `kiln explain {target} {first}`",
-            rest.len() + 1
-        );
-    }
-    let entry = by_path.get(real.as_str()).copied().unwrap_or(matches[0]);
-    let links = matches
-        .into_iter()
-        .filter(|m| !std::ptr::eq(*m, entry))
-        .collect();
-    Ok(Found { entry, links })
-}
-
-/// The path `path` leads to inside the image, every symlink entry on the way followed (each
-/// component, like the kernel, at most 40 links); `None` when it leads outside the entries.
-fn real_path(by_path: &BTreeMap<&str, &Value>, path: &str) -> Option<String> {
-    const MAX_LINKS: usize = 40;
-    let mut links = 0;
-    let mut done = String::new();
-    let mut rest: std::collections::VecDeque<String> =
-        path.split('/').map(str::to_string).collect();
-    while let Some(part) = rest.pop_front() {
-        match part.as_str() {
-            "" | "." => continue,
-            ".." => {
-                done.truncate(done.rfind('/').unwrap_or(0));
-                continue;
-            }
-            _ => {}
+        text += &format!("{}\n  {} {} {}:{}", e.path, e.kind, e.mode, e.uid, e.gid);
+        if let (Some(size), Some(d)) = (e.size, &e.sha256) {
+            text += &format!(", {size} bytes, {d}");
         }
-        let next = format!("{done}/{part}");
-        let e = by_path.get(next.as_str())?;
-        match e["target"].as_str().filter(|_| e["type"] == "symlink") {
-            Some(target) => {
-                links += 1;
-                if links > MAX_LINKS {
-                    return None;
-                }
-                if target.starts_with('/') {
-                    done.clear();
-                }
-                for p in target.split('/').rev() {
-                    rest.push_front(p.to_string());
-                }
-            }
-            None => done = next,
+        if let Some(t) = &e.target {
+            text += &format!(" -> {t}");
+        }
+        text += &format!(", {}\n", of(e.layer, &e.layer_digest));
+        match &e.package {
+            Some(p) => text += &format!("  package: {} {} ({})\n", p.name, p.version, p.arch),
+            None => text += "  package: none known (no dpkg database lists it)\n",
         }
     }
-    Some(if done.is_empty() { "/".into() } else { done })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn real_path_follows_links_in_every_component() {
-        // `..` after a link is the parent of where the link led, as in the kernel:
-        // /lib/.. is /usr.
-        let entries = [
-            json!({"path": "/lib", "type": "symlink", "target": "usr/lib"}),
-            json!({"path": "/usr", "type": "dir"}),
-            json!({"path": "/usr/lib", "type": "dir"}),
-            json!({"path": "/usr/lib/libz.so.1", "type": "symlink", "target": "libz.so.1.2"}),
-            json!({"path": "/usr/lib/libz.so.1.2", "type": "file"}),
-            json!({"path": "/usr/lib/abs", "type": "symlink", "target": "/lib/../lib/libz.so.1"}),
-            json!({"path": "/usr/lib/loop", "type": "symlink", "target": "loop"}),
-            json!({"path": "/usr/lib/gone", "type": "symlink", "target": "nothing"}),
-        ];
-        let by_path: BTreeMap<&str, &Value> = entries
-            .iter()
-            .map(|e| (e["path"].as_str().unwrap(), e))
-            .collect();
-        let real = |p: &str| real_path(&by_path, p);
-        assert_eq!(
-            real("/usr/lib/libz.so.1").as_deref(),
-            Some("/usr/lib/libz.so.1.2")
+    if let Some(r) = &l.removed {
+        text += &format!(
+            "{}\n  removed in {} by {}; layer {} wrote it\n",
+            r.path,
+            of(r.layer, &r.layer_digest),
+            r.by,
+            r.written_by
         );
-        assert_eq!(
-            real("/lib/libz.so.1").as_deref(),
-            Some("/usr/lib/libz.so.1.2")
-        );
-        assert_eq!(
-            real("/usr/lib/abs").as_deref(),
-            Some("/usr/lib/libz.so.1.2")
-        );
-        assert_eq!(real("/usr/lib/loop"), None);
-        assert_eq!(real("/usr/lib/gone"), None);
     }
+    text
 }

@@ -20,6 +20,9 @@ pub enum Error {
     Oci(#[from] oci::Error),
     #[error("{what} in {}", path.display())]
     NotFound { path: PathBuf, what: String },
+    /// The image has no artifact of this kind: kiln did not build it.
+    #[error("{what} in {}", path.display())]
+    NoArtifact { path: PathBuf, what: String },
     #[error("manifest {digest} in {}: {why}", path.display())]
     NotAManifest {
         path: PathBuf,
@@ -109,9 +112,10 @@ pub fn artifact_for(
         Output::OciArchive { file, tag } => (Store::Archive(Archive::scan(file)?), tag.clone()),
         Output::DockerArchive { file, .. } => {
             let name = docker_archive_name(media_type);
-            return Archive::scan(file)?
+            // `scan_with_links`: podman and skopeo write layers as links inside the archive.
+            return Archive::scan_with_links(file)?
                 .read(name, MAX_ARTIFACT, "kiln metadata")?
-                .ok_or_else(|| Error::NotFound {
+                .ok_or_else(|| Error::NoArtifact {
                     path: file.clone(),
                     what: format!("no {name}"),
                 });
@@ -135,7 +139,7 @@ pub fn artifact_for(
     let art = image
         .artifact(media_type)
         .map_err(|why| invalid(&image.digest, why))?
-        .ok_or_else(|| Error::NotFound {
+        .ok_or_else(|| Error::NoArtifact {
             path: store.path().into(),
             what: format!("no {media_type} for the image tagged `{tag}` (was it built by kiln?)"),
         })?;

@@ -316,9 +316,9 @@ impl Archive {
         Ok(Some(v))
     }
 
-    /// The entry `name` as a reader of its bytes (the caller checks them), with its size;
-    /// `None` when the archive has none. For blobs too large to read into memory.
-    pub(crate) fn open_entry(&self, name: &str) -> Result<Option<(impl Read, u64)>> {
+    /// The entry `name` as a stream read in place, with its size; `None` when the archive has
+    /// none.
+    pub fn stream(&self, name: &str) -> Result<Option<(std::io::Take<fs_err::File>, u64)>> {
         let Some(&(off, size)) = self.entries.get(name) else {
             return Ok(None);
         };
@@ -328,6 +328,20 @@ impl Archive {
             source: e,
         })?;
         Ok(Some((f.take(size), size)))
+    }
+
+    /// The blob `d` as a stream read in place, hashed while read: the reader fails at its end
+    /// when the bytes do not match the digest or `size`.
+    pub fn stream_blob(
+        &self,
+        d: &Digest,
+        size: Option<u64>,
+    ) -> Result<super::layers::Verified<std::io::Take<fs_err::File>>> {
+        let (r, _) = self.stream(&d.blob_path())?.ok_or_else(|| Error::Missing {
+            layout: self.file.clone(),
+            digest: d.clone(),
+        })?;
+        Ok(super::layers::Verified::new(r, d.clone(), size))
     }
 
     /// The size of the entry `name`, when the archive has it.

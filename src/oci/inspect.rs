@@ -111,6 +111,13 @@ pub struct Layer {
     pub digest: Digest,
     pub size: u64,
     pub media_type: String,
+    /// A docker-archive's member holding the layer (not reported).
+    #[serde(skip)]
+    pub member: Option<String>,
+    /// The digest of the uncompressed tar (the config's `rootfs.diff_ids`), when known (not
+    /// reported; a docker-archive's layer is checked against it).
+    #[serde(skip)]
+    pub diff_id: Option<Digest>,
 }
 
 /// The parts of an image config people ask about.
@@ -296,6 +303,8 @@ pub fn inspect(
                 digest: l.digest.clone(),
                 size: l.size,
                 media_type: l.media_type.clone(),
+                member: None,
+                diff_id: None,
             })
             .collect(),
         annotations,
@@ -332,7 +341,7 @@ pub fn oci_archive(file: &Path, tag: &str, platform: Option<&str>) -> Result<Ins
 
 /// The digest a docker-archive member's name spells (`HEX.json`, `HEX.tar`, `HEX/layer.tar`,
 /// `blobs/sha256/HEX`), if it does.
-fn digest_in_name(name: &str) -> Option<Digest> {
+pub(crate) fn digest_in_name(name: &str) -> Option<Digest> {
     let hex = name
         .strip_prefix("blobs/sha256/")
         .or_else(|| name.strip_suffix(".json"))
@@ -406,6 +415,8 @@ pub fn docker_archive(file: &Path) -> Result<Inspected, Error> {
             digest,
             size,
             media_type: media_type.into(),
+            member: Some(name.clone()),
+            diff_id: diff_ids.get(i).cloned().flatten(),
         });
     }
     let mut annotations = BTreeMap::new();

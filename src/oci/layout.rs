@@ -266,6 +266,18 @@ impl Layout {
         Ok(v)
     }
 
+    /// The blob `d` as a stream (of `size` bytes when the descriptor says), hashed while read:
+    /// the reader fails at its end when the bytes do not match the digest. Memory does not
+    /// grow with the blob.
+    pub fn stream_blob(
+        &self,
+        d: &Digest,
+        size: Option<u64>,
+    ) -> Result<super::layers::Verified<fs_err::File>> {
+        let (f, actual) = self.open_blob(d, size)?;
+        Ok(super::layers::Verified::new(f, d.clone(), Some(actual)))
+    }
+
     /// Checks `bytes` against `d`.
     fn check(&self, d: &Digest, bytes: &[u8]) -> Result<()> {
         let actual = d.recompute(bytes);

@@ -22,6 +22,7 @@ pub mod config;
 pub mod gc;
 pub mod guard;
 pub mod inspect;
+pub mod layers;
 pub mod layout;
 pub mod tar;
 pub mod transport;

@@ -308,6 +308,7 @@ pub fn attest(req: &AttestRequest, password: Password<'_>) -> Result<AttestRepor
 /// The valid signatures made with the key that name the image's digest (an error when none).
 pub fn verify(req: &VerifyRequest) -> Result<VerifyReport, Error> {
     let key = read_public_key(&req.key)?;
+    none_in_docker_archive(&req.image.spec, "signature")?;
     let target = req.image.open(true)?;
     let verified = store::verify(&target, &key, req.identity.as_deref())?;
     Ok(VerifyReport { verified })
@@ -317,9 +318,26 @@ pub fn verify(req: &VerifyRequest) -> Result<VerifyReport, Error> {
 /// none).
 pub fn verify_attestation(req: &VerifyAttestationRequest) -> Result<VerifyReport, Error> {
     let key = read_public_key(&req.key)?;
+    none_in_docker_archive(&req.image.spec, "attestation")?;
     let target = req.image.open(true)?;
     let verified = store::verify_attestation(&target, &key, req.kind.predicate_type())?;
     Ok(VerifyReport { verified })
+}
+
+/// A docker-archive keeps no signatures or attestations (`docker save` and `podman save`
+/// write none): a verification finds nothing valid (exit 3), as for an image never signed.
+fn none_in_docker_archive(image: &str, what: &'static str) -> Result<(), Error> {
+    if !image.starts_with("docker-archive:") {
+        return Ok(());
+    }
+    Err(StoreError::Unverified {
+        what,
+        image: image.to_string(),
+        reasons: vec![format!(
+            "  a docker-archive (docker save, podman save) holds no {what}s; verify the image where it was signed (oci:, oci-archive: or docker://)"
+        )],
+    }
+    .into())
 }
 
 /// Reads and decrypts a private key; the password is asked for only once the file is read.

@@ -660,3 +660,61 @@ pub fn inspect(
     };
     oci::inspect::inspect(&store, &shown, &desc, &top.bytes, platform)
 }
+
+/// A registry image's layers, for reading as a file system (`kiln explain` of an image kiln
+/// did not build): each layer is streamed into a file in `work`, checked against its digest
+/// and size on the way, opened, and unlinked at once, so the file is gone when its reader is.
+pub struct RemoteLayers<'a> {
+    client: Client,
+    src: Reference,
+    pub image: oci::inspect::Inspected,
+    work: &'a Path,
+}
+
+/// The image `src` names (for an index, the `platform`'s), ready to read its layers.
+pub fn layers<'a>(
+    src: &Reference,
+    opts: &Options,
+    platform: Option<&str>,
+    work: &'a Path,
+) -> Result<RemoteLayers<'a>, oci::inspect::Error> {
+    let opts = Options {
+        pull_only: true,
+        ..opts.clone()
+    };
+    let image = inspect(src, &opts, platform)?;
+    let client = Client::connect(src, &opts).map_err(|e| store_error(src.to_string(), e))?;
+    Ok(RemoteLayers {
+        client,
+        src: src.clone(),
+        image,
+        work,
+    })
+}
+
+impl oci::layers::LayerSource for RemoteLayers<'_> {
+    fn name(&self) -> String {
+        self.image.image.clone()
+    }
+    fn digests(&self) -> Vec<Digest> {
+        self.image.layers.iter().map(|l| l.digest.clone()).collect()
+    }
+    fn open(&self, i: usize) -> Result<oci::layers::LayerStream<'_>, oci::inspect::Error> {
+        let l = &self.image.layers[i];
+        let path = self.work.join(format!("layer-{i}"));
+        let sink = Sink::File {
+            path: &path,
+            digest: &l.digest,
+            size: l.size,
+        };
+        self.client
+            .get_blob_to(&self.src.repo, sink)
+            .map_err(|e| store_error(self.name(), e))?;
+        let f = fs_err::File::open(&path).map_err(|e| store_error(self.name(), werr(&path)(e)))?;
+        fs_err::remove_file(&path).map_err(|e| store_error(self.name(), werr(&path)(e)))?;
+        Ok(oci::layers::LayerStream {
+            raw: Box::new(f),
+            diff_id: None,
+        })
+    }
+}

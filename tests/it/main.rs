@@ -18,6 +18,7 @@ mod embedded;
 mod engines;
 mod errors;
 mod examples;
+mod explain_foreign;
 mod gc;
 mod hostile;
 mod hostile_registry;
