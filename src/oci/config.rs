@@ -1,4 +1,5 @@
-//! The typed OCI (and Docker) image config of a base image: only what kiln needs.
+//! The typed OCI (and Docker) image config, the one reader of configs: a base image's, and
+//! every image `kiln inspect` shows. Only what kiln needs.
 //!
 //! Unknown members are ignored; the members read are type-checked by serde, then checked for
 //! values no real image has (a NUL byte, an `Env` entry without `=`, lists or strings beyond
@@ -25,6 +26,8 @@ pub struct ImageConfig {
     /// `rootfs.diff_ids`: the sha256 of each layer's uncompressed tar, in order.
     pub diff_ids: Vec<Digest>,
     pub history: Vec<History>,
+    /// When the image was made, as the config says (RFC 3339), if it says.
+    pub created: Option<String>,
 }
 
 /// The document as serde reads it (`rootfs` then becomes `diff_ids`).
@@ -40,6 +43,8 @@ struct RawConfig {
     history: Vec<History>,
     #[serde(default)]
     rootfs: Option<RootFs>,
+    #[serde(default)]
+    created: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -123,6 +128,7 @@ impl ImageConfig {
             config: raw.config,
             diff_ids: rootfs.diff_ids,
             history: raw.history,
+            created: raw.created,
         };
         c.check()?;
         Ok(c)

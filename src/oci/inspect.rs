@@ -174,40 +174,26 @@ fn strings(v: &serde_json::Value) -> Option<Vec<String>> {
     })
 }
 
-fn nonempty(v: &serde_json::Value) -> Option<String> {
-    v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-}
-
-/// The fields of a config document (OCI or Docker; unknown members ignored).
+/// The fields of a config document (OCI or Docker), through the one typed reader of configs
+/// ([`super::config::ImageConfig`]: unknown members ignored, the members read checked).
 pub fn parse_config(image: &str, bytes: &[u8]) -> Result<Config, Error> {
-    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
+    let v = super::config::ImageConfig::parse(bytes).map_err(|why| Error::Invalid {
         image: image.into(),
-        why: format!("its config is not JSON: {e}"),
+        why: format!("its config is not valid: {why}"),
     })?;
-    let c = &v["config"];
-    let map = |m: &serde_json::Value| -> BTreeMap<String, String> {
-        m.as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let c = v.config;
+    let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
     Ok(Config {
-        os: v["os"].as_str().unwrap_or_default().into(),
-        architecture: v["architecture"].as_str().unwrap_or_default().into(),
-        entrypoint: strings(&c["Entrypoint"]),
-        cmd: strings(&c["Cmd"]),
-        env: strings(&c["Env"]).unwrap_or_default(),
-        user: nonempty(&c["User"]),
-        workdir: nonempty(&c["WorkingDir"]),
-        labels: map(&c["Labels"]),
-        exposed_ports: c["ExposedPorts"]
-            .as_object()
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default(),
-        created: nonempty(&v["created"]),
+        os: v.os,
+        architecture: v.architecture,
+        entrypoint: c.entrypoint,
+        cmd: c.cmd,
+        env: c.env.unwrap_or_default(),
+        user: nonempty(c.user),
+        workdir: nonempty(c.working_dir),
+        labels: c.labels.unwrap_or_default(),
+        exposed_ports: c.exposed_ports.unwrap_or_default().into_keys().collect(),
+        created: nonempty(v.created),
     })
 }
 
@@ -458,7 +444,7 @@ mod tests {
     fn configs_are_read_from_oci_and_docker_documents() {
         let c = parse_config(
             "x",
-            br#"{"os":"linux","architecture":"arm64","config":{"Entrypoint":["/app"],"User":"65532","Env":["PATH=/bin"],"Labels":{"a":"b"},"ExposedPorts":{"8080/tcp":{}}}}"#,
+            br#"{"os":"linux","architecture":"arm64","config":{"Entrypoint":["/app"],"User":"65532","Env":["PATH=/bin"],"Labels":{"a":"b"},"ExposedPorts":{"8080/tcp":{}}},"rootfs":{"type":"layers","diff_ids":[]}}"#,
         )
         .unwrap();
         assert_eq!(c.entrypoint, Some(vec!["/app".to_string()]));
@@ -466,5 +452,12 @@ mod tests {
         assert_eq!(c.labels["a"], "b");
         assert_eq!(c.exposed_ports, ["8080/tcp"]);
         assert!(parse_config("x", b"[").is_err());
+        // The one typed reader checks what it reads: no rootfs, an Env entry without `=`.
+        assert!(parse_config("x", br#"{"os":"linux","architecture":"amd64"}"#).is_err());
+        assert!(parse_config(
+            "x",
+            br#"{"os":"linux","architecture":"amd64","config":{"Env":["NOEQUALS"]},"rootfs":{"type":"layers","diff_ids":[]}}"#
+        )
+        .is_err());
     }
 }
