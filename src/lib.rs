@@ -7,7 +7,7 @@
 //! blobs from the Plan, and [`image`] adds the OCI config, manifest and index and writes the
 //! requested output form atomically. Everything after `plan` is a view of the Plan.
 //!
-//! Building an image from a manifest in Rust code, then reading its SBOM back:
+//! Building an image from a manifest in Rust code:
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,15 +37,37 @@
 //! assert!(plans[0].get("/etc/greeting").is_some());
 //! let out = Output::parse(&format!("oci:{}:v1", dir.path().join("img").display()))?;
 //! let built = output::write_all(&plans, &out)?;
-//! println!("built {}", built.top.digest);
+//! assert!(built.top.digest.to_string().starts_with("sha256:"));
+//! # Ok(())
+//! # }
+//! ```
 //!
-//! // The SPDX SBOM stored beside the image: exactly its files (SPDX names them `./PATH`).
-//! let spdx = kiln::image::read::artifact_for(&out, kiln::sbom::Format::Spdx.media_type(), None)?;
-//! let doc: serde_json::Value = serde_json::from_slice(&spdx)?;
+//! Reading the SBOM of an image (any form kiln reads: `oci:`, `oci-archive:`,
+//! `docker-archive:`, `docker://`), here one just built:
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let manifest = dir.path().join("kiln.toml");
+//! # std::fs::write(&manifest, "[image]\nname = \"hello\"\n[[component]]\nname = \"greeting\"\nkind = \"file\"\ncontent = \"hello\"\nto = \"/etc/greeting\"\nwhy = \"what the image says\"\n")?;
+//! # let m = kiln::manifest::load_all(&manifest)?;
+//! # let plan = kiln::plan::build(&m[0], std::path::Path::new("/"), kiln::time::Epoch(0))?;
+//! let image = format!("oci:{}:v1", dir.path().join("img").display());
+//! # kiln::image::output::write_all(&[plan], &kiln::image::output::Output::parse(&image)?)?;
+//! use kiln::ops::sbom::{sbom, SbomRequest};
+//! let report = sbom(&SbomRequest {
+//!     image: image.clone(),
+//!     format: kiln::sbom::Format::Spdx,
+//!     platform: None,
+//!     registry: None,
+//! })?;
+//! let doc: serde_json::Value = serde_json::from_slice(&report.document)?;
+//! // Exactly the image's files (SPDX names them `./PATH`), each with the component that
+//! // placed it.
 //! let files: Vec<&str> = doc["files"]
 //!     .as_array()
-//!     .unwrap()
-//!     .iter()
+//!     .into_iter()
+//!     .flatten()
 //!     .filter_map(|f| f["fileName"].as_str())
 //!     .collect();
 //! assert_eq!(files, ["./etc/greeting"]);
