@@ -234,9 +234,29 @@ pub struct Identity {
     pub name: String,
     pub version: String,
     pub arch: String,
+    /// The source package (`Source:`, else the package's own name) and its version (the
+    /// `Source:` field's parenthesised version, else the package's).
+    #[serde(skip)]
+    pub source: String,
+    #[serde(skip)]
+    pub source_version: String,
 }
 
 impl Identity {
+    /// `pkg:deb/debian/NAME@VERSION?arch=ARCH&distro=DISTRO`, as [`Package::purl`].
+    pub fn purl(&self, distro: &str) -> String {
+        let mut p = format!(
+            "pkg:deb/debian/{}@{}?arch={}",
+            self.name,
+            encode(&self.version),
+            self.arch
+        );
+        if !distro.is_empty() {
+            p += &format!("&distro={}", encode(distro));
+        }
+        p
+    }
+
     /// The package a paragraph names: `Package`, `Version`, `Architecture` (default `all`),
     /// checked as names; with `need_installed`, only when `Status` ends in ` installed`.
     fn of(paragraph: &str, need_installed: bool) -> Option<Identity> {
@@ -252,10 +272,28 @@ impl Identity {
         if version.chars().any(char::is_control) {
             return None;
         }
+        let (source, source_version) = match get("Source").map(|s| s.split_once(' ')) {
+            Some(Some((s, v))) => (s.to_string(), v.trim_matches(['(', ')', ' ']).to_string()),
+            Some(None) => (
+                get("Source").unwrap_or_default().to_string(),
+                version.clone(),
+            ),
+            None => (name.clone(), version.clone()),
+        };
+        let source_ok = check_names(&source, "all").is_ok()
+            && !source_version.is_empty()
+            && !source_version.chars().any(char::is_control);
+        let (source, source_version) = if source_ok {
+            (source, source_version)
+        } else {
+            (name.clone(), version.clone())
+        };
         Some(Identity {
             name,
             version,
             arch,
+            source,
+            source_version,
         })
     }
 }
@@ -401,12 +439,23 @@ fn distro(root: &Path) -> String {
     let text = fs_err::read_to_string(root.join("etc/os-release"))
         .or_else(|_| fs_err::read_to_string(root.join("usr/lib/os-release")))
         .unwrap_or_default();
+    distro_of(&text)
+}
+
+/// `debian-12` from the text of an os-release file (ID-VERSION_ID), or empty; a value that
+/// is not a plain word is left out.
+pub(crate) fn distro_of(text: &str) -> String {
+    let word = |v: &String| {
+        !v.is_empty()
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    };
     let get = |k: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{k}=")))
             .map(|v| v.trim_matches('"').to_string())
     };
-    match (get("ID"), get("VERSION_ID")) {
+    match (get("ID").filter(word), get("VERSION_ID").filter(word)) {
         (Some(id), Some(v)) => format!("{id}-{v}"),
         (Some(id), None) => id,
         _ => String::new(),

@@ -75,13 +75,15 @@ pub(super) fn open(
     Ok(Some(base))
 }
 
-/// The base's files as claims of its component (`base-image` layer). Devices and FIFOs are
-/// left out: kiln's views describe files, directories and links.
+/// The base's files as claims of its component (`base-image` layer), each regular file with
+/// the Debian package the base's own dpkg database says owns it. Devices and FIFOs are left
+/// out: kiln's views describe files, directories and links.
 pub(super) fn claims(manifest: &Manifest, base: &Base) -> Vec<Claim> {
     let Some(ci) = base_component(manifest) else {
         return Vec::new();
     };
     let component = manifest.components[ci].name.clone();
+    let mut packages = packages(base);
     base.files
         .iter()
         .filter_map(|f| {
@@ -108,6 +110,7 @@ pub(super) fn claims(manifest: &Manifest, base: &Base) -> Vec<Claim> {
                 provenance: Provenance {
                     component: component.clone(),
                     note: Some(format!("layer {} of the base image", f.layer + 1)),
+                    package: packages.remove(f.path.as_str()),
                     ..Default::default()
                 },
                 component: ci,
@@ -222,4 +225,148 @@ pub struct TooOld {
     pub glibc: Option<String>,
     pub location: crate::span::Location,
     pub component: String,
+}
+
+/// The base's entries by path.
+fn by_path(base: &Base) -> BTreeMap<&str, &crate::base::BaseFile> {
+    base.files.iter().map(|f| (f.path.as_str(), f)).collect()
+}
+
+/// `path` with every symlink on the way resolved inside the base, as its file list has them
+/// (at most 40 links); `None` when it leads nowhere.
+fn canonical(files: &BTreeMap<&str, &crate::base::BaseFile>, path: &str) -> Option<String> {
+    let mut todo: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .rev()
+        .map(String::from)
+        .collect();
+    let mut cur = String::new();
+    let mut hops = 0;
+    while let Some(part) = todo.pop() {
+        match part.as_str() {
+            "." => continue,
+            ".." => {
+                cur.truncate(cur.rfind('/').unwrap_or(0));
+                continue;
+            }
+            _ => {}
+        }
+        let next = format!("{cur}/{part}");
+        match &files.get(next.as_str())?.kind {
+            BaseKind::Symlink { target } => {
+                hops += 1;
+                if hops > 40 {
+                    return None;
+                }
+                if target.starts_with('/') {
+                    cur.clear();
+                }
+                todo.extend(
+                    target
+                        .split('/')
+                        .filter(|s| !s.is_empty())
+                        .rev()
+                        .map(String::from),
+                );
+            }
+            _ => cur = next,
+        }
+    }
+    Some(if cur.is_empty() { "/".into() } else { cur })
+}
+
+/// A text file of the base, at most `max` bytes: only a regular file that its list shows under
+/// plain directories. The base's bytes are hostile: a symlink in the unpacked root could name
+/// a file of the build host, so none is followed.
+pub(super) fn read_text(base: &Base, path: &str, max: u64) -> Option<String> {
+    read_text_in(base, &by_path(base), path, max)
+}
+
+fn read_text_in(
+    base: &Base,
+    files: &BTreeMap<&str, &crate::base::BaseFile>,
+    path: &str,
+    max: u64,
+) -> Option<String> {
+    use std::io::Read;
+    let plain = matches!(files.get(path).map(|f| &f.kind), Some(BaseKind::File { size, .. }) if *size <= max);
+    let mut dir = path;
+    let mut dirs_ok = true;
+    while let Some(i) = dir.rfind('/') {
+        dir = &dir[..i];
+        if !dir.is_empty() && !matches!(files.get(dir).map(|f| &f.kind), Some(BaseKind::Dir)) {
+            dirs_ok = false;
+        }
+    }
+    if !plain || !dirs_ok {
+        return None;
+    }
+    let mut s = String::new();
+    let f = fs_err::File::open(base.root.join(path.trim_start_matches('/'))).ok()?;
+    f.take(max).read_to_string(&mut s).ok()?;
+    Some(s)
+}
+
+/// The Debian package of each regular file of the base, from the base's own database (dpkg's
+/// `status` with `info/*.list`, or distroless `status.d`), as the Plan records packages.
+fn packages(base: &Base) -> BTreeMap<String, super::PackageRef> {
+    const DPKG: &str = "/var/lib/dpkg/";
+    const MAX_FILE: u64 = 64 << 20;
+    let mut budget: u64 = 256 << 20;
+    let files = by_path(base);
+    let mut texts: BTreeMap<String, String> = BTreeMap::new();
+    for f in base
+        .files
+        .iter()
+        .filter(|f| f.path.as_str().starts_with(DPKG))
+    {
+        let p = f.path.as_str();
+        let wanted = p == "/var/lib/dpkg/status"
+            || (p.starts_with("/var/lib/dpkg/info/") && p.ends_with(".list"))
+            || p.starts_with("/var/lib/dpkg/status.d/");
+        let BaseKind::File { size, .. } = f.kind else {
+            continue;
+        };
+        if !wanted || size > budget.min(MAX_FILE) {
+            continue;
+        }
+        if let Some(t) = read_text_in(base, &files, p, MAX_FILE) {
+            budget -= t.len() as u64;
+            texts.insert(p.to_string(), t);
+        }
+    }
+    if texts.is_empty() {
+        return BTreeMap::new();
+    }
+    let wanted: std::collections::BTreeSet<String> = base
+        .files
+        .iter()
+        .filter(|f| matches!(f.kind, BaseKind::File { .. }))
+        .map(|f| f.path.to_string())
+        .collect();
+    let view: BTreeMap<String, &str> = texts.iter().map(|(k, v)| (k.clone(), v.as_str())).collect();
+    let owners = crate::dpkg::owners_in(&view, &mut |p| canonical(&files, p), &wanted);
+    let distro = read_text(base, "/etc/os-release", 1 << 16)
+        .or_else(|| read_text(base, "/usr/lib/os-release", 1 << 16))
+        .map(|t| crate::dpkg::distro_of(&t))
+        .unwrap_or_default();
+    owners
+        .into_iter()
+        .map(|(path, id)| {
+            let purl = id.purl(&distro);
+            (
+                path,
+                super::PackageRef {
+                    name: id.name,
+                    version: id.version,
+                    arch: id.arch,
+                    source: id.source,
+                    source_version: id.source_version,
+                    license: "NOASSERTION".into(),
+                    purl,
+                },
+            )
+        })
+        .collect()
 }

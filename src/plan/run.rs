@@ -200,28 +200,10 @@ fn bad_user(base: &Base, user: &str) -> String {
     )
 }
 
-/// A small text file of the unpacked base (at most 1 MiB; missing, unreadable, or not a
-/// regular file under plain directories in the base's file list: empty). The base's bytes are
-/// hostile: a symlink there could name a file of the build host, so none is followed.
+/// A small text file of the unpacked base (at most 1 MiB; missing or not a plain file of the
+/// base: empty).
 fn read_small(base: &Base, rel: &str) -> String {
-    use std::io::Read;
-    let mut s = String::new();
-    let Ok(path) = ImagePath::parse(&format!("/{rel}")) else {
-        return s;
-    };
-    let kind = |p: &ImagePath| base.files.iter().find(|f| f.path == *p).map(|f| &f.kind);
-    let plain = matches!(kind(&path), Some(crate::base::BaseKind::File { .. }))
-        && path
-            .ancestors()
-            .into_iter()
-            .filter(|a| !a.is_root())
-            .all(|a| matches!(kind(&a), Some(crate::base::BaseKind::Dir)));
-    if plain {
-        if let Ok(f) = fs_err::File::open(base.root.join(rel)) {
-            let _ = f.take(1 << 20).read_to_string(&mut s);
-        }
-    }
-    s
+    super::base::read_text(base, &format!("/{rel}"), 1 << 20).unwrap_or_default()
 }
 
 fn words(v: &Option<Vec<String>>) -> String {

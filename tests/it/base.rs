@@ -219,6 +219,23 @@ fn an_image_on_a_pulled_base_reuses_its_layers_ships_only_what_it_lacks_and_runs
     let base_digest = layout_digest(&base_layout, "1");
     assert_eq!(comp["version"], base_digest.as_str());
     assert!(comp["purl"].as_str().unwrap().contains("repository_url="));
+    // The base's Debian packages, from the base's own database (status.d in a kiln image),
+    // at the version dpkg has on the host the base was built from.
+    let libc6 = cdx["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "libc6")
+        .unwrap_or_else(|| panic!("no libc6 in {cdx}"));
+    let host_version = run(
+        Command::new("dpkg-query").args(["-W", "-f=${Version}", "libc6:amd64"]),
+        "dpkg-query",
+    );
+    assert_eq!(libc6["version"], host_version.trim());
+    assert!(
+        libc6["purl"].as_str().unwrap().contains("distro=debian-"),
+        "{libc6}"
+    );
 }
 
 #[test]
