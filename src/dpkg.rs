@@ -53,17 +53,17 @@ pub struct Package {
 impl Package {
     /// `pkg:deb/debian/NAME@VERSION?arch=ARCH&distro=DISTRO`.
     pub fn purl(&self, distro: &str) -> String {
-        let mut p = format!(
-            "pkg:deb/debian/{}@{}?arch={}",
-            self.name,
-            encode(&self.version),
-            self.arch
-        );
-        if !distro.is_empty() {
-            p += &format!("&distro={}", encode(distro));
-        }
-        p
+        purl(&self.name, &self.version, &self.arch, distro)
     }
+}
+
+/// `pkg:deb/debian/NAME@VERSION?arch=ARCH&distro=DISTRO` (no `distro` when it is empty).
+fn purl(name: &str, version: &str, arch: &str, distro: &str) -> String {
+    let mut p = format!("pkg:deb/debian/{name}@{}?arch={arch}", encode(version));
+    if !distro.is_empty() {
+        p += &format!("&distro={}", encode(distro));
+    }
+    p
 }
 
 /// Percent-encodes what a purl version may not hold literally (`:` of an epoch, spaces, ...).
@@ -245,16 +245,7 @@ pub struct Identity {
 impl Identity {
     /// `pkg:deb/debian/NAME@VERSION?arch=ARCH&distro=DISTRO`, as [`Package::purl`].
     pub fn purl(&self, distro: &str) -> String {
-        let mut p = format!(
-            "pkg:deb/debian/{}@{}?arch={}",
-            self.name,
-            encode(&self.version),
-            self.arch
-        );
-        if !distro.is_empty() {
-            p += &format!("&distro={}", encode(distro));
-        }
-        p
+        purl(&self.name, &self.version, &self.arch, distro)
     }
 
     /// The package a paragraph names: `Package`, `Version`, `Architecture` (default `all`),

@@ -63,6 +63,18 @@ fn zlib_program(d: &Path) -> PathBuf {
     )
 }
 
+/// A registry with `base:1` pushed, a temporary folder, the base's reference, and the app's
+/// folder with the zlib program built in it.
+fn registry_base_and_app() -> (Registry, tempfile::TempDir, String, PathBuf) {
+    let reg = Registry::start(None);
+    let t = tempdir();
+    let base = push_base(&reg, t.path(), "1", "");
+    let d = t.path().join("app");
+    std::fs::create_dir_all(&d).unwrap();
+    zlib_program(&d);
+    (reg, t, base, d)
+}
+
 fn app_manifest(d: &Path, base: &str, extra: &str) -> PathBuf {
     let m = d.join("kiln.toml");
     std::fs::write(
@@ -131,12 +143,8 @@ fn entry<'a>(plan: &'a Value, path: &str) -> &'a Value {
 
 #[test]
 fn an_image_on_a_pulled_base_reuses_its_layers_ships_only_what_it_lacks_and_runs() {
-    let reg = Registry::start(None);
-    let t = tempdir();
-    let base = push_base(&reg, t.path(), "1", "");
-    let d = t.path().join("app");
-    std::fs::create_dir_all(&d).unwrap();
-    zlib_program(&d);
+    // The registry serves until the end of the test.
+    let (_reg, t, base, d) = registry_base_and_app();
     let m = app_manifest(&d, &base, "");
 
     let plan = plan_in(t.path(), &m);
@@ -311,12 +319,7 @@ fn a_program_that_needs_a_newer_glibc_than_the_base_has_is_refused() {
 
 #[test]
 fn a_path_the_base_has_needs_replace_and_the_lock_pins_the_base() {
-    let reg = Registry::start(None);
-    let t = tempdir();
-    let base = push_base(&reg, t.path(), "1", "");
-    let d = t.path().join("app");
-    std::fs::create_dir_all(&d).unwrap();
-    zlib_program(&d);
+    let (reg, t, base, d) = registry_base_and_app();
     let passwd = "\n[[component]]\nname = \"passwd\"\nkind = \"file\"\ncontent = \"root:x:0:0:root:/root:/sbin/nologin\\n\"\nto = \"/etc/passwd\"\nwhy = \"only root\"\n";
     let m = app_manifest(&d, &base, passwd);
     let out = kiln_in(t.path())
