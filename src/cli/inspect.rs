@@ -1,8 +1,8 @@
 //! `kiln sbom`, `kiln explain`, `kiln inspect`: reading what a build stored or would record.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use super::build::load_plans;
 use super::out;
+use crate::ops::build::load_plans;
 use crate::ops::explain::{ExplainReport, LayersExplained, Needer, PlanExplained};
 use serde_json::Value;
 use std::io::Write;

@@ -55,7 +55,7 @@ pub(super) struct RegistryArgs {
     from_repo: Vec<String>,
     /// Also write the pushed reference (HOST/REPO@sha256:...) to FILE.
     #[arg(long, value_name = "FILE")]
-    image_refs: Option<PathBuf>,
+    pub(super) image_refs: Option<PathBuf>,
     /// Concurrent blob uploads.
     #[arg(long, value_name = "N", default_value_t = 3)]
     jobs: usize,

@@ -27,8 +27,12 @@ pub(super) fn error(e: &anyhow::Error) -> String {
 /// The hints errors carry as data (the ops' `hint()`), as text.
 fn typed_hints(e: &anyhow::Error) -> Vec<String> {
     e.chain()
-        .filter_map(|c| c.downcast_ref::<crate::ops::sign::Error>()?.hint())
-        .map(|h| h.to_string())
+        .filter_map(|c| {
+            if let Some(s) = c.downcast_ref::<crate::ops::sign::Error>() {
+                return s.hint().map(|h| h.to_string());
+            }
+            c.downcast_ref::<crate::ops::build::Error>()?.hint()
+        })
         .collect()
 }
 

@@ -6,7 +6,7 @@
 //! (typed values: `Output`, `Reference`, paths, enums, never strings to match on) and its
 //! report (`serde::Serialize`, what `--json` prints), and the errors of each op, keeping their
 //! causes typed (`#[source]`) with hints as data (`hint()`) where an op has its own `Error`
-//! enum (`push`, `pull`, `sign`, `ldd`, `lock`); `explain`, `sbom` and `inspect` return
+//! enum (`build`, `push`, `pull`, `sign`, `ldd`, `lock`); `explain`, `sbom` and `inspect` return
 //! `anyhow` chains whose text is the CLI's message.
 //! Does not own: parsing arguments, reading passwords from a terminal or stdin, printing text,
 //! JSON or progress, exit codes (`cli`); the formats and protocols (`registry`, `sign`,
@@ -15,6 +15,7 @@
 //! takes (`registry::Progress` for a transfer, `progress::Progress` through
 //! `progress::scope` for the build steps), and a warning is part of the report.
 
+pub mod build;
 pub mod explain;
 pub mod inspect;
 pub mod ldd;

@@ -212,7 +212,7 @@ pub enum Error {
 #[derive(Debug, thiserror::Error)]
 pub enum BuiltFromError {
     #[error(transparent)]
-    Plans(#[from] super::lock::Error),
+    Plans(#[from] super::build::LoadError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the image's plan{} is not the plan of {}: {difference}",
@@ -395,7 +395,7 @@ fn provenance(m: &Path) -> Result<serde_json::Value, Error> {
 /// the Plan it gives now is the plan stored with the image (every platform's, or the one
 /// the image's `platform` names).
 fn check_built_from(target: &mut Target, manifest: &Path) -> Result<(), BuiltFromError> {
-    let (manifests, plans) = super::lock::load_plans(manifest)?;
+    let (manifests, plans) = super::build::load_plans(manifest)?;
     let given = target.platform().map(str::to_string);
     let multi = manifests.len() > 1;
     for (m, plan) in manifests.iter().zip(&plans) {
