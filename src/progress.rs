@@ -54,6 +54,9 @@ pub enum Event<'a> {
     /// The step ended: `items` things done (files hashed, objects resolved, entries written)
     /// and `units` of the step's unit in all.
     Finish { step: Step, items: u64, units: u64 },
+    /// A warning about what is being built (`PLATFORM: ` in front when the manifest lists
+    /// several), said as soon as it is known, so a run that fails later has still said it.
+    Warning(&'a str),
 }
 
 /// Receives progress events. Every method has a no-op default.

@@ -233,12 +233,38 @@ struct Render {
     json: bool,
 }
 
+/// The build's progress for this terminal (bars when shown), and its warnings printed as the
+/// op says them (not under `--json`, whose summary lists them): a build that fails after
+/// planning has still shown them.
+struct Receiver {
+    bars: Option<std::sync::Arc<dyn crate::progress::Progress>>,
+    json: bool,
+}
+
+impl crate::progress::Progress for Receiver {
+    fn event(&self, e: crate::progress::Event<'_>) {
+        match e {
+            crate::progress::Event::Warning(w) if !self.json => report::warning(w),
+            crate::progress::Event::Warning(_) => {}
+            other => {
+                if let Some(b) = &self.bars {
+                    b.event(other);
+                }
+            }
+        }
+    }
+}
+
 pub(super) fn build(a: BuildArgs) -> anyhow::Result<()> {
     let (req, how) = request(a)?;
-    let progress = report::Bars::for_this_run()
-        .unwrap_or_else(|| std::sync::Arc::new(crate::progress::Silent));
+    // The receiver lives on this thread (`progress::scope` is per thread); the op's signature
+    // takes an `Arc`.
+    #[allow(clippy::arc_with_non_send_sync)]
+    let progress = std::sync::Arc::new(Receiver {
+        bars: report::Bars::for_this_run(),
+        json: how.json,
+    });
     let r = ops::build(&req, progress)?;
-    print_warnings(&r.plans);
     let Some(built) = &r.built else {
         return out(&plan_text(&r.plans, how.json));
     };
@@ -255,19 +281,6 @@ pub(super) fn build(a: BuildArgs) -> anyhow::Result<()> {
         return super::json_out(&json_summary(&r, built));
     }
     summary(&text_summary(&r.plans, built))
-}
-
-/// Every platform's warnings on stderr (`PLATFORM: ` before each when the manifest names
-/// one); under `--json` they are in the summary only.
-fn print_warnings(plans: &[PlatformPlan]) {
-    for p in plans {
-        for w in &p.plan.warnings {
-            match &p.platform {
-                Some(pf) => report::warning(&format!("{pf}: {w}")),
-                None => report::warning(w),
-            }
-        }
-    }
 }
 
 /// `--plan`: each platform's plan as a table (after `platform P`), or its JSON.

@@ -225,6 +225,8 @@ impl Progress for Bars {
                     bar.inc(by);
                 }
             }
+            // Printed by the receiver that wraps these bars (`cli::build`).
+            Event::Warning(_) => {}
             Event::Finish { step, items, units } => {
                 let Some((bar, started, label)) = slot.take() else {
                     return;

@@ -16,9 +16,8 @@
 //! images (`image::output`), the protocol (`registry`, through `ops::push`).
 //! Invariant: never prints; the build steps' progress goes to the receiver given (through
 //! `progress::scope`), a push's transfer to the `registry::Options` progress of the request;
-//! a warning is part of the report, printed by the caller.
-//! Known gap: an error after the Plans are made (lock drift, a failed write or push) drops
-//! their warnings; the caller sees only the error.
+//! a warning is part of the report and is also said through the receiver as soon as its Plan
+//! is made (`progress::Event::Warning`), so a build that fails later has still said it.
 
 use crate::image::output::{self, Output};
 use crate::image::BuiltSet;
@@ -274,6 +273,14 @@ fn run(req: &BuildRequest) -> Result<BuildReport, Error> {
     let listed = all.len();
     let manifests = select_platforms(all, &req.platforms)?;
     let plans = plans_of(&manifests, &req.base, req.epoch)?;
+    for (m, plan) in manifests.iter().zip(&plans) {
+        for w in &plan.warnings {
+            match (&m.image.platform, listed > 1) {
+                (Some(p), true) => progress::emit(progress::Event::Warning(&format!("{p}: {w}"))),
+                _ => progress::emit(progress::Event::Warning(w)),
+            }
+        }
+    }
     let lock = crate::lock::Lock::of_platforms(&plans, &manifests[0].file.text, listed > 1);
     // A build of some platforms only checks their part of the lock and does not rewrite it.
     let partial = plans.len() < listed;

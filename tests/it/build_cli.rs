@@ -591,3 +591,37 @@ fn a_path_appears_once_per_error() {
     assert_eq!(e.matches("a-file/sub").count(), 1, "{e}");
     assert!(e.contains("caused by: not a directory"), "{e}");
 }
+
+/// A warning is said when its Plan is made, so a build that fails afterwards (here: `--locked`
+/// without a lock) has still shown it.
+#[test]
+fn warnings_are_shown_when_the_build_fails_after_planning() {
+    let t = tempdir();
+    let m = t.path().join("kiln.toml");
+    std::fs::write(
+        &m,
+        "[image]\nname = \"w\"\n\n[[component]]\nname = \"link\"\nkind = \"symlink\"\nto = \"/etc/config\"\ntarget = \"/nowhere/config\"\nwhy = \"a link to a file the image lacks\"\n",
+    )
+    .unwrap();
+    let ok = kiln().arg("build").arg(&m).arg("--plan").output().unwrap();
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let warning = stderr(&ok);
+    assert!(
+        warning.contains("warning:") && warning.contains("/etc/config"),
+        "{warning}"
+    );
+    let out = kiln()
+        .arg("build")
+        .arg(&m)
+        .args(["--locked", "--output"])
+        .arg(format!("oci:{}:1", t.path().join("out").display()))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("--locked needs"), "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("/etc/config"),
+        "{err}"
+    );
+}
