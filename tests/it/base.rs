@@ -143,8 +143,7 @@ fn entry<'a>(plan: &'a Value, path: &str) -> &'a Value {
 
 #[test]
 fn an_image_on_a_pulled_base_reuses_its_layers_ships_only_what_it_lacks_and_runs() {
-    // The registry serves until the end of the test.
-    let (_reg, t, base, d) = registry_base_and_app();
+    let (reg, t, base, d) = registry_base_and_app();
     let m = app_manifest(&d, &base, "");
 
     let plan = plan_in(t.path(), &m);
@@ -198,6 +197,18 @@ fn an_image_on_a_pulled_base_reuses_its_layers_ships_only_what_it_lacks_and_runs
         String::from_utf8_lossy(&out.stdout).starts_with("zlib 1."),
         "{out:?}"
     );
+
+    // Pushed to the base's registry, the base's layers are mounted from its repository (the
+    // pull that fetched the base remembered where they are), not uploaded again.
+    let pushed = run(
+        kiln_in(t.path())
+            .args(["push", "--json"])
+            .arg(format!("oci:{}:1", layout.display()))
+            .arg(format!("docker://{}/app:1", reg.host())),
+        "kiln push app",
+    );
+    let pushed: Value = serde_json::from_str(&pushed).unwrap();
+    assert_eq!(pushed["mounted"], base_layers.len(), "{pushed}");
 
     let archive = t.path().join("app.tar");
     build_in(
