@@ -171,6 +171,7 @@ impl Store {
         let platform = platform_of(&config).map_err(invalid)?;
         let (root, files) = self.root(&chosen.digest, &layers, &config.diff_ids)?;
         Ok(Base {
+            sboms: super::OwnSboms::default(),
             reference: r.clone(),
             digest: chosen.digest.clone(),
             pinned: chosen.pinned.clone(),

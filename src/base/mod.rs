@@ -121,6 +121,25 @@ pub struct Base {
     pub root: PathBuf,
     /// Every path of the merged file system, sorted by path bytes (no `/` itself).
     pub files: Vec<BaseFile>,
+    /// The base's own SBOMs, when kiln stored them beside it (a base kiln built): set by the
+    /// caller that can read artifacts (`ops::build`), empty from [`open`].
+    pub sboms: OwnSboms,
+}
+
+/// The SBOMs a base image carries as artifacts (kiln's SPDX and CycloneDX documents).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnSboms {
+    pub spdx: Option<SbomDoc>,
+    pub cyclonedx: Option<SbomDoc>,
+}
+
+/// One SBOM document of a base: its identity and the digests of its exact bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SbomDoc {
+    /// SPDX `documentNamespace`, or CycloneDX `serialNumber` (`urn:uuid:...`).
+    pub id: String,
+    pub sha256: Digest,
+    pub sha1: crate::digest::Sha1,
 }
 
 /// One path of a base's merged file system.

@@ -161,7 +161,8 @@ fn docker(
             tag: format!("base-{}", digest.hex()),
         },
         select: child.map_or(Select::One, |c| Select::Platform(c.platform_name())),
-        with_referrers: false,
+        // kiln's SBOMs of the base come along (`Base::sboms`); signatures too, unused.
+        with_referrers: true,
         skip_layers: false,
     };
     let pulled = pull::pull(&req, &opts).map_err(reg)?;

@@ -666,6 +666,56 @@ fn base_opener<'a>(
             .as_ref()
             .map_or("", |b| b.reference.as_str());
         let r = crate::base::BaseRef::parse(spec)?;
-        crate::base::open(&r, platform, access, &crate::base::cache_dir()).map(Arc::new)
+        let mut base = crate::base::open(&r, platform, access, &crate::base::cache_dir())?;
+        base.sboms = own_sboms(&r, &base);
+        Ok(Arc::new(base))
+    }
+}
+
+/// The SBOMs kiln stored beside a base image (none for a base kiln did not build): read from
+/// the cache's copy of a registry base (its referrers came along), else from the layout or
+/// archive named; every byte checked against its digest by `image::read`.
+fn own_sboms(r: &crate::base::BaseRef, base: &crate::base::Base) -> crate::base::OwnSboms {
+    use crate::base::BaseRef;
+    let (image, platform) = match r {
+        BaseRef::Docker(_) => (
+            Output::Oci {
+                dir: base.store.clone(),
+                tag: format!("base-{}", base.digest.hex()),
+            },
+            None,
+        ),
+        BaseRef::Oci { dir, tag } => (
+            Output::Oci {
+                dir: dir.clone(),
+                tag: tag.clone(),
+            },
+            Some(base.platform.to_string()),
+        ),
+        BaseRef::OciArchive { file, tag } => (
+            Output::OciArchive {
+                file: file.clone(),
+                tag: tag.clone(),
+            },
+            Some(base.platform.to_string()),
+        ),
+    };
+    let doc = |format: crate::sbom::Format, id_key: &str| {
+        let bytes =
+            crate::image::read::artifact_for(&image, format.media_type(), platform.as_deref())
+                .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let id = v[id_key]
+            .as_str()
+            .filter(|s| s.len() <= 1024 && !s.chars().any(char::is_control))?;
+        Some(crate::base::SbomDoc {
+            id: id.to_string(),
+            sha256: crate::digest::Digest::of(&bytes),
+            sha1: crate::digest::Sha1::of(&bytes),
+        })
+    };
+    crate::base::OwnSboms {
+        spdx: doc(crate::sbom::Format::Spdx, "documentNamespace"),
+        cyclonedx: doc(crate::sbom::Format::CycloneDx, "serialNumber"),
     }
 }

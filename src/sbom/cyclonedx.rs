@@ -130,6 +130,14 @@ fn component<'a>(f: &'a Facts<'a>, c: &'a ComponentInfo) -> Node<'a> {
         fields[0].1 = json!("container").into();
         fields.push(("version", json!(b.digest.to_string()).into()));
         fields.push(("purl", json!(b.purl).into()));
+        // A base kiln built: its own CycloneDX document, by BOM-Link (`urn:cdx:SERIAL/1`).
+        if let Some(d) = &b.sboms.cyclonedx {
+            let serial = d.id.strip_prefix("urn:uuid:").unwrap_or(&d.id);
+            fields.push((
+                "externalReferences",
+                json!([{"type": "bom", "url": format!("urn:cdx:{serial}/1"), "comment": "the base image's own SBOM", "hashes": [{"alg": "SHA-256", "content": d.sha256.hex()}]}]).into(),
+            ));
+        }
     }
     if f.files.iter().any(|x| x.component == c.name) {
         let files = Node::array(move || {

@@ -106,6 +106,8 @@ pub struct BaseFact {
     /// `pkg:oci/NAME@sha256%3AHEX?repository_url=HOST/REPO` (a registry base) or
     /// `pkg:oci/NAME@sha256%3AHEX` (a local one).
     pub purl: String,
+    /// The base's own SBOMs (a base kiln built), referred to from this image's.
+    pub sboms: crate::base::OwnSboms,
 }
 
 impl BaseFact {
@@ -136,6 +138,7 @@ impl BaseFact {
             reference,
             digest: b.digest.clone(),
             purl,
+            sboms: b.sboms.clone(),
         })
     }
 }

@@ -288,6 +288,13 @@ pub(super) fn document<'a>(f: &'a Facts<'a>) -> Node<'a> {
                 .enumerate()
                 .flat_map(move |(i, x)| file_relationships(f, i, x)),
         )
+        .chain(f.base.iter().filter(|b| b.sboms.spdx.is_some()).map(|_| {
+            relationship(
+                "SPDXRef-Image",
+                "DESCENDANT_OF",
+                &format!("{BASE_DOCUMENT}:SPDXRef-Image"),
+            )
+        }))
     });
     let files = Node::array(move || {
         f.files
@@ -295,7 +302,7 @@ pub(super) fn document<'a>(f: &'a Facts<'a>) -> Node<'a> {
             .enumerate()
             .map(|(i, x)| Node::Value(file(i, x)))
     });
-    Node::object(vec![
+    let mut fields = vec![
         ("spdxVersion", json!("SPDX-2.3").into()),
         ("dataLicense", json!("CC0-1.0").into()),
         ("SPDXID", json!("SPDXRef-DOCUMENT").into()),
@@ -318,5 +325,17 @@ pub(super) fn document<'a>(f: &'a Facts<'a>) -> Node<'a> {
         ("packages", packages),
         ("files", files),
         ("relationships", relationships),
-    ])
+    ];
+    // A base kiln built has its own SPDX document: named here, and this image descends from
+    // the image it describes.
+    if let Some(d) = f.base.as_ref().and_then(|b| b.sboms.spdx.as_ref()) {
+        fields.push((
+            "externalDocumentRefs",
+            json!([{"externalDocumentId": BASE_DOCUMENT, "spdxDocument": d.id, "checksum": {"algorithm": "SHA1", "checksumValue": d.sha1.hex()}}]).into(),
+        ));
+    }
+    Node::object(fields)
 }
+
+/// The base image's own SPDX document, as this document refers to it.
+const BASE_DOCUMENT: &str = "DocumentRef-base";

@@ -41,7 +41,7 @@ fn venv() -> PathBuf {
 }
 
 /// `pyspdxtools -i FILE` exits 0 and reports nothing invalid.
-fn validate_spdx(file: &Path) {
+pub(crate) fn validate_spdx(file: &Path) {
     let out = Command::new(venv().join("bin/pyspdxtools"))
         .arg("-i")
         .arg(file)
@@ -62,7 +62,7 @@ fn validate_spdx(file: &Path) {
 }
 
 /// tests/tools/cdx-validate.py (strict JSON schema, then the model's reference checks).
-fn validate_cdx(file: &Path) {
+pub(crate) fn validate_cdx(file: &Path) {
     let out = Command::new(venv().join("bin/python"))
         .arg(repo().join("tests/tools/cdx-validate.py"))
         .arg(file)
