@@ -31,8 +31,8 @@ pub enum Refusal {
     /// The value holds this character, which its format reserves (`:` in passwd).
     #[error("contains `{0}`")]
     Forbidden(char),
-    #[error("is {len} bytes, over the {max} allowed")]
     /// The value is longer than its format allows.
+    #[error("is {len} bytes, over the {max} allowed")]
     TooLong {
         /// The value's length in bytes.
         len: usize,
