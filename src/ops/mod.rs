@@ -18,6 +18,8 @@
 pub mod explain;
 pub mod inspect;
 pub mod ldd;
+// documented with the build op (issue 11)
+#[allow(missing_docs)]
 pub mod lock;
 pub mod pull;
 pub mod push;
