@@ -5,7 +5,7 @@
 //! placed it, DT_NEEDED edges between files, the Debian packages files come from and which of
 //! their files ship, Go modules and Rust crates embedded in binaries), and rendering them as
 //! SPDX 2.3 JSON (`spdx`) and CycloneDX 1.6 JSON (`cyclonedx`) into a writer, streamed: the
-//! small parts of a document are `serde_json::Value`s, the per-file lists are [`Node::Array`]s
+//! small parts of a document are `serde_json::Value`s, the per-file lists are `Node::Array`s
 //! whose elements are made and written one at a time.
 //! Does not own: where the documents go (`image::output` writes them into blobs).
 //! Invariant: deterministic. Times come from SOURCE_DATE_EPOCH, identifiers are derived from
