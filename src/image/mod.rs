@@ -254,7 +254,7 @@ pub struct Replaced {
 /// Media type of the portable plan kiln stores beside the image (for `kiln explain`).
 pub const PLAN_MEDIA_TYPE: &str = "application/vnd.kiln.plan.v1+json";
 /// Media type and content of the empty config of artifact manifests (OCI 1.1).
-pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+pub(crate) const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 pub use crate::oci::SUBJECT_ANNOTATION;
 
 pub(crate) fn layer_descriptor(l: &Layer) -> Descriptor {

@@ -163,7 +163,7 @@ fn image_path(file: &Path, root: &Path) -> Result<(ImagePath, PathBuf), FileErro
 }
 
 /// The target root's nsswitch.conf, for `--dlopen` (glibc's built-in default without one).
-pub fn read_nss(root: &Path) -> resolve::Nss {
+pub(crate) fn read_nss(root: &Path) -> resolve::Nss {
     match fs_err::read_to_string(root.join("etc/nsswitch.conf")) {
         Ok(t) => resolve::Nss::Text(t),
         Err(_) => resolve::Nss::Builtin,

@@ -379,7 +379,7 @@ fn none_in_docker_archive(image: &str, what: &'static str) -> Result<(), Error> 
 }
 
 /// Reads and decrypts a private key; the password is asked for only once the file is read.
-pub fn read_private_key(path: &Path, password: Password<'_>) -> Result<PrivateKey, Error> {
+pub(crate) fn read_private_key(path: &Path, password: Password<'_>) -> Result<PrivateKey, Error> {
     let pem = Zeroizing::new(fs_err::read(path).map_err(Error::ReadKey)?);
     let pass = password()?;
     PrivateKey::from_encrypted_pem(&pem, pass.as_bytes()).map_err(|source| Error::PrivateKey {
@@ -389,7 +389,7 @@ pub fn read_private_key(path: &Path, password: Password<'_>) -> Result<PrivateKe
 }
 
 /// Reads a public key (PEM).
-pub fn read_public_key(path: &Path) -> Result<PublicKey, Error> {
+pub(crate) fn read_public_key(path: &Path) -> Result<PublicKey, Error> {
     let pem = fs_err::read(path).map_err(Error::ReadKey)?;
     PublicKey::from_pem(&pem).map_err(|source| Error::PublicKey {
         path: path.to_path_buf(),

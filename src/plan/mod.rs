@@ -386,7 +386,7 @@ impl From<Diagnostic> for Error {
 
 /// The nsswitch.conf kiln adds when a program uses NSS and no component ships one: only
 /// services built into glibc ≥ 2.34, so no module has to be loaded.
-pub const DEFAULT_NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\ngshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\nethers: files\nrpc: files\n";
+pub(crate) const DEFAULT_NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\ngshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\nethers: files\nrpc: files\n";
 
 /// One path a component (or the resolver on its behalf) wants in the image.
 #[derive(Clone, Debug)]
