@@ -202,13 +202,13 @@ impl Group {
 /// What a component places, by kind, with the kind's fields validated.
 #[derive(Debug)]
 pub enum ComponentSpec {
-    /// `kind = "elf"`: one program or library, its shared libraries resolved.
+    /// `kind = "elf"`: one program or library and, unless `resolve = false`, its loader and libraries.
     Elf {
         /// The host file.
         from: SourcePath,
         /// Its image path.
         to: ImagePath,
-        /// `mode`, else the host file's mode, normalised.
+        /// `mode`, else 0755 for an executable host file and 0644 otherwise.
         mode: Option<u32>,
         /// Owner uid.
         uid: u32,
@@ -223,7 +223,7 @@ pub enum ComponentSpec {
         content: FileContent,
         /// Its image path.
         to: ImagePath,
-        /// `mode`, else the host file's mode normalised (0644 for inline content).
+        /// `mode`, else 0755 for an executable host file and 0644 otherwise (inline content: 0644).
         mode: Option<u32>,
         /// Owner uid.
         uid: u32,
