@@ -212,7 +212,7 @@ pub fn to_bytes<T: Serialize>(v: &T) -> Vec<u8> {
 /// A built image: what was written and its identity.
 #[derive(Clone, Debug)]
 pub struct Built {
-    /// The image manifest's descriptor (with its platform in an index).
+    /// The image manifest's descriptor.
     pub manifest: Descriptor,
     /// The config blob's descriptor.
     pub config: Descriptor,

@@ -28,7 +28,7 @@ pub enum Refusal {
     /// The value holds this other control character.
     #[error("contains control character {0:?}")]
     Control(char),
-    /// The value holds this character, which its format reserves (`:` in passwd).
+    /// The value holds this character, which its format reserves (`:` in passwd, `=` in an env key).
     #[error("contains `{0}`")]
     Forbidden(char),
     /// The value is longer than its format allows.
