@@ -13,7 +13,9 @@ use std::io::{self, Read, Write};
 /// A digest algorithm the OCI image spec registers.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum Algorithm {
+    /// SHA-256, 64 hex digits: what kiln writes.
     Sha256,
+    /// SHA-512, 128 hex digits: read and verified, never written.
     Sha512,
 }
 
@@ -43,11 +45,14 @@ pub struct Digest {
 
 /// An incremental hash in the algorithm of a digest it will be compared with.
 pub enum Hasher {
+    /// Hashing in SHA-256.
     Sha256(Sha256),
+    /// Hashing in SHA-512.
     Sha512(Sha512),
 }
 
 impl Hasher {
+    /// An empty hash in `algorithm`.
     pub fn new(algorithm: Algorithm) -> Hasher {
         match algorithm {
             Algorithm::Sha256 => Hasher::Sha256(Sha256::new()),
@@ -55,6 +60,7 @@ impl Hasher {
         }
     }
 
+    /// Adds `bytes` to the hash.
     pub fn update(&mut self, bytes: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(bytes),
@@ -62,6 +68,7 @@ impl Hasher {
         }
     }
 
+    /// The digest of every byte added.
     pub fn finish(self) -> Digest {
         match self {
             Hasher::Sha256(h) => Digest::from_hasher(h),
@@ -92,13 +99,14 @@ impl Digest {
         self.recompute(bytes) == *self
     }
 
-    pub fn from_hasher(h: Sha256) -> Digest {
+    pub(crate) fn from_hasher(h: Sha256) -> Digest {
         Digest {
             algorithm: Algorithm::Sha256,
             bytes: h.finalize().to_vec().into_boxed_slice(),
         }
     }
 
+    /// The algorithm this digest was computed with.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
@@ -108,6 +116,7 @@ impl Digest {
         hex::encode(&self.bytes)
     }
 
+    /// The first 12 hex digits, for messages and tables (not unique: never a lookup key).
     pub fn short(&self) -> String {
         self.hex()[..12].to_string()
     }
@@ -252,6 +261,7 @@ pub struct HashingWriter<W> {
 }
 
 impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`, with nothing hashed or counted yet.
     pub fn new(inner: W) -> Self {
         HashingWriter {
             inner,
@@ -260,6 +270,7 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
+    /// The inner writer (bytes written to it directly are neither hashed nor counted).
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.inner
     }

@@ -15,7 +15,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
@@ -129,7 +129,7 @@ fn toml_str(s: &str) -> String {
 }
 
 /// The manifest text for `binary`, to be written at `manifest_path`.
-pub fn manifest(
+pub(crate) fn manifest(
     binary: &Path,
     why: &str,
     name: Option<&str>,

@@ -75,29 +75,56 @@
 //! # }
 //! ```
 
-pub mod base;
-pub mod cli;
+#![warn(missing_docs)]
 
 /// The `schema` every JSON document kiln prints carries (results, errors, `--plan --json`, the
 /// portable plan stored beside an image): one version for them all, raised when any of them
 /// changes incompatibly. Documented in docs/json.md.
 pub const JSON_SCHEMA: &str = "kiln/v1";
+
+// The API: build an image from a manifest, read images, run any command as `ops::*`.
 pub mod digest;
-pub mod dpkg;
-pub mod elf;
 pub mod image;
-pub mod init;
-pub mod layer;
-pub mod lock;
 pub mod manifest;
-pub mod oci;
 pub mod ops;
 pub mod plan;
 pub mod progress;
-pub mod registry;
-pub mod resolve;
 pub mod sbom;
-pub mod sign;
-pub mod span;
 pub mod time;
 pub mod types;
+
+// Not API: tests/it (base_open) calls `base::open`; `plan` and `image::output` name its types.
+#[doc(hidden)]
+pub mod base;
+// Not API: src/main.rs calls `cli::main`.
+#[doc(hidden)]
+pub mod cli;
+// Not API: `ops::explain`'s report names `dpkg::Identity`.
+#[doc(hidden)]
+pub mod dpkg;
+// Not API: tests/it (embedded) and the fuzz targets read ELF files through it.
+#[doc(hidden)]
+pub mod elf;
+// Not API: `kiln init`, used by `cli` only.
+pub(crate) mod init;
+// Not API: `image`'s errors and types name its `Layer` and `Error`.
+#[doc(hidden)]
+pub mod layer;
+// Not API: `ops::lock` and `ops::sign` name its lock file types.
+#[doc(hidden)]
+pub mod lock;
+// Not API: the fuzz targets read layouts and archives through it; `image` and `ops` name its types.
+#[doc(hidden)]
+pub mod oci;
+// Not API: `ops` requests name its access and transfer progress types.
+#[doc(hidden)]
+pub mod registry;
+// Not API: the fuzz targets drive its `Resolver`; `plan` and `ops::ldd` name its types.
+#[doc(hidden)]
+pub mod resolve;
+// Not API: `ops::sign` requests and reports name its key and signature types.
+#[doc(hidden)]
+pub mod sign;
+// Not API: the fuzz targets use `span::SourceFile`; `manifest` errors carry its `Location`s.
+#[doc(hidden)]
+pub mod span;

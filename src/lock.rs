@@ -36,7 +36,7 @@ pub struct Lock {
     #[serde(default)]
     pub modes: BTreeMap<String, String>,
     /// `tree` and `tzdata` components: name -> "sha256:HEX N entries", the digest over one
-    /// line per entry the component places (see [`tree_line`]).
+    /// line per entry the component places (see `tree_line`).
     #[serde(default)]
     pub trees: BTreeMap<String, String>,
     /// `[image] base`: the reference as written -> the digest it named when the lock was

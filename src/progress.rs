@@ -45,15 +45,30 @@ pub enum Event<'a> {
     /// The step begins; `label` says on what (a layer's name, a platform), `total` is in the
     /// step's unit when known.
     Start {
+        /// Which step begins.
         step: Step,
+        /// On what the step runs (a layer's name, a platform).
         label: &'a str,
+        /// The step's size in its unit, when known.
         total: Option<u64>,
     },
     /// `by` more units of the current step are done.
-    Advance { step: Step, by: u64 },
+    Advance {
+        /// The step that advanced.
+        step: Step,
+        /// Units done since the last event.
+        by: u64,
+    },
     /// The step ended: `items` things done (files hashed, objects resolved, entries written)
     /// and `units` of the step's unit in all.
-    Finish { step: Step, items: u64, units: u64 },
+    Finish {
+        /// The step that ended.
+        step: Step,
+        /// Things done: files hashed, objects resolved, entries written.
+        items: u64,
+        /// The step's units in all.
+        units: u64,
+    },
     /// A warning about what is being built (`PLATFORM: ` in front when the manifest lists
     /// several), said as soon as it is known, so a run that fails later has still said it.
     Warning(&'a str),
@@ -61,6 +76,7 @@ pub enum Event<'a> {
 
 /// Receives progress events. Every method has a no-op default.
 pub trait Progress {
+    /// Receives one event; the default ignores it.
     fn event(&self, _event: Event<'_>) {}
 }
 
@@ -97,7 +113,7 @@ pub fn emit(event: Event<'_>) {
 }
 
 /// A writer that reports the bytes written through it as `Advance` of `step`.
-pub struct Counting<W> {
+pub(crate) struct Counting<W> {
     inner: W,
     step: Step,
     /// Bytes written and not yet reported (reported in 64 KiB steps).
@@ -106,7 +122,7 @@ pub struct Counting<W> {
 }
 
 impl<W> Counting<W> {
-    pub fn new(inner: W, step: Step) -> Counting<W> {
+    pub(crate) fn new(inner: W, step: Step) -> Counting<W> {
         Counting {
             inner,
             step,
@@ -116,7 +132,7 @@ impl<W> Counting<W> {
     }
 
     /// The bytes written through it.
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.total
     }
 

@@ -7,9 +7,11 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Epoch(pub u64);
 
+/// A `SOURCE_DATE_EPOCH` that is not a whole number of seconds a tar header can hold.
 #[derive(Debug, thiserror::Error)]
 #[error("SOURCE_DATE_EPOCH must be a whole number of seconds since 1970, not {value:?}")]
 pub struct EpochError {
+    /// The value as given.
     pub value: String,
 }
 
@@ -22,6 +24,7 @@ impl Epoch {
         }
     }
 
+    /// Parses a number of seconds (surrounding whitespace ignored); errors unless it is a whole number below 8^11 (what a tar header holds).
     pub fn parse(v: &str) -> Result<Epoch, EpochError> {
         let t = v.trim();
         // Tar headers hold 11 octal digits; 8^11 - 1 seconds is the year 2242.

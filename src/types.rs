@@ -59,6 +59,7 @@ pub fn path_limits(s: &str) -> Result<(), PathLimit> {
 pub struct ImagePath(String);
 
 impl ImagePath {
+    /// The image's root, `/`.
     pub fn root() -> ImagePath {
         ImagePath("/".into())
     }
@@ -87,10 +88,12 @@ impl ImagePath {
         Ok(ImagePath(path))
     }
 
+    /// The normalised path, e.g. `/usr/bin/x`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// True for `/`.
     pub fn is_root(&self) -> bool {
         self.0 == "/"
     }
@@ -111,6 +114,7 @@ impl ImagePath {
         Ok(ImagePath(path))
     }
 
+    /// The containing directory; `None` for `/`.
     pub fn parent(&self) -> Option<ImagePath> {
         if self.is_root() {
             return None;
@@ -123,6 +127,7 @@ impl ImagePath {
         })
     }
 
+    /// The last component (`x` of `/usr/bin/x`); empty for `/`.
     pub fn file_name(&self) -> &str {
         self.0.rsplit('/').next().unwrap_or("")
     }
@@ -163,12 +168,19 @@ impl fmt::Debug for ImagePath {
 /// A CPU architecture kiln builds images for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Arch {
+    /// x86-64 (`linux/amd64`).
     Amd64,
+    /// AArch64 (`linux/arm64`).
     Arm64,
+    /// 32-bit Arm, hard float (`linux/arm/v7`).
     ArmV7,
+    /// 32-bit x86 (`linux/386`).
     I386,
+    /// 64-bit little-endian POWER (`linux/ppc64le`).
     Ppc64le,
+    /// IBM Z (`linux/s390x`).
     S390x,
+    /// 64-bit RISC-V (`linux/riscv64`).
     Riscv64,
 }
 
@@ -277,6 +289,7 @@ const ARCHES: [ArchRow; 7] = [
 const OTHER_MACHINES: [(u16, &str); 3] = [(8, "mips"), (20, "ppc"), (258, "loongarch")];
 
 impl Arch {
+    /// Every architecture kiln builds for, in the order messages list them.
     pub const ALL: [Arch; 7] = [
         Arch::Amd64,
         Arch::Arm64,
@@ -310,6 +323,7 @@ impl Arch {
         Arch::from_rust_name(std::env::consts::ARCH)
     }
 
+    /// The ELF `e_machine` of the architecture's programs.
     pub fn elf_machine(self) -> u16 {
         self.row().machine
     }
@@ -324,6 +338,7 @@ impl Arch {
         self.row().variant
     }
 
+    /// The Debian multiarch triplet (`x86_64-linux-gnu`), the library directory name under `/usr/lib`.
     pub fn debian_triplet(self) -> &'static str {
         self.row().triplet
     }
@@ -353,6 +368,7 @@ pub fn elf_machine_name(machine: u16) -> String {
 /// An OCI platform kiln builds for: `linux/ARCH[/VARIANT]` (only `linux`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Platform {
+    /// The platform's CPU architecture (the OS is always `linux`).
     pub arch: Arch,
 }
 
@@ -369,6 +385,7 @@ impl Platform {
             .collect()
     }
 
+    /// Reads `linux/ARCH[/VARIANT]` as OCI writes it (`linux/amd64`, `linux/arm/v7`); `None` for any platform kiln does not build.
     pub fn parse(s: &str) -> Option<Platform> {
         Arch::ALL
             .iter()
@@ -376,14 +393,17 @@ impl Platform {
             .find(|p| p.to_string() == s)
     }
 
+    /// The OCI `os`: always `linux`.
     pub fn os(self) -> &'static str {
         "linux"
     }
 
+    /// The OCI `architecture` (`amd64`, `arm64`, ...).
     pub fn architecture(self) -> &'static str {
         self.arch.oci_architecture()
     }
 
+    /// The OCI `variant` (`v7` for 32-bit Arm), if the architecture has one.
     pub fn variant(self) -> Option<&'static str> {
         self.arch.oci_variant()
     }
@@ -408,8 +428,11 @@ impl fmt::Display for Platform {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LayerKind {
+    /// Accounts, CA bundle, time zones, os-release and directories: the files that change least.
     Base,
+    /// Shared libraries the programs need (resolved closures).
     Libraries,
+    /// The manifest's programs, files and trees: the files that change most.
     Application,
     /// A layer of the image this one is built on (`[image] base`): reused byte for byte, never
     /// written by kiln. Not in [`LayerKind::ALL`], the layers kiln writes.
@@ -417,12 +440,14 @@ pub enum LayerKind {
 }
 
 impl LayerKind {
+    /// The layers kiln writes, bottom to top.
     pub const ALL: [LayerKind; 3] = [
         LayerKind::Base,
         LayerKind::Libraries,
         LayerKind::Application,
     ];
 
+    /// The layer's name, as the manifest's `layer` key and `--plan` spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             LayerKind::Base => "base",
@@ -441,12 +466,16 @@ pub enum CpuLevel {
     /// x86-64 baseline: no glibc-hwcaps subdirectory is eligible.
     #[default]
     Baseline,
+    /// x86-64-v2 (SSE4.2, POPCNT): `glibc-hwcaps/x86-64-v2` is searched.
     V2,
+    /// x86-64-v3 (AVX2, FMA): `x86-64-v3` and `x86-64-v2` are searched.
     V3,
+    /// x86-64-v4 (AVX-512): every `glibc-hwcaps` level is searched.
     V4,
 }
 
 impl CpuLevel {
+    /// Reads the manifest's `cpu-level` (`baseline`/`x86-64`, `x86-64-v2`/`v2`, ... `v4`); `None` for anything else.
     pub fn parse(s: &str) -> Option<CpuLevel> {
         match s {
             "baseline" | "x86-64" => Some(CpuLevel::Baseline),
@@ -490,19 +519,30 @@ impl Default for Gconv {
 /// The kinds of `[[component]]`, as the manifest's `kind` names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ComponentKind {
+    /// A program or library, with its shared-library closure resolved.
     Elf,
+    /// One file copied from the host, or inline `content`.
     File,
+    /// A directory tree copied from the host.
     Tree,
+    /// An empty directory.
     Dir,
+    /// A symbolic link.
     Symlink,
+    /// Users and groups: `/etc/passwd` and `/etc/group`.
     Accounts,
+    /// The CA certificate bundle.
     CaBundle,
+    /// Time-zone data.
     Tzdata,
+    /// `/etc/os-release`.
     OsRelease,
+    /// The image's base image (`[image] base`), its files in their own layers.
     Base,
 }
 
 impl ComponentKind {
+    /// Every kind, in the order messages list them.
     pub const ALL: [ComponentKind; 10] = [
         ComponentKind::Elf,
         ComponentKind::File,
@@ -530,6 +570,7 @@ impl ComponentKind {
         "base",
     ];
 
+    /// The kind's name as the manifest's `kind` spells it (`ca-bundle`).
     pub fn as_str(self) -> &'static str {
         let i = ComponentKind::ALL
             .iter()
@@ -538,6 +579,7 @@ impl ComponentKind {
         ComponentKind::NAMES[i]
     }
 
+    /// Reads a manifest `kind` name; `None` for an unknown one.
     pub fn parse(s: &str) -> Option<ComponentKind> {
         let i = ComponentKind::NAMES.iter().position(|&n| n == s)?;
         Some(ComponentKind::ALL[i])

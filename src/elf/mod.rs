@@ -84,7 +84,7 @@ pub struct VersionNeed {
     pub versions: Vec<(String, bool)>,
 }
 
-/// One entry of a `.note.dlopen` note (https://systemd.io/ELF_DLOPEN_METADATA/).
+/// One entry of a `.note.dlopen` note (<https://systemd.io/ELF_DLOPEN_METADATA/>).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DlopenNote {
     #[serde(default)]

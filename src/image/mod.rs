@@ -22,80 +22,80 @@ pub use crate::oci::{
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ImageManifest {
-    pub schema_version: u32,
-    pub media_type: &'static str,
+pub(crate) struct ImageManifest {
+    pub(crate) schema_version: u32,
+    pub(crate) media_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub artifact_type: Option<String>,
-    pub config: Descriptor,
-    pub layers: Vec<Descriptor>,
+    pub(crate) artifact_type: Option<String>,
+    pub(crate) config: Descriptor,
+    pub(crate) layers: Vec<Descriptor>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject: Option<Descriptor>,
+    pub(crate) subject: Option<Descriptor>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Index {
-    pub schema_version: u32,
-    pub media_type: &'static str,
-    pub manifests: Vec<Descriptor>,
+pub(crate) struct Index {
+    pub(crate) schema_version: u32,
+    pub(crate) media_type: &'static str,
+    pub(crate) manifests: Vec<Descriptor>,
 }
 
 #[derive(Serialize)]
-pub struct Config {
-    pub created: String,
-    pub architecture: String,
+pub(crate) struct Config {
+    pub(crate) created: String,
+    pub(crate) architecture: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-    pub os: &'static str,
-    pub config: RunConfig,
-    pub rootfs: RootFs,
-    pub history: Vec<History>,
+    pub(crate) variant: Option<String>,
+    pub(crate) os: &'static str,
+    pub(crate) config: RunConfig,
+    pub(crate) rootfs: RootFs,
+    pub(crate) history: Vec<History>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct RunConfig {
-    pub user: String,
+pub(crate) struct RunConfig {
+    pub(crate) user: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub exposed_ports: BTreeMap<String, BTreeMap<String, String>>,
-    pub env: Vec<String>,
+    pub(crate) exposed_ports: BTreeMap<String, BTreeMap<String, String>>,
+    pub(crate) env: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub entrypoint: Option<Vec<String>>,
+    pub(crate) entrypoint: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cmd: Option<Vec<String>>,
-    pub working_dir: String,
+    pub(crate) cmd: Option<Vec<String>>,
+    pub(crate) working_dir: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     /// A base image's, kept.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop_signal: Option<String>,
+    pub(crate) stop_signal: Option<String>,
     /// A base image's, kept.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub volumes: BTreeMap<String, BTreeMap<String, String>>,
+    pub(crate) volumes: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Serialize)]
-pub struct RootFs {
+pub(crate) struct RootFs {
     #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub diff_ids: Vec<Digest>,
+    pub(crate) kind: &'static str,
+    pub(crate) diff_ids: Vec<Digest>,
 }
 
 /// One step of the image's history: kiln's layers always say all three; a base image's
 /// steps are kept as they were (some without a time, some that made no layer).
 #[derive(Serialize)]
-pub struct History {
+pub(crate) struct History {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
+    pub(crate) created: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_by: Option<String>,
+    pub(crate) created_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
+    pub(crate) comment: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub empty_layer: bool,
+    pub(crate) empty_layer: bool,
 }
 
 /// The OCI platform of a Plan: the one the Plan decided (`Plan::platform`).
@@ -110,7 +110,7 @@ pub fn platform(plan: &Plan) -> Platform {
 
 /// The config JSON for `plan` with `layers` (a base image's first, then kiln's): a pure view
 /// of the Plan's decisions (`Plan::run`, `Plan::platform`, the base's history).
-pub fn config(plan: &Plan, layers: &[Layer]) -> Config {
+pub(crate) fn config(plan: &Plan, layers: &[Layer]) -> Config {
     let created = plan.epoch.rfc3339();
     let p = platform(plan);
     let run = &plan.run;
@@ -212,8 +212,11 @@ pub fn to_bytes<T: Serialize>(v: &T) -> Vec<u8> {
 /// A built image: what was written and its identity.
 #[derive(Clone, Debug)]
 pub struct Built {
+    /// The image manifest's descriptor.
     pub manifest: Descriptor,
+    /// The config blob's descriptor.
     pub config: Descriptor,
+    /// The layers, bottom to top (a base image's first).
     pub layers: Vec<Layer>,
     /// Artifact manifests whose subject is the image (SBOMs, the plan); `manifest` names
     /// each by an [`crate::oci::ARTIFACT_ANNOTATIONS`] annotation.
@@ -226,7 +229,9 @@ pub struct Built {
 /// image's manifest, or the image index over several).
 #[derive(Clone, Debug)]
 pub struct BuiltSet {
+    /// What the tag points at: the only image's manifest, or the index over several.
     pub top: Descriptor,
+    /// One image per platform, in the order of the Plans given.
     pub images: Vec<Built>,
     /// When the build moved an existing tag of an `oci:` layout: what the previous image
     /// left unreachable (`kiln gc` removes it).
@@ -236,17 +241,20 @@ pub struct BuiltSet {
 /// What re-tagging left behind in a layout: blobs no tag reaches any more.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Replaced {
+    /// The tag that moved.
     pub tag: String,
     /// The previous image manifest (or index) the tag pointed at.
     pub previous: Digest,
+    /// How many blobs only the previous image reached.
     pub unreachable_blobs: usize,
+    /// Their total size in bytes.
     pub unreachable_bytes: u64,
 }
 
 /// Media type of the portable plan kiln stores beside the image (for `kiln explain`).
 pub const PLAN_MEDIA_TYPE: &str = "application/vnd.kiln.plan.v1+json";
 /// Media type and content of the empty config of artifact manifests (OCI 1.1).
-pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+pub(crate) const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 pub use crate::oci::SUBJECT_ANNOTATION;
 
 pub(crate) fn layer_descriptor(l: &Layer) -> Descriptor {

@@ -37,22 +37,34 @@ use std::path::{Path, PathBuf};
 
 pub use crate::oci::transport::Output;
 
+/// Why an image could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The output is not a valid `oci:`, `oci-archive:` or `docker-archive:` spec.
     #[error(transparent)]
     Spec(#[from] crate::oci::transport::SpecError),
+    /// Writing a file of the output failed.
     #[error("cannot write image to {}", path.display())]
     Write {
+        /// The file's path.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: io::Error,
     },
+    /// An `oci:` output names a folder that exists and is not a layout.
     #[error("{} exists and is not an OCI image layout (no oci-layout file); kiln will not write into it", path.display())]
-    NotALayout { path: PathBuf },
+    NotALayout {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// A layer could not be written.
     #[error(transparent)]
     Layer(#[from] layer::Error),
+    /// The existing layout or a base image's blob could not be read or failed its checks.
     #[error(transparent)]
     Oci(#[from] oci::Error),
+    /// A docker-archive was asked for this many platforms (it holds one image).
     #[error("a docker-archive holds one platform's image, and the manifest lists {0}: use oci: or oci-archive:, which hold an image index")]
     MultiPlatformDockerArchive(usize),
     /// A layer of the base image cannot be copied as it is.

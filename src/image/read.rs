@@ -14,19 +14,36 @@ use crate::oci::layout::Layout;
 use crate::oci::{self, parse_manifest, Descriptor, Index, Manifest, MAX_ARTIFACT, MAX_MANIFEST};
 use std::path::{Path, PathBuf};
 
+/// Why an artifact could not be read from an image.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A manifest or blob could not be read or failed its checks.
     #[error(transparent)]
     Oci(#[from] oci::Error),
+    /// The tag, or the platform asked for, is not in the image.
     #[error("{what} in {}", path.display())]
-    NotFound { path: PathBuf, what: String },
+    NotFound {
+        /// The image's layout or archive.
+        path: PathBuf,
+        /// What is missing, in words (`no such tag ...`).
+        what: String,
+    },
     /// The image has no artifact of this kind: kiln did not build it.
     #[error("{what} in {}", path.display())]
-    NoArtifact { path: PathBuf, what: String },
+    NoArtifact {
+        /// The image's layout or archive.
+        path: PathBuf,
+        /// Which artifact is missing, in words.
+        what: String,
+    },
+    /// An artifact link of the image is malformed.
     #[error("manifest {digest} in {}: {why}", path.display())]
     NotAManifest {
+        /// The image's layout or archive.
         path: PathBuf,
+        /// The manifest with the bad link.
         digest: Digest,
+        /// What is wrong with it.
         why: String,
     },
 }

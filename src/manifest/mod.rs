@@ -24,20 +24,29 @@ use crate::span::{Diagnostic, Location, SourceFile};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Why a manifest could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The file could not be read.
     #[error("cannot read manifest {}", path.display())]
     Read {
+        /// The manifest's path.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not UTF-8.
     #[error("manifest {} is not UTF-8 text (invalid byte at line {line}, column {col})", path.display())]
     NotUtf8 {
+        /// The manifest's path.
         path: PathBuf,
+        /// Line of the first invalid byte (1-based).
         line: usize,
+        /// Column of the first invalid byte (1-based).
         col: usize,
     },
+    /// The TOML is malformed or breaks a rule: message, location and hint.
     #[error(transparent)]
     Invalid(#[from] Box<Diagnostic>),
 }

@@ -12,10 +12,13 @@ use std::sync::Arc;
 /// A validated manifest.
 #[derive(Debug)]
 pub struct Manifest {
+    /// The manifest's text, for rendering errors with their source line.
     pub file: Arc<SourceFile>,
     /// The manifest's folder, canonical; relative sources are resolved against it.
     pub dir: PathBuf,
+    /// The `[image]` table.
     pub image: ImageSpec,
+    /// The `[[component]]`s, in manifest order.
     pub components: Vec<Component>,
     /// Run-time loads left out on purpose (`[[waive]]`): key → reason.
     pub waivers: Vec<Waiver>,
@@ -29,22 +32,32 @@ pub struct Waiver {
     /// `libgcc_s.so.1`, `nss:SERVICE`, `gconv`, a soname, a `.note.dlopen` feature, or
     /// `shell:PATH` (a program's shell use in an image without `/bin/sh`).
     pub load: String,
+    /// Why the load may be left out, as written.
     pub why: String,
+    /// Where the `[[waive]]` table is.
     pub location: Location,
 }
 
+/// The validated `[image]` table: name and run configuration.
 #[derive(Debug)]
 pub struct ImageSpec {
+    /// The image's name.
     pub name: String,
+    /// `entrypoint`, when given.
     pub entrypoint: Option<Vec<String>>,
+    /// `cmd`, when given.
     pub cmd: Option<Vec<String>>,
     /// Numeric `uid:gid`, resolved against the accounts components.
     pub user: (u32, u32),
+    /// The working directory (`/` unless given).
     pub workdir: ImagePath,
+    /// `env`: variables set in the image config (PATH and SSL_CERT_FILE are added by `plan`).
     pub env: BTreeMap<String, String>,
     /// Canonical `PORT/PROTO`.
     pub ports: Vec<String>,
+    /// `labels` of the image config.
     pub labels: BTreeMap<String, String>,
+    /// `annotations` of the image manifest.
     pub annotations: BTreeMap<String, String>,
     /// The x86-64 level the image's CPUs have at least (decides glibc-hwcaps directories).
     pub cpu_level: CpuLevel,
@@ -65,7 +78,9 @@ pub struct ImageSpec {
 /// `[image] base`: the reference as written and where.
 #[derive(Clone, Debug)]
 pub struct BaseSpec {
+    /// The base image reference, as written (`docker://...`, `oci:...`, `oci-archive:...`).
     pub reference: String,
+    /// Where the manifest gives it.
     pub location: Location,
 }
 
@@ -73,18 +88,28 @@ pub struct BaseSpec {
 /// Serialised (the plan JSON) with snake_case keys, as every JSON kiln writes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Ownership {
+    /// `owner`: who answers for the component.
     pub owner: Option<String>,
+    /// `capabilities`: what the component lets the image do.
     pub capabilities: Vec<String>,
+    /// `cadence`: how often it is updated.
     pub cadence: Option<String>,
+    /// `remove-when`: the condition under which it goes.
     pub remove_when: Option<String>,
 }
 
+/// One validated `[[component]]`: what it places, why, and in which layer.
 #[derive(Debug)]
 pub struct Component {
+    /// The component's unique name.
     pub name: String,
+    /// Why the image needs it (`why`, never empty).
     pub why: String,
+    /// Who owns it and when it goes, `[defaults]` filled in.
     pub ownership: Ownership,
+    /// The layer its files go to.
     pub layer: LayerKind,
+    /// What it places, by kind.
     pub spec: ComponentSpec,
     /// `loaded-from` (elf and tree): image directories the program loads libraries from
     /// itself (a JVM's `lib/server`), so a DT_NEEDED of its objects that names a library in
@@ -99,7 +124,9 @@ pub struct Component {
 /// One `loaded-from` directory, with where the manifest names it.
 #[derive(Clone, Debug)]
 pub struct LoadedFrom {
+    /// The image directory.
     pub dir: ImagePath,
+    /// Where the manifest names it.
     pub location: Location,
 }
 
@@ -112,12 +139,16 @@ pub struct SourcePath {
     pub host: PathBuf,
     /// Whether it was relative (and so must stay inside the manifest's folder).
     pub relative: bool,
+    /// Where the manifest names it.
     pub location: Location,
 }
 
+/// Where a `file` component's bytes come from.
 #[derive(Clone, Debug)]
 pub enum FileContent {
+    /// `from`: a host file.
     Path(SourcePath),
+    /// `content`: the text itself.
     Inline(String),
 }
 
@@ -125,13 +156,17 @@ pub enum FileContent {
 /// so a passwd line made of them has exactly seven fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
+    /// The login name.
     pub name: AccountName,
+    /// The numeric user id.
     pub uid: u32,
+    /// The primary group id.
     pub gid: u32,
     /// The fifth passwd field; the user's name unless the manifest gives `gecos`.
     pub gecos: PasswdField,
     /// An absolute, normalised image path.
     pub home: PasswdField,
+    /// The login shell: an absolute image path.
     pub shell: PasswdField,
 }
 
@@ -148,8 +183,11 @@ impl User {
 /// A group in /etc/group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
+    /// The group name.
     pub name: AccountName,
+    /// The numeric group id.
     pub gid: u32,
+    /// Its supplementary members.
     pub members: Vec<AccountName>,
 }
 
@@ -161,58 +199,102 @@ impl Group {
     }
 }
 
+/// What a component places, by kind, with the kind's fields validated.
 #[derive(Debug)]
 pub enum ComponentSpec {
+    /// `kind = "elf"`: one program or library and, unless `resolve = false`, its loader and libraries.
     Elf {
+        /// The host file.
         from: SourcePath,
+        /// Its image path.
         to: ImagePath,
+        /// `mode`, else 0755 for an executable host file and 0644 otherwise.
         mode: Option<u32>,
+        /// Owner uid.
         uid: u32,
+        /// Owner gid.
         gid: u32,
+        /// `resolve` (default true): whether its shared-library closure ships.
         resolve: bool,
     },
+    /// `kind = "file"`: one file.
     File {
+        /// Its bytes: a host file or inline text.
         content: FileContent,
+        /// Its image path.
         to: ImagePath,
+        /// `mode`, else 0755 for an executable host file and 0644 otherwise (inline content: 0644).
         mode: Option<u32>,
+        /// Owner uid.
         uid: u32,
+        /// Owner gid.
         gid: u32,
     },
+    /// `kind = "tree"`: a host directory tree.
     Tree {
+        /// The host directory.
         from: SourcePath,
+        /// The image directory it is placed at.
         to: ImagePath,
+        /// Globs of the paths to keep, relative to `from` (`**` unless given).
         include: Vec<String>,
+        /// Globs of the paths to leave out.
         exclude: Vec<String>,
+        /// Owner uid of every entry.
         uid: u32,
+        /// Owner gid of every entry.
         gid: u32,
+        /// `resolve` (default true): whether the closures of its ELF files ship.
         resolve: bool,
     },
+    /// `kind = "dir"`: an empty directory.
     Dir {
+        /// Its image path.
         to: ImagePath,
+        /// Its mode.
         mode: u32,
+        /// Owner uid.
         uid: u32,
+        /// Owner gid.
         gid: u32,
     },
+    /// `kind = "symlink"`: a symbolic link.
     Symlink {
+        /// The link's image path.
         to: ImagePath,
+        /// What the link points at, as written.
         target: String,
     },
+    /// `kind = "accounts"`: `/etc/passwd` and `/etc/group`.
     Accounts {
+        /// The users, in manifest order.
         users: Vec<User>,
+        /// The groups, in manifest order.
         groups: Vec<Group>,
     },
+    /// `kind = "ca-bundle"`: one PEM file concatenated from host files.
     CaBundle {
+        /// The bundles to start from.
         from: Vec<SourcePath>,
+        /// More PEM files appended after them.
         extra: Vec<SourcePath>,
+        /// The bundle's image path.
         to: ImagePath,
     },
+    /// `kind = "tzdata"`: zoneinfo files.
     Tzdata {
+        /// The zones to ship; every zone when `None`.
         zones: Option<Vec<String>>,
+        /// The host zoneinfo directory.
         from: SourcePath,
+        /// The image directory they go to.
         to: ImagePath,
     },
+    /// `kind = "os-release"`: an os-release file.
     OsRelease {
+        /// Its `KEY=value` fields, checked.
         fields: BTreeMap<String, String>,
+        /// Its image path.
         to: ImagePath,
     },
     /// The files of `[image] base`: they are in the base's layers, never copied.
@@ -220,6 +302,7 @@ pub enum ComponentSpec {
 }
 
 impl ComponentSpec {
+    /// The kind this spec is.
     pub fn component_kind(&self) -> ComponentKind {
         match self {
             ComponentSpec::Elf { .. } => ComponentKind::Elf,
@@ -235,6 +318,7 @@ impl ComponentSpec {
         }
     }
 
+    /// The kind's name as the manifest's `kind` spells it.
     pub fn kind(&self) -> &'static str {
         self.component_kind().as_str()
     }

@@ -16,32 +16,51 @@ use std::fmt;
 /// (`"a:b" contains `:``).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// The value is empty.
     #[error("is empty")]
     Empty,
+    /// The value holds a NUL byte.
     #[error("contains a NUL byte")]
     Nul,
+    /// The value holds a newline.
     #[error("contains a newline")]
     Newline,
+    /// The value holds this other control character.
     #[error("contains control character {0:?}")]
     Control(char),
+    /// The value holds this character, which its format reserves (`:` in passwd, `=` in an env key).
     #[error("contains `{0}`")]
     Forbidden(char),
+    /// The value is longer than its format allows.
     #[error("is {len} bytes, over the {max} allowed")]
-    TooLong { len: usize, max: usize },
+    TooLong {
+        /// The value's length in bytes.
+        len: usize,
+        /// The most the format allows.
+        max: usize,
+    },
+    /// A path that must be absolute is not.
     #[error("is not an absolute path")]
     Relative,
+    /// An account name starts with this character.
     #[error("starts with {0:?}; names start with a letter, digit, `_` or `.`")]
     BadStart(char),
+    /// An account name holds this character.
     #[error("contains {0:?}; names hold letters, digits, `_`, `.`, `-` and a final `$`")]
     BadChar(char),
+    /// An account name is all digits.
     #[error("is all digits, which tools would read as a numeric id")]
     Numeric,
+    /// An account name is `.` or `..`.
     #[error("is `.` or `..`")]
     Dots,
+    /// A path component is this many bytes, over 255.
     #[error("is too long: path component of {0} bytes exceeds 255")]
     LongComponent(usize),
+    /// A path is this many bytes, over 4096.
     #[error("is too long: path of {0} bytes exceeds 4096")]
     LongPath(usize),
+    /// An os-release key holds something other than upper-case letters, digits and `_`.
     #[error("may hold only upper-case letters, digits and `_`")]
     NotUpperSnake,
 }
@@ -85,6 +104,7 @@ fn no_control(s: &str) -> Result<(), Refusal> {
 pub struct AccountName(String);
 
 impl AccountName {
+    /// Checks `s` against shadow's rules; the refusal says which one it breaks.
     pub fn new(s: &str) -> Result<AccountName, Refusal> {
         let Some(first) = s.chars().next() else {
             return Err(Refusal::Empty);
@@ -113,6 +133,7 @@ impl AccountName {
         Ok(AccountName(s.to_string()))
     }
 
+    /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -158,6 +179,7 @@ impl PasswdField {
         Ok(f)
     }
 
+    /// The field's text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

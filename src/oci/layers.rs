@@ -191,7 +191,7 @@ fn invalid(image: &str, why: String) -> Error {
 }
 
 /// `name` as an absolute, normalised path: `./`, `/` and empty components dropped; `..`,
-/// NUL, an empty name (other than the root) or more than [`MAX_NAME`] bytes refused.
+/// NUL, an empty name (other than the root) or more than `MAX_NAME` bytes refused.
 pub fn normalise(raw: &[u8]) -> Result<String, String> {
     if raw.len() > MAX_NAME {
         return Err(format!(

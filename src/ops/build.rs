@@ -7,7 +7,7 @@
 //! lock policy, the engine to load into, base image access, the epoch), its steps in order
 //! (outputs checked, manifests read and selected, Plans made, the lock checked, images
 //! written, the lock written, pushed, loaded), the sysroot and base image of each Plan
-//! ([`root_of`], opened through `base::open` for the platform the Plan decides), running
+//! (`root_of`, opened through `base::open` for the platform the Plan decides), running
 //! `ENGINE load` with its output captured, and the report: every platform's Plan (its
 //! warnings), what the lock step did, the sets written, the push summary, the load command.
 //! Does not own: reading the manifest from stdin, credentials and passwords, which program an
@@ -54,11 +54,14 @@ pub enum LockPolicy {
 /// A local container engine the image is loaded into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
+    /// Podman (`podman load -i`).
     Podman,
+    /// Docker (`docker load -i`).
     Docker,
 }
 
 impl Engine {
+    /// The engine's program name (`podman`, `docker`).
     pub fn name(self) -> &'static str {
         match self {
             Engine::Podman => "podman",
@@ -79,6 +82,7 @@ impl Engine {
 /// docker-archive.
 #[derive(Debug, Clone)]
 pub struct Load {
+    /// Which engine.
     pub engine: Engine,
     /// The program to run (the engine's name, or the caller's override).
     pub program: PathBuf,
@@ -87,6 +91,7 @@ pub struct Load {
 /// Push the image after building it.
 #[derive(Debug, Clone)]
 pub struct Push {
+    /// The registry repository and tag to push to.
     pub destination: Reference,
     /// Credentials, TLS, mount sources, jobs, chunk size; its `progress` receives the
     /// transfer.
@@ -98,6 +103,7 @@ pub struct Push {
 /// What to build, and where to.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
+    /// The manifest to build.
     pub manifest: ManifestSource,
     /// Where to write the image (empty: `oci:out/NAME:latest`); each layer is compressed
     /// once and every output holds the same image manifest.
@@ -106,15 +112,19 @@ pub struct BuildRequest {
     /// (`linux/arm64`), so a name the manifest lacks is reported with the list it has; empty:
     /// all.
     pub platforms: Vec<String>,
+    /// Check or update the lock ([`LockPolicy`]).
     pub lock_policy: LockPolicy,
     /// The lock file (`None`: none, as for a manifest from stdin).
     pub lock_path: Option<PathBuf>,
     /// Make and check the Plans (and the lock under [`LockPolicy::Locked`]), write nothing.
     pub plan_only: bool,
+    /// Push after writing the outputs.
     pub push: Option<Push>,
+    /// Load into a local engine after writing the outputs.
     pub load: Option<Load>,
     /// How a base image's registry is reached.
     pub base: crate::base::Access,
+    /// `SOURCE_DATE_EPOCH`: every time in the image.
     pub epoch: Epoch,
 }
 
@@ -143,8 +153,11 @@ pub struct Built {
     pub outputs: Vec<Output>,
     /// What each output holds, in the order of `outputs` (the same images in each).
     pub sets: Vec<BuiltSet>,
+    /// What the lock step did.
     pub lock: LockNote,
+    /// The push's summary, when one was asked for.
     pub pushed: Option<registry::Summary>,
+    /// The load's result, when one was asked for.
     pub loaded: Option<Loaded>,
 }
 
@@ -153,6 +166,7 @@ pub struct Built {
 pub enum LockNote {
     /// Nothing written: the lock was the same, checked only, or there is none.
     Unchanged,
+    /// Written anew (there was none).
     Wrote(PathBuf),
     /// Updated, with this many changes.
     Updated(PathBuf, usize),
@@ -161,6 +175,7 @@ pub enum LockNote {
 /// The image loaded into a local engine.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The engine loaded into.
     pub engine: Engine,
     /// The command run, shell-quoted.
     pub command: String,
@@ -171,13 +186,16 @@ pub struct Loaded {
 /// Why a manifest's Plans could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// `SOURCE_DATE_EPOCH` is not a number of seconds.
     #[error(transparent)]
     Epoch(#[from] crate::time::EpochError),
+    /// The manifest cannot be read or is not valid.
     #[error(transparent)]
     Manifest(#[from] crate::manifest::Error),
     /// The manifest's `sysroot` is not a directory (the diagnostic points at it, with a hint).
     #[error(transparent)]
     Sysroot(Box<crate::span::Diagnostic>),
+    /// The Plan cannot be made (resolution, conflicts, checks, the base image).
     #[error(transparent)]
     Plan(#[from] crate::plan::Error),
 }
@@ -185,48 +203,87 @@ pub enum LoadError {
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Two outputs write one path.
     #[error("`--output {first}` and `--output {second}` write the same path")]
-    SamePath { first: Output, second: Output },
+    SamePath {
+        /// The first output.
+        first: Output,
+        /// The second, writing the same path.
+        second: Output,
+    },
+    /// The manifest cannot be read or is not valid.
     #[error(transparent)]
     Manifest(#[from] crate::manifest::Error),
+    /// `--platform` given for a manifest without `[image] platforms`.
     #[error("`--platform` selects among `[image] platforms`, and the manifest lists none")]
     NoPlatforms,
+    /// `--platform` names a platform the manifest does not list.
     #[error("`--platform {wanted}` is not a platform of the manifest; it lists {}", listed.join(", "))]
-    UnknownPlatform { wanted: String, listed: Vec<String> },
+    UnknownPlatform {
+        /// The platform asked for.
+        wanted: String,
+        /// The platforms the manifest lists.
+        listed: Vec<String>,
+    },
+    /// The Plans cannot be made.
     #[error(transparent)]
     Plans(#[from] LoadError),
+    /// `--locked` with no lock file to check against.
     #[error("--locked needs a lock, and a manifest read from stdin has none")]
     LockedWithoutLock,
+    /// The lock cannot be read or written, or the build differs from it under `--locked`.
     #[error(transparent)]
     Lock(#[from] crate::lock::Error),
+    /// `--load` of a build of several platforms.
     #[error("`--load` loads one platform's image, and the manifest builds {platforms} platforms")]
     LoadSeveral {
+        /// How many platforms the manifest builds.
         platforms: usize,
+        /// The engine asked for.
         engine: Engine,
+        /// The manifest's first platform (the hint's example).
         first: Option<Platform>,
     },
+    /// No temporary folder for the push layout or the load archive.
     #[error("cannot create a temporary folder")]
     Scratch(#[source] std::io::Error),
+    /// An output cannot be written.
     #[error("cannot build image `{image}`")]
     Write {
+        /// The image's name.
         image: String,
+        /// Why.
         #[source]
         source: output::Error,
     },
+    /// The push failed.
     #[error(transparent)]
     Push(#[from] super::push::Error),
+    /// The engine's program is not installed.
     #[error("cannot load the image: `{}` is not installed (no such file on PATH)", program.display())]
-    EngineMissing { engine: Engine, program: PathBuf },
+    EngineMissing {
+        /// The engine.
+        engine: Engine,
+        /// The program looked for.
+        program: PathBuf,
+    },
+    /// The engine's program cannot be started.
     #[error("cannot run `{command}`")]
     EngineRun {
+        /// The command, shell-quoted.
         command: String,
+        /// Why it could not start.
         #[source]
         source: std::io::Error,
     },
+    /// The engine's load failed; its standard error is kept.
     #[error("`{command}` failed ({status}):\n{stderr}")]
     EngineFailed {
+        /// The command, shell-quoted.
         command: String,
+        /// How it ended.
         status: std::process::ExitStatus,
+        /// What it wrote on standard error.
         stderr: String,
     },
 }

@@ -49,14 +49,19 @@ pub enum ExplainReport {
 
 /// A plan entry with its component and needers.
 pub struct PlanEntry {
+    /// The entry as the portable plan has it (docs/json.md).
     pub entry: Value,
+    /// Its component as the portable plan has it.
     pub component: Value,
+    /// The objects that need it, with their components.
     pub needers: Vec<Needer>,
 }
 
 /// The entry asked about, and the links that named it (a file name through its links).
 pub struct PlanExplained {
+    /// The entry asked about.
     pub entry: PlanEntry,
+    /// The symlinks that led to it, when it was asked for by file name.
     pub links: Vec<PlanEntry>,
 }
 
@@ -80,30 +85,39 @@ impl PlanExplained {
 /// A path of an image kiln did not build, as its layers leave it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LayerEntry {
+    /// The absolute path.
     pub path: String,
+    /// `file`, `dir`, `symlink`, `hardlink` and the like, as the tar entry says.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Octal, four digits.
     pub mode: String,
+    /// Owner uid.
     pub uid: u64,
+    /// Owner gid.
     pub gid: u64,
     /// Regular files (and hard links to them).
     pub size: Option<u64>,
+    /// A regular file's SHA-256.
     pub sha256: Option<Digest>,
     /// A symbolic link's target, a hard link's path.
     pub target: Option<String>,
     /// 1-based, bottom first.
     pub layer: usize,
+    /// That layer's digest.
     pub layer_digest: Digest,
+    /// The Debian package that owns it, from the image's dpkg database.
     pub package: Option<crate::dpkg::Identity>,
 }
 
 /// A path a later layer removed.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RemovedEntry {
+    /// The path asked about.
     pub path: String,
     /// The layer that removed it (1-based) and its digest.
     pub layer: usize,
+    /// That layer's digest.
     pub layer_digest: Digest,
     /// The whiteout entry (`/etc/.wh.motd`), opaque marker, or the non-folder that replaced it.
     pub by: String,
@@ -114,17 +128,21 @@ pub struct RemovedEntry {
 /// `kiln explain` of an image kiln did not build.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LayersExplained {
+    /// The image reference, as given.
     pub image: String,
+    /// The path asked about.
     pub path: String,
     /// What the path leads to (none when a layer removed it).
     pub entry: Option<LayerEntry>,
     /// The symbolic links followed on the way, in order.
     pub links: Vec<LayerEntry>,
+    /// The later layer that removed the path, when one did.
     pub removed: Option<RemovedEntry>,
     /// Every layer's digest, bottom first.
     pub layers: Vec<Digest>,
 }
 
+/// Explains `req.path` in `req.target`: from kiln's plan when the image has one (or the target is a manifest), else from the image's layers; errors when the image cannot be read or has no such path.
 pub fn explain(req: &ExplainRequest) -> anyhow::Result<ExplainReport> {
     let plan = match &req.plan {
         Some(p) => p.clone(),
@@ -320,7 +338,9 @@ struct Found<'a> {
 /// component that placed it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Needer {
+    /// The object's image path.
     pub path: String,
+    /// The component that placed it.
     pub component: String,
 }
 

@@ -23,6 +23,7 @@ pub struct InspectRequest {
 /// What `kiln inspect` reports.
 pub type InspectReport = Inspected;
 
+/// Reads what `req.image` is (config, layers, platforms, annotations, referrers) from a layout, archive or registry; errors when the reference is malformed or the image cannot be read.
 pub fn inspect(req: &InspectRequest) -> anyhow::Result<InspectReport> {
     let platform = req.platform.as_deref();
     Ok(if req.image.starts_with("docker://") {

@@ -29,6 +29,7 @@ pub struct LddRequest {
 /// Every file's closure, or why it has none, in the order given.
 #[derive(Debug)]
 pub struct LddReport {
+    /// One report per file, in the order given.
     pub files: Vec<FileReport>,
 }
 
@@ -37,25 +38,33 @@ pub struct LddReport {
 pub struct FileReport {
     /// As given.
     pub file: PathBuf,
+    /// Its closure (the objects it loads and how each was found), or why it has none.
     pub closure: Result<Closure, FileError>,
 }
 
 /// Why one file has no closure.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
+    /// The file could not be read.
     #[error("cannot read {}", file.display())]
     Read {
+        /// The file, as given.
         file: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// Its path is not one an image can hold.
     #[error("cannot read {}: {path}: {why}", file.display())]
     ImagePath {
+        /// The file, as given.
         file: PathBuf,
+        /// The image path it would have.
         path: String,
+        /// Why that path is invalid.
         why: String,
     },
+    /// Its closure cannot be resolved (a library missing, with every directory searched, or unusable).
     #[error(transparent)]
     Resolve(Box<resolve::Error>),
 }
@@ -63,9 +72,12 @@ pub enum FileError {
 /// Why nothing could be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The sysroot cannot be opened.
     #[error("cannot use sysroot {}", path.display())]
     Sysroot {
+        /// The sysroot.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
@@ -151,7 +163,7 @@ fn image_path(file: &Path, root: &Path) -> Result<(ImagePath, PathBuf), FileErro
 }
 
 /// The target root's nsswitch.conf, for `--dlopen` (glibc's built-in default without one).
-pub fn read_nss(root: &Path) -> resolve::Nss {
+pub(crate) fn read_nss(root: &Path) -> resolve::Nss {
     match fs_err::read_to_string(root.join("etc/nsswitch.conf")) {
         Ok(t) => resolve::Nss::Text(t),
         Err(_) => resolve::Nss::Builtin,

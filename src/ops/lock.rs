@@ -36,8 +36,10 @@ pub struct LockReport {
 /// Why the Plans could not be made or the lock not written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The manifest's Plans cannot be made.
     #[error(transparent)]
     Plans(#[from] super::build::LoadError),
+    /// The lock cannot be written.
     #[error(transparent)]
     Lock(#[from] crate::lock::Error),
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 /// What to pull, where to, and how to reach the registry.
 #[derive(Debug, Clone)]
 pub struct PullRequest {
+    /// The registry image (`docker://HOST/REPO[:TAG|@DIGEST]`).
     pub source: Reference,
     /// An `oci:` layout or an `oci-archive:` (its tag defaults to `latest`).
     pub destination: Output,
@@ -33,6 +34,7 @@ pub type PullReport = registry::pull::Pulled;
 /// Why a pull failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The registry refused or failed the pull.
     #[error(transparent)]
     Pull(Box<PullFailed>),
     /// The image was pulled; the `--image-refs` file could not be written.
@@ -44,8 +46,11 @@ pub enum Error {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot pull {image} into {destination}")]
 pub struct PullFailed {
+    /// The image pulled.
     pub image: Reference,
+    /// Where to.
     pub destination: Output,
+    /// The registry's error.
     #[source]
     pub source: registry::Error,
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 pub struct PushRequest {
     /// The image: an `oci:` layout or an `oci-archive:`.
     pub source: Output,
+    /// The repository and tag to push to.
     pub destination: Reference,
     /// Credentials, TLS, mount sources, jobs, chunk size; its `progress` is replaced by the
     /// receiver given to [`push`].
@@ -29,6 +30,7 @@ pub type PushReport = registry::Summary;
 /// Why a push failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The registry refused or failed the push.
     #[error(transparent)]
     Push(Box<PushFailed>),
     /// The image was pushed; the `--image-refs` file could not be written.
@@ -40,8 +42,11 @@ pub enum Error {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot push {image} to {destination}")]
 pub struct PushFailed {
+    /// The image pushed.
     pub image: Output,
+    /// Where to.
     pub destination: Reference,
+    /// The registry's error.
     #[source]
     pub source: registry::Error,
 }

@@ -14,6 +14,7 @@ use crate::registry::Options;
 pub struct SbomRequest {
     /// `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE`, `docker://...`.
     pub image: String,
+    /// Which SBOM: SPDX or CycloneDX.
     pub format: crate::sbom::Format,
     /// For an index: whose SBOM (default: this machine's platform, else the first).
     pub platform: Option<String>,
@@ -23,9 +24,11 @@ pub struct SbomRequest {
 
 /// The SBOM document, exact bytes.
 pub struct SbomReport {
+    /// The document's bytes, as stored (checked against their digest).
     pub document: Vec<u8>,
 }
 
+/// Reads the SBOM kiln stored with `req.image`; errors when the image cannot be read, or has no SBOM in that format (it was not built by kiln).
 pub fn sbom(req: &SbomRequest) -> anyhow::Result<SbomReport> {
     let media_type = req.format.media_type();
     let document = read_artifact(

@@ -76,10 +76,12 @@ pub type Password<'a> = &'a dyn Fn() -> Result<Zeroizing<String>, PasswordError>
 /// Why there is no password.
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
+    /// No password was given and there is no terminal to ask on.
     #[error(
         "the key password is needed: set KILN_PASSWORD (or COSIGN_PASSWORD), or run on a terminal"
     )]
     Needed,
+    /// The password and its confirmation differ.
     #[error("the passwords do not match")]
     Mismatch,
     /// The terminal could not be read.
@@ -90,6 +92,7 @@ pub enum PasswordError {
 /// Sign the image's digest.
 #[derive(Debug, Clone)]
 pub struct SignRequest {
+    /// The image to sign.
     pub image: Image,
     /// The private key (cosign's encrypted PEM).
     pub key: PathBuf,
@@ -103,7 +106,9 @@ pub struct SignRequest {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(untagged)]
 pub enum SignReport {
+    /// One signature, of the image (or index) itself.
     One(Signed),
+    /// With `recursive`: the index's signature and every platform manifest's.
     Recursive {
         /// Keys in sorted order, as kiln has always printed them.
         #[serde(serialize_with = "sorted_keys")]
@@ -114,9 +119,11 @@ pub enum SignReport {
 /// Attest an SBOM or provenance about the image.
 #[derive(Debug, Clone)]
 pub struct AttestRequest {
+    /// The image to attest.
     pub image: Image,
     /// The private key (cosign's encrypted PEM).
     pub key: PathBuf,
+    /// What the attestation states: an SBOM or SLSA provenance.
     pub kind: Attestation,
     /// The manifest the image was built from (for [`Attestation::SlsaProvenance`]; its lock
     /// is read beside it).
@@ -131,6 +138,7 @@ pub type AttestReport = Signed;
 /// Verify the image's signatures.
 #[derive(Debug, Clone)]
 pub struct VerifyRequest {
+    /// The image whose signatures are verified.
     pub image: Image,
     /// The public key (PEM).
     pub key: PathBuf,
@@ -141,15 +149,18 @@ pub struct VerifyRequest {
 /// Verify the image's attestations of one type.
 #[derive(Debug, Clone)]
 pub struct VerifyAttestationRequest {
+    /// The image whose attestations are verified.
     pub image: Image,
     /// The public key (PEM).
     pub key: PathBuf,
+    /// Which attestation type to verify.
     pub kind: Attestation,
 }
 
 /// The valid signatures or attestations found (`--json`: `{"verified": [...]}`, keys sorted).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VerifyReport {
+    /// Each valid signature or attestation, with what it states.
     #[serde(serialize_with = "sorted_keys")]
     pub verified: Vec<Verified>,
 }
@@ -160,50 +171,72 @@ pub enum Error {
     /// Opening, reading or verifying the image (`StoreError::Unverified`: nothing valid).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The private key's password could not be had.
     #[error(transparent)]
     Password(#[from] PasswordError),
+    /// The key file could not be read.
     #[error(transparent)]
     ReadKey(std::io::Error),
+    /// The private key is malformed, or the password does not decrypt it.
     #[error("cannot use the private key {}", path.display())]
     PrivateKey {
+        /// The key file.
         path: PathBuf,
+        /// What is wrong with it.
         #[source]
         source: crate::sign::Error,
     },
+    /// The public key is malformed.
     #[error("cannot use the public key {}", path.display())]
     PublicKey {
+        /// The key file.
         path: PathBuf,
+        /// What is wrong with it.
         #[source]
         source: crate::sign::Error,
     },
+    /// The signature could not be made or stored.
     #[error("cannot sign {image}")]
     Sign {
+        /// The image, as given.
         image: String,
+        /// The store's error.
         #[source]
         source: StoreError,
     },
+    /// The attestation could not be made or stored.
     #[error("cannot attest {image}")]
     Attest {
+        /// The image, as given.
         image: String,
+        /// The store's error.
         #[source]
         source: StoreError,
     },
+    /// A provenance attestation was asked for without the manifest.
     #[error("--type slsaprovenance needs --manifest FILE, the manifest the image was built from")]
     NeedsManifest,
+    /// The manifest given for a provenance is not the one the image was built from.
     #[error("cannot attest that {image} was built from {}", manifest.display())]
     NotBuiltFrom {
+        /// The image, as given.
         image: String,
+        /// The manifest given.
         manifest: PathBuf,
+        /// How they differ, or why they could not be compared.
         #[source]
         source: Box<BuiltFromError>,
     },
     /// Reading the manifest or its lock file for the provenance.
     #[error(transparent)]
     ReadManifest(std::io::Error),
+    /// The manifest's lock file could not be read or is malformed.
     #[error(transparent)]
     Lock(#[from] crate::lock::Error),
+    /// SOURCE_DATE_EPOCH is not a valid time.
     #[error(transparent)]
     Epoch(#[from] crate::time::EpochError),
+    /// The SBOM stored beside the image, to be attested, is not JSON.
     #[error("the stored SBOM is not JSON")]
     SbomNotJson(#[source] serde_json::Error),
 }
@@ -211,14 +244,19 @@ pub enum Error {
 /// Why a manifest is not the one an image was built from.
 #[derive(Debug, thiserror::Error)]
 pub enum BuiltFromError {
+    /// The manifest's Plans could not be made.
     #[error(transparent)]
     Plans(#[from] super::build::LoadError),
+    /// The image's plan could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The image's plan differs from the manifest's.
     #[error("the image's plan{} is not the plan of {}: {difference}",
         platform.as_ref().map_or(String::new(), |p| format!(" ({p})")), manifest.display())]
     PlanDiffers {
+        /// The platform whose plans differ, for a multi-platform image.
         platform: Option<String>,
+        /// The manifest given.
         manifest: PathBuf,
         /// Where the plans first differ, in words.
         difference: String,
@@ -341,7 +379,7 @@ fn none_in_docker_archive(image: &str, what: &'static str) -> Result<(), Error> 
 }
 
 /// Reads and decrypts a private key; the password is asked for only once the file is read.
-pub fn read_private_key(path: &Path, password: Password<'_>) -> Result<PrivateKey, Error> {
+pub(crate) fn read_private_key(path: &Path, password: Password<'_>) -> Result<PrivateKey, Error> {
     let pem = Zeroizing::new(fs_err::read(path).map_err(Error::ReadKey)?);
     let pass = password()?;
     PrivateKey::from_encrypted_pem(&pem, pass.as_bytes()).map_err(|source| Error::PrivateKey {
@@ -351,7 +389,7 @@ pub fn read_private_key(path: &Path, password: Password<'_>) -> Result<PrivateKe
 }
 
 /// Reads a public key (PEM).
-pub fn read_public_key(path: &Path) -> Result<PublicKey, Error> {
+pub(crate) fn read_public_key(path: &Path) -> Result<PublicKey, Error> {
     let pem = fs_err::read(path).map_err(Error::ReadKey)?;
     PublicKey::from_pem(&pem).map_err(|source| Error::PublicKey {
         path: path.to_path_buf(),

@@ -44,22 +44,31 @@ pub enum Source {
     Base(PathBuf),
 }
 
+/// What an entry is, with what a file's bytes are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EntryKind {
+    /// A directory.
     Dir,
+    /// A regular file.
     File {
+        /// Where its bytes come from.
         source: Source,
+        /// Its size in bytes.
         size: u64,
+        /// The SHA-256 of its bytes, from the one read when the Plan was made.
         sha256: Digest,
         /// From the same read as `sha256` (for SPDX's checksums): the SBOM never re-reads.
         sha1: crate::digest::Sha1,
     },
+    /// A symbolic link.
     Symlink {
+        /// What it points at.
         target: String,
     },
 }
 
 impl EntryKind {
+    /// `dir`, `file` or `symlink`, as `--plan` prints it.
     pub fn type_name(&self) -> &'static str {
         match self {
             EntryKind::Dir => "dir",
@@ -94,23 +103,38 @@ pub struct Provenance {
 /// A Debian package, as the Plan records it for an entry.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct PackageRef {
+    /// The binary package's name.
     pub name: String,
+    /// Its version.
     pub version: String,
+    /// Its Debian architecture (`amd64`, `all`).
     pub arch: String,
+    /// The source package's name.
     pub source: String,
+    /// The source package's version.
     pub source_version: String,
+    /// Its licence as an SPDX expression (from its copyright file), or `NOASSERTION`.
     pub license: String,
+    /// Its package URL (`pkg:deb/debian/NAME@VERSION?arch=ARCH&distro=DISTRO`).
     pub purl: String,
 }
 
+/// One path of the image: what it is, its metadata, its layer and why it is there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// The image path.
     pub path: ImagePath,
+    /// Directory, file (with its bytes' source and hashes) or symlink.
     pub kind: EntryKind,
+    /// Permission bits (`0o755`), normalised.
     pub mode: u32,
+    /// Owner uid.
     pub uid: u32,
+    /// Owner gid.
     pub gid: u32,
+    /// The layer it is written to.
     pub layer: LayerKind,
+    /// Which component placed it, and for a library the chain that needs it.
     pub provenance: Provenance,
 }
 
@@ -135,24 +159,33 @@ impl Entry {
 /// A component as the Plan and its views need it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ComponentInfo {
+    /// The component's name.
     pub name: String,
+    /// Its kind, as the manifest's `kind` spells it.
     pub kind: &'static str,
+    /// Its `why`.
     pub why: String,
+    /// Who owns it and when it goes.
     #[serde(flatten)]
     pub ownership: Ownership,
+    /// The layer its files go to.
     pub layer: LayerKind,
 }
 
 /// The complete description of an image's file system and configuration.
 #[derive(Debug)]
 pub struct Plan {
+    /// The manifest's `[image]` table.
     pub image: ImageSpec,
+    /// Every component, in manifest order.
     pub components: Vec<ComponentInfo>,
     /// Sorted by path bytes; every parent directory is present; `/` itself is not listed.
     pub entries: Vec<Entry>,
     /// The CA bundle's path, when one ships (the config sets `SSL_CERT_FILE`).
     pub ca_bundle: Option<ImagePath>,
+    /// The time every timestamp of the image uses (`SOURCE_DATE_EPOCH`).
     pub epoch: Epoch,
+    /// What the checks found that does not stop the build (shown as `warning:` lines).
     pub warnings: Vec<String>,
     /// The image's platform, decided here once (`platform_of`): never the build host's.
     pub platform: Platform,
@@ -205,10 +238,12 @@ fn read_embedded(entries: &[Entry]) -> BTreeMap<ImagePath, Embedded> {
 }
 
 impl Plan {
+    /// The component called `name`, if any.
     pub fn component(&self, name: &str) -> Option<&ComponentInfo> {
         self.components.iter().find(|c| c.name == name)
     }
 
+    /// The entry at image path `path` (normalised, e.g. `/etc/passwd`), if the image has one.
     pub fn get(&self, path: &str) -> Option<&Entry> {
         self.entries
             .binary_search_by(|e| e.path.as_str().cmp(path))
@@ -236,44 +271,64 @@ impl Plan {
     }
 }
 
+/// Why a Plan could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A check about something the manifest wrote failed: message, location and hint.
     #[error(transparent)]
     Invalid(Box<Diagnostic>),
+    /// A component's shared-library closure cannot be resolved.
     #[error("{error}\n{location} (component `{component}`)\n\nhint: {hint}")]
     Resolve {
+        /// The component whose closure failed.
         component: String,
+        /// Where the component is.
         location: Location,
+        /// What to do about it.
         hint: String,
+        /// What the resolver could not find, and where it searched.
         error: Box<resolve::Error>,
     },
     /// A file of the target root holds a value that would break the file kiln makes from it.
     #[error("{what} in {} {why}; kiln does not copy it into the image", path.display())]
     RootValue {
+        /// The target root's file.
         path: PathBuf,
+        /// The value, named (`os-release field ...`).
         what: String,
+        /// Why its format refuses it.
         why: String,
     },
+    /// The target root's dpkg database could not be read.
     #[error(transparent)]
     Dpkg(#[from] crate::dpkg::Error),
     /// The image's first program is for a machine no OCI platform kiln knows names.
     #[error("cannot tell the image's platform: {path} is an ELF file for {machine}, which kiln builds no image for\n\nhint: kiln builds for {known}")]
     UnknownMachine {
+        /// The ELF file.
         path: ImagePath,
+        /// Its machine, as kiln names it.
         machine: String,
+        /// The platforms kiln builds for.
         known: String,
     },
+    /// A host file could not be read.
     #[error("cannot read {}", path.display())]
     Io {
+        /// Its path.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// The base image could not be opened.
     #[error("cannot open the base image {reference:?}\n{location}")]
     Base {
+        /// The base reference, as written.
         reference: String,
+        /// Where the manifest gives it.
         location: Location,
+        /// Why it could not be opened.
         #[source]
         source: Box<crate::base::Error>,
     },
@@ -331,7 +386,7 @@ impl From<Diagnostic> for Error {
 
 /// The nsswitch.conf kiln adds when a program uses NSS and no component ships one: only
 /// services built into glibc ≥ 2.34, so no module has to be loaded.
-pub const DEFAULT_NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\ngshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\nethers: files\nrpc: files\n";
+pub(crate) const DEFAULT_NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\ngshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\nethers: files\nrpc: files\n";
 
 /// One path a component (or the resolver on its behalf) wants in the image.
 #[derive(Clone, Debug)]

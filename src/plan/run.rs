@@ -16,18 +16,23 @@ use std::collections::BTreeMap;
 /// What the image runs and how: the config's `config` object, decided.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunConfig {
+    /// The config's `Entrypoint`.
     pub entrypoint: Option<Vec<String>>,
+    /// The config's `Cmd`.
     pub cmd: Option<Vec<String>>,
     /// Numeric uid and gid (the config's `User` is always `UID:GID`).
     pub user: (u32, u32),
+    /// The config's `WorkingDir`.
     pub workdir: String,
     /// `KEY=VALUE`, PATH first, then by key.
     pub env: Vec<String>,
     /// Canonical `PORT/PROTO`, sorted.
     pub ports: Vec<String>,
+    /// The config's `Labels`.
     pub labels: BTreeMap<String, String>,
     /// The base's, kept (the manifest has no key for them).
     pub stop_signal: Option<String>,
+    /// The config's `Volumes` (the base's, kept).
     pub volumes: Vec<String>,
     /// Each value the manifest (or kiln's defaults) changed from the base's config.
     pub changes: Vec<String>,

@@ -5,7 +5,7 @@
 //! placed it, DT_NEEDED edges between files, the Debian packages files come from and which of
 //! their files ship, Go modules and Rust crates embedded in binaries), and rendering them as
 //! SPDX 2.3 JSON (`spdx`) and CycloneDX 1.6 JSON (`cyclonedx`) into a writer, streamed: the
-//! small parts of a document are `serde_json::Value`s, the per-file lists are [`Node::Array`]s
+//! small parts of a document are `serde_json::Value`s, the per-file lists are `Node::Array`s
 //! whose elements are made and written one at a time.
 //! Does not own: where the documents go (`image::output` writes them into blobs).
 //! Invariant: deterministic. Times come from SOURCE_DATE_EPOCH, identifiers are derived from
@@ -30,13 +30,17 @@ use std::io::Write;
 /// The SBOM formats kiln writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// SPDX 2.3 JSON.
     Spdx,
+    /// CycloneDX 1.6 JSON.
     CycloneDx,
 }
 
 impl Format {
+    /// Every format, in the order kiln writes them.
     pub const ALL: [Format; 2] = [Format::Spdx, Format::CycloneDx];
 
+    /// The format's media type: the `artifactType` of its artifact manifest.
     pub fn media_type(self) -> &'static str {
         match self {
             Format::Spdx => "application/spdx+json",
@@ -44,6 +48,7 @@ impl Format {
         }
     }
 
+    /// Reads a `--format` name (`spdx`, `spdx-json`, `cyclonedx`, `cdx`, `cyclonedx-json`); `None` for any other.
     pub fn parse(s: &str) -> Option<Format> {
         match s {
             "spdx" | "spdx-json" => Some(Format::Spdx),
@@ -57,18 +62,27 @@ impl Format {
 /// facts of a large tree add only hashes and indexes to it.
 #[derive(Clone, Debug)]
 pub struct FileFact<'a> {
+    /// The image path.
     pub path: &'a str,
     /// Regular file: content hashes. Symlink: hashes of the link text.
     pub sha256: Cow<'a, Digest>,
+    /// The SHA-1 of the same bytes (SPDX requires it).
     pub sha1: [u8; 20],
+    /// For a symlink: its target.
     pub symlink: Option<&'a str>,
+    /// The component that placed it.
     pub component: &'a str,
+    /// For a resolved library: the DT_NEEDED chain from the object that needs it.
     pub needed_by: &'a [String],
+    /// How the loader finds it, or why a directory exists.
     pub note: Option<&'a str>,
+    /// The Debian package it comes from, when known.
     pub package: Option<&'a PackageRef>,
     /// Paths of the files this one needs (DT_NEEDED edges, resolved).
     pub depends_on: Vec<&'a str>,
+    /// Go build info embedded in it, for a Go program.
     pub go: Option<Box<GoBuildInfo>>,
+    /// cargo-auditable data embedded in it, for a Rust program.
     pub rust: Option<Box<RustDeps>>,
 }
 
@@ -82,15 +96,21 @@ impl FileFact<'_> {
 /// Everything both formats render: a view of one Plan.
 #[derive(Clone, Debug)]
 pub struct Facts<'a> {
+    /// The image's name (`[image] name`).
     pub name: &'a str,
+    /// The tag the image was written under.
     pub tag: &'a str,
+    /// The image manifest's digest, from which document identifiers are derived.
     pub manifest_digest: &'a Digest,
+    /// The creation time, RFC 3339, from SOURCE_DATE_EPOCH.
     pub created: String,
+    /// The manifest's components, with their ownership statements.
     pub components: &'a [ComponentInfo],
     /// Sorted by path bytes (the Plan's order), so a path is found by binary search.
     pub files: Vec<FileFact<'a>>,
     /// Debian packages, with the paths of their files that ship.
     pub packages: Vec<(&'a PackageRef, Vec<&'a str>)>,
+    /// kiln's version, named as the creating tool.
     pub tool_version: &'static str,
     /// The image this one is built on: the component of kind `base` describes it.
     pub base: Option<BaseFact>,
@@ -100,8 +120,11 @@ pub struct Facts<'a> {
 /// image manifest used.
 #[derive(Clone, Debug)]
 pub struct BaseFact {
+    /// The name of the manifest's component of kind `base`.
     pub component: String,
+    /// The base reference, as the manifest gives it.
     pub reference: String,
+    /// The digest of the base's image manifest used.
     pub digest: Digest,
     /// `pkg:oci/NAME@sha256%3AHEX?repository_url=HOST/REPO` (a registry base) or
     /// `pkg:oci/NAME@sha256%3AHEX` (a local one).
