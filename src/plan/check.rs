@@ -461,6 +461,9 @@ fn env_program(args: &str) -> Option<String> {
 pub(crate) fn dangling(plan: &Plan) -> Vec<(&Entry, &str)> {
     plan.entries
         .iter()
+        // A base image's links are the base's business, not this manifest's (they may still
+        // be the target a shipped link leads to).
+        .filter(|e| e.layer != crate::types::LayerKind::BaseImage)
         .filter_map(|e| match &e.kind {
             EntryKind::Symlink { target } => Some((e, target.as_str())),
             _ => None,
