@@ -79,7 +79,10 @@ pub(super) fn decide(
         (false, Some(u)) => base_user(base, u)?,
     };
     let base_user = b.user.clone().unwrap_or_default();
-    note("user", shown(&base_user), format!("{}:{}", user.0, user.1));
+    let numeric = format!("{}:{}", user.0, user.1);
+    if base_user != numeric {
+        note("user", shown(&base_user), shown(&numeric));
+    }
     let workdir = match (
         image.workdir_given,
         b.working_dir.as_deref().filter(|w| !w.is_empty()),
@@ -87,11 +90,10 @@ pub(super) fn decide(
         (false, Some(w)) => w.to_string(),
         _ => image.workdir.to_string(),
     };
-    note(
-        "workdir",
-        shown(b.working_dir.as_deref().unwrap_or("")),
-        workdir.clone(),
-    );
+    let base_workdir = b.working_dir.as_deref().unwrap_or("");
+    if base_workdir != workdir {
+        note("workdir", shown(base_workdir), shown(&workdir));
+    }
     let inherited: BTreeMap<String, String> = b
         .env
         .iter()
