@@ -12,12 +12,12 @@ use super::{BaseRef, Error};
 use crate::digest::Digest;
 use crate::oci::archive::Archive;
 use crate::oci::guard::{self, Staging};
+use crate::oci::inspect::Blobs;
 use crate::oci::layout::Layout;
 use crate::oci::{self, Descriptor, Manifest};
 use crate::registry::pull::{self, Request, Select};
 use crate::registry::{Options, Reference, Remote};
 use crate::types::Platform;
-use std::io::Read;
 
 /// The image chosen: its manifest's digest and what the reference named.
 #[derive(Clone, Debug)]
@@ -43,20 +43,26 @@ pub(crate) fn locate(
         BaseRef::Docker(reference) => docker(r, reference, platform, access, store),
         BaseRef::Oci { dir, tag } => {
             let l = Layout::open(dir).map_err(with_ref)?;
-            local(r, &LayoutSrc(l), tag, platform, store)
+            local(r, &l, tag, platform, store)
         }
         BaseRef::OciArchive { file, tag } => {
             let a = Archive::scan(file).map_err(with_ref)?;
-            local(r, &ArchiveSrc(a), tag, platform, store)
+            local(r, &a, tag, platform, store)
         }
     }
 }
 
 /// An error reading the base's own layout or archive, naming the reference.
-fn src_err(r: &BaseRef) -> impl Fn(oci::Error) -> Error + '_ {
-    move |e| Error::Oci {
-        reference: r.to_string(),
-        source: e,
+fn blobs_err(r: &BaseRef) -> impl Fn(oci::inspect::Error) -> Error + '_ {
+    move |e| match e {
+        oci::inspect::Error::Oci(source) => Error::Oci {
+            reference: r.to_string(),
+            source,
+        },
+        other => Error::Reference {
+            spec: r.to_string(),
+            why: other.to_string(),
+        },
     }
 }
 
@@ -176,59 +182,22 @@ fn docker(
     Ok(chosen)
 }
 
-/// A local store of blobs: a layout or an archive.
-trait Src {
-    fn index(&self) -> Result<oci::Index, oci::Error>;
-    fn read(&self, d: &Digest, size: Option<u64>, max: u64) -> Result<Vec<u8>, oci::Error>;
-    /// A reader of the blob (the caller checks its digest and size).
-    fn open(&self, d: &Descriptor) -> Result<Box<dyn Read + '_>, oci::Error>;
-}
-
-struct LayoutSrc(Layout);
-struct ArchiveSrc(Archive);
-
-impl Src for LayoutSrc {
-    fn index(&self) -> Result<oci::Index, oci::Error> {
-        self.0.index()
-    }
-    fn read(&self, d: &Digest, size: Option<u64>, max: u64) -> Result<Vec<u8>, oci::Error> {
-        self.0.read_blob(d, size, max)
-    }
-    fn open(&self, d: &Descriptor) -> Result<Box<dyn Read + '_>, oci::Error> {
-        let (f, _) = self.0.open_blob(&d.digest, Some(d.size))?;
-        Ok(Box::new(f))
-    }
-}
-
-impl Src for ArchiveSrc {
-    fn index(&self) -> Result<oci::Index, oci::Error> {
-        self.0.index()
-    }
-    fn read(&self, d: &Digest, size: Option<u64>, max: u64) -> Result<Vec<u8>, oci::Error> {
-        self.0.read_blob(d, size, max)
-    }
-    fn open(&self, d: &Descriptor) -> Result<Box<dyn Read + '_>, oci::Error> {
-        let (r, _) = self
-            .0
-            .stream(&d.digest.blob_path())?
-            .ok_or_else(|| oci::Error::Missing {
-                layout: self.0.path().to_path_buf(),
-                digest: d.digest.clone(),
-            })?;
-        Ok(Box::new(r))
-    }
-}
-
 /// `oci:` and `oci-archive:`: the tagged entry, the platform's image of an index, and every
 /// blob of that image copied (checked) into the cache layout.
 fn local(
     r: &BaseRef,
-    src: &dyn Src,
+    src: &dyn Blobs,
     tag: &str,
     platform: Option<Platform>,
     store: &Store,
 ) -> Result<Chosen, Error> {
-    let index = src.index().map_err(src_err(r))?;
+    let index = src
+        .index()
+        .map_err(blobs_err(r))?
+        .ok_or_else(|| Error::Reference {
+            spec: r.to_string(),
+            why: "it has no index.json".into(),
+        })?;
     let top = index.tagged(tag).cloned().ok_or_else(|| Error::Reference {
         spec: r.to_string(),
         why: index.no_such_tag(tag),
@@ -239,14 +208,14 @@ fn local(
         why,
     };
     let top_bytes =
-        (src.read(&top.digest, Some(top.size), oci::MAX_MANIFEST)).map_err(src_err(r))?;
+        (src.read_blob(&top.digest, Some(top.size), oci::MAX_MANIFEST)).map_err(blobs_err(r))?;
     let parsed = oci::parse_manifest(&top_bytes, Some(&top.media_type))
         .map_err(|why| invalid(&top.digest, why))?;
     let (desc, bytes, image) = match choose(r, &parsed, platform)? {
         None => (top.clone(), top_bytes, parsed),
         Some(child) => {
-            let b = (src.read(&child.digest, Some(child.size), oci::MAX_MANIFEST))
-                .map_err(src_err(r))?;
+            let b = (src.read_blob(&child.digest, Some(child.size), oci::MAX_MANIFEST))
+                .map_err(blobs_err(r))?;
             let p = oci::parse_manifest(&b, Some(&child.media_type))
                 .map_err(|why| invalid(&child.digest, why))?;
             (child.clone(), b, p)
@@ -295,13 +264,15 @@ fn local(
 /// the descriptor's digest and size.
 fn import(
     r: &BaseRef,
-    src: &dyn Src,
+    src: &dyn Blobs,
     d: &Descriptor,
     store: &Store,
     staging: &Staging,
 ) -> Result<(), Error> {
     let mut tmp = staging.temp_file(".blob-")?;
-    let blob = src.open(d).map_err(src_err(r))?;
+    let blob = src
+        .stream_blob(&d.digest, Some(d.size))
+        .map_err(blobs_err(r))?;
     let mut reader = HashingReader::new(blob, d.digest.algorithm());
     std::io::copy(&mut reader, &mut tmp).map_err(|e| Error::Layer {
         digest: d.digest.clone(),

@@ -15,6 +15,7 @@ use super::{Descriptor, Manifest, MAX_MANIFEST};
 use crate::digest::Digest;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 
 /// The largest config kiln reads.
@@ -35,11 +36,26 @@ pub enum Error {
     },
 }
 
-/// Reads a store's blobs by digest, checked against digest and size.
+/// Reads a store's blobs by digest, checked against digest and size: the one reader interface
+/// of every transport (a layout, an archive, a registry repository).
 pub trait Blobs {
     /// What the store is, for messages (`oci:DIR:TAG`, `HOST/REPO:TAG`).
     fn name(&self) -> String;
+    /// Blob `d` whole (at most `max` bytes), checked against its digest and `size`.
     fn read_blob(&self, d: &Digest, size: Option<u64>, max: u64) -> Result<Vec<u8>, Error>;
+    /// The store's `index.json`, when it has one (a layout, an oci-archive; not a registry).
+    fn index(&self) -> Result<Option<super::Index>, Error> {
+        Ok(None)
+    }
+    /// Blob `d` as a stream (a layer: never whole in memory) that fails at its end when the
+    /// bytes do not match the digest or `size`. A registry's blobs are fetched into files
+    /// first (`registry::pull`), so its store does not stream.
+    fn stream_blob(&self, d: &Digest, _size: Option<u64>) -> Result<Box<dyn Read + '_>, Error> {
+        Err(Error::Invalid {
+            image: self.name(),
+            why: format!("{d}: this store reads blobs whole only"),
+        })
+    }
     /// Referrers the store knows of beyond kiln's annotations (registry: the referrers API or
     /// tag and cosign's tags; layout: signature and attestation entries).
     fn referrers(&self, _subject: &Digest) -> Result<Vec<Referrer>, Error> {
@@ -54,6 +70,12 @@ impl Blobs for Layout {
     fn read_blob(&self, d: &Digest, size: Option<u64>, max: u64) -> Result<Vec<u8>, Error> {
         Ok(Layout::read_blob(self, d, size, max)?)
     }
+    fn index(&self) -> Result<Option<super::Index>, Error> {
+        Ok(Some(Layout::index(self)?))
+    }
+    fn stream_blob(&self, d: &Digest, size: Option<u64>) -> Result<Box<dyn Read + '_>, Error> {
+        Ok(Box::new(Layout::stream_blob(self, d, size)?))
+    }
     fn referrers(&self, subject: &Digest) -> Result<Vec<Referrer>, Error> {
         Ok(tagged_referrers(&self.index()?, subject))
     }
@@ -65,6 +87,12 @@ impl Blobs for Archive {
     }
     fn read_blob(&self, d: &Digest, size: Option<u64>, max: u64) -> Result<Vec<u8>, Error> {
         Ok(Archive::read_blob(self, d, size, max)?)
+    }
+    fn index(&self) -> Result<Option<super::Index>, Error> {
+        Ok(Some(Archive::index(self)?))
+    }
+    fn stream_blob(&self, d: &Digest, size: Option<u64>) -> Result<Box<dyn Read + '_>, Error> {
+        Ok(Box::new(Archive::stream_blob(self, d, size)?))
     }
     fn referrers(&self, subject: &Digest) -> Result<Vec<Referrer>, Error> {
         Ok(tagged_referrers(&self.index()?, subject))
