@@ -68,8 +68,51 @@ pub enum Error {
     #[error("a docker-archive holds one platform's image, and the manifest lists {0}: use oci: or oci-archive:, which hold an image index")]
     MultiPlatformDockerArchive(usize),
     /// A layer of the base image cannot be copied as it is.
-    #[error("{0}")]
-    Base(String),
+    #[error("cannot copy layer {layer} of the base image {base}: {problem}")]
+    BaseLayer {
+        /// The base's reference.
+        base: String,
+        /// The layer's digest.
+        layer: Digest,
+        /// What is wrong.
+        problem: Box<BaseLayerProblem>,
+    },
+}
+
+/// What is wrong with a base image's layer ([`Error::BaseLayer`]).
+#[derive(Debug, thiserror::Error)]
+pub enum BaseLayerProblem {
+    /// Not a layer media type kiln copies (gzip or plain tar, OCI's or Docker's names).
+    #[error("its media type {0:?} is not a layer kiln copies")]
+    MediaType(String),
+    /// The config lists fewer diff_ids than the manifest lists layers.
+    #[error("the base's config lists fewer diff_ids than layers")]
+    NoDiffId,
+    /// The cache's store lacks the blob.
+    #[error("it is missing from the base's store")]
+    Missing,
+    /// The store's blob has another size.
+    #[error("the store holds {found} bytes, the manifest says {expected}")]
+    Size {
+        /// What the store holds.
+        found: u64,
+        /// What the manifest says.
+        expected: u64,
+    },
+    /// The store's blob has other bytes.
+    #[error("the store's bytes hash to {0}")]
+    Digest(Digest),
+    /// A docker-archive needs the layer uncompressed, and kiln cannot decompress this one.
+    #[error("a docker-archive holds gzip or plain tar layers")]
+    NotForDockerArchive,
+    /// The decompressed layer is not the tar its diff_id names.
+    #[error("it unpacks to {got}, not its diff_id {want}")]
+    DiffId {
+        /// What the tar hashes to.
+        got: Digest,
+        /// The config's diff_id.
+        want: Digest,
+    },
 }
 
 fn werr(p: &Path) -> impl Fn(io::Error) -> Error + '_ {
@@ -244,36 +287,29 @@ fn base_layers(
 ) -> Result<Vec<layer::Layer>, Error> {
     let mut out = Vec::new();
     for (i, d) in base.layers.iter().enumerate() {
-        let bad = |why: String| {
-            Error::Base(format!(
-                "layer {} ({}) of the base image {}: {why}",
-                i + 1,
-                d.digest,
-                base.reference
-            ))
+        let bad = |problem: BaseLayerProblem| Error::BaseLayer {
+            base: base.reference.to_string(),
+            layer: d.digest.clone(),
+            problem: Box::new(problem),
         };
-        let media_type = oci_layer_type(&d.media_type).ok_or_else(|| {
-            bad(format!(
-                "media type {:?} is not a layer kiln copies",
-                d.media_type
-            ))
-        })?;
+        let media_type = oci_layer_type(&d.media_type)
+            .ok_or_else(|| bad(BaseLayerProblem::MediaType(d.media_type.clone())))?;
         let diff_id = base
             .config
             .diff_ids
             .get(i)
             .cloned()
-            .ok_or_else(|| bad("the base's config lists fewer diff_ids than layers".into()))?;
+            .ok_or_else(|| bad(BaseLayerProblem::NoDiffId))?;
         let dest = blobs.join(d.digest.hex());
         if !dest.exists() {
             let from = base.store.join(d.digest.blob_path());
             let (mut f, size) = crate::oci::layout::open_plain(&from)?
-                .ok_or_else(|| bad("missing from the base's store".into()))?;
+                .ok_or_else(|| bad(BaseLayerProblem::Missing))?;
             if size != d.size {
-                return Err(bad(format!(
-                    "{size} bytes in the store, the manifest says {}",
-                    d.size
-                )));
+                return Err(bad(BaseLayerProblem::Size {
+                    found: size,
+                    expected: d.size,
+                }));
             }
             let tmp = guard::temp_file_in(staging)?;
             let mut w = crate::digest::HashingWriter::new(BufWriter::with_capacity(
@@ -285,7 +321,7 @@ fn base_layers(
             inner.flush().map_err(werr(tmp.path()))?;
             drop(inner);
             if got != d.digest || n != size {
-                return Err(bad(format!("the store's bytes hash to {got}")));
+                return Err(bad(BaseLayerProblem::Digest(got)));
             }
             tmp.persist(&dest)?;
         }
@@ -609,7 +645,11 @@ fn write_cached(plans: &[Plan], out: &Output, cache: &mut LayerCache) -> Result<
                 let mut w = BufWriter::new(f);
                 if l.kind == LayerKind::BaseImage {
                     // The base's own tar, as its diff_id names it (not kiln's rendering).
-                    uncompressed(&blobs.join(l.digest.hex()), l, &mut w)?;
+                    let base = plan
+                        .base
+                        .as_ref()
+                        .map_or(String::new(), |b| b.reference.to_string());
+                    uncompressed(&base, &blobs.join(l.digest.hex()), l, &mut w)?;
                 } else {
                     layer::write_tar(&plan.layer_entries(l.kind), plan.epoch.0, &mut w)?;
                 }
@@ -654,26 +694,31 @@ fn write_cached(plans: &[Plan], out: &Output, cache: &mut LayerCache) -> Result<
 
 /// Writes the uncompressed tar of a base image's layer blob at `blob` to `out`, checking it
 /// against the layer's diff_id.
-fn uncompressed(blob: &Path, l: &layer::Layer, out: &mut impl Write) -> Result<(), Error> {
+fn uncompressed(
+    base: &str,
+    blob: &Path,
+    l: &layer::Layer,
+    out: &mut impl Write,
+) -> Result<(), Error> {
+    let bad = |problem: BaseLayerProblem| Error::BaseLayer {
+        base: base.to_string(),
+        layer: l.digest.clone(),
+        problem: Box::new(problem),
+    };
     let f = fs_err::File::open(blob).map_err(werr(blob))?;
     let reader: Box<dyn Read> = match l.media_type {
         layer::MEDIA_TYPE => Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f))),
         "application/vnd.oci.image.layer.v1.tar" => Box::new(f),
-        other => {
-            return Err(Error::Base(format!(
-                "layer {} of the base image is {other}: a docker-archive holds gzip or plain tar layers",
-                l.digest
-            )))
-        }
+        _ => return Err(bad(BaseLayerProblem::NotForDockerArchive)),
     };
     let mut w = crate::digest::HashingWriter::new(out);
     io::copy(&mut { reader }, &mut w).map_err(werr(blob))?;
     let (got, _, _) = w.finish();
     if got != l.diff_id {
-        return Err(Error::Base(format!(
-            "layer {} of the base image unpacks to {got}, not its diff_id {}",
-            l.digest, l.diff_id
-        )));
+        return Err(bad(BaseLayerProblem::DiffId {
+            got,
+            want: l.diff_id.clone(),
+        }));
     }
     Ok(())
 }

@@ -335,9 +335,14 @@ pub enum Error {
     /// A program needs a symbol version the base's library does not define.
     #[error(transparent)]
     BaseTooOld(Box<base::TooOld>),
-    /// The base's config names a user kiln cannot turn into numbers.
-    #[error("{0}")]
-    BaseUser(String),
+    /// The base's config names a user its `/etc/passwd` and `/etc/group` do not name.
+    #[error("the base image {base} runs as user {user:?}, which its /etc/passwd and /etc/group do not name\n\nhint: give [image] `user` as UID:GID")]
+    BaseUser {
+        /// The base's reference.
+        base: String,
+        /// The base config's `User`.
+        user: String,
+    },
 }
 
 /// The image's platform: the manifest's (`[image] platforms`), else the architecture of the
@@ -831,7 +836,7 @@ pub fn build_with(
     }
     let entries = merge(manifest, claims)?;
     let run = run::decide(&manifest.image, base.as_deref(), ca_bundle.as_ref())
-        .map_err(Error::BaseUser)?;
+        .map_err(|(base, user)| Error::BaseUser { base, user })?;
     let mut plan = Plan {
         image: clone_image(&manifest.image),
         components: manifest

@@ -43,7 +43,7 @@ pub(super) fn decide(
     image: &ImageSpec,
     base: Option<&Base>,
     ca_bundle: Option<&ImagePath>,
-) -> Result<RunConfig, String> {
+) -> Result<RunConfig, (String, String)> {
     let Some(base) = base else {
         return Ok(RunConfig {
             entrypoint: image.entrypoint.clone(),
@@ -170,7 +170,7 @@ fn env(
 
 /// The base config's `User` (`NAME`, `UID`, `NAME:GROUP`, `UID:GID`) as numbers, through the
 /// base's own `/etc/passwd` and `/etc/group`.
-fn base_user(base: &Base, user: &str) -> Result<(u32, u32), String> {
+fn base_user(base: &Base, user: &str) -> Result<(u32, u32), (String, String)> {
     let (u, g) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
@@ -200,11 +200,9 @@ fn base_user(base: &Base, user: &str) -> Result<(u32, u32), String> {
     Ok((uid, gid))
 }
 
-fn bad_user(base: &Base, user: &str) -> String {
-    format!(
-        "the base image {} runs as user {user:?}, which its /etc/passwd and /etc/group do not name; give [image] `user` as UID:GID",
-        base.reference
-    )
+/// (the base's reference, the user): what `plan::Error::BaseUser` says.
+fn bad_user(base: &Base, user: &str) -> (String, String) {
+    (base.reference.to_string(), user.to_string())
 }
 
 /// A small text file of the unpacked base (at most 1 MiB; missing or not a plain file of the
