@@ -602,3 +602,41 @@ fn a_whiteout_removes_a_whole_tree_and_a_later_layer_may_recreate_it() {
         "{e}"
     );
 }
+
+#[test]
+fn a_layer_whose_files_exceed_the_byte_limit_is_refused_before_writing() {
+    let t = tempfile::tempdir().unwrap();
+    // One header claiming more than MAX_BYTES of content, and no content: the limit is
+    // checked on the header, before anything is read or written.
+    let mut h = tar::Header::new_gnu();
+    h.set_path("bomb").unwrap();
+    h.set_size(unpack::MAX_BYTES + 1);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    let mut tar = h.as_bytes().to_vec();
+    tar.extend_from_slice(&[0u8; 1024]);
+    let l = Layer {
+        blob: gzip(&tar),
+        media_type: GZ,
+        diff_id: Digest::of(&tar),
+        named: None,
+    };
+    let e = open_layers(&t, &[l]).unwrap_err();
+    assert!(e.to_string().contains("GiB"), "{e}");
+    assert!(
+        !t.path().join("cache/base/roots").exists()
+            || !walk_has(&t.path().join("cache/base/roots"), "bomb")
+    );
+}
+
+/// Whether a file named `name` is anywhere under `dir`.
+fn walk_has(dir: &Path, name: &str) -> bool {
+    fs_err::read_dir(dir).is_ok_and(|rd| {
+        rd.flatten()
+            .any(|e| e.file_name() == name || (e.path().is_dir() && walk_has(&e.path(), name)))
+    })
+}

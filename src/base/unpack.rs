@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 
 /// At most this many tar entries over all layers of a base.
 pub const MAX_ENTRIES: usize = 1_000_000;
+/// At most this many bytes of file content over all layers of a base (a layer that inflates
+/// beyond it, a gzip bomb, is refused before its file is written).
+pub const MAX_BYTES: u64 = 64 << 30;
 
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
@@ -70,6 +73,8 @@ pub(crate) struct Unpacker {
     /// Keyed by the path without its leading `/` (so byte order is path order).
     entries: BTreeMap<String, Rec>,
     seen: usize,
+    /// File bytes written so far (at most [`MAX_BYTES`]).
+    written: u64,
 }
 
 /// How a layer's blob is compressed.
@@ -115,6 +120,7 @@ impl Unpacker {
             root: root.to_path_buf(),
             entries: BTreeMap::new(),
             seen: 0,
+            written: 0,
         }
     }
 
@@ -254,7 +260,18 @@ impl Unpacker {
         match kind {
             T::Directory => self.dir(at, &rel, rec(BaseKind::Dir)),
             T::Regular | T::Continuous => {
-                let r = self.file(at, &rel, entry, mode)?;
+                let size = entry
+                    .header()
+                    .size()
+                    .map_err(|e| at.err(format!("bad size: {e}")))?;
+                self.written = self.written.saturating_add(size);
+                if self.written > MAX_BYTES {
+                    return Err(at.err(format!(
+                        "the base's files hold more than {} GiB: kiln refuses a base that large",
+                        MAX_BYTES >> 30
+                    )));
+                }
+                let r = self.file(at, &rel, &mut entry.take(size), mode)?;
                 self.put(rel, rec(r));
                 Ok(())
             }
