@@ -586,9 +586,92 @@ impl ComponentKind {
     }
 }
 
+/// Follows `path` inside an image as the kernel would: `..` and `.` resolved, every symbolic
+/// link on the way followed (the last component's too when `follow_last`), absolute targets
+/// from the image's root, at most 40 links. `target_of(p)` says what the image has at `p`:
+/// `None` nothing, `Some(None)` something that is not a link, `Some(Some(t))` a link to `t`;
+/// `on_link(p)` hears each link followed. `Ok` is the path it leads to; `Err` the path of the
+/// first component that is missing, or of the link one too many.
+pub fn follow_links(
+    path: &str,
+    follow_last: bool,
+    mut target_of: impl FnMut(&str) -> Option<Option<String>>,
+    mut on_link: impl FnMut(&str),
+) -> Result<String, String> {
+    const MAX_LINKS: usize = 40;
+    let mut followed = 0;
+    let mut done = String::new();
+    let mut rest: std::collections::VecDeque<String> =
+        path.split('/').map(str::to_string).collect();
+    while let Some(part) = rest.pop_front() {
+        match part.as_str() {
+            "" | "." => continue,
+            ".." => {
+                done.truncate(done.rfind('/').unwrap_or(0));
+                continue;
+            }
+            _ => {}
+        }
+        let next = format!("{done}/{part}");
+        let last = rest.iter().all(|p| p.is_empty() || p == ".");
+        let target = target_of(&next).ok_or_else(|| next.clone())?;
+        match target.filter(|_| follow_last || !last) {
+            Some(target) => {
+                followed += 1;
+                if followed > MAX_LINKS {
+                    return Err(next);
+                }
+                on_link(&next);
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                for p in target.split('/').rev() {
+                    rest.push_front(p.to_string());
+                }
+            }
+            None => done = next,
+        }
+    }
+    Ok(if done.is_empty() { "/".into() } else { done })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_are_followed_inside_the_image_and_loops_end() {
+        use std::collections::BTreeMap;
+        let image: BTreeMap<&str, Option<&str>> = [
+            ("/usr", None),
+            ("/usr/lib", None),
+            ("/usr/lib/libz.so.1.2", None),
+            ("/lib", Some("usr/lib")),
+            ("/usr/lib/libz.so.1", Some("/lib/libz.so.1.2")),
+            ("/a", Some("b")),
+            ("/b", Some("a")),
+        ]
+        .into_iter()
+        .collect();
+        let at = |p: &str| image.get(p).map(|t| t.map(str::to_string));
+        let mut met = Vec::new();
+        let real = follow_links("/lib/../lib/./libz.so.1", true, at, |l| {
+            met.push(l.to_string())
+        });
+        assert_eq!(real.as_deref(), Ok("/usr/lib/libz.so.1.2"));
+        // `..` after the link is taken from where the link led (/usr/lib), as the kernel does.
+        assert_eq!(met, ["/lib", "/usr/lib/libz.so.1", "/lib"]);
+        assert_eq!(
+            follow_links("/lib/libz.so.1", false, at, |_| {}).as_deref(),
+            Ok("/usr/lib/libz.so.1")
+        );
+        // The 41st link is /a again: the walk ends there.
+        assert_eq!(follow_links("/a", true, at, |_| {}), Err("/a".to_string()));
+        assert_eq!(
+            follow_links("/usr/nope/x", true, at, |_| {}),
+            Err("/usr/nope".to_string())
+        );
+    }
 
     #[test]
     fn one_row_per_arch_and_machine() {

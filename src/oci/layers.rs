@@ -489,40 +489,13 @@ impl Tree {
         follow_last: bool,
         links: &mut Vec<String>,
     ) -> Result<String, String> {
-        const MAX_LINKS: usize = 40;
-        let mut done = String::new();
-        let mut rest: std::collections::VecDeque<String> =
-            path.split('/').map(str::to_string).collect();
-        while let Some(part) = rest.pop_front() {
-            match part.as_str() {
-                "" | "." => continue,
-                ".." => {
-                    done.truncate(done.rfind('/').unwrap_or(0));
-                    continue;
-                }
-                _ => {}
-            }
-            let next = format!("{done}/{part}");
-            let last = rest.iter().all(|p| p.is_empty() || p == ".");
-            let node = self.exists(&next).ok_or_else(|| next.clone())?;
-            match node.filter(|n| n.kind == Kind::Symlink && (follow_last || !last)) {
-                Some(n) => {
-                    if links.len() >= MAX_LINKS {
-                        return Err(next);
-                    }
-                    links.push(next);
-                    let target = n.target.as_deref().unwrap_or("");
-                    if target.starts_with('/') {
-                        done.clear();
-                    }
-                    for p in target.split('/').rev() {
-                        rest.push_front(p.to_string());
-                    }
-                }
-                None => done = next,
-            }
-        }
-        Ok(if done.is_empty() { "/".into() } else { done })
+        let target_of = |p: &str| {
+            self.exists(p).map(|n| {
+                n.filter(|n| n.kind == Kind::Symlink)
+                    .map(|n| n.target.clone().unwrap_or_default())
+            })
+        };
+        crate::types::follow_links(path, follow_last, target_of, |l| links.push(l.to_string()))
     }
 
     /// The dpkg database files the merged file system still holds, by path: a file whose last

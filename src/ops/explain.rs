@@ -460,39 +460,15 @@ fn by_file_name<'a>(
 /// The path `path` leads to inside the image, every symlink entry on the way followed (each
 /// component, like the kernel, at most 40 links); `None` when it leads outside the entries.
 fn real_path(by_path: &BTreeMap<&str, &Value>, path: &str) -> Option<String> {
-    const MAX_LINKS: usize = 40;
-    let mut links = 0;
-    let mut done = String::new();
-    let mut rest: std::collections::VecDeque<String> =
-        path.split('/').map(str::to_string).collect();
-    while let Some(part) = rest.pop_front() {
-        match part.as_str() {
-            "" | "." => continue,
-            ".." => {
-                done.truncate(done.rfind('/').unwrap_or(0));
-                continue;
-            }
-            _ => {}
-        }
-        let next = format!("{done}/{part}");
-        let e = by_path.get(next.as_str())?;
-        match e["target"].as_str().filter(|_| e["type"] == "symlink") {
-            Some(target) => {
-                links += 1;
-                if links > MAX_LINKS {
-                    return None;
-                }
-                if target.starts_with('/') {
-                    done.clear();
-                }
-                for p in target.split('/').rev() {
-                    rest.push_front(p.to_string());
-                }
-            }
-            None => done = next,
-        }
-    }
-    Some(if done.is_empty() { "/".into() } else { done })
+    let target_of = |p: &str| {
+        by_path.get(p).map(|e| {
+            e["target"]
+                .as_str()
+                .filter(|_| e["type"] == "symlink")
+                .map(str::to_string)
+        })
+    };
+    crate::types::follow_links(path, true, target_of, |_| {}).ok()
 }
 
 #[cfg(test)]

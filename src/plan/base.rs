@@ -235,45 +235,13 @@ fn by_path(base: &Base) -> BTreeMap<&str, &crate::base::BaseFile> {
 /// `path` with every symlink on the way resolved inside the base, as its file list has them
 /// (at most 40 links); `None` when it leads nowhere.
 fn canonical(files: &BTreeMap<&str, &crate::base::BaseFile>, path: &str) -> Option<String> {
-    let mut todo: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .rev()
-        .map(String::from)
-        .collect();
-    let mut cur = String::new();
-    let mut hops = 0;
-    while let Some(part) = todo.pop() {
-        match part.as_str() {
-            "." => continue,
-            ".." => {
-                cur.truncate(cur.rfind('/').unwrap_or(0));
-                continue;
-            }
-            _ => {}
-        }
-        let next = format!("{cur}/{part}");
-        match &files.get(next.as_str())?.kind {
-            BaseKind::Symlink { target } => {
-                hops += 1;
-                if hops > 40 {
-                    return None;
-                }
-                if target.starts_with('/') {
-                    cur.clear();
-                }
-                todo.extend(
-                    target
-                        .split('/')
-                        .filter(|s| !s.is_empty())
-                        .rev()
-                        .map(String::from),
-                );
-            }
-            _ => cur = next,
-        }
-    }
-    Some(if cur.is_empty() { "/".into() } else { cur })
+    let target_of = |p: &str| {
+        files.get(p).map(|f| match &f.kind {
+            BaseKind::Symlink { target } => Some(target.clone()),
+            _ => None,
+        })
+    };
+    crate::types::follow_links(path, true, target_of, |_| {}).ok()
 }
 
 /// A text file of the base, at most `max` bytes: only a regular file that its list shows under
