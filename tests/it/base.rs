@@ -132,6 +132,19 @@ fn plan_in(t: &Path, manifest: &Path) -> Value {
     serde_json::from_str(&out).unwrap()
 }
 
+/// `kiln build --plan` of `manifest` fails; its stderr.
+fn plan_fails(t: &Path, manifest: &Path) -> String {
+    let out = kiln_in(t)
+        .arg("build")
+        .arg(manifest)
+        .arg("--plan")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{err}");
+    err
+}
+
 fn entry<'a>(plan: &'a Value, path: &str) -> &'a Value {
     plan["entries"]
         .as_array()
@@ -346,14 +359,7 @@ fn a_program_that_needs_a_newer_glibc_than_the_base_has_is_refused() {
     );
     assert!(readelf.contains("GLIBC_2.38"), "{readelf}");
     let m = app_manifest(&d, &base, "");
-    let out = kiln_in(t.path())
-        .arg("build")
-        .arg(&m)
-        .arg("--plan")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let err = plan_fails(t.path(), &m);
     assert!(err.contains("/usr/local/bin/app"), "{err}");
     assert!(err.contains("GLIBC_2.38"), "{err}");
     let host_glibc = run(
@@ -374,14 +380,7 @@ fn a_path_the_base_has_needs_replace_and_the_lock_pins_the_base() {
     let (reg, t, base, d) = registry_base_and_app();
     let passwd = "\n[[component]]\nname = \"passwd\"\nkind = \"file\"\ncontent = \"root:x:0:0:root:/root:/sbin/nologin\\n\"\nto = \"/etc/passwd\"\nwhy = \"only root\"\n";
     let m = app_manifest(&d, &base, passwd);
-    let out = kiln_in(t.path())
-        .arg("build")
-        .arg(&m)
-        .arg("--plan")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let err = plan_fails(t.path(), &m);
     assert!(
         err.contains("/etc/passwd") && err.contains("already has"),
         "{err}"

@@ -2,6 +2,7 @@
 //! kiln built and pushed opens by tag and by digest, and the digest opens again with the
 //! registry gone (no network for a digest whose root is cached).
 
+use crate::pull::TWO_PLATFORMS;
 use crate::registry_util::*;
 use crate::util::*;
 use kiln::base::{self, Access, BaseKind, BaseRef};
@@ -78,18 +79,6 @@ fn a_pushed_image_opens_by_tag_and_by_digest_then_offline() {
         "{e}"
     );
 }
-
-const TWO_PLATFORMS: &str = r#"[image]
-name = "two"
-platforms = ["linux/amd64", "linux/arm64"]
-
-[[component]]
-name = "tmp"
-kind = "dir"
-to = "/tmp"
-mode = "1777"
-why = "scratch space"
-"#;
 
 #[test]
 fn an_index_opens_for_a_platform_and_pins_the_index() {

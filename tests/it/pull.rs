@@ -51,7 +51,8 @@ fn skopeo_copy(src: &str, dest: &str, extra: &[&str]) {
     );
 }
 
-const TWO_PLATFORMS: &str = r#"[image]
+/// A manifest of two platforms that ships only a folder (no program to build per platform).
+pub(crate) const TWO_PLATFORMS: &str = r#"[image]
 name = "two"
 platforms = ["linux/amd64", "linux/arm64"]
 
