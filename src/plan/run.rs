@@ -71,6 +71,14 @@ pub(super) fn decide(
     };
     note("entrypoint", words(&b.entrypoint), words(&entrypoint));
     note("cmd", words(&b.cmd), words(&cmd));
+    // Docker's rule, said: a `cmd` alone runs as the arguments of the base's entrypoint.
+    let kept = match (&image.entrypoint, &image.cmd, &entrypoint) {
+        (None, Some(_), Some(ep)) => Some(format!(
+            "entrypoint: {}, the base's, kept: the manifest's `cmd` is its arguments (set `entrypoint` to run the program itself)",
+            words(&Some(ep.clone()))
+        )),
+        _ => None,
+    };
     let user = match (
         image.user_given,
         b.user.as_deref().filter(|u| !u.is_empty()),
@@ -94,6 +102,7 @@ pub(super) fn decide(
     if base_workdir != workdir {
         note("workdir", shown(base_workdir), shown(&workdir));
     }
+    changes.extend(kept);
     let inherited: BTreeMap<String, String> = b
         .env
         .iter()
