@@ -489,6 +489,10 @@ pub fn build_with(
     let placed_nss = claims
         .iter()
         .find(|c| c.path.as_str() == "/etc/nsswitch.conf");
+    // A base's own nsswitch.conf is the image's when no component places one.
+    let base_nss = base
+        .as_deref()
+        .and_then(|b| base::read_text(b, "/etc/nsswitch.conf", 1 << 20));
     let nss_text = match placed_nss.map(|c| &c.kind) {
         Some(EntryKind::File {
             source: Source::Inline(b),
@@ -501,9 +505,11 @@ pub fn build_with(
             path: h.clone(),
             source: e,
         })?,
-        _ => DEFAULT_NSSWITCH.to_string(),
+        _ => base_nss
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NSSWITCH.to_string()),
     };
-    let generate_nss = placed_nss.is_none();
+    let generate_nss = placed_nss.is_none() && base_nss.is_none();
     // Loader configuration the image itself will hold.
     let mut image_files = BTreeMap::new();
     for c in claims.iter().filter(|c| {
@@ -821,7 +827,14 @@ pub fn build_with(
     drop(overlay);
     drop(hashes);
     drop(covered);
-    add_packages(manifest, root, &mut claims)?;
+    // kiln names the source distribution in an os-release only when the image has none: a
+    // base's own wins.
+    let base_os_release = base.as_deref().is_some_and(|b| {
+        b.files
+            .iter()
+            .any(|f| matches!(f.path.as_str(), "/etc/os-release" | "/usr/lib/os-release"))
+    });
+    add_packages(manifest, root, &mut claims, base_os_release)?;
     if let (Some(b), Some(spec)) = (&base, &manifest.image.base) {
         let mut inherited = base::reconcile(
             manifest,
@@ -941,7 +954,12 @@ fn checks(
 /// scanners read for distroless images: `/var/lib/dpkg/status.d/PKG` (the package's control
 /// fields) and `PKG.md5sums` (the lines for the files that ship), plus an `/etc/os-release`
 /// naming the source distribution when no component ships one.
-fn add_packages(manifest: &Manifest, root: &Path, claims: &mut Vec<Claim>) -> Result<(), Error> {
+fn add_packages(
+    manifest: &Manifest,
+    root: &Path,
+    claims: &mut Vec<Claim>,
+    has_os_release: bool,
+) -> Result<(), Error> {
     let overlay = BTreeMap::new();
     let view = resolve::View::new(root, &overlay);
     let in_root = |host: &Path| -> Option<String> {
@@ -1052,9 +1070,10 @@ fn add_packages(manifest: &Manifest, root: &Path, claims: &mut Vec<Claim>) -> Re
             component: ci,
         });
     }
-    let has_os_release = claims
-        .iter()
-        .any(|c| matches!(c.path.as_str(), "/etc/os-release" | "/usr/lib/os-release"));
+    let has_os_release = has_os_release
+        || claims
+            .iter()
+            .any(|c| matches!(c.path.as_str(), "/etc/os-release" | "/usr/lib/os-release"));
     if !has_os_release && !names.is_empty() {
         let ci = claims
             .iter()

@@ -410,3 +410,114 @@ fn a_path_the_base_has_needs_replace_and_the_lock_pins_the_base() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains(&format!("base {base}")), "{err}");
 }
+
+/// A base another tool assembled (its layers written in the test, published with skopeo):
+/// merged /usr, the loader reached through `/lib64 -> usr/lib64 -> /lib/...`, a dpkg database,
+/// and a second uncompressed layer whose whiteout removes /etc/motd and whose opaque marker
+/// empties /opt/old. kiln's view of the base is what a runtime unpacks: the removed paths are
+/// not in the plan, the loader and libc are found in the base (not shipped), and the program
+/// runs on it.
+#[test]
+fn an_image_builds_and_runs_on_a_base_another_tool_made_with_whiteouts() {
+    use tar::EntryType::{Directory as D, Regular as F, Symlink as L};
+    let reg = Registry::start(None);
+    let t = tempdir();
+    let libc = std::fs::read("/usr/lib/x86_64-linux-gnu/libc.so.6").unwrap();
+    let ld = std::fs::read("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2").unwrap();
+    let status = "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\nVersion: 2.36-9+deb12u99\n";
+    let one = crate::explain_foreign::tar_layer(&[
+        ("etc/", D, b"", 0o755, 0),
+        ("etc/motd", F, b"hello\n", 0o644, 0),
+        (
+            "etc/os-release",
+            F,
+            b"ID=debian\nVERSION_ID=\"12\"\n",
+            0o644,
+            0,
+        ),
+        ("lib", L, b"usr/lib", 0o777, 0),
+        ("lib64", L, b"usr/lib64", 0o777, 0),
+        ("opt/old/stale", F, b"stale", 0o644, 0),
+        ("usr/lib/x86_64-linux-gnu/libc.so.6", F, &libc, 0o755, 0),
+        (
+            "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+            F,
+            &ld,
+            0o755,
+            0,
+        ),
+        (
+            "usr/lib64/ld-linux-x86-64.so.2",
+            L,
+            b"/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+            0o777,
+            0,
+        ),
+        ("var/lib/dpkg/status", F, status.as_bytes(), 0o644, 0),
+        (
+            "var/lib/dpkg/info/libc6:amd64.list",
+            F,
+            b"/.\n/lib/x86_64-linux-gnu/libc.so.6\n",
+            0o644,
+            0,
+        ),
+    ]);
+    let two = crate::explain_foreign::tar_layer(&[
+        ("etc/.wh.motd", F, b"", 0o644, 0),
+        ("opt/old/.wh..wh..opq", F, b"", 0o644, 0),
+        ("opt/old/fresh", F, b"fresh", 0o644, 0),
+    ]);
+    let made = t.path().join("made");
+    crate::explain_foreign::layout(
+        &made,
+        &[
+            (crate::explain_foreign::gzip(&one), one),
+            (two.clone(), two),
+        ],
+    );
+    let base = format!("docker://{}/made:1", reg.host());
+    run(
+        Command::new(require("skopeo")).args([
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:v1", made.display()),
+            &base,
+        ]),
+        "skopeo copy",
+    );
+    let d = t.path().join("app");
+    std::fs::create_dir_all(&d).unwrap();
+    zlib_program(&d);
+    let m = app_manifest(&d, &base, "");
+    let plan = plan_in(t.path(), &m);
+    let paths: Vec<&str> = plan["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["path"].as_str())
+        .collect();
+    assert!(!paths.contains(&"/etc/motd"), "{paths:?}");
+    assert!(!paths.contains(&"/opt/old/stale"), "{paths:?}");
+    assert!(paths.contains(&"/opt/old/fresh"), "{paths:?}");
+    let libc_entry = entry(&plan, "/usr/lib/x86_64-linux-gnu/libc.so.6");
+    assert_eq!(libc_entry["layer"], "base-image", "{libc_entry}");
+    assert_eq!(
+        libc_entry["package"]["version"], "2.36-9+deb12u99",
+        "{libc_entry}"
+    );
+    assert_eq!(libc_entry["package"]["source"], "glibc", "{libc_entry}");
+    let loader = entry(&plan, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+    assert_eq!(loader["layer"], "base-image", "{loader}");
+
+    let layout = t.path().join("out");
+    build_in(t.path(), &m, &format!("oci:{}:1", layout.display()));
+    let (_, config) = image(&layout, "1");
+    let rootfs = unpack(&layout, "1", &t.path().join("bundle"));
+    assert!(!rootfs.join("etc/motd").exists());
+    let out = run_in_chroot(&rootfs, &config, None);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("zlib 1."),
+        "{out:?}"
+    );
+}

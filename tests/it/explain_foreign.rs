@@ -19,7 +19,7 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// One tar layer: (name, type, data or link target, mode, uid).
-fn tar_layer(entries: &[(&str, tar::EntryType, &[u8], u32, u64)]) -> Vec<u8> {
+pub(crate) fn tar_layer(entries: &[(&str, tar::EntryType, &[u8], u32, u64)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (name, kind, data, mode, uid) in entries {
         let mut h = tar::Header::new_gnu();
@@ -40,7 +40,7 @@ fn tar_layer(entries: &[(&str, tar::EntryType, &[u8], u32, u64)]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(bytes).unwrap();
@@ -48,7 +48,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Writes an `oci:` layout at `dir` tagged `v1` with `layers` ((blob, diff_id tar) pairs).
-fn layout(dir: &Path, layers: &[(Vec<u8>, Vec<u8>)]) {
+pub(crate) fn layout(dir: &Path, layers: &[(Vec<u8>, Vec<u8>)]) {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     let put = |bytes: &[u8]| {
