@@ -1,5 +1,5 @@
-//! `cargo xtask bench`: kiln against its peers, in four sections (all by default, one with
-//! `--only image`, `--only ldd`, `--only push` or `--only pull`).
+//! `cargo xtask bench`: kiln against its peers, in five sections (all by default, one with
+//! `--only image`, `--only ldd`, `--only push`, `--only pull` or `--only base`).
 //!
 //! **image**: kiln against `tar | gzip` and `umoci insert` on the same generated tree.
 //! Builds kiln in release (unless `--no-build`), generates a deterministic tree of
@@ -50,6 +50,18 @@
 //! kiln/skopeo at most [`PULL_TARGET`]. After each pull, both layouts' index.json must give the
 //! tag `bench` the built image's digest (else the bench fails).
 //!
+//! **base**: building on a base image (`[image] base`) against `umoci unpack` of that base.
+//! The base is kiln's build of the generated tree (`oci:out/push-img:bench`); the image built
+//! on it adds one file. [`PULL_ROUNDS`] rounds, alternating which tool goes first:
+//! - cold: `kiln build base-app.toml --output oci:out/on-base:bench` with an empty
+//!   `KILN_CACHE_DIR` (the base's blobs imported and checked, its layers unpacked and every
+//!   file hashed, the image written with the base's layer copied);
+//! - `umoci unpack --image out/push-img:bench` into a fresh bundle;
+//! - warm: the kiln build again, the cache kept (the unpacked base reused).
+//!
+//! The fastest runs are compared: kiln cold / umoci unpack, and kiln warm / kiln cold. Both
+//! kiln builds must tag the same image digest.
+//!
 //! The temporary directory is removed at the end, also when a step fails, and every registry
 //! is killed. Outside CI a missing `umoci`, `lddtree` or `/usr/bin/time` only drops that
 //! measurement, and a missing `docker-registry` or `skopeo` the push section; under CI it is
@@ -94,6 +106,8 @@ pub enum Section {
     Push,
     /// `kiln pull` against `skopeo copy`, from a loopback registry.
     Pull,
+    /// `kiln build` on a base image (cold and warm cache) against `umoci unpack` of the base.
+    Base,
 }
 
 impl Section {
@@ -103,7 +117,8 @@ impl Section {
             "ldd" => Ok(Section::Ldd),
             "push" => Ok(Section::Push),
             "pull" => Ok(Section::Pull),
-            other => bail!("--only wants `image`, `ldd`, `push` or `pull`, got `{other}`"),
+            "base" => Ok(Section::Base),
+            other => bail!("--only wants `image`, `ldd`, `push`, `pull` or `base`, got `{other}`"),
         }
     }
 }
@@ -247,7 +262,7 @@ impl Tools {
             "time",
             "no peak RSS figures",
         )?;
-        let umoci = sections.contains(&Section::Image)
+        let umoci = (sections.contains(&Section::Image) || sections.contains(&Section::Base))
             && optional(
                 util::find_tool("umoci").is_some(),
                 "umoci",
@@ -401,7 +416,13 @@ fn ratio(a: Duration, b: Duration) -> String {
 pub fn run(options: &Options) -> Result<()> {
     let sections = match options.only {
         Some(section) => vec![section],
-        None => vec![Section::Image, Section::Ldd, Section::Push, Section::Pull],
+        None => vec![
+            Section::Image,
+            Section::Ldd,
+            Section::Push,
+            Section::Pull,
+            Section::Base,
+        ],
     };
     let tools = Tools::check(&sections)?;
     let root = util::repo_root();
@@ -430,8 +451,10 @@ pub fn run(options: &Options) -> Result<()> {
     let run_image = sections.contains(&Section::Image);
     let run_push = sections.contains(&Section::Push) && tools.push;
     let run_pull = sections.contains(&Section::Pull) && tools.push;
-    // The image, push and pull sections share one generated tree, removed when this returns.
-    let workspace = if run_image || run_push || run_pull {
+    let run_base = sections.contains(&Section::Base) && tools.umoci;
+    // The image, push, pull and base sections share one generated tree, removed when this
+    // returns.
+    let workspace = if run_image || run_push || run_pull || run_base {
         Some(Workspace::new(options)?)
     } else {
         None
@@ -451,6 +474,11 @@ pub fn run(options: &Options) -> Result<()> {
         pull_section(workspace, &tools, &kiln)?;
     } else if sections.contains(&Section::Pull) {
         println!("==> pull section skipped: {REGISTRY} or {SKOPEO} is missing");
+    }
+    if let Some(workspace) = workspace.as_ref().filter(|_| run_base) {
+        base_section(workspace, &tools, &kiln)?;
+    } else if sections.contains(&Section::Base) {
+        println!("==> base section skipped: umoci is missing");
     }
     Ok(())
 }
@@ -1478,6 +1506,167 @@ fn pull_section(workspace: &Workspace, tools: &Tools, kiln: &Path) -> Result<()>
     );
     println!(
         "load average (1 min, {} cores): {} when the pulls started, {} when they ended",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_before,
+        load_average()
+    );
+    Ok(())
+}
+
+/// The manifest of the base section's image: one file on the generated tree's image.
+const BASE_APP: &str = r#"[image]
+name = "on-base"
+base = "oci:out/push-img:bench"
+
+[[component]]
+name = "base"
+kind = "base"
+why = "the generated tree, as a base image"
+
+[[component]]
+name = "conf"
+kind = "file"
+content = "on a base\n"
+to = "/etc/on-base.conf"
+why = "what the image adds"
+"#;
+
+/// The three runs of the base section.
+#[derive(Clone, Copy)]
+enum OnBase {
+    KilnCold,
+    Umoci,
+    KilnWarm,
+}
+
+/// One run of the base section: the command, after clearing what it must start without.
+fn on_base_run(dir: &Path, kiln: &Path, run: OnBase) -> Result<Command> {
+    let clear = |p: &Path| -> Result<()> {
+        if p.exists() {
+            fs::remove_dir_all(p).with_context(|| format!("cannot remove {}", p.display()))?;
+        }
+        Ok(())
+    };
+    let out = format!("oci:out/on-base:{PUSH_TAG}");
+    clear(&dir.join("out/on-base"))?;
+    Ok(match run {
+        OnBase::Umoci => {
+            clear(&dir.join("unpacked"))?;
+            let mut c = Command::new("umoci");
+            c.args(["unpack", "--image"])
+                .arg(format!("{PUSH_LAYOUT}:{PUSH_TAG}"))
+                .arg("unpacked");
+            c
+        }
+        OnBase::KilnCold | OnBase::KilnWarm => {
+            if matches!(run, OnBase::KilnCold) {
+                clear(&dir.join("cache"))?;
+            }
+            let mut c = Command::new(kiln);
+            c.env("KILN_CACHE_DIR", dir.join("cache")).args([
+                "build",
+                "base-app.toml",
+                "--json",
+                "--output",
+                &out,
+            ]);
+            c
+        }
+    })
+}
+
+fn base_section(workspace: &Workspace, tools: &Tools, kiln: &Path) -> Result<()> {
+    let dir = workspace.dir();
+    let layout = dir.join(PUSH_LAYOUT);
+    if !layout.exists() {
+        println!("==> kiln build (the base)");
+        let spec = format!("oci:{PUSH_LAYOUT}:{PUSH_TAG}");
+        measure(
+            tools,
+            "kiln build",
+            dir,
+            kiln,
+            &["build", "bench.toml", "--output", &spec],
+        )?;
+    }
+    let image = PushedImage::read(&layout)?;
+    fs::write(dir.join("base-app.toml"), BASE_APP).context("cannot write base-app.toml")?;
+    let mut runs: [Vec<Measurement>; 3] = Default::default();
+    let mut built: Option<String> = None;
+    let load_before = load_average();
+    for round in 1..=PULL_ROUNDS {
+        let order = if round % 2 == 1 {
+            [OnBase::KilnCold, OnBase::Umoci, OnBase::KilnWarm]
+        } else {
+            [OnBase::Umoci, OnBase::KilnCold, OnBase::KilnWarm]
+        };
+        for run in order {
+            let (name, slot) = match run {
+                OnBase::KilnCold => ("kiln build on the base, cold cache", 0),
+                OnBase::Umoci => ("umoci unpack of the base", 1),
+                OnBase::KilnWarm => ("kiln build on the base, warm cache", 2),
+            };
+            let what = format!("{name} (round {round} of {PULL_ROUNDS})");
+            let cmd = on_base_run(dir, kiln, run)?;
+            runs[slot].push(time_push(
+                tools,
+                &what,
+                dir,
+                &format!("on-base-{slot}"),
+                cmd,
+            )?);
+            if slot != 1 {
+                let index = fs::read_to_string(dir.join("out/on-base/index.json"))
+                    .context("cannot read the built image's index.json")?;
+                match &built {
+                    None => built = Some(index),
+                    Some(first) if *first != index => {
+                        bail!("{what} tagged another image than the first build")
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    println!(
+        "
+building on a base of {} layer(s), {:.1} MiB compressed ({} MiB tree); {PULL_ROUNDS} runs each:",
+        image.layers,
+        mib(image.image_bytes),
+        workspace.stats.bytes >> 20
+    );
+    println!(
+        "{:<34} {:>9} {:>10} {:>14}",
+        "run", "best s", "slowest s", "peak RSS MiB"
+    );
+    let names = [
+        "kiln build, cold cache",
+        "umoci unpack of the base",
+        "kiln build, warm cache",
+    ];
+    for (name, r) in names.iter().zip(&runs) {
+        let (Some(best), Some(slow)) = (fastest(r), slowest(r)) else {
+            continue;
+        };
+        println!(
+            "{name:<34} {:>9.3} {:>10.3} {:>14}",
+            best.wall.as_secs_f64(),
+            slow.as_secs_f64(),
+            best.rss_kib
+                .map(|kib| format!("{:.1}", kib as f64 / 1024.0))
+                .unwrap_or_else(|| "n/a".to_string())
+        );
+    }
+    let best = |r: &[Measurement]| fastest(r).map(|m| m.wall).unwrap_or_default();
+    println!(
+        "
+kiln cold / umoci unpack: {}; kiln warm / kiln cold: {}",
+        ratio(best(&runs[0]), best(&runs[1])),
+        ratio(best(&runs[2]), best(&runs[0]))
+    );
+    println!(
+        "load average (1 min, {} cores): {} before, {} after",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_before,
         load_average()
