@@ -509,62 +509,51 @@ impl Tree {
     }
 }
 
-/// The layers of an `oci:` layout's image, each blob streamed and checked.
-pub struct LayoutLayers {
-    layout: super::layout::Layout,
+/// The layers of an image in a local store (`oci:`, `oci-archive:`, `docker-archive:`), each
+/// streamed in place through the store's verified reader ([`super::inspect::Blobs`]); a
+/// `docker save` archive's layer members are checked as below.
+pub struct LocalLayers {
+    store: Local,
     pub image: super::inspect::Inspected,
 }
 
-impl LayoutLayers {
-    pub fn open(dir: &std::path::Path, tag: &str, platform: Option<&str>) -> Result<Self, Error> {
-        Ok(LayoutLayers {
-            layout: super::layout::Layout::open(dir)?,
+/// Where a [`LocalLayers`] image's blobs are.
+enum Local {
+    Layout(super::layout::Layout),
+    Archive(super::archive::Archive),
+}
+
+impl LocalLayers {
+    /// An `oci:` layout's image tagged `tag`.
+    pub fn layout(dir: &std::path::Path, tag: &str, platform: Option<&str>) -> Result<Self, Error> {
+        Ok(LocalLayers {
+            store: Local::Layout(super::layout::Layout::open(dir)?),
             image: super::inspect::layout(dir, tag, platform)?,
         })
     }
-}
 
-impl LayerSource for LayoutLayers {
-    fn name(&self) -> String {
-        self.image.image.clone()
-    }
-    fn digests(&self) -> Vec<Digest> {
-        self.image.layers.iter().map(|l| l.digest.clone()).collect()
-    }
-    fn open(&self, i: usize) -> Result<LayerStream<'_>, Error> {
-        let l = &self.image.layers[i];
-        Ok(LayerStream {
-            raw: Box::new(self.layout.stream_blob(&l.digest, Some(l.size))?),
-            diff_id: None,
-        })
-    }
-}
-
-/// The layers of an `oci-archive:` or a `docker-archive:` image, read in place.
-pub struct ArchiveLayers {
-    archive: super::archive::Archive,
-    pub image: super::inspect::Inspected,
-}
-
-impl ArchiveLayers {
     /// An `oci-archive:`'s image tagged `tag`.
-    pub fn oci(file: &std::path::Path, tag: &str, platform: Option<&str>) -> Result<Self, Error> {
-        Ok(ArchiveLayers {
-            archive: super::archive::Archive::scan(file)?,
+    pub fn oci_archive(
+        file: &std::path::Path,
+        tag: &str,
+        platform: Option<&str>,
+    ) -> Result<Self, Error> {
+        Ok(LocalLayers {
+            store: Local::Archive(super::archive::Archive::scan(file)?),
             image: super::inspect::oci_archive(file, tag, platform)?,
         })
     }
 
     /// A `docker save` / `podman save` archive's (first) image.
     pub fn docker(file: &std::path::Path) -> Result<Self, Error> {
-        Ok(ArchiveLayers {
-            archive: super::archive::Archive::scan_with_links(file)?,
+        Ok(LocalLayers {
+            store: Local::Archive(super::archive::Archive::scan_with_links(file)?),
             image: super::inspect::docker_archive(file)?,
         })
     }
 }
 
-impl LayerSource for ArchiveLayers {
+impl LayerSource for LocalLayers {
     fn name(&self) -> String {
         self.image.image.clone()
     }
@@ -572,13 +561,20 @@ impl LayerSource for ArchiveLayers {
         self.image.layers.iter().map(|l| l.digest.clone()).collect()
     }
     fn open(&self, i: usize) -> Result<LayerStream<'_>, Error> {
+        use super::inspect::Blobs;
         let l = &self.image.layers[i];
-        let Some(member) = &l.member else {
-            let raw = self.archive.stream_blob(&l.digest, Some(l.size))?;
-            return Ok(LayerStream {
-                raw: Box::new(raw),
-                diff_id: None,
-            });
+        let (archive, member) = match (&self.store, &l.member) {
+            (Local::Archive(a), Some(m)) => (a, m),
+            (store, _) => {
+                let blobs: &dyn Blobs = match store {
+                    Local::Layout(layout) => layout,
+                    Local::Archive(a) => a,
+                };
+                return Ok(LayerStream {
+                    raw: blobs.stream_blob(&l.digest, Some(l.size))?,
+                    diff_id: None,
+                });
+            }
         };
         // docker save: the config's diff_id checks the uncompressed tar; without one, the
         // digest the member's name spells checks its bytes.
@@ -588,7 +584,7 @@ impl LayerSource for ArchiveLayers {
                 format!("it has no {member} (layer {})", i + 1),
             )
         };
-        let (r, size) = self.archive.stream(member)?.ok_or_else(missing)?;
+        let (r, size) = archive.stream(member)?.ok_or_else(missing)?;
         if let Some(d) = &l.diff_id {
             return Ok(LayerStream {
                 raw: Box::new(r),

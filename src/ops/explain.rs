@@ -195,7 +195,7 @@ fn from_plan(plan: &Value, path: &str, target: &str) -> anyhow::Result<PlanExpla
 /// Explains `req.path` from the layers of an image without a plan.
 fn foreign(req: &ExplainRequest) -> anyhow::Result<LayersExplained> {
     use crate::image::output::Output;
-    use crate::oci::layers::{ArchiveLayers, LayoutLayers};
+    use crate::oci::layers::LocalLayers;
     let want = crate::types::ImagePath::parse(&req.path).map_err(|e| {
         anyhow::anyhow!(
             "`{}` {e}\n\nhint: {} was not built by kiln (it has no plan): name a path in it, such as /etc/os-release",
@@ -215,13 +215,14 @@ fn foreign(req: &ExplainRequest) -> anyhow::Result<LayersExplained> {
     }
     match Output::parse(&req.target)? {
         Output::Oci { dir, tag } => {
-            explain_layers(&LayoutLayers::open(&dir, &tag, platform)?, want.as_str())
+            explain_layers(&LocalLayers::layout(&dir, &tag, platform)?, want.as_str())
         }
-        Output::OciArchive { file, tag } => {
-            explain_layers(&ArchiveLayers::oci(&file, &tag, platform)?, want.as_str())
-        }
+        Output::OciArchive { file, tag } => explain_layers(
+            &LocalLayers::oci_archive(&file, &tag, platform)?,
+            want.as_str(),
+        ),
         Output::DockerArchive { file, .. } => {
-            explain_layers(&ArchiveLayers::docker(&file)?, want.as_str())
+            explain_layers(&LocalLayers::docker(&file)?, want.as_str())
         }
     }
 }
