@@ -1399,19 +1399,8 @@ fn check_pulled(layout: &Path, want: &str, what: &str) -> Result<()> {
 /// registry into a fresh layout.
 fn pull_section(workspace: &Workspace, tools: &Tools, kiln: &Path) -> Result<()> {
     let dir = workspace.dir();
-    let layout = dir.join(PUSH_LAYOUT);
     let spec = format!("oci:{PUSH_LAYOUT}:{PUSH_TAG}");
-    if !layout.exists() {
-        println!("==> kiln build (the image to pull)");
-        measure(
-            tools,
-            "kiln build",
-            dir,
-            kiln,
-            &["build", "bench.toml", "--output", &spec],
-        )?;
-    }
-    let image = PushedImage::read(&layout)?;
+    let image = built_image(workspace, tools, kiln, "the image to pull")?;
     let registry = Registry::start(dir)?;
     let reference = format!("docker://{}/bench/pull:v1", registry.host());
     measure(
@@ -1575,11 +1564,18 @@ fn on_base_run(dir: &Path, kiln: &Path, run: OnBase) -> Result<Command> {
     })
 }
 
-fn base_section(workspace: &Workspace, tools: &Tools, kiln: &Path) -> Result<()> {
+/// kiln's build of the generated tree at `oci:out/push-img:bench`, made once for the pull
+/// and base sections (`what` says what it is for).
+fn built_image(
+    workspace: &Workspace,
+    tools: &Tools,
+    kiln: &Path,
+    what: &str,
+) -> Result<PushedImage> {
     let dir = workspace.dir();
     let layout = dir.join(PUSH_LAYOUT);
     if !layout.exists() {
-        println!("==> kiln build (the base)");
+        println!("==> kiln build ({what})");
         let spec = format!("oci:{PUSH_LAYOUT}:{PUSH_TAG}");
         measure(
             tools,
@@ -1589,7 +1585,12 @@ fn base_section(workspace: &Workspace, tools: &Tools, kiln: &Path) -> Result<()>
             &["build", "bench.toml", "--output", &spec],
         )?;
     }
-    let image = PushedImage::read(&layout)?;
+    PushedImage::read(&layout)
+}
+
+fn base_section(workspace: &Workspace, tools: &Tools, kiln: &Path) -> Result<()> {
+    let dir = workspace.dir();
+    let image = built_image(workspace, tools, kiln, "the base")?;
     fs::write(dir.join("base-app.toml"), BASE_APP).context("cannot write base-app.toml")?;
     let mut runs: [Vec<Measurement>; 3] = Default::default();
     let mut built: Option<String> = None;
