@@ -349,42 +349,35 @@ impl Base {
         best.map(|(_, s)| s)
     }
 
-    /// The entry `path` names once symbolic links are followed inside the base (at most 40),
-    /// when it is a regular file.
-    fn regular(&self, path: &ImagePath) -> Option<ImagePath> {
-        let mut p = path.clone();
-        for _ in 0..40 {
-            let i = self.files.binary_search_by(|f| f.path.cmp(&p)).ok()?;
-            match &self.files[i].kind {
-                BaseKind::File { .. } => return Some(p),
-                BaseKind::Symlink { target } => {
-                    let joined = if target.starts_with('/') {
-                        target.clone()
-                    } else {
-                        format!("{}/{target}", p.parent()?.as_str())
-                    };
-                    p = resolve_dots(&joined)?;
-                }
-                _ => return None,
-            }
-        }
-        None
+    /// The entry at `path` in the base's file list (sorted by path bytes: a binary search).
+    pub fn file(&self, path: &str) -> Option<&BaseFile> {
+        self.files
+            .binary_search_by(|f| f.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.files[i])
     }
-}
 
-/// `/a/b/../c` → `/a/c` (`..` at `/` stays at `/`, as the kernel does).
-fn resolve_dots(s: &str) -> Option<ImagePath> {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in s.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
+    /// `path` with every symbolic link on the way followed inside the base, as its file list
+    /// has them (`types::follow_links`: at most 40); `None` when it leads nowhere.
+    pub fn canonical(&self, path: &str) -> Option<String> {
+        let target_of = |p: &str| {
+            self.file(p).map(|f| match &f.kind {
+                BaseKind::Symlink { target } => Some(target.clone()),
+                _ => None,
+            })
+        };
+        crate::types::follow_links(path, true, target_of, |_| {}).ok()
+    }
+
+    /// The entry `path` names once symbolic links are followed inside the base, when it is a
+    /// regular file.
+    fn regular(&self, path: &ImagePath) -> Option<ImagePath> {
+        let real = self.canonical(path.as_str())?;
+        match self.file(&real)?.kind {
+            BaseKind::File { .. } => ImagePath::parse(&real).ok(),
+            _ => None,
         }
     }
-    ImagePath::parse(&format!("/{}", parts.join("/"))).ok()
 }
 
 #[cfg(test)]

@@ -198,7 +198,7 @@ pub(super) fn version_error(
     else {
         return None;
     };
-    let from_base = base.files.iter().any(|f| f.path.as_str() == found.as_str());
+    let from_base = base.file(found).is_some();
     if !from_base {
         return None;
     }
@@ -227,43 +227,17 @@ pub struct TooOld {
     pub component: String,
 }
 
-/// The base's entries by path.
-fn by_path(base: &Base) -> BTreeMap<&str, &crate::base::BaseFile> {
-    base.files.iter().map(|f| (f.path.as_str(), f)).collect()
-}
-
-/// `path` with every symlink on the way resolved inside the base, as its file list has them
-/// (at most 40 links); `None` when it leads nowhere.
-fn canonical(files: &BTreeMap<&str, &crate::base::BaseFile>, path: &str) -> Option<String> {
-    let target_of = |p: &str| {
-        files.get(p).map(|f| match &f.kind {
-            BaseKind::Symlink { target } => Some(target.clone()),
-            _ => None,
-        })
-    };
-    crate::types::follow_links(path, true, target_of, |_| {}).ok()
-}
-
 /// A text file of the base, at most `max` bytes: only a regular file that its list shows under
 /// plain directories. The base's bytes are hostile: a symlink in the unpacked root could name
 /// a file of the build host, so none is followed.
 pub(super) fn read_text(base: &Base, path: &str, max: u64) -> Option<String> {
-    read_text_in(base, &by_path(base), path, max)
-}
-
-fn read_text_in(
-    base: &Base,
-    files: &BTreeMap<&str, &crate::base::BaseFile>,
-    path: &str,
-    max: u64,
-) -> Option<String> {
     use std::io::Read;
-    let plain = matches!(files.get(path).map(|f| &f.kind), Some(BaseKind::File { size, .. }) if *size <= max);
+    let plain = matches!(base.file(path).map(|f| &f.kind), Some(BaseKind::File { size, .. }) if *size <= max);
     let mut dir = path;
     let mut dirs_ok = true;
     while let Some(i) = dir.rfind('/') {
         dir = &dir[..i];
-        if !dir.is_empty() && !matches!(files.get(dir).map(|f| &f.kind), Some(BaseKind::Dir)) {
+        if !dir.is_empty() && !matches!(base.file(dir).map(|f| &f.kind), Some(BaseKind::Dir)) {
             dirs_ok = false;
         }
     }
@@ -282,7 +256,6 @@ fn packages(base: &Base) -> BTreeMap<String, super::PackageRef> {
     const DPKG: &str = "/var/lib/dpkg/";
     const MAX_FILE: u64 = 64 << 20;
     let mut budget: u64 = 256 << 20;
-    let files = by_path(base);
     let mut texts: BTreeMap<String, String> = BTreeMap::new();
     for f in base
         .files
@@ -299,7 +272,7 @@ fn packages(base: &Base) -> BTreeMap<String, super::PackageRef> {
         if !wanted || size > budget.min(MAX_FILE) {
             continue;
         }
-        if let Some(t) = read_text_in(base, &files, p, MAX_FILE) {
+        if let Some(t) = read_text(base, p, MAX_FILE) {
             budget -= t.len() as u64;
             texts.insert(p.to_string(), t);
         }
@@ -314,7 +287,7 @@ fn packages(base: &Base) -> BTreeMap<String, super::PackageRef> {
         .map(|f| f.path.to_string())
         .collect();
     let view: BTreeMap<String, &str> = texts.iter().map(|(k, v)| (k.clone(), v.as_str())).collect();
-    let owners = crate::dpkg::owners_in(&view, &mut |p| canonical(&files, p), &wanted);
+    let owners = crate::dpkg::owners_in(&view, &mut |p| base.canonical(p), &wanted);
     let distro = read_text(base, "/etc/os-release", 1 << 16)
         .or_else(|| read_text(base, "/usr/lib/os-release", 1 << 16))
         .map(|t| crate::dpkg::distro_of(&t))

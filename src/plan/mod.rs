@@ -830,9 +830,7 @@ pub fn build_with(
     // kiln names the source distribution in an os-release only when the image has none: a
     // base's own wins.
     let base_os_release = base.as_deref().is_some_and(|b| {
-        b.files
-            .iter()
-            .any(|f| matches!(f.path.as_str(), "/etc/os-release" | "/usr/lib/os-release"))
+        b.file("/etc/os-release").is_some() || b.file("/usr/lib/os-release").is_some()
     });
     add_packages(manifest, root, &mut claims, base_os_release)?;
     if let (Some(b), Some(spec)) = (&base, &manifest.image.base) {
