@@ -307,19 +307,7 @@ fn layer_entry(
 /// `path` is not in the image (`missing` is the first part of it that is not), with near
 /// paths as a hint.
 fn not_there(tree: &Tree, path: &str, missing: &str, image: &str) -> anyhow::Error {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    let near: Vec<&str> = tree
-        .nodes
-        .keys()
-        .map(String::as_str)
-        .filter(|p| p.rsplit('/').next() == Some(name) || strsim::levenshtein(p, path) <= 3)
-        .take(5)
-        .collect();
-    let hint = if near.is_empty() {
-        String::new()
-    } else {
-        format!("\n\nhint: did you mean {}?", near.join(", "))
-    };
+    let hint = near_paths(tree.nodes.keys().map(String::as_str), path);
     let at = if missing == path {
         String::new()
     } else {
@@ -373,21 +361,23 @@ fn by_image_path<'a>(by_path: &BTreeMap<&str, &'a Value>, path: &str) -> anyhow:
             links: vec![],
         });
     }
-    let near: Vec<&str> = by_path
-        .keys()
-        .copied()
-        .filter(|p| {
-            p.rsplit('/').next() == Some(want.file_name())
-                || strsim::levenshtein(p, want.as_str()) <= 3
-        })
+    let hint = near_paths(by_path.keys().copied(), want.as_str());
+    anyhow::bail!("{want} is not in the image{hint}");
+}
+
+/// The `hint:` for a path the image lacks: up to five of `paths` with its file name or within
+/// three edits of it; empty when none is.
+fn near_paths<'a>(paths: impl Iterator<Item = &'a str>, path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let near: Vec<&str> = paths
+        .filter(|p| p.rsplit('/').next() == Some(name) || strsim::levenshtein(p, path) <= 3)
         .take(5)
         .collect();
-    let hint = if near.is_empty() {
+    if near.is_empty() {
         String::new()
     } else {
         format!("\n\nhint: did you mean {}?", near.join(", "))
-    };
-    anyhow::bail!("{want} is not in the image{hint}");
+    }
 }
 
 /// The file called `name` (a soname such as `libz.so.1`): every entry with that file name, or
