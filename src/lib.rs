@@ -101,6 +101,9 @@ pub mod base;
 pub mod cli;
 // Not API: `ops::explain`'s report names `dpkg::Identity`.
 #[doc(hidden)]
+pub mod deb;
+
+#[doc(hidden)]
 pub mod dpkg;
 // Not API: tests/it (embedded) and the fuzz targets read ELF files through it.
 #[doc(hidden)]
