@@ -99,10 +99,10 @@ pub mod base;
 // Not API: src/main.rs calls `cli::main`.
 #[doc(hidden)]
 pub mod cli;
-// Not API: `ops::explain`'s report names `dpkg::Identity`.
+// Not API: tests/it (deb) builds and checks archives through it.
 #[doc(hidden)]
 pub mod deb;
-
+// Not API: `ops::explain`'s report names `dpkg::Identity`.
 #[doc(hidden)]
 pub mod dpkg;
 // Not API: tests/it (embedded) and the fuzz targets read ELF files through it.
