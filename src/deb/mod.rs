@@ -11,10 +11,10 @@
 //! Invariant: nothing read from an archive is used before it is checked against a signature
 //! or a hash that chains up to the keyring the manifest names.
 
-pub(crate) mod control;
-pub(crate) mod debfile;
-pub(crate) mod fetch;
-pub(crate) mod index;
-pub(crate) mod release;
-pub(crate) mod solve;
-pub(crate) mod version;
+pub mod control;
+pub mod debfile;
+pub mod fetch;
+pub mod index;
+pub mod release;
+pub mod solve;
+pub mod version;
