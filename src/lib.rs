@@ -125,6 +125,9 @@ pub mod registry;
 // Not API: the fuzz targets drive its `Resolver`; `plan` and `ops::ldd` name its types.
 #[doc(hidden)]
 pub mod resolve;
+// Not API: `plan::build_with` takes a `root::TargetRoot`; tests/it builds one.
+#[doc(hidden)]
+pub mod root;
 // Not API: `ops::sign` requests and reports name its key and signature types.
 #[doc(hidden)]
 pub mod sign;

@@ -43,6 +43,13 @@ pub struct Lock {
     /// written (an index's digest for a multi-platform base). A tag that moved is a drift.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub bases: BTreeMap<String, String>,
+    /// `[[source]]` archives: `SOURCE/SUITE` -> "sha256:HEX DATE" of the `InRelease` read. A
+    /// build uses the pinned release while kiln's cache holds it; `--locked` never another.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub releases: BTreeMap<String, String>,
+    /// Packages from archives: name -> "VERSION ARCH sha256:HEX SIZE SOURCE" of the `.deb`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub debs: BTreeMap<String, String>,
 }
 
 /// Lock format: 2 records trees by one digest (1 listed every file of them).
@@ -103,12 +110,25 @@ impl Lock {
             BTreeMap::new();
         let is_tree = |name: &str| {
             plan.component(name)
-                .is_some_and(|c| c.kind == "tree" || c.kind == "tzdata")
+                .is_some_and(|c| matches!(c.kind.as_str(), "tree" | "tzdata" | "deb"))
         };
         let mut bases = BTreeMap::new();
         if let Some(b) = &plan.base {
             bases.insert(b.reference.to_string(), b.pinned.to_string());
         }
+        let releases = plan
+            .releases
+            .iter()
+            .map(|(k, p)| (k.clone(), format!("sha256:{} {}", p.sha256, p.date)))
+            .collect();
+        let debs = plan
+            .debs
+            .iter()
+            .map(|d| {
+                let v = format!("{} {} sha256:{} {} {}", d.version, d.arch, d.sha256, d.size, d.source);
+                (d.name.clone(), v)
+            })
+            .collect();
         // The base's own files are pinned by its digest, not one by one.
         for e in plan
             .entries
@@ -173,7 +193,29 @@ impl Lock {
             modes,
             trees,
             bases,
+            releases,
+            debs,
         }
+    }
+
+    /// The release pins this lock holds, as `deb` reads them (`SOURCE/SUITE` → pin).
+    pub fn release_pins(&self) -> BTreeMap<String, crate::root::ReleasePin> {
+        self.releases
+            .iter()
+            .filter_map(|(k, v)| {
+                let (sha, date) = v.split_once(' ')?;
+                let sha = sha.strip_prefix("sha256:")?;
+                (sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
+                    (
+                        k.clone(),
+                        crate::root::ReleasePin {
+                            sha256: sha.to_string(),
+                            date: date.to_string(),
+                        },
+                    )
+                })
+            })
+            .collect()
     }
 
     /// The lock of the Plans of a multi-platform manifest: each path and package is keyed
@@ -196,6 +238,8 @@ impl Lock {
         all.modes.clear();
         all.trees.clear();
         all.bases.clear();
+        all.releases.clear();
+        all.debs.clear();
         for plan in plans {
             let one = Lock::of(plan, text);
             let p = crate::image::platform(plan);
@@ -218,6 +262,10 @@ impl Lock {
                 .extend(one.trees.iter().map(|(k, v)| (key(k), v.clone())));
             all.bases
                 .extend(one.bases.iter().map(|(k, v)| (key(k), v.clone())));
+            all.releases
+                .extend(one.releases.iter().map(|(k, v)| (key(k), v.clone())));
+            all.debs
+                .extend(one.debs.iter().map(|(k, v)| (key(k), v.clone())));
         }
         all
     }
@@ -233,6 +281,8 @@ impl Lock {
             &new.modes,
             &new.trees,
             &new.bases,
+            &new.releases,
+            &new.debs,
         ]
         .iter()
         .flat_map(|m| m.keys())
@@ -258,6 +308,8 @@ impl Lock {
             modes: keep(&self.modes),
             trees: keep(&self.trees),
             bases: keep(&self.bases),
+            releases: keep(&self.releases),
+            debs: keep(&self.debs),
         }
     }
 
@@ -328,6 +380,8 @@ impl Lock {
             ("mode", &self.modes, &new.modes),
             ("tree", &self.trees, &new.trees),
             ("base", &self.bases, &new.bases),
+            ("release", &self.releases, &new.releases),
+            ("deb", &self.debs, &new.debs),
         ] {
             for (k, old) in a {
                 match b.get(k) {

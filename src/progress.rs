@@ -21,6 +21,8 @@ pub enum Step {
     Resolve,
     /// Writing one layer: tar, gzip and SHA-256 (unit: uncompressed bytes).
     Layer,
+    /// Downloading packages from an archive, or finding them in the cache (unit: bytes).
+    Download,
 }
 
 impl Step {
@@ -30,12 +32,13 @@ impl Step {
             Step::Hash => "hashing",
             Step::Resolve => "resolving",
             Step::Layer => "compressing",
+            Step::Download => "downloading",
         }
     }
 
     /// Whether the step's unit is bytes.
     pub fn counts_bytes(self) -> bool {
-        matches!(self, Step::Hash | Step::Layer)
+        matches!(self, Step::Hash | Step::Layer | Step::Download)
     }
 }
 

@@ -196,6 +196,8 @@ struct ArchRow {
     elf_name: &'static str,
     /// Rust's `std::env::consts::ARCH`.
     rust: &'static str,
+    /// Debian's architecture name (`dpkg --print-architecture`).
+    debian: &'static str,
     /// Debian's multiarch triplet (64-bit objects; x32 is `resolve`'s special case).
     triplet: &'static str,
     /// glibc's `$PLATFORM` (AT_PLATFORM) value.
@@ -213,6 +215,7 @@ const ARCHES: [ArchRow; 7] = [
         variant: None,
         elf_name: "x86-64",
         rust: "x86_64",
+        debian: "amd64",
         triplet: "x86_64-linux-gnu",
         ld_platform: "x86_64",
         musl: Some("x86_64"),
@@ -224,6 +227,7 @@ const ARCHES: [ArchRow; 7] = [
         variant: None,
         elf_name: "aarch64",
         rust: "aarch64",
+        debian: "arm64",
         triplet: "aarch64-linux-gnu",
         ld_platform: "aarch64",
         musl: Some("aarch64"),
@@ -235,6 +239,7 @@ const ARCHES: [ArchRow; 7] = [
         variant: Some("v7"),
         elf_name: "arm",
         rust: "arm",
+        debian: "armhf",
         triplet: "arm-linux-gnueabihf",
         ld_platform: "v7l",
         musl: Some("armhf"),
@@ -246,6 +251,7 @@ const ARCHES: [ArchRow; 7] = [
         variant: None,
         elf_name: "i386",
         rust: "x86",
+        debian: "i386",
         triplet: "i386-linux-gnu",
         ld_platform: "i686",
         musl: Some("i386"),
@@ -257,6 +263,7 @@ const ARCHES: [ArchRow; 7] = [
         variant: None,
         elf_name: "ppc64",
         rust: "powerpc64",
+        debian: "ppc64el",
         triplet: "powerpc64le-linux-gnu",
         ld_platform: "power8",
         musl: None,
@@ -268,6 +275,7 @@ const ARCHES: [ArchRow; 7] = [
         variant: None,
         elf_name: "s390",
         rust: "s390x",
+        debian: "s390x",
         triplet: "s390x-linux-gnu",
         ld_platform: "z196",
         musl: None,
@@ -279,6 +287,7 @@ const ARCHES: [ArchRow; 7] = [
         variant: None,
         elf_name: "riscv",
         rust: "riscv64",
+        debian: "riscv64",
         triplet: "riscv64-linux-gnu",
         ld_platform: "riscv64",
         musl: Some("riscv64"),
@@ -336,6 +345,11 @@ impl Arch {
     /// The OCI `variant`.
     pub fn oci_variant(self) -> Option<&'static str> {
         self.row().variant
+    }
+
+    /// Debian's name of the architecture (`amd64`, `arm64`, `armhf`, `ppc64el`).
+    pub fn debian_arch(self) -> &'static str {
+        self.row().debian
     }
 
     /// The Debian multiarch triplet (`x86_64-linux-gnu`), the library directory name under `/usr/lib`.
@@ -539,11 +553,13 @@ pub enum ComponentKind {
     OsRelease,
     /// The image's base image (`[image] base`), its files in their own layers.
     Base,
+    /// Debian packages, from a `[[source]]` archive or the target root's dpkg database.
+    Deb,
 }
 
 impl ComponentKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: [ComponentKind; 10] = [
+    pub const ALL: [ComponentKind; 11] = [
         ComponentKind::Elf,
         ComponentKind::File,
         ComponentKind::Tree,
@@ -554,10 +570,11 @@ impl ComponentKind {
         ComponentKind::Tzdata,
         ComponentKind::OsRelease,
         ComponentKind::Base,
+        ComponentKind::Deb,
     ];
 
     /// Every kind's name, in [`ComponentKind::ALL`]'s order.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 11] = [
         "elf",
         "file",
         "tree",
@@ -568,6 +585,7 @@ impl ComponentKind {
         "tzdata",
         "os-release",
         "base",
+        "deb",
     ];
 
     /// The kind's name as the manifest's `kind` spells it (`ca-bundle`).

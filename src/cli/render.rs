@@ -31,6 +31,9 @@ fn typed_hints(e: &anyhow::Error) -> Vec<String> {
             if let Some(s) = c.downcast_ref::<crate::ops::sign::Error>() {
                 return s.hint().map(|h| h.to_string());
             }
+            if let Some(s) = c.downcast_ref::<crate::deb::Error>() {
+                return s.hint();
+            }
             c.downcast_ref::<crate::ops::build::Error>()?.hint()
         })
         .collect()

@@ -255,6 +255,11 @@ impl Progress for Bars {
                             super::render::count(items as usize, "entry", "entries"),
                             bytes(units)
                         ),
+                        Step::Download => format!(
+                            "{}, {}",
+                            super::render::count(items as usize, "package", "packages"),
+                            bytes(units)
+                        ),
                     };
                     eprint_styled(&format!(
                         "note: {}{on}: {what} in {secs:.2}s",

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod debian;
+pub use debian::{PackageRequest, PackageWaiver, SourceSpec};
+
 /// A validated manifest.
 #[derive(Debug)]
 pub struct Manifest {
@@ -24,6 +27,10 @@ pub struct Manifest {
     pub waivers: Vec<Waiver>,
     /// `[image] gconv`: which converter modules ship when a program calls `iconv_open`.
     pub gconv: Gconv,
+    /// `[[source]]`: the Debian archives `deb` components may take packages from.
+    pub sources: Vec<SourceSpec>,
+    /// `[[waive]] package = ...`: packages dependency closures leave out.
+    pub package_waivers: Vec<PackageWaiver>,
 }
 
 /// A run-time load (dlopen) the manifest leaves out, with its reason.
@@ -299,6 +306,21 @@ pub enum ComponentSpec {
     },
     /// The files of `[image] base`: they are in the base's layers, never copied.
     Base,
+    /// `kind = "deb"`: Debian packages' files, from archives or the target root's database.
+    Deb {
+        /// `packages`, as asked.
+        packages: Vec<PackageRequest>,
+        /// `source`: the `[[source]]` names, with where each is named; empty: the target
+        /// root's dpkg database.
+        sources: Vec<(String, Location)>,
+        /// Absolute image-path globs of the files to keep (all unless given).
+        include: Vec<String>,
+        /// Absolute image-path globs to leave out, after kiln's defaults (docs, man pages,
+        /// locales).
+        exclude: Vec<String>,
+        /// `depends` (default true): whether the Depends/Pre-Depends closure ships.
+        depends: bool,
+    },
 }
 
 impl ComponentSpec {
@@ -315,6 +337,7 @@ impl ComponentSpec {
             ComponentSpec::Tzdata { .. } => ComponentKind::Tzdata,
             ComponentSpec::OsRelease { .. } => ComponentKind::OsRelease,
             ComponentSpec::Base => ComponentKind::Base,
+            ComponentSpec::Deb { .. } => ComponentKind::Deb,
         }
     }
 
@@ -472,9 +495,16 @@ pub(super) fn validate(file: &Arc<SourceFile>, dir: PathBuf, raw: RawManifest) -
     }
     let gconv = gconv(&cx, image.get_ref().gconv.as_ref())?;
     let image = image_spec(&cx, image, &components)?;
+    let sources = debian::sources(&cx, &raw.source)?;
+    check_source_names(&cx, &sources, &components)?;
     let mut waivers = Vec::new();
+    let mut package_waivers = Vec::new();
     for w in &raw.waive {
         let r = w.get_ref();
+        if let Some(p) = &r.package {
+            package_waivers.push(package_waiver(&cx, w, p)?);
+            continue;
+        }
         let load =
             match &r.load {
                 None => return Err(cx.err(w.span(), "a [[waive]] has no `load`").with_hint(
@@ -505,7 +535,69 @@ pub(super) fn validate(file: &Arc<SourceFile>, dir: PathBuf, raw: RawManifest) -
         components,
         waivers,
         gconv,
+        sources,
+        package_waivers,
     })
+}
+
+/// A `[[waive]] package = "NAME"` with its `why` (and no `load`).
+fn package_waiver(
+    cx: &Ctx<'_>,
+    w: &S<super::raw::RawWaive>,
+    p: &S<String>,
+) -> R<PackageWaiver> {
+    let r = w.get_ref();
+    if let Some(l) = &r.load {
+        return Err(cx
+            .err(l.span(), "a [[waive]] has both `load` and `package`")
+            .with_hint("one [[waive]] per thing left out"));
+    }
+    let package = p.get_ref().trim().to_string();
+    if !debian::valid_package_name(&package) {
+        return Err(cx.err(
+            p.span(),
+            format!("{} is not a Debian package name", shown(p.get_ref())),
+        ));
+    }
+    let why = match &r.why {
+        None => {
+            return Err(cx
+                .err(p.span(), format!("the waiver of package `{package}` has no `why`"))
+                .with_hint("say why the image can do without it"))
+        }
+        Some(y) => cx.nonempty(y, &format!("`why` of the waiver of package `{package}`"))?,
+    };
+    Ok(PackageWaiver {
+        package,
+        why,
+        location: cx.loc(p.span()),
+    })
+}
+
+/// Every `source` a `deb` component names is a `[[source]]`.
+fn check_source_names(cx: &Ctx<'_>, sources: &[SourceSpec], comps: &[Component]) -> R<()> {
+    let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+    for c in comps {
+        let ComponentSpec::Deb { sources: used, .. } = &c.spec else {
+            continue;
+        };
+        for (n, at) in used {
+            if !names.contains(&n.as_str()) {
+                let mut d = crate::span::Diagnostic::new(
+                    format!("component `{}` names source `{n}`, which no [[source]] defines", c.name),
+                    at.clone(),
+                );
+                d = match did_you_mean(n, &names) {
+                    Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                    None if names.is_empty() => d.with_hint("add a [[source]] table with `name`, `kind = \"debian\"`, `url`, `suite` and `keyring`"),
+                    None => d.with_hint(format!("the sources are: {}", names.join(", "))),
+                };
+                return Err(d);
+            }
+        }
+    }
+    let _ = cx;
+    Ok(())
 }
 
 /// `[image] gconv`: a list of charset names (`"ISO-8859-15"`, `"LATIN9"`, `"EUC-JP"`) or `"all"`.
@@ -842,6 +934,7 @@ fn allowed(kind: &str) -> &'static [&'static str] {
         "ca-bundle" => &["from", "extra", "to"],
         "tzdata" => &["zones", "from", "to"],
         "os-release" => &["fields", "to"],
+        "deb" => &["packages", "source", "include", "exclude", "depends"],
         _ => &[],
     }
 }
@@ -916,6 +1009,7 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
         None if k == "base" => LayerKind::BaseImage,
         None => match k {
             "elf" | "file" | "tree" => LayerKind::Application,
+            "deb" => LayerKind::Libraries,
             _ => LayerKind::Base,
         },
         Some(l) => match l.get_ref().as_str() {
@@ -1195,6 +1289,7 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
             ComponentSpec::OsRelease { fields, to }
         }
         "base" => ComponentSpec::Base,
+        "deb" => debian::component(cx, r, &name, &header)?,
         _ => unreachable!("kind checked above"),
     };
     let mut loaded_from = Vec::new();

@@ -18,6 +18,9 @@ pub(crate) struct RawManifest {
     pub(crate) component: Vec<S<RawComponent>>,
     #[serde(default)]
     pub(crate) waive: Vec<S<RawWaive>>,
+    /// `[[source]]`: Debian archives `deb` components take packages from.
+    #[serde(default)]
+    pub(crate) source: Vec<S<RawSource>>,
     /// `[platform."linux/arm64"]`: what differs for one platform.
     pub(crate) platform: Option<BTreeMap<S<String>, S<RawPlatform>>>,
 }
@@ -33,7 +36,24 @@ pub(crate) struct RawPlatform {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawWaive {
     pub(crate) load: Option<S<String>>,
+    /// A Debian package a `deb` component's dependency closure leaves out.
+    pub(crate) package: Option<S<String>>,
     pub(crate) why: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawSource {
+    pub(crate) name: Option<S<String>>,
+    pub(crate) kind: Option<S<String>>,
+    pub(crate) url: Option<S<String>>,
+    /// One suite, or `suites` for several of one archive.
+    pub(crate) suite: Option<S<String>>,
+    pub(crate) suites: Option<S<Vec<S<String>>>>,
+    pub(crate) components: Option<S<Vec<S<String>>>>,
+    pub(crate) keyring: Option<S<String>>,
+    /// Accept a release whose `Valid-Until` has passed (an old snapshot).
+    pub(crate) allow_expired: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +118,12 @@ pub(crate) struct RawComponent {
     pub(crate) loaded_from: Option<S<Vec<S<String>>>>,
     /// The component may place paths the base image already has (its files win).
     pub(crate) replace: Option<S<bool>>,
+    /// `deb`: the packages, each `NAME` or `NAME (OP VERSION)`.
+    pub(crate) packages: Option<S<Vec<S<String>>>>,
+    /// `deb`: the `[[source]]` name (or names) the packages come from.
+    pub(crate) source: Option<S<toml::Value>>,
+    /// `deb`: whether the Depends/Pre-Depends closure ships (default true).
+    pub(crate) depends: Option<S<bool>>,
 }
 
 impl RawComponent {
@@ -112,7 +138,8 @@ impl RawComponent {
         f!(from => "from", to => "to", content => "content", mode => "mode", uid => "uid",
            gid => "gid", resolve => "resolve", include => "include", exclude => "exclude",
            target => "target", defaults => "defaults", users => "users", groups => "groups",
-           extra => "extra", zones => "zones", fields => "fields", loaded_from => "loaded-from");
+           extra => "extra", zones => "zones", fields => "fields", loaded_from => "loaded-from",
+           packages => "packages", source => "source", depends => "depends");
         v
     }
 }

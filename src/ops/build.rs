@@ -198,6 +198,12 @@ pub enum LoadError {
     /// The Plan cannot be made (resolution, conflicts, checks, the base image).
     #[error(transparent)]
     Plan(#[from] crate::plan::Error),
+    /// The packages of `deb` components cannot be had (archive, signature, dependencies).
+    #[error(transparent)]
+    Packages(#[from] crate::deb::Error),
+    /// The same, about something the manifest says (the diagnostic points at it).
+    #[error(transparent)]
+    PackagesAt(Box<crate::span::Diagnostic>),
 }
 
 /// Why a build failed.
@@ -329,7 +335,12 @@ fn run(req: &BuildRequest) -> Result<BuildReport, Error> {
     let all = load_source(&req.manifest)?;
     let listed = all.len();
     let manifests = select_platforms(all, &req.platforms)?;
-    let plans = plans_of(&manifests, &req.base, req.epoch)?;
+    let debs = deb_options(
+        req.lock_path.as_deref(),
+        req.lock_policy == LockPolicy::Locked,
+        false,
+    );
+    let plans = plans_of(&manifests, &req.base, req.epoch, &debs)?;
     for (m, plan) in manifests.iter().zip(&plans) {
         for w in &plan.warnings {
             match (&m.image.platform, listed > 1) {
@@ -664,6 +675,14 @@ pub fn sh_quote(s: &str) -> String {
 /// `SOURCE_DATE_EPOCH`. A base image is read with the default access (loopback over HTTP,
 /// others over HTTPS; credentials from the user's auth files).
 pub fn load_plans(manifest: &Path) -> Result<(Vec<Manifest>, Vec<Plan>), LoadError> {
+    load_plans_with(manifest, false)
+}
+
+/// [`load_plans`], with `update`: archives' current releases instead of the lock's pins.
+pub fn load_plans_with(
+    manifest: &Path,
+    update: bool,
+) -> Result<(Vec<Manifest>, Vec<Plan>), LoadError> {
     let epoch = Epoch::from_env()?;
     let manifests = crate::manifest::load_all(manifest)?;
     let access = crate::base::Access {
@@ -671,21 +690,59 @@ pub fn load_plans(manifest: &Path) -> Result<(Vec<Manifest>, Vec<Plan>), LoadErr
         cert_dir: None,
         credentials: None,
     };
-    let plans = plans_of(&manifests, &access, epoch)?;
+    let debs = deb_options(Some(&crate::lock::path_for(manifest)), false, update);
+    let plans = plans_of(&manifests, &access, epoch, &debs)?;
     Ok((manifests, plans))
 }
 
+/// How `deb` reaches archives: kiln's cache, the lock's release pins (none when `update`),
+/// `--locked`.
+pub(crate) fn deb_options(lock: Option<&Path>, locked: bool, update: bool) -> crate::deb::Options {
+    let pins = match (lock, update) {
+        (Some(p), false) => crate::lock::Lock::read(p)
+            .ok()
+            .flatten()
+            .map(|l| l.release_pins())
+            .unwrap_or_default(),
+        _ => Default::default(),
+    };
+    crate::deb::Options {
+        cache: crate::base::cache_dir(),
+        pins,
+        locked,
+        update,
+        jobs: 4,
+    }
+}
+
 /// The Plan of each manifest, each over its sysroot and its base image.
-fn plans_of(
+pub(crate) fn plans_of(
     manifests: &[Manifest],
     access: &crate::base::Access,
     epoch: Epoch,
+    debs: &crate::deb::Options,
 ) -> Result<Vec<Plan>, LoadError> {
     let mut plans = Vec::new();
     for m in manifests {
         let root = root_of(m)?;
+        let kind = match m.image.sysroot {
+            Some(_) => crate::root::RootKind::Sysroot,
+            None => crate::root::RootKind::Host,
+        };
+        let target = crate::deb::prepare(m, &root, kind, debs).map_err(|e| {
+            match e.location() {
+                Some(at) => {
+                    let mut d = crate::span::Diagnostic::new(e.to_string(), at.clone());
+                    if let Some(h) = e.hint() {
+                        d = d.with_hint(h);
+                    }
+                    LoadError::PackagesAt(Box::new(d))
+                }
+                None => LoadError::Packages(e),
+            }
+        })?;
         let open = base_opener(m, access);
-        plans.push(crate::plan::build_with(m, &root, epoch, Some(&open))?);
+        plans.push(crate::plan::build_with(m, &target, epoch, Some(&open))?);
     }
     Ok(plans)
 }

@@ -7,7 +7,7 @@
 //! planning (`plan`), printing (`cli`).
 //! Invariant: never prints; the build steps' progress goes to the receiver given.
 
-use super::build::load_plans;
+use super::build::load_plans_with;
 use crate::progress::{self, Progress};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +17,8 @@ use std::sync::Arc;
 pub struct LockRequest {
     /// The manifest (TOML); the lock is written beside it as `NAME.lock`.
     pub manifest: PathBuf,
+    /// `--update`: read archives' current releases, not the pinned ones.
+    pub update: bool,
 }
 
 /// What `kiln lock` wrote (`--json`; keys in sorted order, as kiln has always printed them).
@@ -31,6 +33,9 @@ pub struct LockReport {
     pub packages: usize,
     /// Files the resolver added (loader, libraries, run-time loads).
     pub resolved_files: usize,
+    /// What moved since the lock on disk that concerns archives: releases and packages
+    /// (`deb NAME: 1.0-1 amd64 ... -> 1.0-2 amd64 ...`).
+    pub changes: Vec<String>,
 }
 
 /// Why the Plans could not be made or the lock not written.
@@ -46,15 +51,25 @@ pub enum Error {
 
 /// Writes the lock of `req.manifest`, the build steps reported to `progress`.
 pub fn lock(req: &LockRequest, progress: Arc<dyn Progress>) -> Result<LockReport, Error> {
-    let (manifests, plans) = progress::scope(progress, || load_plans(&req.manifest))?;
+    let (manifests, plans) =
+        progress::scope(progress, || load_plans_with(&req.manifest, req.update))?;
     let path = crate::lock::path_for(&req.manifest);
     let lock = crate::lock::Lock::of_all(&plans, &manifests[0].file.text);
+    let changes = match crate::lock::Lock::read(&path) {
+        Ok(Some(old)) => old
+            .changes(&lock)
+            .into_iter()
+            .filter(|c| c.starts_with("deb ") || c.starts_with("release "))
+            .collect(),
+        _ => Vec::new(),
+    };
     lock.write(&path)?;
     Ok(LockReport {
         inputs: lock.inputs.len(),
         lock: path,
         packages: lock.packages.len(),
         resolved_files: lock.closure.len(),
+        changes,
     })
 }
 

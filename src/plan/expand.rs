@@ -220,9 +220,10 @@ pub(crate) fn component(
     m: &Manifest,
     idx: usize,
     c: &Component,
-    root: &Path,
+    target: &crate::root::TargetRoot,
     hashes: &mut Hashes,
 ) -> Result<Expanded, Error> {
+    let root = target.path();
     let mut out = Expanded::default();
     let prov = |note: Option<String>| Provenance {
         component: c.name.clone(),
@@ -580,6 +581,7 @@ pub(crate) fn component(
         }
         // The base's files are in its own layers: `plan` lists them from the opened base.
         ComponentSpec::Base => {}
+        ComponentSpec::Deb { .. } => return super::deb::expand(c, idx, target, hashes),
     }
     Ok(out)
 }

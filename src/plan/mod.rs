@@ -13,6 +13,7 @@
 
 mod base;
 mod check;
+mod deb;
 mod expand;
 mod render;
 mod run;
@@ -98,6 +99,11 @@ pub struct Provenance {
     /// The Debian package the file comes from, when the target root's dpkg database says so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub package: Option<PackageRef>,
+    /// For files of a `deb` component: the package dependency chain that brought the file's
+    /// package in, from it up to the package the component names (`["libpcre2-8-0",
+    /// "nginx", "nginx-light"]`), and where the package came from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub package_chain: Vec<String>,
 }
 
 /// A Debian package, as the Plan records it for an entry.
@@ -199,6 +205,10 @@ pub struct Plan {
     /// What the image runs and how, decided here (the base's config with the manifest's
     /// values winning; PATH, `SSL_CERT_FILE` and the user's default added).
     pub run: RunConfig,
+    /// Archive builds: every `.deb` the target root was made of (the lock pins them).
+    pub debs: Vec<crate::root::DebPin>,
+    /// Archive builds: the release of each `SOURCE/SUITE` read.
+    pub releases: Vec<(String, crate::root::ReleasePin)>,
 }
 
 /// What an application program ([`Entry::application_file`]) says about the code in it.
@@ -410,17 +420,27 @@ pub(crate) struct Claim {
 /// Builds the Plan for `manifest`, resolving libraries inside `root` (`/` or a sysroot). A
 /// manifest with `[image] base` needs [`build_with`].
 pub fn build(manifest: &Manifest, root: &Path, epoch: Epoch) -> Result<Plan, Error> {
-    build_with(manifest, root, epoch, None)
+    let kind = match root == Path::new("/") {
+        true => crate::root::RootKind::Host,
+        false => crate::root::RootKind::Sysroot,
+    };
+    build_with(
+        manifest,
+        &crate::root::TargetRoot::dir(root, kind),
+        epoch,
+        None,
+    )
 }
 
 /// Builds the Plan for `manifest`, resolving libraries inside `root`, on the base image that
 /// `open_base` gives for the platform the Plan decides.
 pub fn build_with(
     manifest: &Manifest,
-    root: &Path,
+    target: &crate::root::TargetRoot,
     epoch: Epoch,
     open_base: Option<Opener<'_>>,
 ) -> Result<Plan, Error> {
+    let root = target.path();
     let mut hashes = expand::Hashes::default();
     let mut claims = Vec::new();
     let mut roots = Vec::new();
@@ -437,7 +457,7 @@ pub fn build_with(
         total: None,
     });
     for (i, c) in manifest.components.iter().enumerate() {
-        let out = expand::component(manifest, i, c, root, &mut hashes)?;
+        let out = expand::component(manifest, i, c, target, &mut hashes)?;
         claims.extend(out.claims);
         roots.extend(out.elf_roots.into_iter().map(|(p, h)| (i, p, h)));
         unresolved_elf.extend(out.unresolved_elf);
@@ -873,6 +893,8 @@ pub fn build_with(
         embedded: BTreeMap::new(),
         base,
         run,
+        debs: target.debs.clone(),
+        releases: target.releases.clone(),
     };
     checks(manifest, &mut plan, &waivable)?;
     let shell = check::shell_warnings(&plan, &shell_users, |k| {
