@@ -83,6 +83,8 @@ pub enum Error {
         version: String,
         url: String,
     },
+    #[error("source `{source_name}` says `url = \"apt\"`, and this machine's apt sources (/etc/apt) list no `deb` entry for suite {suite}")]
+    NoAptSource { source_name: String, suite: String },
     #[error("a `{arch}` platform needs packages of architecture `{arch}`, which source `{source_name}` ({suite}) does not list (it has: {listed})")]
     NoArch {
         source_name: String,
@@ -99,6 +101,7 @@ impl Error {
             Error::Release { .. } => "check the source's `url`, `suite` and `keyring`; a release whose Valid-Until passed (an old snapshot) needs `allow-expired = true`".into(),
             Error::Moved { .. } | Error::Gone { .. } => "keep the kiln cache ($KILN_CACHE_DIR) between builds, or point the source at a snapshot mirror (snapshot.debian.org/archive/debian/TIMESTAMP); `kiln lock --update` moves the pins on purpose".into(),
             Error::Solve { source, .. } => return source.hint(),
+            Error::NoAptSource { .. } => "write the archive's URL in `url` (http://MIRROR/debian, or file:///path)".into(),
             _ => return None,
         })
     }
@@ -149,7 +152,17 @@ pub(crate) fn prepare(
     let used: BTreeSet<&str> = requests.iter().flat_map(|r| r.sources.iter().copied()).collect();
     let mut suites = Vec::new();
     let mut indexes: BTreeMap<String, Index> = BTreeMap::new();
+    let mut urls: BTreeMap<String, String> = BTreeMap::new();
     for spec in manifest.sources.iter().filter(|s| used.contains(s.name.as_str())) {
+        let url = match spec.url.as_str() {
+            "apt" => super::apt_sources::uri_for(Path::new("/etc/apt"), &spec.suites[0])
+                .ok_or_else(|| Error::NoAptSource {
+                    source_name: spec.name.clone(),
+                    suite: spec.suites[0].clone(),
+                })?,
+            u => u.to_string(),
+        };
+        urls.insert(spec.name.clone(), url.clone());
         let keyring = Keyring::load(&spec.keyring).map_err(|e| Error::Keyring {
             source_name: spec.name.clone(),
             location: spec.location.clone(),
@@ -157,7 +170,7 @@ pub(crate) fn prepare(
         })?;
         let mut index: Option<Index> = None;
         for suite in &spec.suites {
-            let s = open_suite(&fetcher, &cache, spec, suite, &keyring, opts)?;
+            let s = open_suite(&fetcher, &cache, spec, &url, suite, &keyring, opts)?;
             for component in &spec.components {
                 let i = read_index(&fetcher, &cache, spec, &s, component, arch)?;
                 match &mut index {
@@ -226,7 +239,7 @@ pub(crate) fn prepare(
         .values()
         .map(|(key, rec)| {
             let r = &indexes[key].records()[*rec];
-            (key, r, source_of(&r.filename, key, manifest))
+            (key, r, source_of(&r.filename, key, &urls))
         })
         .collect();
     let items: Vec<(String, Want)> = members_src
@@ -353,13 +366,9 @@ pub(crate) fn prepare(
 }
 
 /// The URL of `filename` in the archive of (the first source of) `key`.
-fn source_of(filename: &str, key: &str, manifest: &Manifest) -> String {
+fn source_of(filename: &str, key: &str, urls: &BTreeMap<String, String>) -> String {
     let first = key.split('+').next().unwrap_or(key);
-    let url = manifest
-        .sources
-        .iter()
-        .find(|s| s.name == first)
-        .map_or("", |s| s.url.as_str());
+    let url = urls.get(first).map_or("", String::as_str);
     format!("{url}/{filename}")
 }
 
@@ -420,6 +429,7 @@ fn open_suite(
     fetcher: &Fetcher,
     cache: &Path,
     spec: &SourceSpec,
+    url: &str,
     suite: &str,
     keyring: &Keyring,
     opts: &super::Options,
@@ -437,7 +447,7 @@ fn open_suite(
     let (bytes, from_pin) = match cached {
         Some(b) => (b, true),
         None => {
-            let url = format!("{}/dists/{suite}/InRelease", spec.url);
+            let url = format!("{url}/dists/{suite}/InRelease");
             let b = fetcher
                 .get_small(&url, MAX_INRELEASE)
                 .map_err(|e| Error::Fetch {
@@ -489,7 +499,7 @@ fn open_suite(
     Ok(Suite {
         source: spec.name.clone(),
         name: suite.to_string(),
-        url: spec.url.clone(),
+        url: url.to_string(),
         pin: ReleasePin { sha256: sha, date },
         release,
     })

@@ -18,6 +18,7 @@ pub mod index;
 pub mod release;
 pub mod solve;
 pub mod version;
+pub mod apt_sources;
 pub mod archive;
 pub mod installed;
 pub mod tree;

@@ -19,7 +19,8 @@ use std::path::PathBuf;
 pub struct SourceSpec {
     /// The name components refer to it by.
     pub name: String,
-    /// The archive's root URL (`http://`, `https://` or `file://`), without a trailing `/`.
+    /// The archive's root URL (`http://`, `https://` or `file://`), without a trailing `/`;
+    /// `apt`: the URI the build host's apt sources name for the first suite.
     pub url: String,
     /// The suites (`bookworm`, `bookworm-updates`), in manifest order.
     pub suites: Vec<String>,
@@ -148,13 +149,16 @@ fn url(cx: &Ctx<'_>, r: &RawSource, name: &str, header: &crate::span::Span) -> R
             .with_hint("add the archive's root, e.g. url = \"http://deb.debian.org/debian\" or \"file:///srv/mirror/debian\""));
     };
     let s = u.get_ref().trim_end_matches('/');
+    if s == "apt" {
+        return Ok(s.to_string());
+    }
     let ok_scheme = ["http://", "https://", "file:///"]
         .iter()
         .any(|p| s.starts_with(p) && s.len() > p.len());
     if !ok_scheme || s.chars().any(|c| c.is_control() || c == ' ') {
         return Err(cx
             .err(u.span(), format!("`url` {} of [[source]] `{name}` is not an http://, https:// or file:/// URL", shown(u.get_ref())))
-            .with_hint("a local archive is file:///absolute/path"));
+            .with_hint("a local archive is file:///absolute/path; `url = \"apt\"` takes the mirror this machine's apt uses"));
     }
     Ok(s.to_string())
 }
