@@ -147,7 +147,7 @@ impl Record {
             .unwrap_or(Ok(Vec::new()))
     }
 
-    /// `Priority` as apt ranks it (required 1 … extra 5; unknown 0 sorts as apt's unset).
+    /// `Priority` as apt ranks it (required 1 … extra 5, an unknown word 5, none 0: apt's numbers).
     pub fn priority_rank(&self) -> u8 {
         match self.priority.as_deref() {
             Some("required") => 1,
@@ -155,7 +155,8 @@ impl Record {
             Some("standard") => 3,
             Some("optional") => 4,
             Some("extra") => 5,
-            _ => 0,
+            Some(_) => 5,
+            None => 0,
         }
     }
 
@@ -171,6 +172,8 @@ impl Record {
 /// The merged index for one architecture.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
+    /// The target architecture.
+    arch: String,
     records: Vec<Record>,
     /// Package name → record indexes, highest version first (ties: first listed first).
     by_name: BTreeMap<String, Vec<usize>>,
@@ -194,7 +197,10 @@ impl Index {
                 records.push(r);
             }
         }
-        let mut index = Index::default();
+        let mut index = Index {
+            arch: arch.to_string(),
+            ..Index::default()
+        };
         index.add(records);
         Ok(index)
     }
@@ -226,6 +232,11 @@ impl Index {
         for ids in self.by_name.values_mut() {
             ids.sort_by(|&a, &b| records[b].version.cmp(&records[a].version).then(a.cmp(&b)));
         }
+    }
+
+    /// The target architecture the index was read for.
+    pub fn arch(&self) -> &str {
+        &self.arch
     }
 
     /// Every record, in the order read.
