@@ -443,7 +443,10 @@ fn range_matches(content_range: Option<&str>, from: u64, size: u64) -> bool {
     };
     let total_ok = total == "*" || total.parse::<u64>().ok() == Some(size);
     start.parse::<u64>().ok() == Some(from)
-        && end.parse::<u64>().ok().is_some_and(|e| Some(e) == size.checked_sub(1))
+        && end
+            .parse::<u64>()
+            .ok()
+            .is_some_and(|e| Some(e) == size.checked_sub(1))
         && total_ok
 }
 

@@ -451,3 +451,337 @@ fn fetch_many_keeps_input_order_and_reports_progress() {
     assert!(matches!(e, FetchError::NotFound { .. }), "{e:?}");
     assert!(items.iter().all(|(_, w)| f.cached(w).is_some()));
 }
+
+mod debfile {
+    use super::*;
+    use kiln::deb::debfile::{unpack, DebError, EntryKind, Unpacked};
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+
+    fn sha(p: &Path) -> [u8; 32] {
+        Sha256::digest(std::fs::read(p).unwrap()).into()
+    }
+
+    /// A package tree with a binary, a symlink, a setuid file, a 1777 folder, a hard link,
+    /// a conffile and a postinst; built with `dpkg-deb -Z<compression>`.
+    fn build(t: &Path, compression: &str) -> std::path::PathBuf {
+        let dpkg_deb = require("dpkg-deb");
+        let pkg = t.join(format!("pkg-{compression}"));
+        for d in ["DEBIAN", "usr/bin", "etc", "var/tmp"] {
+            std::fs::create_dir_all(pkg.join(d)).unwrap();
+        }
+        std::fs::write(
+            pkg.join("DEBIAN/control"),
+            "Package: hello\nVersion: 1.0-1\nArchitecture: amd64\nMaintainer: K <k@example.org>\nDescription: test\n",
+        )
+        .unwrap();
+        std::fs::write(pkg.join("DEBIAN/conffiles"), "/etc/hello.conf\n").unwrap();
+        std::fs::write(pkg.join("DEBIAN/postinst"), "#!/bin/sh\nexit 0\n").unwrap();
+        let set = |p: &str, mode| {
+            std::fs::set_permissions(pkg.join(p), std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        set("DEBIAN/postinst", 0o755);
+        std::fs::copy("/bin/true", pkg.join("usr/bin/hello")).unwrap();
+        set("usr/bin/hello", 0o755);
+        std::fs::hard_link(pkg.join("usr/bin/hello"), pkg.join("usr/bin/hello2")).unwrap();
+        std::os::unix::fs::symlink("hello", pkg.join("usr/bin/hi")).unwrap();
+        std::fs::write(pkg.join("usr/bin/su-ish"), "#!/bin/sh\n").unwrap();
+        set("usr/bin/su-ish", 0o4755);
+        set("var/tmp", 0o1777);
+        std::fs::write(pkg.join("etc/hello.conf"), "x=1\n").unwrap();
+        let out = t.join(format!("hello-{compression}.deb"));
+        run(Command::new(dpkg_deb)
+            .args(["--root-owner-group", &format!("-Z{compression}"), "--build"])
+            .arg(&pkg)
+            .arg(&out));
+        out
+    }
+
+    fn run(cmd: &mut Command) {
+        let o = cmd.output().unwrap();
+        crate::util::check(&o, "dpkg-deb");
+    }
+
+    fn entry<'a>(u: &'a Unpacked, path: &str) -> &'a kiln::deb::debfile::Entry {
+        u.entries
+            .iter()
+            .find(|e| e.path == path)
+            .unwrap_or_else(|| panic!("no {path} in {:?}", u.entries))
+    }
+
+    #[test]
+    fn debfile_unpacks_dpkg_deb_packages_in_every_compression() {
+        if std::env::var_os("CI").is_some() {
+            require("zstd");
+        }
+        let t = tempdir();
+        let cache = t.path().join("cache");
+        let truebin = std::fs::read("/bin/true").unwrap();
+        for c in ["xz", "gzip", "zstd", "none"] {
+            let deb = build(t.path(), c);
+            let u = unpack(&deb, &sha(&deb), &cache).unwrap();
+            assert!(u.control.contains("Package: hello"), "{c}");
+            assert_eq!(u.conffiles.as_deref(), Some("/etc/hello.conf\n"));
+            assert!(u.md5sums.is_none());
+            assert_eq!(u.scripts, ["postinst"]);
+            assert!(u
+                .entries
+                .iter()
+                .all(|e| e.path.starts_with('/') && !e.path.ends_with('/')));
+            assert!(u.entries.iter().all(|e| e.uid == 0 && e.gid == 0));
+            let hello = entry(&u, "/usr/bin/hello");
+            assert_eq!(hello.mode, 0o755);
+            let EntryKind::File { size, sha256, .. } = &hello.kind else {
+                panic!("{hello:?}")
+            };
+            assert_eq!(*size, truebin.len() as u64);
+            assert_eq!(*sha256, <[u8; 32]>::from(Sha256::digest(&truebin)));
+            assert_eq!(
+                std::fs::read(u.content_path(hello).unwrap()).unwrap(),
+                truebin
+            );
+            assert_eq!(
+                entry(&u, "/usr/bin/hi").kind,
+                EntryKind::Symlink {
+                    target: "hello".into()
+                }
+            );
+            // GNU tar links the second name to the first one it met.
+            let h2 = entry(&u, "/usr/bin/hello2");
+            let h1 = entry(&u, "/usr/bin/hello");
+            let linked = matches!(&h2.kind, EntryKind::Hardlink { target } if target == "/usr/bin/hello")
+                || matches!(&h1.kind, EntryKind::Hardlink { target } if target == "/usr/bin/hello2");
+            assert!(linked, "{h1:?} {h2:?}");
+            assert_eq!(entry(&u, "/usr/bin/su-ish").mode, 0o4755);
+            assert_eq!(entry(&u, "/var/tmp").mode, 0o1777);
+            assert_eq!(entry(&u, "/var/tmp").kind, EntryKind::Dir);
+            // Nothing on disk is a link, nothing is setuid.
+            let su = u.dir.join("root/usr/bin/su-ish");
+            assert_eq!(
+                std::fs::metadata(&su).unwrap().permissions().mode() & 0o7000,
+                0
+            );
+            assert!(!u.dir.join("root/usr/bin/hi").exists());
+            // Write-once: a second unpack loads the same list.
+            let again = unpack(&deb, &sha(&deb), &cache).unwrap();
+            assert_eq!(again, u);
+        }
+    }
+
+    /// An ar archive of `members`, padded as dpkg writes it.
+    fn ar(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = b"!<arch>\n".to_vec();
+        for (name, data) in members {
+            out.extend_from_slice(
+                format!(
+                    "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+                    name,
+                    0,
+                    0,
+                    0,
+                    100644,
+                    data.len()
+                )
+                .as_bytes(),
+            );
+            out.extend_from_slice(data);
+            if data.len() % 2 == 1 {
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+
+    fn control_tar() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let body = b"Package: evil\nVersion: 1\n";
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "./control", &body[..]).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    /// A raw tar entry: the name bytes go into the header as they are (no checks).
+    fn raw(
+        b: &mut tar::Builder<Vec<u8>>,
+        name: &[u8],
+        ty: tar::EntryType,
+        link: &[u8],
+        data: &[u8],
+        size: u64,
+    ) {
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+        h.set_entry_type(ty);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(size);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+
+    fn hostile(
+        t: &Path,
+        name: &str,
+        entries: &dyn Fn(&mut tar::Builder<Vec<u8>>),
+    ) -> std::path::PathBuf {
+        let mut b = tar::Builder::new(Vec::new());
+        entries(&mut b);
+        let data = b.into_inner().unwrap();
+        let p = t.join(format!("{name}.deb"));
+        std::fs::write(
+            &p,
+            ar(&[
+                ("debian-binary", b"2.0\n"),
+                ("control.tar", &control_tar()),
+                ("data.tar", &data),
+            ]),
+        )
+        .unwrap();
+        p
+    }
+
+    fn refused(t: &Path, deb: &Path) -> DebError {
+        let e = unpack(deb, &sha(deb), &t.join("cache")).unwrap_err();
+        assert!(e.to_string().contains(&deb.display().to_string()), "{e}");
+        e
+    }
+
+    #[test]
+    fn debfile_refuses_hostile_packages() {
+        use tar::EntryType as T;
+        let t = tempdir();
+        let dir = |b: &mut tar::Builder<Vec<u8>>, n: &[u8]| raw(b, n, T::Directory, b"", b"", 0);
+        let cases: Vec<(&str, Box<dyn Fn(&mut tar::Builder<Vec<u8>>)>, &str)> = vec![
+            (
+                "dotdot",
+                Box::new(|b| raw(b, b"./../x", T::Regular, b"", b"hi", 2)),
+                "`..`",
+            ),
+            (
+                "under-link",
+                Box::new(move |b| {
+                    dir(b, b"./");
+                    raw(b, b"./lib", T::Symlink, b"/etc", b"", 0);
+                    raw(b, b"./lib/passwd", T::Regular, b"", b"x", 1);
+                }),
+                "symbolic link /lib",
+            ),
+            (
+                "bomb",
+                Box::new(|b| raw(b, b"./big", T::Regular, b"", b"", 17 << 30)),
+                "more than",
+            ),
+            (
+                "device",
+                Box::new(|b| raw(b, b"./dev/null", T::Char, b"", b"", 0)),
+                "device",
+            ),
+            (
+                "hardlink-forward",
+                Box::new(|b| raw(b, b"./a", T::Link, b"./b", b"", 0)),
+                "earlier regular file",
+            ),
+            (
+                "duplicate",
+                Box::new(|b| {
+                    raw(b, b"./a", T::Regular, b"", b"1", 1);
+                    raw(b, b"./a", T::Regular, b"", b"2", 1);
+                }),
+                "twice",
+            ),
+            (
+                "newline",
+                Box::new(|b| raw(b, b"./a\nb", T::Regular, b"", b"", 0)),
+                "newline",
+            ),
+        ];
+        for (name, entries, why) in &cases {
+            let deb = hostile(t.path(), name, entries.as_ref());
+            let e = refused(t.path(), &deb);
+            assert!(e.to_string().contains(why), "{name}: {e}");
+            assert!(e.hint().is_some());
+        }
+        // Nothing was left behind: no unpacked folder, no staging.
+        let left: Vec<_> = std::fs::read_dir(t.path().join("cache/unpacked"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        assert!(!t.path().join("etc/passwd").exists() && !t.path().join("x").exists());
+    }
+
+    #[test]
+    fn debfile_accepts_absolute_names_and_repeated_folders() {
+        use tar::EntryType as T;
+        let t = tempdir();
+        let deb = hostile(t.path(), "abs", &|b| {
+            raw(b, b"/etc", T::Directory, b"", b"", 0);
+            raw(b, b"./etc/", T::Directory, b"", b"", 0);
+            raw(b, b"/etc/x", T::Regular, b"", b"x", 1);
+        });
+        let u = unpack(&deb, &sha(&deb), &t.path().join("cache")).unwrap();
+        let paths: Vec<&str> = u.entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["/etc", "/etc/x"]);
+        assert_eq!(std::fs::read(u.dir.join("root/etc/x")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn debfile_refuses_bad_containers() {
+        let t = tempdir();
+        let data = tar::Builder::new(Vec::new()).into_inner().unwrap();
+        let write = |name: &str, bytes: Vec<u8>| {
+            let p = t.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let version = write(
+            "v.deb",
+            ar(&[
+                ("debian-binary", b"3.0\n"),
+                ("control.tar", &control_tar()),
+                ("data.tar", &data),
+            ]),
+        );
+        assert!(refused(t.path(), &version)
+            .to_string()
+            .contains("debian-binary"));
+        let good = ar(&[
+            ("debian-binary", b"2.0\n"),
+            ("control.tar", &control_tar()),
+            ("data.tar", &data),
+        ]);
+        let cut = write("cut.deb", good[..good.len() - 700].to_vec());
+        let e = refused(t.path(), &cut).to_string();
+        assert!(
+            e.contains("truncated") || e.contains("bad tar stream"),
+            "{e}"
+        );
+        let mut junk = good.clone();
+        junk.extend_from_slice(b"junk");
+        refused(t.path(), &write("junk.deb", junk));
+        let bz = write(
+            "bz.deb",
+            ar(&[
+                ("debian-binary", b"2.0\n"),
+                ("control.tar", &control_tar()),
+                ("data.tar.bz2", b"BZh"),
+            ]),
+        );
+        assert!(refused(t.path(), &bz).to_string().contains("bz2"));
+        let order = write(
+            "order.deb",
+            ar(&[
+                ("debian-binary", b"2.0\n"),
+                ("data.tar", &data),
+                ("control.tar", &control_tar()),
+            ]),
+        );
+        refused(t.path(), &order);
+        refused(t.path(), &write("empty.deb", Vec::new()));
+    }
+}
