@@ -218,7 +218,10 @@ fn hash_part<H: Hasher>(s: &[u8], state: &mut H) {
         }
         segments.push((text, &s[dstart..k]));
     }
-    if segments.last().is_some_and(|(t, d)| t.is_empty() && d.is_empty()) {
+    if segments
+        .last()
+        .is_some_and(|(t, d)| t.is_empty() && d.is_empty())
+    {
         segments.pop();
     }
     segments.len().hash(state);
@@ -387,7 +390,9 @@ mod tests {
     }
 
     fn random_version(r: &mut Rng) -> String {
-        let atoms = ["0", "1", "2", "10", "01", "a", "b", "~", "+", ".", "~~", "z", "00"];
+        let atoms = [
+            "0", "1", "2", "10", "01", "a", "b", "~", "+", ".", "~~", "z", "00",
+        ];
         let mut s = String::new();
         if r.next() % 4 == 0 {
             s.push_str(r.pick(&["0:", "1:", "2:"]));
@@ -409,7 +414,11 @@ mod tests {
     /// Compares 300 random pairs with the real `dpkg --compare-versions`.
     #[test]
     fn agrees_with_dpkg() {
-        if std::process::Command::new("dpkg").arg("--version").output().is_err() {
+        if std::process::Command::new("dpkg")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
                 "dpkg is missing under CI=true"

@@ -14,6 +14,7 @@ mod build_cli;
 mod cli;
 mod concurrency;
 mod conventions;
+mod deb_solve;
 mod embedded;
 mod engines;
 mod errors;
