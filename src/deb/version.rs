@@ -394,14 +394,14 @@ mod tests {
             "0", "1", "2", "10", "01", "a", "b", "~", "+", ".", "~~", "z", "00",
         ];
         let mut s = String::new();
-        if r.next() % 4 == 0 {
+        if r.next().is_multiple_of(4) {
             s.push_str(r.pick(&["0:", "1:", "2:"]));
         }
         s.push_str(r.pick(&["0", "1", "2", "10"]));
         for _ in 0..(r.next() % 5) {
             s.push_str(r.pick(&atoms));
         }
-        if r.next() % 2 == 0 {
+        if r.next().is_multiple_of(2) {
             s.push('-');
             s.push_str(r.pick(&["0", "1", "a", "1~", "1+b1", "2.1"]));
             for _ in 0..(r.next() % 3) {
