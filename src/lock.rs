@@ -110,7 +110,7 @@ impl Lock {
             BTreeMap::new();
         let is_tree = |name: &str| {
             plan.component(name)
-                .is_some_and(|c| matches!(c.kind.as_str(), "tree" | "tzdata" | "deb"))
+                .is_some_and(|c| matches!(c.kind, "tree" | "tzdata" | "deb"))
         };
         let mut bases = BTreeMap::new();
         if let Some(b) = &plan.base {

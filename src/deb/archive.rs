@@ -536,7 +536,7 @@ fn read_index(
     };
     let base = format!("{}/dists/{}", s.url, s.name);
     let fetched = if s.release.acquire_by_hash {
-        let by_hash = Release::by_hash_path(&path, &file.sha256);
+        let by_hash = super::release::by_hash_path(&path, &file.sha256);
         fetcher
             .get(&format!("{base}/{by_hash}"), &want)
             .or_else(|_| fetcher.get(&format!("{base}/{path}"), &want))

@@ -164,9 +164,10 @@ impl<'a> Paragraphs<'a> {
             }
             let field = self.field(line, off)?;
             let name = &line[..field.0.end - off];
-            if fields.iter().any(|(n, _)| {
-                self.text[start + n.start..start + n.end].eq_ignore_ascii_case(name)
-            }) {
+            if fields
+                .iter()
+                .any(|(n, _)| self.text[start + n.start..start + n.end].eq_ignore_ascii_case(name))
+            {
                 return Err(self.err(&format!("field {name:?} appears twice")));
             }
             fields.push(field);
@@ -413,7 +414,10 @@ pub fn parse_provides(s: &str) -> Result<Vec<(String, Option<Version>)>, Control
             }
             match dep.constraint {
                 None => Ok((dep.name, None)),
-                Some(Constraint { op: Op::Eq, version }) => Ok((dep.name, Some(version))),
+                Some(Constraint {
+                    op: Op::Eq,
+                    version,
+                }) => Ok((dep.name, Some(version))),
                 Some(_) => Err(rel_err(&text, "only `=` is allowed in Provides")),
             }
         })
@@ -440,7 +444,9 @@ fn parse_dep(text: &str) -> Result<Dep, ControlError> {
     let mut rest = &s[name_end..];
     let arch = match rest.strip_prefix(':') {
         Some(r) => {
-            let end = r.find(|c: char| is_ws(c) || "([<".contains(c)).unwrap_or(r.len());
+            let end = r
+                .find(|c: char| is_ws(c) || "([<".contains(c))
+                .unwrap_or(r.len());
             rest = &r[end..];
             parse_arch_qual(&r[..end]).ok_or_else(|| rel_err(text, "invalid architecture"))?
         }
@@ -487,7 +493,8 @@ fn parse_constraint(inner: &str, text: &str) -> Result<Constraint, ControlError>
 fn arch_name_ok(a: &str) -> bool {
     !a.is_empty()
         && a.len() <= MAX_NAME
-        && a.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && a.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn parse_arch_qual(a: &str) -> Option<ArchQual> {
@@ -540,7 +547,8 @@ fn relation_name_ok(n: &str) -> bool {
     let b = n.as_bytes();
     n.len() <= MAX_NAME
         && b.first().is_some_and(u8::is_ascii_alphanumeric)
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"+-._".contains(c))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"+-._".contains(c))
 }
 
 /// Debian policy 5.6.1: at least two characters of `[a-z0-9+.-]`, starting with `[a-z0-9]`
@@ -569,7 +577,10 @@ mod tests {
         assert_eq!(ps.len(), 2);
         assert_eq!(ps[0].get("package"), Some("a"));
         assert_eq!(ps[0].get("DESCRIPTION"), Some("short\n more\n .\n end"));
-        assert_eq!(ps[0].raw(), "Package: a\nVersion: 1.0\nDescription: short\n more\n .\n end  \n");
+        assert_eq!(
+            ps[0].raw(),
+            "Package: a\nVersion: 1.0\nDescription: short\n more\n .\n end  \n"
+        );
         assert_eq!(ps[1].get("Version"), Some("2"));
         assert_eq!(ps[1].get("Empty"), Some(""));
         assert_eq!(ps[1].get("Multi"), Some("first"));
@@ -587,7 +598,10 @@ mod tests {
             ("-X: 1\n", 1),
         ] {
             let e = paragraphs(text).find_map(Result::err).unwrap();
-            assert!(matches!(e, ControlError::Line { line: l, .. } if l == line), "{text:?}: {e}");
+            assert!(
+                matches!(e, ControlError::Line { line: l, .. } if l == line),
+                "{text:?}: {e}"
+            );
         }
         let long = format!("{}: x\n", "F".repeat(300));
         assert!(paragraphs(&long).next().unwrap().is_err());
@@ -614,8 +628,20 @@ mod tests {
         assert_eq!(r[5].alternatives[0].constraint.as_ref().unwrap().op, Op::Le);
         assert!(parse_relations("  ").unwrap().is_empty());
         for bad in [
-            "a,,b", "a |", "(>= 1)", "a (>= )", "a (1.0)", "a (>= 1", "a b", "a [", "a:", "a/b", "_a",
-            "a (>= 1 2)", "a []", "a <>",
+            "a,,b",
+            "a |",
+            "(>= 1)",
+            "a (>= )",
+            "a (1.0)",
+            "a (>= 1",
+            "a b",
+            "a [",
+            "a:",
+            "a/b",
+            "_a",
+            "a (>= 1 2)",
+            "a []",
+            "a <>",
         ] {
             assert!(parse_relations(bad).is_err(), "{bad:?}");
         }

@@ -27,7 +27,8 @@
 //!   candidate and no chosen package (apt's `IsInstallOkDependenciesSatisfiableByCandidates`):
 //!   its candidate is dropped for the rest of the run and the next alternative is tried. A
 //!   package whose dependency fails deeper down is unmarked (and its candidate dropped), but
-//!   what it already pulled in stays, as in apt (`MarkInstall_DiscardInstall`).
+//!   what it already pulled in stays marked, as in apt (`MarkInstall_DiscardInstall`); then,
+//!   as apt-get does for new installs, packages no root reaches any more are dropped.
 //! - A root that is purely virtual is replaced by its only provider (apt's "Note, selecting");
 //!   with several providers it is an error naming them, as apt-get refuses it.
 //! - `Multi-Arch`, single-architecture subset: the index holds only the target architecture
@@ -205,7 +206,9 @@ pub fn solve(index: &Index, req: &Request) -> Result<Solution, SolveError> {
         let i = s.root_record(root)?;
         let name = index.records()[i].name.clone();
         s.cand.insert(name.clone(), i);
-        s.marked.entry(name.clone()).or_insert((i, vec![name.clone()]));
+        s.marked
+            .entry(name.clone())
+            .or_insert((i, vec![name.clone()]));
         roots.push(name);
     }
     for name in &roots {
@@ -213,6 +216,7 @@ pub fn solve(index: &Index, req: &Request) -> Result<Solution, SolveError> {
             s.install_deps(i, &chain)?;
         }
     }
+    s.sweep(&roots)?;
     s.check_conflicts()?;
     Ok(s.finish())
 }
@@ -271,10 +275,7 @@ impl Solver<'_> {
             arch: ArchQual::None,
             constraint: root.constraint.clone(),
         };
-        let providers: BTreeSet<usize> = self
-            .provider_solutions(&dep)
-            .into_iter()
-            .collect();
+        let providers: BTreeSet<usize> = self.provider_solutions(&dep).into_iter().collect();
         match providers.len() {
             0 => Err(self.not_found(&root.name, Vec::new())),
             1 => Ok(providers.into_iter().next().unwrap_or_default()),
@@ -310,7 +311,10 @@ impl Solver<'_> {
         let r = self.rec(i);
         r.name == dep.name
             && self.arch_ok(dep, r)
-            && dep.constraint.as_ref().is_none_or(|c| c.matches(&r.version))
+            && dep
+                .constraint
+                .as_ref()
+                .is_none_or(|c| c.matches(&r.version))
     }
 
     /// Whether provide `k` of record `i` satisfies `dep`.
@@ -378,7 +382,11 @@ impl Solver<'_> {
     }
 
     /// apt's `CompareProviders` on an empty system, as a sort key (smaller first).
-    fn provider_rank(&self, dep: &Dep, i: usize) -> (bool, bool, bool, u8, std::cmp::Reverse<usize>) {
+    fn provider_rank(
+        &self,
+        dep: &Dep,
+        i: usize,
+    ) -> (bool, bool, bool, u8, std::cmp::Reverse<usize>) {
         let r = self.rec(i);
         let important = ["Important", "Protected"].iter().any(|f| {
             control::paragraphs(&r.paragraph)
@@ -386,7 +394,13 @@ impl Solver<'_> {
                 .and_then(Result::ok)
                 .is_some_and(|p| p.get(f) == Some("yes"))
         });
-        let first = self.index.versions(&r.name).iter().min().copied().unwrap_or(i);
+        let first = self
+            .index
+            .versions(&r.name)
+            .iter()
+            .min()
+            .copied()
+            .unwrap_or(i);
         (
             r.name != dep.name,
             !r.essential,
@@ -499,6 +513,52 @@ impl Solver<'_> {
         }
     }
 
+    /// apt-get's garbage step for new installs: a package chosen on the way but no longer
+    /// reachable from a root (its dependent was discarded later) is not installed. Reachability
+    /// follows Pre-Depends, Depends, Recommends and Suggests to every chosen package that
+    /// satisfies them, as apt's `MarkAndSweep` does with its default settings.
+    fn sweep(&mut self, roots: &[String]) -> Result<(), SolveError> {
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut todo: Vec<String> = roots.to_vec();
+        while let Some(name) = todo.pop() {
+            let Some(&(i, _)) = self.marked.get(&name) else {
+                continue;
+            };
+            if !seen.insert(name) {
+                continue;
+            }
+            let r = self.rec(i);
+            for field in ["Pre-Depends", "Depends", "Recommends", "Suggests"] {
+                for rel in r.relations(field)? {
+                    for dep in &rel.alternatives {
+                        todo.extend(self.marked_targets(dep));
+                    }
+                }
+            }
+        }
+        self.marked.retain(|name, _| seen.contains(name));
+        Ok(())
+    }
+
+    /// Chosen packages that satisfy `dep` (the package itself and providers).
+    fn marked_targets(&self, dep: &Dep) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(&(i, _)) = self.marked.get(&dep.name) {
+            if self.real_satisfies(dep, i) {
+                out.push(dep.name.clone());
+            }
+        }
+        for &(i, k) in self.index.provider_ids(&dep.name) {
+            let r = self.rec(i);
+            if self.marked.get(&r.name).is_some_and(|m| m.0 == i)
+                && self.provide_satisfies(dep, i, k)
+            {
+                out.push(r.name.clone());
+            }
+        }
+        out
+    }
+
     /// Errors on the first Conflicts/Breaks between chosen packages (by name order).
     fn check_conflicts(&self) -> Result<(), SolveError> {
         for (name, &(i, _)) in &self.marked {
@@ -528,12 +588,15 @@ impl Solver<'_> {
                 }
             }
         }
-        self.index.provider_ids(&dep.name).iter().find_map(|&(i, k)| {
-            let r = self.rec(i);
-            let chosen = r.name != own && self.marked.get(&r.name).is_some_and(|m| m.0 == i);
-            (chosen && self.provide_satisfies(dep, i, k))
-                .then(|| format!("{} ({}) providing {}", r.name, r.version, dep.name))
-        })
+        self.index
+            .provider_ids(&dep.name)
+            .iter()
+            .find_map(|&(i, k)| {
+                let r = self.rec(i);
+                let chosen = r.name != own && self.marked.get(&r.name).is_some_and(|m| m.0 == i);
+                (chosen && self.provide_satisfies(dep, i, k))
+                    .then(|| format!("{} ({}) providing {}", r.name, r.version, dep.name))
+            })
     }
 
     fn finish(self) -> Solution {
@@ -585,14 +648,29 @@ mod tests {
     }
 
     fn run(idx: &Index, roots: &[&str], waived: &[&str]) -> Result<Solution, SolveError> {
-        let roots: Vec<RootPackage> = roots.iter().map(|r| RootPackage::parse(r).unwrap()).collect();
-        let waived: BTreeMap<String, String> =
-            waived.iter().map(|w| (w.to_string(), "test".to_string())).collect();
-        solve(idx, &Request { roots: &roots, waived: &waived, depends: true })
+        let roots: Vec<RootPackage> = roots
+            .iter()
+            .map(|r| RootPackage::parse(r).unwrap())
+            .collect();
+        let waived: BTreeMap<String, String> = waived
+            .iter()
+            .map(|w| (w.to_string(), "test".to_string()))
+            .collect();
+        solve(
+            idx,
+            &Request {
+                roots: &roots,
+                waived: &waived,
+                depends: true,
+            },
+        )
     }
 
     fn names(s: &Solution) -> Vec<String> {
-        s.packages.iter().map(|c| format!("{}={}", c.name, c.version)).collect()
+        s.packages
+            .iter()
+            .map(|c| format!("{}={}", c.name, c.version))
+            .collect()
     }
 
     #[test]
@@ -611,7 +689,11 @@ mod tests {
         assert_eq!(names(&s), ["base=1", "lib=1.0"]);
         let only = solve(
             &idx,
-            &Request { roots: &[RootPackage::parse("app").unwrap()], waived: &BTreeMap::new(), depends: false },
+            &Request {
+                roots: &[RootPackage::parse("app").unwrap()],
+                waived: &BTreeMap::new(),
+                depends: false,
+            },
         )
         .unwrap();
         assert_eq!(names(&only), ["app=1.0"]);
@@ -619,9 +701,17 @@ mod tests {
 
     #[test]
     fn no_fallback_to_older_versions() {
-        let idx = index(&[("app 1", "Depends: lib (<< 2)\n"), ("lib 1", ""), ("lib 2", "")]);
+        let idx = index(&[
+            ("app 1", "Depends: lib (<< 2)\n"),
+            ("lib 1", ""),
+            ("lib 2", ""),
+        ]);
         match run(&idx, &["app"], &[]) {
-            Err(SolveError::Unsatisfiable { dep, chain, candidate }) => {
+            Err(SolveError::Unsatisfiable {
+                dep,
+                chain,
+                candidate,
+            }) => {
                 assert_eq!(dep, "lib (<< 2)");
                 assert_eq!(chain, ["app"]);
                 assert_eq!(candidate.as_deref(), Some("2"));
@@ -641,9 +731,16 @@ mod tests {
         ]);
         assert_eq!(names(&run(&idx, &["app"], &[]).unwrap()), ["app=1", "bb=1"]);
         // An alternative already chosen (here a root) wins.
-        assert_eq!(names(&run(&idx, &["cc", "two"], &[]).unwrap()), ["cc=1", "two=1"]);
+        assert_eq!(
+            names(&run(&idx, &["cc", "two"], &[]).unwrap()),
+            ["cc=1", "two=1"]
+        );
         // An alternative whose own dependencies cannot be met is skipped.
-        let idx = index(&[("app 1", "Depends: bb | cc\n"), ("bb 1", "Depends: nothing\n"), ("cc 1", "")]);
+        let idx = index(&[
+            ("app 1", "Depends: bb | cc\n"),
+            ("bb 1", "Depends: nothing\n"),
+            ("cc 1", ""),
+        ]);
         assert_eq!(names(&run(&idx, &["app"], &[]).unwrap()), ["app=1", "cc=1"]);
     }
 
@@ -659,9 +756,14 @@ mod tests {
             ("v2 1", "Provides: v (= 2)\n"),
             ("unv 1", "Provides: v\n"),
         ]);
-        assert_eq!(names(&run(&idx, &["app"], &[]).unwrap()), ["app=1", "postfix=1"]);
+        assert_eq!(
+            names(&run(&idx, &["app"], &[]).unwrap()),
+            ["app=1", "postfix=1"]
+        );
         assert_eq!(names(&run(&idx, &["solo"], &[]).unwrap()), ["one=1"]);
-        assert!(matches!(run(&idx, &["mta"], &[]), Err(SolveError::Virtual { providers, .. }) if providers.len() == 2));
+        assert!(
+            matches!(run(&idx, &["mta"], &[]), Err(SolveError::Virtual { providers, .. }) if providers.len() == 2)
+        );
         assert_eq!(names(&run(&idx, &["ver"], &[]).unwrap()), ["v2=1", "ver=1"]);
     }
 
@@ -674,7 +776,10 @@ mod tests {
             ("py-allowed 1 all", ""),
             ("other 1", "Depends: perl:arm64\n"),
         ]);
-        assert_eq!(names(&run(&idx, &["app"], &[]).unwrap()), ["app=1", "perl=1", "py-allowed=1"]);
+        assert_eq!(
+            names(&run(&idx, &["app"], &[]).unwrap()),
+            ["app=1", "perl=1", "py-allowed=1"]
+        );
         assert!(run(&idx, &["other"], &[]).is_err());
     }
 
@@ -698,26 +803,40 @@ mod tests {
             ("c1 1", ""),
             ("d1 1", "Conflicts: virt\nProvides: virt\n"),
         ]);
-        assert!(matches!(run(&idx, &["a1"], &[]), Err(SolveError::Conflict { .. })));
-        assert!(run(&idx, &["d1"], &[]).is_ok(), "a package may conflict with what it provides");
+        assert!(matches!(
+            run(&idx, &["a1"], &[]),
+            Err(SolveError::Conflict { .. })
+        ));
+        assert!(
+            run(&idx, &["d1"], &[]).is_ok(),
+            "a package may conflict with what it provides"
+        );
     }
 
     #[test]
     fn not_found_with_hint() {
         let idx = index(&[("nginx-light 1", "Depends: libpcre\n"), ("libpcre3 1", "")]);
         match run(&idx, &["nginx-lite"], &[]) {
-            Err(SolveError::NotFound { hint, .. }) => assert_eq!(hint.as_deref(), Some("nginx-light")),
+            Err(SolveError::NotFound { hint, .. }) => {
+                assert_eq!(hint.as_deref(), Some("nginx-light"))
+            }
             other => panic!("{other:?}"),
         }
         match run(&idx, &["nginx-light"], &[]) {
             Err(SolveError::NotFound { name, chain, hint }) => {
-                assert_eq!((name.as_str(), chain, hint.as_deref()), ("libpcre", vec!["nginx-light".to_string()], Some("libpcre3")));
+                assert_eq!(
+                    (name.as_str(), chain, hint.as_deref()),
+                    ("libpcre", vec!["nginx-light".to_string()], Some("libpcre3"))
+                );
             }
             other => panic!("{other:?}"),
         }
         assert!(RootPackage::parse("a | b").is_err());
         assert!(RootPackage::parse("Bad").is_err());
-        assert!(RootPackage::parse("nginx (= 1.0)").unwrap().constraint.is_some());
+        assert!(RootPackage::parse("nginx (= 1.0)")
+            .unwrap()
+            .constraint
+            .is_some());
     }
 
     #[test]
@@ -727,6 +846,9 @@ mod tests {
             .collect();
         let refs: Vec<(&str, &str)> = pkgs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let idx = index(&refs);
-        assert!(matches!(run(&idx, &["p0"], &[]), Err(SolveError::TooDeep { .. })));
+        assert!(matches!(
+            run(&idx, &["p0"], &[]),
+            Err(SolveError::TooDeep { .. })
+        ));
     }
 }

@@ -218,7 +218,10 @@ fn hash_part<H: Hasher>(s: &[u8], state: &mut H) {
         }
         segments.push((text, &s[dstart..k]));
     }
-    if segments.last().is_some_and(|(t, d)| t.is_empty() && d.is_empty()) {
+    if segments
+        .last()
+        .is_some_and(|(t, d)| t.is_empty() && d.is_empty())
+    {
         segments.pop();
     }
     segments.len().hash(state);
@@ -387,16 +390,18 @@ mod tests {
     }
 
     fn random_version(r: &mut Rng) -> String {
-        let atoms = ["0", "1", "2", "10", "01", "a", "b", "~", "+", ".", "~~", "z", "00"];
+        let atoms = [
+            "0", "1", "2", "10", "01", "a", "b", "~", "+", ".", "~~", "z", "00",
+        ];
         let mut s = String::new();
-        if r.next() % 4 == 0 {
+        if r.next().is_multiple_of(4) {
             s.push_str(r.pick(&["0:", "1:", "2:"]));
         }
         s.push_str(r.pick(&["0", "1", "2", "10"]));
         for _ in 0..(r.next() % 5) {
             s.push_str(r.pick(&atoms));
         }
-        if r.next() % 2 == 0 {
+        if r.next().is_multiple_of(2) {
             s.push('-');
             s.push_str(r.pick(&["0", "1", "a", "1~", "1+b1", "2.1"]));
             for _ in 0..(r.next() % 3) {
@@ -409,7 +414,11 @@ mod tests {
     /// Compares 300 random pairs with the real `dpkg --compare-versions`.
     #[test]
     fn agrees_with_dpkg() {
-        if std::process::Command::new("dpkg").arg("--version").output().is_err() {
+        if std::process::Command::new("dpkg")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
                 "dpkg is missing under CI=true"

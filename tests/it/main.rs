@@ -15,6 +15,7 @@ mod cli;
 mod concurrency;
 mod conventions;
 mod deb_fetch;
+mod deb_solve;
 mod embedded;
 mod engines;
 mod errors;
