@@ -14,6 +14,8 @@ mod build_cli;
 mod cli;
 mod concurrency;
 mod conventions;
+mod deb_release;
+mod debrepo;
 mod embedded;
 mod engines;
 mod errors;
