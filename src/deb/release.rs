@@ -51,7 +51,9 @@ pub enum ReleaseError {
     #[error("cannot read the keyring: {0}")]
     KeyringRead(#[source] std::io::Error),
     /// The keyring is larger than [`MAX_KEYRING`].
-    #[error("the keyring {keyring} has {size} bytes, more than the {MAX_KEYRING} a keyring may have")]
+    #[error(
+        "the keyring {keyring} has {size} bytes, more than the {MAX_KEYRING} a keyring may have"
+    )]
     KeyringTooLarge {
         /// The keyring's path.
         keyring: String,
@@ -375,7 +377,10 @@ fn check_signature_time(sig: &Signature, now: SystemTime) -> Result<(), String> 
         .ok_or("the signature has no creation time")?
         .into();
     if created > now + DATE_SKEW {
-        return Err(format!("the signature is from the future ({})", show_time(created)));
+        return Err(format!(
+            "the signature is from the future ({})",
+            show_time(created)
+        ));
     }
     if let Some(exp) = sig.signature_expiration_time().filter(|d| d.as_secs() > 0) {
         let until = created + Duration::from_secs(exp.as_secs().into());
@@ -391,9 +396,10 @@ fn check_signature_time(sig: &Signature, now: SystemTime) -> Result<(), String> 
 fn primary_usable(cert: &SignedPublicKey, now: SystemTime, signs: bool) -> Result<(), String> {
     let primary = &cert.primary_key;
     let fp = fingerprint_hex(primary);
-    let revoked = cert.details.revocation_signatures.iter().any(|s| {
-        s.typ() == Some(SignatureType::KeyRevocation) && s.verify_key(primary).is_ok()
-    });
+    let revoked =
+        cert.details.revocation_signatures.iter().any(|s| {
+            s.typ() == Some(SignatureType::KeyRevocation) && s.verify_key(primary).is_ok()
+        });
     if revoked {
         return Err(format!("the key {fp} is revoked"));
     }
@@ -787,7 +793,11 @@ fn split_fields(lines: &[String]) -> Result<Fields, ReleaseError> {
 
 fn parse_release(lines: &[String], signed_by: String) -> Result<Release, ReleaseError> {
     let fields = split_fields(lines)?;
-    let single = |name: &str| fields.get(&name.to_ascii_lowercase()).map(|(v, _)| v.clone());
+    let single = |name: &str| {
+        fields
+            .get(&name.to_ascii_lowercase())
+            .map(|(v, _)| v.clone())
+    };
     let date_text = single("Date").ok_or_else(|| field_error("Date", "missing"))?;
     let date = parse_date(&date_text).map_err(|r| field_error("Date", &r))?;
     let valid_until = single("Valid-Until")
@@ -875,14 +885,21 @@ fn check_index_path(path: &str) -> Result<(), String> {
     if path.chars().any(|c| c.is_control() || c == '\\') {
         return Err("a control character or backslash in the path".to_string());
     }
-    if path.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+    if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
         return Err("a `..`, `.` or empty path component".to_string());
     }
     Ok(())
 }
 
 /// Refuses a Date more than a day ahead of `now` and a passed Valid-Until (unless allowed).
-fn check_dates(release: &Release, now: SystemTime, opts: &VerifyOptions) -> Result<(), ReleaseError> {
+fn check_dates(
+    release: &Release,
+    now: SystemTime,
+    opts: &VerifyOptions,
+) -> Result<(), ReleaseError> {
     if release.date > now + DATE_SKEW {
         return Err(ReleaseError::FromTheFuture {
             date: release.date,
@@ -917,7 +934,9 @@ pub fn parse_date(text: &str) -> Result<SystemTime, String> {
         return Err(format!("{text:?}: only UTC dates are accepted"));
     }
     let weekday = weekday.strip_suffix(',').ok_or_else(bad)?;
-    let day: u32 = number(day, 1, 2).filter(|d| (1..=31).contains(d)).ok_or_else(bad)?;
+    let day: u32 = number(day, 1, 2)
+        .filter(|d| (1..=31).contains(d))
+        .ok_or_else(bad)?;
     let month = MONTHS.iter().position(|m| *m == month).ok_or_else(bad)? as u32 + 1;
     let year = number(year, 4, 4).filter(|y| *y >= 1970).ok_or_else(bad)?;
     let hms: Vec<u32> = clock
@@ -925,7 +944,9 @@ pub fn parse_date(text: &str) -> Result<SystemTime, String> {
         .map(|p| number(p, 2, 2))
         .collect::<Option<_>>()
         .ok_or_else(bad)?;
-    let [h, m, s] = hms[..] else { return Err(bad()) };
+    let [h, m, s] = hms[..] else {
+        return Err(bad());
+    };
     if h > 23 || m > 59 || s > 59 || day > days_in_month(year, month) {
         return Err(bad());
     }
@@ -946,7 +967,7 @@ fn number(text: &str, min: usize, max: usize) -> Option<u32> {
 }
 
 fn days_in_month(year: u32, month: u32) -> u32 {
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     match month {
         2 if leap => 29,
         2 => 28,
@@ -1083,11 +1104,20 @@ mod tests {
     fn refuses_bad_framing() {
         let good_tail = "\n-----BEGIN PGP SIGNATURE-----\nxx\n-----END PGP SIGNATURE-----\n";
         for (bad, why) in [
-            (format!("junk\n{BEGIN_MESSAGE}\n\nA: b{good_tail}"), "before"),
+            (
+                format!("junk\n{BEGIN_MESSAGE}\n\nA: b{good_tail}"),
+                "before",
+            ),
             (format!("{BEGIN_MESSAGE}\n\nA: b{good_tail}junk"), "after"),
             (format!("{BEGIN_MESSAGE}\n\n-A: b{good_tail}"), "dash"),
-            (format!("{BEGIN_MESSAGE}\nComment: x\n\nA: b{good_tail}"), "header"),
-            (format!("{BEGIN_MESSAGE}\n\nA: b\u{1}{good_tail}"), "control"),
+            (
+                format!("{BEGIN_MESSAGE}\nComment: x\n\nA: b{good_tail}"),
+                "header",
+            ),
+            (
+                format!("{BEGIN_MESSAGE}\n\nA: b\u{1}{good_tail}"),
+                "control",
+            ),
             (
                 format!("{BEGIN_MESSAGE}\n\nA: b{good_tail}{BEGIN_MESSAGE}\n\nA: c{good_tail}"),
                 "second",
@@ -1104,7 +1134,15 @@ mod tests {
         for good in ["main/binary-amd64/Packages.xz", "Contents-amd64"] {
             assert!(check_index_path(good).is_ok(), "{good}");
         }
-        for bad in ["", "/etc/passwd", "main/../x", "./x", "a//b", "a/\u{7}", "a/"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "main/../x",
+            "./x",
+            "a//b",
+            "a/\u{7}",
+            "a/",
+        ] {
             assert!(check_index_path(bad).is_err(), "{bad:?}");
         }
     }
@@ -1158,7 +1196,10 @@ mod tests {
             (vec![date, "SHA256:", " 12 10 main/Packages"], "hex"),
             (vec![date, "SHA256:", " zz"], "SHA256 SIZE PATH"),
             (vec![date, "", "SHA256:"], "paragraph"),
-            (vec![date, "Acquire-By-Hash: maybe", "SHA256:"], "yes nor no"),
+            (
+                vec![date, "Acquire-By-Hash: maybe", "SHA256:"],
+                "yes nor no",
+            ),
         ] {
             let err = release(&lines).unwrap_err().to_string();
             assert!(err.contains(why), "{why}: {err}");
@@ -1194,7 +1235,8 @@ mod tests {
     fn refuses_garbage_without_panicking() {
         let keyring = Keyring::from_bytes(b"no key");
         assert!(matches!(keyring, Err(ReleaseError::KeyringEmpty { .. })));
-        let sig = decode_signatures("-----BEGIN PGP SIGNATURE-----\n\n!!\n-----END PGP SIGNATURE-----\n");
+        let sig =
+            decode_signatures("-----BEGIN PGP SIGNATURE-----\n\n!!\n-----END PGP SIGNATURE-----\n");
         assert!(sig.is_err());
         assert!(by_hash_path("Packages", &[0; 32]).starts_with("by-hash/SHA256/0000"));
     }
