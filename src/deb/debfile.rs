@@ -768,7 +768,6 @@ impl<'a> Data<'a> {
             }
             self.entry(&mut entry, &meter)?;
         }
-        drop(it);
         // After the end-of-archive blocks: zero padding only.
         meter.left.set(META_BUDGET);
         let mut rest = archive.into_inner();

@@ -652,12 +652,15 @@ mod debfile {
         e
     }
 
+    /// Writes a data tar's entries.
+    type Entries = dyn Fn(&mut tar::Builder<Vec<u8>>);
+
     #[test]
     fn debfile_refuses_hostile_packages() {
         use tar::EntryType as T;
         let t = tempdir();
         let dir = |b: &mut tar::Builder<Vec<u8>>, n: &[u8]| raw(b, n, T::Directory, b"", b"", 0);
-        let cases: Vec<(&str, Box<dyn Fn(&mut tar::Builder<Vec<u8>>)>, &str)> = vec![
+        let cases: Vec<(&str, Box<Entries>, &str)> = vec![
             (
                 "dotdot",
                 Box::new(|b| raw(b, b"./../x", T::Regular, b"", b"hi", 2)),
