@@ -125,7 +125,10 @@ impl Lock {
             .debs
             .iter()
             .map(|d| {
-                let v = format!("{} {} sha256:{} {} {}", d.version, d.arch, d.sha256, d.size, d.source);
+                let v = format!(
+                    "{} {} sha256:{} {} {}",
+                    d.version, d.arch, d.sha256, d.size, d.source
+                );
                 (d.name.clone(), v)
             })
             .collect();

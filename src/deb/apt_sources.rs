@@ -70,12 +70,12 @@ fn one_line(text: &str, suite: &str) -> Option<String> {
 fn deb822(text: &str, suite: &str) -> Option<String> {
     for para in text.split("\n\n") {
         let field = |name: &str| {
-            para.lines()
-                .filter(|l| !l.starts_with('#'))
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-                })
+            para.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
+            })
         };
         let types = field("Types").unwrap_or_default();
         if !types.split_whitespace().any(|t| t == "deb") {
@@ -117,9 +117,18 @@ mod tests {
             "Types: deb deb-src\nURIs: http://two.invalid/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://three.invalid/debian-security\nSuites: bookworm-security\nComponents: main\n",
         )
         .unwrap();
-        assert_eq!(uri_for(d.path(), "bookworm-backports").as_deref(), Some("http://one.invalid/debian"));
-        assert_eq!(uri_for(d.path(), "bookworm").as_deref(), Some("http://two.invalid/debian"));
-        assert_eq!(uri_for(d.path(), "bookworm-security").as_deref(), Some("http://three.invalid/debian-security"));
+        assert_eq!(
+            uri_for(d.path(), "bookworm-backports").as_deref(),
+            Some("http://one.invalid/debian")
+        );
+        assert_eq!(
+            uri_for(d.path(), "bookworm").as_deref(),
+            Some("http://two.invalid/debian")
+        );
+        assert_eq!(
+            uri_for(d.path(), "bookworm-security").as_deref(),
+            Some("http://three.invalid/debian-security")
+        );
         assert_eq!(uri_for(d.path(), "trixie"), None);
     }
 }

@@ -16,7 +16,9 @@ use super::release::{Keyring, Release, VerifyOptions};
 use super::solve::{self, RootPackage};
 use super::{tree, Request};
 use crate::manifest::{Manifest, SourceSpec};
-use crate::root::{DebPin, PackageFile, PackageFileKind, ReleasePin, RootKind, ShippedPackage, TargetRoot};
+use crate::root::{
+    DebPin, PackageFile, PackageFileKind, ReleasePin, RootKind, ShippedPackage, TargetRoot,
+};
 use crate::span::Location;
 use crate::types::ImagePath;
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,7 +102,14 @@ impl Error {
         Some(match self {
             Error::Release { .. } => "check the source's `url`, `suite` and `keyring`; a release whose Valid-Until passed (an old snapshot) needs `allow-expired = true`".into(),
             Error::Moved { .. } | Error::Gone { .. } => "keep the kiln cache ($KILN_CACHE_DIR) between builds, or point the source at a snapshot mirror (snapshot.debian.org/archive/debian/TIMESTAMP); `kiln lock --update` moves the pins on purpose".into(),
-            Error::Solve { source, .. } => return source.hint(),
+            Error::Solve { source, .. } => match source {
+                solve::SolveError::NotFound { name, .. } => format!(
+                    "check the name, add the suite or component that has {name} to the source, or leave it out with [[waive]] package = \"{name}\" and a `why`"
+                ),
+                solve::SolveError::Unsatisfiable { .. } => "apt would refuse this too: the archive's newest version breaks the constraint; add the suite that has a fitting version (e.g. bookworm-updates) or waive the package".into(),
+                solve::SolveError::Virtual { .. } => "list the provider you want in `packages`".into(),
+                _ => return None,
+            },
             Error::NoAptSource { .. } => "write the archive's URL in `url` (http://MIRROR/debian, or file:///path)".into(),
             _ => return None,
         })
@@ -149,11 +158,18 @@ pub(crate) fn prepare(
         what: "the cache".into(),
         source: e,
     })?;
-    let used: BTreeSet<&str> = requests.iter().flat_map(|r| r.sources.iter().copied()).collect();
+    let used: BTreeSet<&str> = requests
+        .iter()
+        .flat_map(|r| r.sources.iter().copied())
+        .collect();
     let mut suites = Vec::new();
     let mut indexes: BTreeMap<String, Index> = BTreeMap::new();
     let mut urls: BTreeMap<String, String> = BTreeMap::new();
-    for spec in manifest.sources.iter().filter(|s| used.contains(s.name.as_str())) {
+    for spec in manifest
+        .sources
+        .iter()
+        .filter(|s| used.contains(s.name.as_str()))
+    {
         let url = match spec.url.as_str() {
             "apt" => super::apt_sources::uri_for(Path::new("/etc/apt"), &spec.suites[0])
                 .ok_or_else(|| Error::NoAptSource {
@@ -394,7 +410,9 @@ fn shipped(
         }
         let kind = match &e.kind {
             super::debfile::EntryKind::Dir => PackageFileKind::Dir,
-            super::debfile::EntryKind::Symlink { target } => PackageFileKind::Symlink(target.clone()),
+            super::debfile::EntryKind::Symlink { target } => {
+                PackageFileKind::Symlink(target.clone())
+            }
             super::debfile::EntryKind::File { .. } | super::debfile::EntryKind::Hardlink { .. } => {
                 PackageFileKind::File
             }

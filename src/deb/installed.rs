@@ -145,14 +145,21 @@ fn closure(
             });
         };
         let _ = inst;
-        if chains.insert(p.name.clone(), vec![p.name.clone()]).is_none() {
+        if chains
+            .insert(p.name.clone(), vec![p.name.clone()])
+            .is_none()
+        {
             queue.push_back(p.name.clone());
         }
     }
     while let Some(name) = queue.pop_front().filter(|_| r.depends) {
         let chain = chains[&name].clone();
         for rel in &installed[&name].depends {
-            if rel.alternatives.iter().any(|d| r.waived.contains_key(&d.name)) {
+            if rel
+                .alternatives
+                .iter()
+                .any(|d| r.waived.contains_key(&d.name))
+            {
                 continue;
             }
             let Some(dep) = satisfier(installed, rel) else {
@@ -199,7 +206,11 @@ fn files(root: &Path, name: &str, arch: &str) -> Result<Vec<PackageFile>, Error>
         let Some(parent) = p.parent().and_then(|d| view.resolve_dir(d.as_str())) else {
             continue;
         };
-        let Ok(canon) = ImagePath::parse(&format!("{}/{}", parent.as_str().trim_end_matches('/'), p.file_name())) else {
+        let Ok(canon) = ImagePath::parse(&format!(
+            "{}/{}",
+            parent.as_str().trim_end_matches('/'),
+            p.file_name()
+        )) else {
             continue;
         };
         if !seen.insert(canon.clone()) {

@@ -11,17 +11,17 @@
 //! Invariant: nothing read from an archive is used before it is checked against a signature
 //! or a hash that chains up to the keyring the manifest names.
 
+pub mod apt_sources;
+pub mod archive;
 pub mod control;
 pub mod debfile;
 pub mod fetch;
 pub mod index;
+pub mod installed;
 pub mod release;
 pub mod solve;
-pub mod version;
-pub mod apt_sources;
-pub mod archive;
-pub mod installed;
 pub mod tree;
+pub mod version;
 
 use crate::manifest::{ComponentSpec, Manifest, PackageRequest};
 use crate::root::{ReleasePin, RootKind, TargetRoot};
@@ -43,7 +43,10 @@ pub enum Error {
     #[error("cannot read the dpkg database {}: {message}", path.display())]
     Database { path: PathBuf, message: String },
     /// A package (or a dependency) is not installed in the target root.
-    #[error("package {package} is not installed in the target root{}", chain_text(chain))]
+    #[error(
+        "package {package} is not installed in the target root{}",
+        chain_text(chain)
+    )]
     NotInstalled {
         package: String,
         chain: Vec<String>,

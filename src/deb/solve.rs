@@ -44,7 +44,8 @@
 //!   and an image does not need them unless something depends on them.
 //! - Pins other than the default, `NotAutomatic` suites, Recommends, Suggests, Enhances.
 //! - Waivers have no apt equivalent: a waived package is never chosen, and an or-group
-//!   that only waived packages could satisfy is left out (the waiver is then reported used).
+//!   that names a waived package is left out whole (`debconf | debconf-2.0` with debconf
+//!   waived brings in no provider of debconf-2.0); the waiver is then reported used.
 //!
 //! Invariants: the result is deterministic (no hash order); the recursion is bounded by
 //! [`MAX_DEPTH`]; every error names the package chain that led to it.
@@ -475,6 +476,13 @@ impl Solver<'_> {
     }
 
     fn install_group(&mut self, rel: &Relation, chain: &[String]) -> Result<(), Failed> {
+        // A waiver covers the whole or-group it appears in: `[[waive]] package = "debconf"`
+        // leaves out the need `debconf | debconf-2.0`, not only one way to meet it.
+        if let Some(w) = self.waived_in(rel) {
+            let reason = self.waived.get(w).cloned().unwrap_or_default();
+            self.waived_used.insert(w.to_string(), reason);
+            return Ok(());
+        }
         let mut deeper = None;
         for sol in self.solutions(rel) {
             let name = &self.rec(sol).name;

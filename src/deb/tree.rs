@@ -62,7 +62,11 @@ pub fn alias_of(path: &str) -> Option<ImagePath> {
 
 /// Builds (or finds) the tree of `members` under `cache/trees/`; `os_release` is written when
 /// no package ships one.
-pub fn build(cache: &Path, members: &[Member<'_>], os_release: &str) -> Result<PathBuf, super::Error> {
+pub fn build(
+    cache: &Path,
+    members: &[Member<'_>],
+    os_release: &str,
+) -> Result<PathBuf, super::Error> {
     let key = key(members, os_release);
     let trees = cache.join("trees");
     let dest = trees.join(&key);
@@ -202,7 +206,9 @@ fn place(
                 fs_err::create_dir_all(&host).map_err(err(&host))?;
             }
         }
-        DebKind::File { sha256, content, .. } => {
+        DebKind::File {
+            sha256, content, ..
+        } => {
             if let Some((other, prev)) = placed.get(&canon) {
                 if *prev == Some(*sha256) {
                     return Ok(());
@@ -253,12 +259,18 @@ mod tests {
 
     #[test]
     fn merged_usr_moves_top_level_library_and_program_folders() {
-        assert_eq!(canonical("/lib/x86_64-linux-gnu/libc.so.6"), "/usr/lib/x86_64-linux-gnu/libc.so.6");
+        assert_eq!(
+            canonical("/lib/x86_64-linux-gnu/libc.so.6"),
+            "/usr/lib/x86_64-linux-gnu/libc.so.6"
+        );
         assert_eq!(canonical("/bin/sh"), "/usr/bin/sh");
         assert_eq!(canonical("/usr/bin/sh"), "/usr/bin/sh");
         assert_eq!(canonical("/etc/nginx"), "/etc/nginx");
         assert_eq!(canonical("/library/x"), "/library/x");
-        assert_eq!(alias_of("/lib64/ld-linux-x86-64.so.2").unwrap().as_str(), "/lib64");
+        assert_eq!(
+            alias_of("/lib64/ld-linux-x86-64.so.2").unwrap().as_str(),
+            "/lib64"
+        );
         assert!(alias_of("/lib").is_none());
         assert!(alias_of("/usr/lib/x").is_none());
     }

@@ -541,11 +541,7 @@ pub(super) fn validate(file: &Arc<SourceFile>, dir: PathBuf, raw: RawManifest) -
 }
 
 /// A `[[waive]] package = "NAME"` with its `why` (and no `load`).
-fn package_waiver(
-    cx: &Ctx<'_>,
-    w: &S<super::raw::RawWaive>,
-    p: &S<String>,
-) -> R<PackageWaiver> {
+fn package_waiver(cx: &Ctx<'_>, w: &S<super::raw::RawWaive>, p: &S<String>) -> R<PackageWaiver> {
     let r = w.get_ref();
     if let Some(l) = &r.load {
         return Err(cx
@@ -562,7 +558,10 @@ fn package_waiver(
     let why = match &r.why {
         None => {
             return Err(cx
-                .err(p.span(), format!("the waiver of package `{package}` has no `why`"))
+                .err(
+                    p.span(),
+                    format!("the waiver of package `{package}` has no `why`"),
+                )
                 .with_hint("say why the image can do without it"))
         }
         Some(y) => cx.nonempty(y, &format!("`why` of the waiver of package `{package}`"))?,
@@ -584,7 +583,10 @@ fn check_source_names(cx: &Ctx<'_>, sources: &[SourceSpec], comps: &[Component])
         for (n, at) in used {
             if !names.contains(&n.as_str()) {
                 let mut d = crate::span::Diagnostic::new(
-                    format!("component `{}` names source `{n}`, which no [[source]] defines", c.name),
+                    format!(
+                        "component `{}` names source `{n}`, which no [[source]] defines",
+                        c.name
+                    ),
                     at.clone(),
                 );
                 d = match did_you_mean(n, &names) {

@@ -729,17 +729,15 @@ pub(crate) fn plans_of(
             Some(_) => crate::root::RootKind::Sysroot,
             None => crate::root::RootKind::Host,
         };
-        let target = crate::deb::prepare(m, &root, kind, debs).map_err(|e| {
-            match e.location() {
-                Some(at) => {
-                    let mut d = crate::span::Diagnostic::new(e.to_string(), at.clone());
-                    if let Some(h) = e.hint() {
-                        d = d.with_hint(h);
-                    }
-                    LoadError::PackagesAt(Box::new(d))
+        let target = crate::deb::prepare(m, &root, kind, debs).map_err(|e| match e.location() {
+            Some(at) => {
+                let mut d = crate::span::Diagnostic::new(e.to_string(), at.clone());
+                if let Some(h) = e.hint() {
+                    d = d.with_hint(h);
                 }
-                None => LoadError::Packages(e),
+                LoadError::PackagesAt(Box::new(d))
             }
+            None => LoadError::Packages(e),
         })?;
         let open = base_opener(m, access);
         plans.push(crate::plan::build_with(m, &target, epoch, Some(&open))?);

@@ -165,8 +165,14 @@ fn package(
             PackageFileKind::Dir => {
                 let leaf = !has_entries.contains(&f.path) && filter.ships(f.path.as_str());
                 if leaf || shipped_below.contains(&f.path) {
-                    out.claims
-                        .push(claim(f.path.clone(), EntryKind::Dir, f.mode, f.uid, f.gid, note));
+                    out.claims.push(claim(
+                        f.path.clone(),
+                        EntryKind::Dir,
+                        f.mode,
+                        f.uid,
+                        f.gid,
+                        note,
+                    ));
                 }
             }
             _ if !filter.ships(f.path.as_str()) => {}

@@ -14,6 +14,8 @@ mod build_cli;
 mod cli;
 mod concurrency;
 mod conventions;
+mod deb_build;
+mod deb_debian;
 mod deb_fetch;
 mod deb_release;
 mod deb_solve;

@@ -48,6 +48,15 @@ pub const APT_PACKAGES: &[&str] = &[
     "groff-base",
     // `kiln build --load` loads into podman, and the test runs the image (tests/it/build_cli.rs).
     "podman",
+    // Debian archives (tests/it/deb_*.rs): throw-away archives signed with gpg, packages built
+    // with dpkg-deb in every compression, Debian's archive keyring for the real archive.
+    "gnupg",
+    "xz-utils",
+    "zstd",
+    "debian-archive-keyring",
+    // tests/it/deb_debian.rs compares an image from the archive with one from the host's
+    // installed packages of the same versions.
+    "nginx-light",
 ];
 
 /// Python packages installed into the venv (pinned: the tests validate SBOMs against them).

@@ -114,7 +114,10 @@ pub(super) fn sources(cx: &Ctx<'_>, raw: &[S<RawSource>]) -> R<Vec<SourceSpec>> 
         let components = match &r.components {
             None => vec!["main".to_string()],
             Some(l) if l.get_ref().is_empty() => {
-                return Err(cx.err(l.span(), format!("`components` of [[source]] `{name}` is empty")))
+                return Err(cx.err(
+                    l.span(),
+                    format!("`components` of [[source]] `{name}` is empty"),
+                ))
             }
             Some(l) => dist_names(cx, l.get_ref(), "component")?,
         };
@@ -166,13 +169,22 @@ fn url(cx: &Ctx<'_>, r: &RawSource, name: &str, header: &crate::span::Span) -> R
 fn suites(cx: &Ctx<'_>, r: &RawSource, name: &str, header: &crate::span::Span) -> R<Vec<String>> {
     match (&r.suite, &r.suites) {
         (Some(_), Some(l)) => Err(cx
-            .err(l.span(), format!("[[source]] `{name}` has both `suite` and `suites`"))
+            .err(
+                l.span(),
+                format!("[[source]] `{name}` has both `suite` and `suites`"),
+            )
             .with_hint("keep one of them")),
         (Some(s), None) => dist_names(cx, std::slice::from_ref(s), "suite"),
         (None, Some(l)) if !l.get_ref().is_empty() => dist_names(cx, l.get_ref(), "suite"),
-        (None, Some(l)) => Err(cx.err(l.span(), format!("`suites` of [[source]] `{name}` is empty"))),
+        (None, Some(l)) => Err(cx.err(
+            l.span(),
+            format!("`suites` of [[source]] `{name}` is empty"),
+        )),
         (None, None) => Err(cx
-            .err(header.clone(), format!("[[source]] `{name}` has no `suite`"))
+            .err(
+                header.clone(),
+                format!("[[source]] `{name}` has no `suite`"),
+            )
             .with_hint("add `suite = \"bookworm\"` (or `suites = [...]` for several)")),
     }
 }
@@ -183,7 +195,10 @@ fn dist_names(cx: &Ctx<'_>, l: &[S<String>], what: &str) -> R<Vec<String>> {
             if valid_dist_name(s.get_ref()) {
                 Ok(s.get_ref().clone())
             } else {
-                Err(cx.err(s.span(), format!("{} is not a {what} name", shown(s.get_ref()))))
+                Err(cx.err(
+                    s.span(),
+                    format!("{} is not a {what} name", shown(s.get_ref())),
+                ))
             }
         })
         .collect()
@@ -198,11 +213,17 @@ pub(super) fn component(
 ) -> R<super::ComponentSpec> {
     let Some(list) = &r.packages else {
         return Err(cx
-            .err(header.clone(), format!("component `{name}` of kind `deb` has no `packages`"))
+            .err(
+                header.clone(),
+                format!("component `{name}` of kind `deb` has no `packages`"),
+            )
             .with_hint("list the Debian packages: packages = [\"nginx-light\"]"));
     };
     if list.get_ref().is_empty() {
-        return Err(cx.err(list.span(), format!("`packages` of component `{name}` is empty")));
+        return Err(cx.err(
+            list.span(),
+            format!("`packages` of component `{name}` is empty"),
+        ));
     }
     let mut packages = Vec::new();
     for p in list.get_ref() {
@@ -221,8 +242,13 @@ pub(super) fn component(
                 .collect::<R<Vec<_>>>()?,
             _ => {
                 return Err(cx
-                    .err(v.span(), "`source` must be a [[source]] name or a list of them")
-                    .with_hint("without `source`, packages come from the target root's dpkg database"))
+                    .err(
+                        v.span(),
+                        "`source` must be a [[source]] name or a list of them",
+                    )
+                    .with_hint(
+                        "without `source`, packages come from the target root's dpkg database",
+                    ))
             }
         },
     };
@@ -232,7 +258,11 @@ pub(super) fn component(
             if let Err(e) = globset::Glob::new(g.get_ref()) {
                 return Err(cx.err(
                     g.span(),
-                    format!("`{field}` pattern {:?} is not a valid glob: {}", g.get_ref(), e.kind()),
+                    format!(
+                        "`{field}` pattern {:?} is not a valid glob: {}",
+                        g.get_ref(),
+                        e.kind()
+                    ),
                 ));
             }
             if !g.get_ref().starts_with('/') {
@@ -268,7 +298,9 @@ fn package_request(cx: &Ctx<'_>, p: &S<String>) -> R<PackageRequest> {
         return Err(bad("is not a Debian package name"));
     }
     if let Some(rest) = rest {
-        let inner = rest.strip_suffix(')').ok_or_else(|| bad("has no closing `)`"))?;
+        let inner = rest
+            .strip_suffix(')')
+            .ok_or_else(|| bad("has no closing `)`"))?;
         let (op, ver) = ["<<", "<=", ">=", ">>", "="]
             .iter()
             .find_map(|op| inner.trim().strip_prefix(op).map(|v| (op, v.trim())))
