@@ -34,6 +34,9 @@ fn typed_hints(e: &anyhow::Error) -> Vec<String> {
             if let Some(s) = c.downcast_ref::<crate::deb::Error>() {
                 return s.hint();
             }
+            if let Some(crate::ops::lock::Error::Plans(l)) = c.downcast_ref() {
+                return l.hint();
+            }
             c.downcast_ref::<crate::ops::build::Error>()?.hint()
         })
         .collect()

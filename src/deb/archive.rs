@@ -139,12 +139,7 @@ pub(crate) fn prepare(
     requests: &[Request<'_>],
     opts: &super::Options,
 ) -> Result<TargetRoot, super::Error> {
-    let arch = manifest
-        .image
-        .platform
-        .unwrap_or(crate::types::Platform::DEFAULT)
-        .arch
-        .debian_arch();
+    let arch = super::debian_arch(manifest);
     let cache = opts.cache.join("deb");
     let fetcher = Fetcher::new(
         &cache,
@@ -251,11 +246,17 @@ pub(crate) fn prepare(
         chosen.push((r.component, key, shipped.packages));
     }
     // Fetch and unpack every package of the tree.
-    let members_src: Vec<(&String, &super::index::Record, String)> = tree_set
+    let members_src: Vec<(String, &super::index::Record, String)> = tree_set
         .values()
         .map(|(key, rec)| {
             let r = &indexes[key].records()[*rec];
-            (key, r, source_of(&r.filename, key, &urls))
+            let from = origin(&indexes, key, r);
+            let url = format!(
+                "{}/{}",
+                urls.get(&from).map_or("", String::as_str),
+                r.filename
+            );
+            (from, r, url)
         })
         .collect();
     let items: Vec<(String, Want)> = members_src
@@ -293,7 +294,11 @@ pub(crate) fn prepare(
                     .find(|(_, _, u)| *u == url)
                     .expect("fetched URLs come from the list");
                 Error::Gone {
-                    source_name: members_src[0].0.clone(),
+                    source_name: members_src
+                        .iter()
+                        .find(|(_, _, u)| *u == url)
+                        .map(|m| m.0.clone())
+                        .unwrap_or_default(),
                     package: r.name.clone(),
                     version: r.version.to_string(),
                     url,
@@ -342,7 +347,13 @@ pub(crate) fn prepare(
                 .iter()
                 .position(|(_, m, _)| m.name == r.name && m.version == r.version)
                 .expect("every shipped package is in the tree");
-            packages.push(shipped(*component, key, c, r, &unpacked[i]));
+            packages.push(shipped(
+                *component,
+                &origin(&indexes, key, r),
+                c,
+                r,
+                &unpacked[i],
+            ));
         }
     }
     let mut target = TargetRoot::dir(&dir, RootKind::Archive);
@@ -360,7 +371,7 @@ pub(crate) fn prepare(
         })
         .collect();
     if !local.is_empty() {
-        packages.extend(super::installed::select(&dir, &local)?);
+        packages.extend(super::installed::select(&dir, arch, &local)?);
     }
     target.packages = packages;
     target.debs = members_src
@@ -371,7 +382,7 @@ pub(crate) fn prepare(
             arch: r.arch.clone(),
             sha256: hex::encode(r.sha256),
             size: r.size,
-            source: (*key).clone(),
+            source: key.clone(),
         })
         .collect();
     target.releases = suites
@@ -381,11 +392,18 @@ pub(crate) fn prepare(
     Ok(target)
 }
 
-/// The URL of `filename` in the archive of (the first source of) `key`.
-fn source_of(filename: &str, key: &str, urls: &BTreeMap<String, String>) -> String {
-    let first = key.split('+').next().unwrap_or(key);
-    let url = urls.get(first).map_or("", String::as_str);
-    format!("{url}/{filename}")
+/// The source (of those `key` joins with `+`) whose index lists record `r`: the one its
+/// `.deb` is fetched from.
+fn origin(indexes: &BTreeMap<String, Index>, key: &str, r: &super::index::Record) -> String {
+    key.split('+')
+        .find(|s| {
+            indexes.get(*s).is_some_and(|i| {
+                i.get(&r.name, &r.version)
+                    .is_some_and(|x| x.sha256 == r.sha256)
+            })
+        })
+        .unwrap_or(key)
+        .to_string()
 }
 
 /// What one component ships of one package.
@@ -431,7 +449,7 @@ fn shipped(
         version: r.version.to_string(),
         arch: r.arch.clone(),
         chain: c.chain.clone(),
-        origin: format!("source `{}`", key.replace('+', "`, `")),
+        origin: format!("source `{key}`"),
         files,
         aliases: aliases.into_iter().collect(),
     }

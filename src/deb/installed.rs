@@ -27,14 +27,20 @@ struct Installed {
     provides: Vec<(String, Option<Version>)>,
 }
 
-/// The packages each request ships from `root`'s dpkg database.
-pub(crate) fn select(root: &Path, requests: &[Request<'_>]) -> Result<Vec<ShippedPackage>, Error> {
+/// The packages each request ships from `root`'s dpkg database: those of architecture `arch`
+/// (the image's, in Debian's spelling) or `all`; a multiarch root's other architectures' copies
+/// are other packages.
+pub(crate) fn select(
+    root: &Path,
+    arch: &str,
+    requests: &[Request<'_>],
+) -> Result<Vec<ShippedPackage>, Error> {
     let status_path = root.join("var/lib/dpkg/status");
     let text = fs_err::read_to_string(&status_path).map_err(|e| Error::NoDatabase {
         root: root.to_path_buf(),
         source: e,
     })?;
-    let installed = read_status(&status_path, &text)?;
+    let installed = read_status(&status_path, &text, arch)?;
     let mut out = Vec::new();
     for r in requests {
         for (name, chain) in closure(&installed, r)? {
@@ -54,7 +60,7 @@ pub(crate) fn select(root: &Path, requests: &[Request<'_>]) -> Result<Vec<Shippe
     Ok(out)
 }
 
-fn read_status(path: &Path, text: &str) -> Result<BTreeMap<String, Installed>, Error> {
+fn read_status(path: &Path, text: &str, arch: &str) -> Result<BTreeMap<String, Installed>, Error> {
     let mut out = BTreeMap::new();
     for p in control::paragraphs(text) {
         let p = p.map_err(|e| Error::Database {
@@ -66,7 +72,8 @@ fn read_status(path: &Path, text: &str) -> Result<BTreeMap<String, Installed>, E
         else {
             continue;
         };
-        if !status.trim_end().ends_with(" installed") {
+        let pkg_arch = p.get("Architecture").unwrap_or("all").trim();
+        if !status.trim_end().ends_with(" installed") || (pkg_arch != arch && pkg_arch != "all") {
             continue;
         }
         let bad = |m: String| Error::Database {

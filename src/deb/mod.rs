@@ -96,6 +96,16 @@ impl Error {
     }
 }
 
+/// The image's architecture as Debian spells it: the manifest's platform, else kiln's default.
+pub(crate) fn debian_arch(manifest: &Manifest) -> &'static str {
+    manifest
+        .image
+        .platform
+        .unwrap_or(crate::types::Platform::DEFAULT)
+        .arch
+        .debian_arch()
+}
+
 /// ` (needed by a ← b ← c)` for a chain of more than the package itself.
 pub(crate) fn chain_text(chain: &[String]) -> String {
     if chain.len() < 2 {
@@ -176,7 +186,7 @@ pub fn prepare(
     }
     if requests.iter().all(|r| r.sources.is_empty()) {
         let mut t = TargetRoot::dir(root, kind);
-        t.packages = installed::select(root, &requests)?;
+        t.packages = installed::select(root, debian_arch(manifest), &requests)?;
         return Ok(t);
     }
     archive::prepare(manifest, &requests, opts)

@@ -206,6 +206,16 @@ pub enum LoadError {
     PackagesAt(Box<crate::span::Diagnostic>),
 }
 
+impl LoadError {
+    /// What to do about it, when the error carries a hint as data.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            LoadError::Packages(e) => e.hint(),
+            _ => None,
+        }
+    }
+}
+
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -309,6 +319,7 @@ impl Error {
                 listed.first().map_or("", String::as_str)
             ),
             Error::LockedWithoutLock => "name one with `--lock FILE`".into(),
+            Error::Plans(l) => return l.hint(),
             Error::LoadSeveral { engine, first, .. } => format!(
                 "pick one with `--platform`, e.g. `--load={} --platform {}`",
                 engine.name(),
