@@ -172,3 +172,128 @@ fn deb_archive_and_installed_packages_give_the_same_files() {
         a.len()
     );
 }
+
+/// Runs `argv` in `rootfs` as `user` (uid:gid), in its own PID namespace that dies with it,
+/// with the `/dev/null` and `/dev/shm` a container runtime provides.
+fn spawn_in(rootfs: &Path, user: &str, argv: &[&str], log: &Path) -> std::process::Child {
+    std::fs::create_dir_all(rootfs.join("proc")).unwrap();
+    let dev = rootfs.join("dev");
+    std::fs::create_dir_all(dev.join("shm")).unwrap();
+    std::fs::set_permissions(
+        dev.join("shm"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    if !dev.join("null").exists() {
+        run(
+            std::process::Command::new(require("mknod"))
+                .args(["-m", "666"])
+                .arg(dev.join("null"))
+                .args(["c", "1", "3"]),
+            "mknod /dev/null",
+        );
+    }
+    std::process::Command::new(require("unshare"))
+        .args(["--fork", "--pid", "--kill-child", "--mount"])
+        .arg(format!("--mount-proc={}", rootfs.join("proc").display()))
+        .arg(require("chroot"))
+        .arg(format!("--userspec={user}"))
+        .arg(rootfs)
+        .args(argv)
+        .env_clear()
+        .stdout(
+            fs_err::File::create(log.with_extension("out"))
+                .unwrap()
+                .into_parts()
+                .0,
+        )
+        .stderr(fs_err::File::create(log).unwrap().into_parts().0)
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn deb_postgres_from_debian_serves_queries() {
+    let psql = require("psql");
+    let busybox = require("busybox");
+    let t = tempdir();
+    let d = t.path().join("postgres-deb");
+    copy_tree(&repo().join("examples/postgres-deb"), &d);
+    let layout = t.path().join("img");
+    build(&d.join("kiln.toml"), &format!("oci:{}:t", layout.display()));
+    let (_, config) = image(&layout, "t");
+    assert_eq!(config["config"]["User"], "999:999");
+    let rootfs = unpack(&layout, "t", &t.path().join("bundle"));
+    assert!(
+        !rootfs.join("usr/bin/sh").exists() && !rootfs.join("bin/sh").exists(),
+        "no shell"
+    );
+    // initdb starts postgres through popen, so it needs a shell: lend it one for the
+    // initialisation (as a deployment's init job would), then take it away again.
+    let sh = rootfs.join("bin/sh");
+    fs_err::create_dir_all(sh.parent().unwrap()).unwrap();
+    fs_err::copy(&busybox, &sh).unwrap();
+    let log = t.path().join("initdb.log");
+    let mut init = spawn_in(
+        &rootfs,
+        "999:999",
+        &[
+            "/usr/lib/postgresql/15/bin/initdb",
+            "-D",
+            "/var/lib/postgresql/data",
+            "-U",
+            "postgres",
+            "--auth=trust",
+        ],
+        &log,
+    );
+    let status = init.wait().unwrap();
+    assert!(
+        status.success(),
+        "initdb: {}",
+        fs_err::read_to_string(&log).unwrap_or_default()
+    );
+    fs_err::remove_file(&sh).unwrap();
+    let port = free_port().to_string();
+    let entry: Vec<String> = config["config"]["Entrypoint"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(config["config"]["Cmd"].as_array().unwrap())
+        .map(|s| s.as_str().unwrap().to_string())
+        .chain(["-p".to_string(), port.clone()])
+        .collect();
+    let argv: Vec<&str> = entry.iter().map(String::as_str).collect();
+    let log = t.path().join("postgres.log");
+    let mut server = spawn_in(&rootfs, "999:999", &argv, &log);
+    let mut answer = String::new();
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(200));
+        let out = std::process::Command::new(&psql)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-At",
+                "-c",
+            ])
+            .arg("select 6 * 7, current_setting('server_version_num')::int / 10000")
+            .output()
+            .unwrap();
+        if out.status.success() {
+            answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            break;
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(
+        answer,
+        "42|15",
+        "postgres log:\n{}",
+        fs_err::read_to_string(&log).unwrap_or_default()
+    );
+}

@@ -57,6 +57,8 @@ pub const APT_PACKAGES: &[&str] = &[
     // tests/it/deb_debian.rs compares an image from the archive with one from the host's
     // installed packages of the same versions.
     "nginx-light",
+    // psql queries the postgres image built from the archive (tests/it/deb_debian.rs).
+    "postgresql-client",
 ];
 
 /// Python packages installed into the venv (pinned: the tests validate SBOMs against them).
