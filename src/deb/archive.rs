@@ -140,6 +140,7 @@ pub(crate) fn prepare(
     opts: &super::Options,
 ) -> Result<TargetRoot, super::Error> {
     let arch = super::debian_arch(manifest);
+    let platform = manifest.image.platform.map(|p| p.to_string());
     let cache = opts.cache.join("deb");
     let fetcher = Fetcher::new(
         &cache,
@@ -181,7 +182,7 @@ pub(crate) fn prepare(
         })?;
         let mut index: Option<Index> = None;
         for suite in &spec.suites {
-            let s = open_suite(&fetcher, &cache, spec, &url, suite, &keyring, opts)?;
+            let s = open_suite(&fetcher, &cache, spec, &url, suite, &keyring, opts, platform.as_deref())?;
             for component in &spec.components {
                 let i = read_index(&fetcher, &cache, spec, &s, component, arch)?;
                 match &mut index {
@@ -469,11 +470,15 @@ fn open_suite(
     suite: &str,
     keyring: &Keyring,
     opts: &super::Options,
+    platform: Option<&str>,
 ) -> Result<Suite, Error> {
     let releases = cache.join("releases");
-    let pinned = opts
-        .pins
-        .get(&pin_key(&spec.name, suite))
+    // A multi-platform lock keys each pin by platform (`linux/arm64 SOURCE/SUITE`).
+    let key = pin_key(&spec.name, suite);
+    let keyed = platform.map(|p| format!("{p} {key}"));
+    let pinned = keyed
+        .and_then(|k| opts.pins.get(&k))
+        .or_else(|| opts.pins.get(&key))
         .filter(|_| !opts.update);
     let cached = pinned.and_then(|p| {
         let path = releases.join(&p.sha256);

@@ -145,7 +145,7 @@ fn platform_selects_one_platform_of_a_multi_platform_manifest() {
     let manifest = dir.join("kiln.toml");
     std::fs::copy(repo().join("examples/multiarch-c/kiln.toml"), &manifest).unwrap();
 
-    // Only linux/amd64: its inputs are all there (the arm64 program and sysroot are not
+    // Only linux/amd64: its inputs are all there (the arm64 program is not
     // needed), and the tag names an image manifest, not an index.
     let layout = dir.join("out/one");
     let out = run(
@@ -186,7 +186,6 @@ fn platform_selects_one_platform_of_a_multi_platform_manifest() {
     // `--platform linux/amd64 --locked` passes, leaves the lock as it is, and fails on a
     // change to an amd64 input, naming it by platform.
     crate::arm64::compile_ssl(dir);
-    crate::arm64::sysroot(dir);
     let lock = dir.join("kiln.lock");
     std::fs::remove_file(&lock).ok();
     run(
