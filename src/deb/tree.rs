@@ -4,8 +4,9 @@
 //! Owns: the merged-/usr rule (a package's `/bin`, `/sbin`, `/lib*` paths live under `/usr`,
 //! with the aliases as links, as on every bookworm system), laying the packages' entries
 //! out (files hard-linked from the unpacked cache, copied across file systems), the
-//! `var/lib/dpkg/status` and `info/*.list`/`.md5sums` files that describe them, and an
-//! `os-release` from the release when no package ships one.
+//! `var/lib/dpkg/status` and `info/*.list`/`.md5sums` files that describe them, an
+//! `os-release` from the release when no package ships one, and the CA bundle that
+//! ca-certificates' maintainer script would make.
 //! Does not own: which packages (`deb::archive`), what ships of the tree (`plan`).
 //! Invariant: a tree is named by the digest of what it is made of and written once: staged
 //! beside its final place and renamed whole; a tree that exists is never changed.
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Bump when the tree's layout changes: old trees are then never reused.
-const FORMAT: &str = "kiln-deb-tree-1";
+const FORMAT: &str = "kiln-deb-tree-2";
 
 /// Top-level directories merged into `/usr`.
 const MERGED: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32", "libo32"];
@@ -150,6 +151,7 @@ fn lay_out(dir: &Path, members: &[Member<'_>], os_release: &str) -> Result<(), s
         status.push_str(&with_status(&m.status));
         status.push('\n');
     }
+    ca_bundle(dir)?;
     let status_path = dir.join("var/lib/dpkg/status");
     fs_err::write(&status_path, status).map_err(err(&status_path))?;
     let os = dir.join("usr/lib/os-release");
@@ -161,6 +163,49 @@ fn lay_out(dir: &Path, members: &[Member<'_>], os_release: &str) -> Result<(), s
         std::os::unix::fs::symlink("../usr/lib/os-release", &link).map_err(err(&link))?;
     }
     Ok(())
+}
+
+/// What ca-certificates' maintainer script (`update-ca-certificates`) would have made:
+/// `/etc/ssl/certs/ca-certificates.crt`, every certificate under `/usr/share/ca-certificates`
+/// (all of them, as the package's default configuration selects) in path order, each ending
+/// with a newline. Nothing when no package ships certificates or one ships the bundle.
+fn ca_bundle(dir: &Path) -> Result<(), super::Error> {
+    let certs = dir.join("usr/share/ca-certificates");
+    let bundle = dir.join("etc/ssl/certs/ca-certificates.crt");
+    if !certs.is_dir() || bundle.symlink_metadata().is_ok() {
+        return Ok(());
+    }
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| super::Error::Tree { path, source }
+    };
+    let mut found = Vec::new();
+    let mut stack = vec![certs.clone()];
+    while let Some(d) = stack.pop() {
+        for e in fs_err::read_dir(&d).map_err(err(&d))? {
+            let e = e.map_err(err(&d))?;
+            let t = e.file_type().map_err(err(&d))?;
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file() && e.path().extension().is_some_and(|x| x == "crt") {
+                found.push(e.path());
+            }
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    found.sort();
+    let mut text = Vec::new();
+    for f in &found {
+        let mut b = fs_err::read(f).map_err(err(f))?;
+        if !b.ends_with(b"\n") {
+            b.push(b'\n');
+        }
+        text.extend_from_slice(&b);
+    }
+    fs_err::create_dir_all(bundle.parent().expect("has a parent")).map_err(err(&bundle))?;
+    fs_err::write(&bundle, text).map_err(err(&bundle))
 }
 
 /// The paragraph with `Status: install ok installed` after its `Package` line, as dpkg keeps it.

@@ -521,6 +521,10 @@ pub(crate) fn component(
         }
         ComponentSpec::CaBundle { from, extra, to } => {
             let mut bundle = Vec::new();
+            let from: Vec<SourcePath> = from
+                .iter()
+                .map(|sp| from_packages(target, c, sp, "ca-certificates"))
+                .collect::<Result<_, _>>()?;
             for (sp, field) in from
                 .iter()
                 .map(|s| (s, "from"))
@@ -555,6 +559,7 @@ pub(crate) fn component(
             out.ca_bundle = Some(to.clone());
         }
         ComponentSpec::Tzdata { zones, from, to } => {
+            let from = &from_packages(target, c, from, "tzdata")?;
             let host = check_source(m, c, from, "from", Want::Dir)?;
             tzdata(
                 c,
@@ -584,6 +589,39 @@ pub(crate) fn component(
         ComponentSpec::Deb { .. } => return super::deb::expand(c, idx, target, hashes),
     }
     Ok(out)
+}
+
+/// System data a component takes by default (`/etc/ssl/certs/ca-certificates.crt`,
+/// `/usr/share/zoneinfo`): in an archive build, the target root's copy (the packages'), never
+/// the build host's; an error naming `package` when the packages have none.
+fn from_packages(
+    target: &crate::root::TargetRoot,
+    c: &Component,
+    sp: &SourcePath,
+    package: &str,
+) -> Result<SourcePath, Error> {
+    const SYSTEM: [&str; 2] = ["/etc/ssl/certs/ca-certificates.crt", "/usr/share/zoneinfo"];
+    if *target.kind() != crate::root::RootKind::Archive
+        || sp.relative
+        || !SYSTEM.contains(&sp.written.as_str())
+    {
+        return Ok(sp.clone());
+    }
+    let host = target.path().join(sp.written.trim_start_matches('/'));
+    if !host.exists() {
+        return Err(Diagnostic::new(
+            format!(
+                "component `{}` takes {} from the image's Debian packages, and none of them has it",
+                c.name, sp.written
+            ),
+            sp.location.clone(),
+        )
+        .with_hint(format!(
+            "add `{package}` to a deb component's packages (its files need not ship: `include` can leave them out), or name a host file in `from`"
+        ))
+        .into());
+    }
+    Ok(SourcePath { host, ..sp.clone() })
 }
 
 /// Where host file `host` (at `rel` under the source folder `from`) lands under `to`; an error
