@@ -89,6 +89,10 @@ pub struct DebPin {
     pub size: u64,
     /// The `[[source]]` it came from.
     pub source: String,
+    /// The suite whose index listed it (`bookworm-security`).
+    pub suite: String,
+    /// Where the `.deb` was fetched from.
+    pub url: String,
 }
 
 /// A source's release pinned by the lock.
@@ -111,6 +115,8 @@ pub struct TargetRoot {
     pub debs: Vec<DebPin>,
     /// Archive builds: `SOURCE/SUITE` → the release read.
     pub releases: Vec<(String, ReleasePin)>,
+    /// `[[waive]] package` entries no dependency closure used (the Plan warns about them).
+    pub unused_waivers: Vec<String>,
 }
 
 impl TargetRoot {
@@ -122,6 +128,7 @@ impl TargetRoot {
             packages: Vec::new(),
             debs: Vec::new(),
             releases: Vec::new(),
+            unused_waivers: Vec::new(),
         }
     }
 

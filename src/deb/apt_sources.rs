@@ -14,13 +14,13 @@ use std::path::Path;
 /// The URI apt uses for `suite`, read from `etc` (normally `/etc/apt`).
 pub fn uri_for(etc: &Path, suite: &str) -> Option<String> {
     let mut files = vec![etc.join("sources.list")];
-    if let Ok(rd) = std::fs::read_dir(etc.join("sources.list.d")) {
+    if let Ok(rd) = fs_err::read_dir(etc.join("sources.list.d")) {
         let mut more: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
         more.sort();
         files.extend(more);
     }
     for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else {
+        let Ok(text) = fs_err::read_to_string(&f) else {
             continue;
         };
         let hit = match f.extension().and_then(|e| e.to_str()) {
@@ -106,13 +106,13 @@ mod tests {
     #[test]
     fn both_formats_name_the_suites_uri() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(
+        fs_err::write(
             d.path().join("sources.list"),
             "# comment\ndeb-src http://src.invalid/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://one.invalid/debian/ bookworm-backports main\n",
         )
         .unwrap();
-        std::fs::create_dir(d.path().join("sources.list.d")).unwrap();
-        std::fs::write(
+        fs_err::create_dir(d.path().join("sources.list.d")).unwrap();
+        fs_err::write(
             d.path().join("sources.list.d/debian.sources"),
             "Types: deb deb-src\nURIs: http://two.invalid/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://three.invalid/debian-security\nSuites: bookworm-security\nComponents: main\n",
         )

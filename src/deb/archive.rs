@@ -35,21 +35,21 @@ pub enum Error {
         source_name: String,
         what: String,
         #[source]
-        source: super::fetch::FetchError,
+        source: Box<super::fetch::FetchError>,
     },
     #[error("the release of source `{source_name}` ({suite}) is not trusted")]
     Release {
         source_name: String,
         suite: String,
         #[source]
-        source: super::release::ReleaseError,
+        source: Box<super::release::ReleaseError>,
     },
     #[error("cannot read the keyring of source `{source_name}`")]
     Keyring {
         source_name: String,
         location: Location,
         #[source]
-        source: super::release::ReleaseError,
+        source: Box<super::release::ReleaseError>,
     },
     #[error("the package index {path} of source `{source_name}` is not valid: {message}")]
     Index {
@@ -62,14 +62,14 @@ pub enum Error {
         component: String,
         location: Location,
         #[source]
-        source: solve::SolveError,
+        source: Box<solve::SolveError>,
     },
     #[error("cannot read package {package} {version}")]
     Deb {
         package: String,
         version: String,
         #[source]
-        source: super::debfile::DebError,
+        source: Box<super::debfile::DebError>,
     },
     #[error("the lock pins release {pinned} of source `{source_name}` ({suite}), which is not in the cache, and the archive now serves {current} (--locked)")]
     Moved {
@@ -102,7 +102,7 @@ impl Error {
         Some(match self {
             Error::Release { .. } => "check the source's `url`, `suite` and `keyring`; a release whose Valid-Until passed (an old snapshot) needs `allow-expired = true`".into(),
             Error::Moved { .. } | Error::Gone { .. } => "keep the kiln cache ($KILN_CACHE_DIR) between builds, or point the source at a snapshot mirror (snapshot.debian.org/archive/debian/TIMESTAMP); `kiln lock --update` moves the pins on purpose".into(),
-            Error::Solve { source, .. } => match source {
+            Error::Solve { source, .. } => match &**source {
                 solve::SolveError::NotFound { name, .. } => format!(
                     "check the name, add the suite or component that has {name} to the source, or leave it out with [[waive]] package = \"{name}\" and a `why`"
                 ),
@@ -122,6 +122,16 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// How a build reaches its archives: the download cache, the lock's pins, the platform that
+/// keys them.
+#[derive(Clone, Copy)]
+struct Reach<'a> {
+    fetcher: &'a Fetcher,
+    cache: &'a Path,
+    opts: &'a super::Options,
+    platform: Option<&'a str>,
 }
 
 /// One suite of one source, opened.
@@ -152,7 +162,7 @@ pub(crate) fn prepare(
     .map_err(|e| Error::Fetch {
         source_name: String::new(),
         what: "the cache".into(),
-        source: e,
+        source: Box::new(e),
     })?;
     let used: BTreeSet<&str> = requests
         .iter()
@@ -161,6 +171,8 @@ pub(crate) fn prepare(
     let mut suites = Vec::new();
     let mut indexes: BTreeMap<String, Index> = BTreeMap::new();
     let mut urls: BTreeMap<String, String> = BTreeMap::new();
+    // The suite that first listed each `.deb` (by its SHA-256), for provenance.
+    let mut suite_of: BTreeMap<[u8; 32], String> = BTreeMap::new();
     for spec in manifest
         .sources
         .iter()
@@ -178,22 +190,22 @@ pub(crate) fn prepare(
         let keyring = Keyring::load(&spec.keyring).map_err(|e| Error::Keyring {
             source_name: spec.name.clone(),
             location: spec.location.clone(),
-            source: e,
+            source: Box::new(e),
         })?;
         let mut index: Option<Index> = None;
         for suite in &spec.suites {
-            let s = open_suite(
-                &fetcher,
-                &cache,
-                spec,
-                &url,
-                suite,
-                &keyring,
+            let reach = Reach {
+                fetcher: &fetcher,
+                cache: &cache,
                 opts,
-                platform.as_deref(),
-            )?;
+                platform: platform.as_deref(),
+            };
+            let s = open_suite(&reach, spec, &url, suite, &keyring)?;
             for component in &spec.components {
                 let i = read_index(&fetcher, &cache, spec, &s, component, arch)?;
+                for r in i.records() {
+                    suite_of.entry(r.sha256).or_insert_with(|| suite.clone());
+                }
                 match &mut index {
                     Some(idx) => idx.extend(i),
                     None => index = Some(i),
@@ -206,6 +218,7 @@ pub(crate) fn prepare(
     // What each request ships, and everything the tree holds (the full dependency closure,
     // so the resolver finds the libraries of `depends = false` components too).
     let mut chosen: Vec<(usize, String, Vec<solve::Chosen>)> = Vec::new();
+    let mut used: BTreeSet<String> = BTreeSet::new();
     let mut tree_set: BTreeMap<(String, String), (String, usize)> = BTreeMap::new();
     for r in requests.iter().filter(|r| !r.sources.is_empty()) {
         let key = r.sources.join("+");
@@ -224,7 +237,7 @@ pub(crate) fn prepare(
                 RootPackage::parse(&p.written).map_err(|e| Error::Solve {
                     component: r.name.to_string(),
                     location: p.location.clone(),
-                    source: e,
+                    source: Box::new(e),
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -240,10 +253,11 @@ pub(crate) fn prepare(
             .map_err(|e| Error::Solve {
                 component: r.name.to_string(),
                 location: r.packages[0].location.clone(),
-                source: e,
+                source: Box::new(e),
             })
         };
         let shipped = solve_with(r.depends)?;
+        used.extend(shipped.waived_used.iter().map(|(n, _)| n.clone()));
         let full = match r.depends {
             true => shipped.packages.clone(),
             false => solve_with(true)?.packages,
@@ -311,13 +325,13 @@ pub(crate) fn prepare(
                         .unwrap_or_default(),
                     package: r.name.clone(),
                     version: r.version.to_string(),
-                    url,
+                    url: super::fetch::redact_url(&url),
                 }
             }
             e => Error::Fetch {
                 source_name: members_src.first().map(|m| m.0.clone()).unwrap_or_default(),
                 what: "packages".into(),
-                source: e,
+                source: Box::new(e),
             },
         })?;
     crate::progress::emit(crate::progress::Event::Finish {
@@ -330,7 +344,7 @@ pub(crate) fn prepare(
         let u = super::debfile::unpack(path, &r.sha256, &cache).map_err(|e| Error::Deb {
             package: r.name.clone(),
             version: r.version.to_string(),
-            source: e,
+            source: Box::new(e),
         })?;
         unpacked.push(u);
     }
@@ -381,12 +395,23 @@ pub(crate) fn prepare(
         })
         .collect();
     if !local.is_empty() {
-        packages.extend(super::installed::select(&dir, arch, &local)?);
+        let (p, u) = super::installed::select(&dir, arch, &local)?;
+        packages.extend(p);
+        used.extend(u);
     }
+    target.unused_waivers = manifest
+        .package_waivers
+        .iter()
+        .filter(|w| !used.contains(&w.package))
+        .map(|w| w.package.clone())
+        .collect();
     target.packages = packages;
     target.debs = members_src
         .iter()
-        .map(|(key, r, _)| DebPin {
+        .map(|(key, r, url)| DebPin {
+            suite: suite_of.get(&r.sha256).cloned().unwrap_or_default(),
+            // Credentials in a source URL never reach an SBOM.
+            url: super::fetch::redact_url(url),
             name: r.name.clone(),
             version: r.version.to_string(),
             arch: r.arch.clone(),
@@ -472,15 +497,18 @@ fn pin_key(source: &str, suite: &str) -> String {
 
 /// Opens one suite: its `InRelease` (the pinned one from the cache when allowed), verified.
 fn open_suite(
-    fetcher: &Fetcher,
-    cache: &Path,
+    reach: &Reach<'_>,
     spec: &SourceSpec,
     url: &str,
     suite: &str,
     keyring: &Keyring,
-    opts: &super::Options,
-    platform: Option<&str>,
 ) -> Result<Suite, Error> {
+    let Reach {
+        fetcher,
+        cache,
+        opts,
+        platform,
+    } = *reach;
     let releases = cache.join("releases");
     // A multi-platform lock keys each pin by platform (`linux/arm64 SOURCE/SUITE`).
     let key = pin_key(&spec.name, suite);
@@ -503,7 +531,7 @@ fn open_suite(
                 .map_err(|e| Error::Fetch {
                     source_name: spec.name.clone(),
                     what: format!("the release {url}"),
-                    source: e,
+                    source: Box::new(e),
                 })?;
             (b, false)
         }
@@ -527,7 +555,7 @@ fn open_suite(
         .map_err(|e| Error::Release {
             source_name: spec.name.clone(),
             suite: suite.to_string(),
-            source: e,
+            source: Box::new(e),
         })?;
     if !from_pin {
         let _ = fs_err::create_dir_all(&releases);
@@ -535,7 +563,7 @@ fn open_suite(
         if !path.exists() {
             let tmp = releases.join(format!(".{sha}.{}", std::process::id()));
             if fs_err::write(&tmp, &bytes).is_ok() {
-                let _ = std::fs::rename(&tmp, &path);
+                let _ = fs_err::rename(&tmp, &path);
             }
         }
     }
@@ -578,7 +606,7 @@ fn read_index(
             .map_err(|e| Error::Release {
                 source_name: spec.name.clone(),
                 suite: s.name.clone(),
-                source: e,
+                source: Box::new(e),
             })?;
     let want = Want {
         sha256: file.sha256,
@@ -596,7 +624,7 @@ fn read_index(
     let blob = fetched.map_err(|e| Error::Fetch {
         source_name: spec.name.clone(),
         what: format!("the index {path}"),
-        source: e,
+        source: Box::new(e),
     })?;
     let text = decompress(&blob, compression).map_err(|e| Error::Index {
         source_name: spec.name.clone(),

@@ -15,7 +15,7 @@ use super::{Error, Request};
 use crate::resolve::{OverlayNode, View};
 use crate::root::{PackageFile, PackageFileKind, ShippedPackage};
 use crate::types::ImagePath;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -34,7 +34,7 @@ pub(crate) fn select(
     root: &Path,
     arch: &str,
     requests: &[Request<'_>],
-) -> Result<Vec<ShippedPackage>, Error> {
+) -> Result<(Vec<ShippedPackage>, BTreeSet<String>), Error> {
     let status_path = root.join("var/lib/dpkg/status");
     let text = fs_err::read_to_string(&status_path).map_err(|e| Error::NoDatabase {
         root: root.to_path_buf(),
@@ -42,8 +42,9 @@ pub(crate) fn select(
     })?;
     let installed = read_status(&status_path, &text, arch)?;
     let mut out = Vec::new();
+    let mut used = BTreeSet::new();
     for r in requests {
-        for (name, chain) in closure(&installed, r)? {
+        for (name, chain) in closure(&installed, r, &mut used)? {
             let pkg = &installed[&name];
             out.push(ShippedPackage {
                 component: r.component,
@@ -57,7 +58,7 @@ pub(crate) fn select(
             });
         }
     }
-    Ok(out)
+    Ok((out, used))
 }
 
 fn read_status(path: &Path, text: &str, arch: &str) -> Result<BTreeMap<String, Installed>, Error> {
@@ -140,6 +141,7 @@ fn satisfier(installed: &BTreeMap<String, Installed>, rel: &Relation) -> Option<
 fn closure(
     installed: &BTreeMap<String, Installed>,
     r: &Request<'_>,
+    used: &mut BTreeSet<String>,
 ) -> Result<Vec<(String, Vec<String>)>, Error> {
     let mut chains: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut queue = VecDeque::new();
@@ -162,11 +164,12 @@ fn closure(
     while let Some(name) = queue.pop_front().filter(|_| r.depends) {
         let chain = chains[&name].clone();
         for rel in &installed[&name].depends {
-            if rel
+            if let Some(w) = rel
                 .alternatives
                 .iter()
-                .any(|d| r.waived.contains_key(&d.name))
+                .find(|d| r.waived.contains_key(&d.name))
             {
+                used.insert(w.name.clone());
                 continue;
             }
             let Some(dep) = satisfier(installed, rel) else {

@@ -186,7 +186,14 @@ pub fn prepare(
     }
     if requests.iter().all(|r| r.sources.is_empty()) {
         let mut t = TargetRoot::dir(root, kind);
-        t.packages = installed::select(root, debian_arch(manifest), &requests)?;
+        let (packages, used) = installed::select(root, debian_arch(manifest), &requests)?;
+        t.packages = packages;
+        t.unused_waivers = manifest
+            .package_waivers
+            .iter()
+            .filter(|w| !used.contains(&w.package))
+            .map(|w| w.package.clone())
+            .collect();
         return Ok(t);
     }
     archive::prepare(manifest, &requests, opts)

@@ -85,7 +85,7 @@ pub fn build(
         .map_err(err(&trees))?;
     lay_out(stage.path(), members, os_release)?;
     let staged = stage.keep();
-    match std::fs::rename(&staged, &dest) {
+    match fs_err::rename(&staged, &dest) {
         Ok(()) => Ok(dest),
         // Another kiln finished the same tree first: its tree is the same bytes.
         Err(_) if dest.is_dir() => {

@@ -200,7 +200,7 @@ pub enum LoadError {
     Plan(#[from] crate::plan::Error),
     /// The packages of `deb` components cannot be had (archive, signature, dependencies).
     #[error(transparent)]
-    Packages(#[from] crate::deb::Error),
+    Packages(Box<crate::deb::Error>),
     /// The same, about something the manifest says (the diagnostic points at it).
     #[error(transparent)]
     PackagesAt(Box<crate::span::Diagnostic>),
@@ -748,7 +748,7 @@ pub(crate) fn plans_of(
                 }
                 LoadError::PackagesAt(Box::new(d))
             }
-            None => LoadError::Packages(e),
+            None => LoadError::Packages(Box::new(e)),
         })?;
         let open = base_opener(m, access);
         plans.push(crate::plan::build_with(m, &target, epoch, Some(&open))?);

@@ -306,6 +306,8 @@ fn packages(base: &Base) -> BTreeMap<String, super::PackageRef> {
                     source_version: id.source_version,
                     license: "NOASSERTION".into(),
                     purl,
+                    download: None,
+                    archive: None,
                 },
             )
         })

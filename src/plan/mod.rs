@@ -123,6 +123,13 @@ pub struct PackageRef {
     pub license: String,
     /// Its package URL (`pkg:deb/debian/NAME@VERSION?arch=ARCH&distro=DISTRO`).
     pub purl: String,
+    /// For a package from a `[[source]]` archive: the `.deb`'s URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download: Option<String>,
+    /// For a package from a `[[source]]` archive: `SOURCE/SUITE` (`security/bookworm-security`),
+    /// the archive and suite whose signed index listed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
 }
 
 /// One path of the image: what it is, its metadata, its layer and why it is there.
@@ -570,7 +577,11 @@ pub fn build_with(
         Some(b) => resolver.with_base(&b.root),
         None => resolver,
     };
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = target
+        .unused_waivers
+        .iter()
+        .map(|p| format!("[[waive]] package = \"{p}\" leaves out nothing: no deb component's dependencies name it; remove the waiver"))
+        .collect();
     let mut machine = None;
     let mut nss_user: Option<(usize, String)> = None;
     // Programs first; a library inside a tree is resolved on its own only when no program of
@@ -852,7 +863,7 @@ pub fn build_with(
     let base_os_release = base.as_deref().is_some_and(|b| {
         b.file("/etc/os-release").is_some() || b.file("/usr/lib/os-release").is_some()
     });
-    add_packages(manifest, root, &mut claims, base_os_release)?;
+    add_packages(manifest, root, &target.debs, &mut claims, base_os_release)?;
     if let (Some(b), Some(spec)) = (&base, &manifest.image.base) {
         let mut inherited = base::reconcile(
             manifest,
@@ -977,6 +988,7 @@ fn checks(
 fn add_packages(
     manifest: &Manifest,
     root: &Path,
+    debs: &[crate::root::DebPin],
     claims: &mut Vec<Claim>,
     has_os_release: bool,
 ) -> Result<(), Error> {
@@ -1033,7 +1045,17 @@ fn add_packages(
             source_version: pkg.source_version.clone(),
             license: pkg.license.clone(),
             purl: pkg.purl(&db.distro),
+            download: None,
+            archive: None,
         });
+        if let Some(d) = debs
+            .iter()
+            .find(|d| d.name == pkg.name && d.version == pkg.version)
+        {
+            let p = c.provenance.package.as_mut().expect("set above");
+            p.download = Some(d.url.clone());
+            p.archive = Some(format!("{}/{}", d.source, d.suite));
+        }
         let e = shipped
             .entry(pkg.name.clone())
             .or_insert_with(|| (pkg.clone(), vec![], c.component));

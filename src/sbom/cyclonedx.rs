@@ -156,8 +156,14 @@ fn deb_component(p: &PackageRef, shipped: &[&str]) -> Value {
         "source-package",
         &format!("{} {}", p.source, p.source_version),
     )];
+    if let Some(a) = &p.archive {
+        props.push(prop("archive", a));
+    }
     props.extend(shipped.iter().map(|s| prop("shipped-file", s)));
     let mut comp = json!({"type": "library", "bom-ref": format!("deb:{}:{}", p.name, p.arch), "name": p.name, "version": p.version, "purl": p.purl, "properties": props});
+    if let Some(url) = &p.download {
+        comp["externalReferences"] = json!([{"type": "distribution", "url": url}]);
+    }
     if p.license != "NOASSERTION" {
         comp["licenses"] = json!([{"expression": p.license}]);
     }

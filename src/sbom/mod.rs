@@ -400,6 +400,8 @@ mod tests {
             source_version: "2.36-9".into(),
             license: "LGPL-2.1-or-later".into(),
             purl: "pkg:deb/debian/libc6@2.36-9?arch=amd64".into(),
+            download: None,
+            archive: None,
         };
         let digest = Digest::of(b"manifest");
         let files = vec![

@@ -93,17 +93,26 @@ fn component_package(f: &Facts, c: &ComponentInfo) -> Value {
 }
 
 fn deb_package(f: &Facts, p: &PackageRef, shipped: usize) -> Value {
+    let mut source = format!("built package from: {} {}", p.source, p.source_version);
+    if let Some(a) = &p.archive {
+        source += &format!("; listed by the signed index of {a} (source/suite)");
+    }
+    if let Some(u) = p.download.as_deref().filter(|u| u.starts_with("file:")) {
+        source += &format!("; fetched from {u}");
+    }
     json!({
         "SPDXID": deb_id(p),
         "name": p.name,
         "versionInfo": p.version,
-        "downloadLocation": "NOASSERTION",
+        // SPDX 2.3 takes http(s) and VCS locations only; a local archive's file: URL is named
+        // in sourceInfo.
+        "downloadLocation": p.download.as_deref().filter(|u| u.starts_with("http://") || u.starts_with("https://")).unwrap_or("NOASSERTION"),
         "filesAnalyzed": true,
         "packageVerificationCode": verification(f.files.iter().filter(|x| x.package == Some(p)).map(|x| &x.sha1)),
         "licenseConcluded": "NOASSERTION",
         "licenseDeclared": p.license,
         "copyrightText": "NOASSERTION",
-        "sourceInfo": format!("built package from: {} {}", p.source, p.source_version),
+        "sourceInfo": source,
         "primaryPackagePurpose": if p.name.starts_with("lib") { "LIBRARY" } else { "APPLICATION" },
         "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": p.purl}],
         "comment": format!("{shipped} of this package's files ship in the image; the files it CONTAINS are exactly those"),

@@ -182,6 +182,26 @@ fn deb_archive_image_runs_and_says_where_each_file_came_from() {
         String::from_utf8_lossy(&ran.stdout).trim(),
         "hello from the archive"
     );
+    // The SBOMs name each package's .deb and the signed index that listed it, and validate.
+    for (format, file) in [("spdx", "sbom.spdx.json"), ("cyclonedx", "sbom.cdx.json")] {
+        let text = run(
+            kiln_in(&cache)
+                .args(["sbom", "--format", format])
+                .arg(format!("oci:{}:t", layout.display())),
+            "kiln sbom",
+        );
+        fs_err::write(t.path().join(file), &text).unwrap();
+        assert!(
+            text.contains("libgreet1_1.0-1_amd64.deb"),
+            "{format}: {text}"
+        );
+        assert!(
+            text.contains("test/stable"),
+            "{format}: the source and suite"
+        );
+    }
+    crate::sbom::validate_spdx(&t.path().join("sbom.spdx.json"));
+    crate::sbom::validate_cdx(&t.path().join("sbom.cdx.json"));
     // The lock pins the release and every package by hash.
     let lock = fs_err::read_to_string(t.path().join("kiln.lock")).unwrap();
     assert!(
