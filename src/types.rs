@@ -730,7 +730,7 @@ mod tests {
         for k in ComponentKind::ALL {
             assert_eq!(ComponentKind::parse(k.as_str()), Some(k));
         }
-        assert_eq!(ComponentKind::parse("deb"), None);
+        assert_eq!(ComponentKind::parse("rpm"), None);
     }
 
     #[test]
