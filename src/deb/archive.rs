@@ -182,7 +182,16 @@ pub(crate) fn prepare(
         })?;
         let mut index: Option<Index> = None;
         for suite in &spec.suites {
-            let s = open_suite(&fetcher, &cache, spec, &url, suite, &keyring, opts, platform.as_deref())?;
+            let s = open_suite(
+                &fetcher,
+                &cache,
+                spec,
+                &url,
+                suite,
+                &keyring,
+                opts,
+                platform.as_deref(),
+            )?;
             for component in &spec.components {
                 let i = read_index(&fetcher, &cache, spec, &s, component, arch)?;
                 match &mut index {
