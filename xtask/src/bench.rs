@@ -1,5 +1,5 @@
-//! `cargo xtask bench`: kiln against its peers, in five sections (all by default, one with
-//! `--only image`, `--only ldd`, `--only push`, `--only pull` or `--only base`).
+//! `cargo xtask bench`: kiln against its peers, in six sections (all by default, one with
+//! `--only image`, `--only ldd`, `--only push`, `--only pull`, `--only base` or `--only deb`).
 //!
 //! **image**: kiln against `tar | gzip` and `umoci insert` on the same generated tree.
 //! Builds kiln in release (unless `--no-build`), generates a deterministic tree of
@@ -62,10 +62,34 @@
 //! The fastest runs are compared: kiln cold / umoci unpack, and kiln warm / kiln cold. Both
 //! kiln builds must tag the same image digest.
 //!
-//! The temporary directory is removed at the end, also when a step fails, and every registry
-//! is killed. Outside CI a missing `umoci`, `lddtree` or `/usr/bin/time` only drops that
-//! measurement, and a missing `docker-registry` or `skopeo` the push section; under CI it is
-//! an error.
+//! **deb**: the postgres example image from Debian's archive against apt's own tools on the
+//! same packages. `examples/postgres-deb/kiln.toml` is copied into its own temporary
+//! directory under /var/tmp as `kiln.toml`. A first `kiln build kiln.toml --output
+//! oci:out/pg:bench` (empty `KILN_CACHE_DIR`) writes `kiln.lock`, whose `[debs]` table names
+//! the packages (read as [`locked_debs`] documents); that run is timed and shown but not
+//! counted, since the peer needs its list before any round. Then [`DEB_ROUNDS`] rounds, each
+//! running these four jobs, alternating which tool goes first (kiln cold, peer cold, kiln
+//! warm, peer warm in odd rounds; peer cold, kiln cold, peer warm, kiln warm in even ones):
+//! - kiln cold: the build with a fresh, empty `KILN_CACHE_DIR`: the archive's `InRelease` and
+//!   `Packages` indexes and every `.deb` downloaded and verified, unpacked, layers written;
+//! - peer cold: one `sh -c` job, timed as a whole: `apt-get download NAME:ARCH=VERSION...` of
+//!   exactly the lock's packages into a fresh `peer-debs/` (using the package lists apt
+//!   already has: no `apt-get update`, so no index download), then `dpkg-deb -x` of each
+//!   `.deb`, one after another, into a fresh `peer-tree/`;
+//! - kiln warm: the build again with the cache kept (every `.deb` and unpacked tree reused);
+//! - peer warm: only the `dpkg-deb -x` of the downloaded `.deb` files into a fresh tree.
+//!
+//! The fastest runs are compared: kiln cold / peer cold and kiln warm / peer warm; the output
+//! also gives the package count and the bytes of `.deb` files (the sum of the lock's sizes).
+//! Every kiln build must tag the first build's image digest (index.json), every peer tree
+//! must hold `usr/lib/postgresql/15/bin/postgres`, and each cold peer download must be
+//! exactly the lock's files (SHA-256, checked outside the timing). The peer's peak RSS is that
+//! of its largest process (GNU time's `%M` of the `sh` and the children it waited for).
+//!
+//! The temporary directories are removed at the end, also when a step fails, and every
+//! registry is killed. Outside CI a missing `umoci`, `lddtree` or `/usr/bin/time` only drops
+//! that measurement, a missing `docker-registry` or `skopeo` the push section, and a missing
+//! `apt-get` or `dpkg-deb` the deb section; under CI it is an error.
 
 use std::ffi::OsString;
 use std::fs;
@@ -108,6 +132,9 @@ pub enum Section {
     Pull,
     /// `kiln build` on a base image (cold and warm cache) against `umoci unpack` of the base.
     Base,
+    /// `kiln build` of the postgres image from Debian's archive (cold and warm cache) against
+    /// `apt-get download` and `dpkg-deb -x` of the same packages.
+    Deb,
 }
 
 impl Section {
@@ -118,7 +145,10 @@ impl Section {
             "push" => Ok(Section::Push),
             "pull" => Ok(Section::Pull),
             "base" => Ok(Section::Base),
-            other => bail!("--only wants `image`, `ldd`, `push`, `pull` or `base`, got `{other}`"),
+            "deb" => Ok(Section::Deb),
+            other => {
+                bail!("--only wants `image`, `ldd`, `push`, `pull`, `base` or `deb`, got `{other}`")
+            }
         }
     }
 }
@@ -219,6 +249,8 @@ struct Tools {
     lddtree: bool,
     /// `docker-registry` and `skopeo`, without which there is no push section.
     push: bool,
+    /// `apt-get` and `dpkg-deb`, without which there is no deb section.
+    deb: bool,
 }
 
 impl Tools {
@@ -233,7 +265,10 @@ impl Tools {
         if sections.contains(&Section::Ldd) {
             required.extend(["xargs", LDD]);
         }
-        if sections.contains(&Section::Push) || sections.contains(&Section::Pull) {
+        if sections.contains(&Section::Push)
+            || sections.contains(&Section::Pull)
+            || sections.contains(&Section::Deb)
+        {
             required.push("sha256sum");
         }
         let missing_required: Vec<&str> = required
@@ -295,11 +330,25 @@ impl Tools {
                 "skopeo",
                 "no push section",
             )?;
+        let deb = sections.contains(&Section::Deb)
+            && optional(
+                util::find_tool(APT_GET).is_some(),
+                APT_GET,
+                "apt",
+                "no deb section",
+            )?
+            && optional(
+                util::find_tool(DPKG_DEB).is_some(),
+                DPKG_DEB,
+                "dpkg",
+                "no deb section",
+            )?;
         Ok(Tools {
             time,
             umoci,
             lddtree,
             push,
+            deb,
         })
     }
 }
@@ -422,6 +471,7 @@ pub fn run(options: &Options) -> Result<()> {
             Section::Push,
             Section::Pull,
             Section::Base,
+            Section::Deb,
         ],
     };
     let tools = Tools::check(&sections)?;
@@ -479,6 +529,13 @@ pub fn run(options: &Options) -> Result<()> {
         base_section(workspace, &tools, &kiln)?;
     } else if sections.contains(&Section::Base) {
         println!("==> base section skipped: umoci is missing");
+    }
+    if sections.contains(&Section::Deb) {
+        if tools.deb {
+            deb_section(&tools, &kiln)?;
+        } else {
+            println!("==> deb section skipped: {APT_GET} or {DPKG_DEB} is missing");
+        }
     }
     Ok(())
 }
@@ -1675,6 +1732,357 @@ kiln cold / umoci unpack: {}; kiln warm / kiln cold: {}",
     Ok(())
 }
 
+/// Rounds of the deb section: each runs the four jobs once (kiln cold and warm, the peer's
+/// download-and-extract and its extract only).
+pub const DEB_ROUNDS: usize = 3;
+/// The deb section's manifest, relative to the repository root; copied into the section's
+/// directory as `kiln.toml`, so the lock is written beside the copy, not the example.
+const DEB_MANIFEST: &str = "examples/postgres-deb/kiln.toml";
+/// A file the peer's extracted tree must hold.
+const DEB_PROBE: &str = "usr/lib/postgresql/15/bin/postgres";
+/// Where kiln writes the image.
+const DEB_OUTPUT: &str = "oci:out/pg:bench";
+const APT_GET: &str = "apt-get";
+const DPKG_DEB: &str = "dpkg-deb";
+/// The peer, cold: `sh -c PEER_COLD sh SPECS...` with `NAME[:ARCH]=VERSION` of every package
+/// kiln's lock lists: `apt-get download` into a fresh `peer-debs/` (from the mirror the apt
+/// lists already name: no `apt-get update`), then `dpkg-deb -x` of each into a fresh
+/// `peer-tree/`, one after another.
+const PEER_COLD: &str = "set -e
+mkdir peer-debs peer-tree
+cd peer-debs
+apt-get download -q \"$@\"
+cd ..
+for deb in peer-debs/*.deb; do dpkg-deb -x \"$deb\" peer-tree; done";
+/// The peer, warm: only the `dpkg-deb -x` of the `.deb` files the cold job downloaded.
+const PEER_WARM: &str = "set -e
+mkdir peer-tree
+for deb in peer-debs/*.deb; do dpkg-deb -x \"$deb\" peer-tree; done";
+
+/// One entry of a lock's `[debs]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LockedDeb {
+    name: String,
+    version: String,
+    arch: String,
+    /// `sha256:HEX` of the `.deb`.
+    sha256: String,
+    size: u64,
+}
+
+impl LockedDeb {
+    /// `apt-get download`'s name for this exact package: `NAME:ARCH=VERSION`, or
+    /// `NAME=VERSION` for an `all` package (apt files those under the native architecture).
+    fn apt_spec(&self) -> String {
+        if self.arch == "all" {
+            format!("{}={}", self.name, self.version)
+        } else {
+            format!("{}:{}={}", self.name, self.arch, self.version)
+        }
+    }
+}
+
+/// The packages of a `kiln.lock`'s `[debs]` table, read without a TOML parser. This relies on
+/// the layout kiln's lock writer (the `toml` crate) gives the table:
+/// - a line `[debs]` opens it, and the next line starting with `[` (or the end) closes it;
+/// - each entry is one line `KEY = "VERSION ARCH sha256:HEX SIZE SOURCE"`: KEY is the package
+///   name, bare or in double quotes when it has characters a bare key cannot (`"libstdc++6"`),
+///   and in a multi-platform lock `"PLATFORM NAME"` (the name is then the key's last word);
+/// - Debian names, versions and source names need no escapes, so a backslash is refused
+///   rather than decoded.
+///
+/// Blank lines and `#` comments are skipped. Only `amd64` and `all` packages are accepted (the
+/// bench's image is linux/amd64), and an empty or missing table is an error.
+fn locked_debs(text: &str) -> Result<Vec<LockedDeb>> {
+    let mut debs = Vec::new();
+    let mut in_table = false;
+    let mut seen_table = false;
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_table = line == "[debs]";
+            seen_table |= in_table;
+            continue;
+        }
+        if !in_table || line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad =
+            |why: &str| util::Error::msg(format!("[debs] line {}: {why}: {line}", number + 1));
+        if line.contains('\\') {
+            return Err(bad("an escape, which Debian names never need"));
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(bad("no `=`"));
+        };
+        let key = key.trim();
+        let key = match key.strip_prefix('"') {
+            Some(rest) => rest
+                .strip_suffix('"')
+                .ok_or_else(|| bad("an unterminated key"))?,
+            None => key,
+        };
+        let Some(name) = key.split_whitespace().last() else {
+            return Err(bad("an empty key"));
+        };
+        let value = value
+            .trim()
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .ok_or_else(|| bad("the value is not one string"))?;
+        let fields: Vec<&str> = value.split_whitespace().collect();
+        let [version, arch, sha256, size, _source] = fields[..] else {
+            return Err(bad("not `VERSION ARCH sha256:HEX SIZE SOURCE`"));
+        };
+        if !sha256.strip_prefix("sha256:").is_some_and(is_sha256_hex) {
+            return Err(bad("not a sha256 digest"));
+        }
+        let size = size.parse().map_err(|_| bad("the size is not a number"))?;
+        if !matches!(arch, "amd64" | "all") {
+            return Err(bad("not an amd64 or all package"));
+        }
+        debs.push(LockedDeb {
+            name: name.to_string(),
+            version: version.to_string(),
+            arch: arch.to_string(),
+            sha256: sha256.to_string(),
+            size,
+        });
+    }
+    if !seen_table {
+        bail!("no [debs] table");
+    }
+    if debs.is_empty() {
+        bail!("the [debs] table is empty");
+    }
+    Ok(debs)
+}
+
+/// The four jobs of the deb section.
+#[derive(Clone, Copy)]
+enum DebRun {
+    KilnCold,
+    PeerCold,
+    KilnWarm,
+    PeerWarm,
+}
+
+/// One job of the deb section: the command, after clearing what it must start without.
+fn deb_run(dir: &Path, kiln: &Path, run: DebRun, specs: &[String]) -> Result<Command> {
+    let clear = |p: &Path| -> Result<()> {
+        if p.exists() {
+            fs::remove_dir_all(p).with_context(|| format!("cannot remove {}", p.display()))?;
+        }
+        Ok(())
+    };
+    Ok(match run {
+        DebRun::KilnCold | DebRun::KilnWarm => {
+            clear(&dir.join("out/pg"))?;
+            if matches!(run, DebRun::KilnCold) {
+                clear(&dir.join("cache"))?;
+            }
+            let mut c = Command::new(kiln);
+            c.env("KILN_CACHE_DIR", dir.join("cache")).args([
+                "build",
+                "kiln.toml",
+                "--output",
+                DEB_OUTPUT,
+            ]);
+            c
+        }
+        DebRun::PeerCold | DebRun::PeerWarm => {
+            clear(&dir.join("peer-tree"))?;
+            let script = if matches!(run, DebRun::PeerCold) {
+                clear(&dir.join("peer-debs"))?;
+                PEER_COLD
+            } else {
+                PEER_WARM
+            };
+            let mut c = Command::new("sh");
+            c.args(["-c", script, "sh"]).args(specs);
+            c
+        }
+    })
+}
+
+/// The digest the deb section's output layout tags `bench`.
+fn deb_image_digest(dir: &Path, what: &str) -> Result<String> {
+    let index = read_json(&dir.join("out/pg/index.json"))?;
+    tagged_digest(&index, PUSH_TAG)
+        .ok_or_else(|| util::Error::msg(format!("{what}: out/pg/index.json tags no `bench`")))
+}
+
+/// Checks that `peer-debs/` holds exactly the lock's `.deb` files (by SHA-256, with
+/// `sha256sum`, outside the timing).
+fn check_downloaded(dir: &Path, debs: &[LockedDeb], what: &str) -> Result<()> {
+    let downloads = dir.join("peer-debs");
+    let mut files = Vec::new();
+    for entry in
+        fs::read_dir(&downloads).with_context(|| format!("cannot list {}", downloads.display()))?
+    {
+        let entry = entry.with_context(|| format!("cannot list {}", downloads.display()))?;
+        files.push(entry.path());
+    }
+    files.sort();
+    let out = Command::new("sha256sum")
+        .args(&files)
+        .output()
+        .context("cannot start sha256sum")?;
+    if !out.status.success() {
+        bail!(
+            "sha256sum of {} failed ({})",
+            downloads.display(),
+            out.status
+        );
+    }
+    let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .next()
+                .map(|hex| format!("sha256:{hex}"))
+        })
+        .collect();
+    let mut want: Vec<String> = debs.iter().map(|d| d.sha256.clone()).collect();
+    got.sort();
+    want.sort();
+    if got != want {
+        bail!(
+            "{what}: {} holds {} file(s) that are not the lock's {} package(s)",
+            downloads.display(),
+            files.len(),
+            debs.len()
+        );
+    }
+    Ok(())
+}
+
+/// The deb section: the postgres example image from Debian's archive, kiln against
+/// `apt-get download` + `dpkg-deb -x` of the packages kiln's lock lists, cold and warm.
+fn deb_section(tools: &Tools, kiln: &Path) -> Result<()> {
+    let temp = TempDir::new_in(Path::new("/var/tmp"), "kiln-bench-deb-")?;
+    let dir = temp.0.as_path();
+    let manifest = util::repo_root().join(DEB_MANIFEST);
+    fs::copy(&manifest, dir.join("kiln.toml"))
+        .with_context(|| format!("cannot copy {}", manifest.display()))?;
+    fs::create_dir(dir.join("out")).context("cannot create the output directory")?;
+
+    // The first build writes kiln.lock, whose package list the peer needs before any round;
+    // it is a cold build like the counted ones but is not counted.
+    let first = time_push(
+        tools,
+        "kiln build, first run (writes kiln.lock; not counted)",
+        dir,
+        "deb-first",
+        deb_run(dir, kiln, DebRun::KilnCold, &[])?,
+    )?;
+    let digest = deb_image_digest(dir, "the first kiln build")?;
+    let lock = dir.join("kiln.lock");
+    let text =
+        fs::read_to_string(&lock).with_context(|| format!("cannot read {}", lock.display()))?;
+    let debs = locked_debs(&text).with_context(|| format!("{} is not readable", lock.display()))?;
+    let specs: Vec<String> = debs.iter().map(LockedDeb::apt_spec).collect();
+    let bytes: u64 = debs.iter().map(|d| d.size).sum();
+    println!(
+        "    kiln.lock lists {} package(s), {bytes} bytes of .deb files; the image is {digest}",
+        debs.len()
+    );
+
+    let mut runs: [Vec<Measurement>; 4] = Default::default();
+    let load_before = load_average();
+    for round in 1..=DEB_ROUNDS {
+        let order = if round % 2 == 1 {
+            [
+                DebRun::KilnCold,
+                DebRun::PeerCold,
+                DebRun::KilnWarm,
+                DebRun::PeerWarm,
+            ]
+        } else {
+            [
+                DebRun::PeerCold,
+                DebRun::KilnCold,
+                DebRun::PeerWarm,
+                DebRun::KilnWarm,
+            ]
+        };
+        for run in order {
+            let (name, slot) = match run {
+                DebRun::KilnCold => ("kiln build, cold cache", 0),
+                DebRun::PeerCold => ("apt-get download + dpkg-deb -x", 1),
+                DebRun::KilnWarm => ("kiln build, warm cache", 2),
+                DebRun::PeerWarm => ("dpkg-deb -x of the downloads", 3),
+            };
+            let what = format!("{name} (round {round} of {DEB_ROUNDS})");
+            let cmd = deb_run(dir, kiln, run, &specs)?;
+            runs[slot].push(time_push(tools, &what, dir, &format!("deb-{slot}"), cmd)?);
+            match run {
+                DebRun::KilnCold | DebRun::KilnWarm => {
+                    let built = deb_image_digest(dir, &what)?;
+                    if built != digest {
+                        bail!("{what} tagged {built}, the first build {digest}");
+                    }
+                }
+                DebRun::PeerCold | DebRun::PeerWarm => {
+                    if !dir.join("peer-tree").join(DEB_PROBE).is_file() {
+                        bail!("{what}: the extracted tree has no {DEB_PROBE}");
+                    }
+                    if matches!(run, DebRun::PeerCold) {
+                        check_downloaded(dir, &debs, &what)?;
+                    }
+                }
+            }
+        }
+    }
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    println!(
+        "\npostgres from Debian's archive ({DEB_MANIFEST}): {} packages, {:.1} MiB ({bytes} \
+         bytes) of .deb files; {DEB_ROUNDS} runs each:",
+        debs.len(),
+        mib(bytes)
+    );
+    println!(
+        "{:<34} {:>9} {:>10} {:>14}",
+        "run", "best s", "slowest s", "peak RSS MiB"
+    );
+    let names = [
+        "kiln build, cold cache",
+        "apt-get download + dpkg-deb -x",
+        "kiln build, warm cache",
+        "dpkg-deb -x of the downloads",
+    ];
+    for (name, r) in names.iter().zip(&runs) {
+        let (Some(best), Some(slow)) = (fastest(r), slowest(r)) else {
+            continue;
+        };
+        println!(
+            "{name:<34} {:>9.3} {:>10.3} {:>14}",
+            best.wall.as_secs_f64(),
+            slow.as_secs_f64(),
+            best.rss_kib
+                .map(|kib| format!("{:.1}", kib as f64 / 1024.0))
+                .unwrap_or_else(|| "n/a".to_string())
+        );
+    }
+    let best = |r: &[Measurement]| fastest(r).map(|m| m.wall).unwrap_or_default();
+    println!(
+        "\nkiln cold / peer cold: {}; kiln warm / peer warm: {} (below 1 means kiln is faster)",
+        ratio(best(&runs[0]), best(&runs[1])),
+        ratio(best(&runs[2]), best(&runs[3]))
+    );
+    println!(
+        "first kiln build (wrote kiln.lock, not counted): {}; every kiln build tagged {digest}",
+        util::secs(first.wall)
+    );
+    println!(
+        "load average (1 min, {} cores): {} before, {} after",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_before,
+        load_average()
+    );
+    Ok(())
+}
+
 /// A parsed JSON value: just enough for index.json, image manifests and `kiln push --json`.
 #[derive(Debug, Clone, PartialEq)]
 enum Json {
@@ -1966,6 +2374,10 @@ mod tests {
             Options::parse(&args(&["--only", "pull"])).unwrap().only,
             Some(Section::Pull)
         );
+        assert_eq!(
+            Options::parse(&args(&["--only", "deb"])).unwrap().only,
+            Some(Section::Deb)
+        );
         assert!(Options::parse(&args(&["--only"])).is_err());
         assert!(Options::parse(&args(&["--only", "everything"])).is_err());
     }
@@ -2047,6 +2459,52 @@ mod tests {
         }
         let deep = "[".repeat(100) + &"]".repeat(100);
         assert!(Json::parse(&deep).is_err());
+    }
+
+    #[test]
+    fn reads_the_locks_debs_table() {
+        let hex = "a".repeat(64);
+        let text = format!(
+            r#"version = 2
+
+[trees]
+postgres = "sha256:{hex} 10 entries"
+
+[debs]
+"libstdc++6" = "12.2.0-14+deb12u1 amd64 sha256:{hex} 612604 bookworm"
+tzdata = "2026f-0+deb12u1 all sha256:{hex} 307832 security"
+"linux/amd64 zlib1g" = "1:1.2.13.dfsg-1+deb12u1 amd64 sha256:{hex} 86880 security"
+
+[releases]
+"bookworm/bookworm" = "sha256:{hex} 2025-01-01"
+"#
+        );
+        let debs = locked_debs(&text).unwrap();
+        assert_eq!(debs.len(), 3);
+        assert_eq!(debs[0].name, "libstdc++6");
+        assert_eq!(debs[0].size, 612604);
+        assert_eq!(debs[0].sha256, format!("sha256:{hex}"));
+        assert_eq!(
+            debs.iter().map(LockedDeb::apt_spec).collect::<Vec<_>>(),
+            [
+                "libstdc++6:amd64=12.2.0-14+deb12u1",
+                "tzdata=2026f-0+deb12u1",
+                "zlib1g:amd64=1:1.2.13.dfsg-1+deb12u1",
+            ]
+        );
+        assert!(locked_debs("version = 2\n").is_err());
+        assert!(locked_debs("[debs]\n").is_err());
+        for bad in [
+            "a = \"1.0 amd64 sha256:00 1 s\"",
+            &format!("a = \"1.0 amd64 sha256:{hex} big s\""),
+            &format!("a = \"1.0 arm64 sha256:{hex} 1 s\""),
+            &format!("a = \"1.0 amd64 sha256:{hex} 1\""),
+            &format!("\"a = \"1.0 amd64 sha256:{hex} 1 s\""),
+            &format!("\"a\\u0041\" = \"1.0 amd64 sha256:{hex} 1 s\""),
+            &format!("a = 1.0 amd64 sha256:{hex} 1 s"),
+        ] {
+            assert!(locked_debs(&format!("[debs]\n{bad}\n")).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //!   release build and the whole test suite, failing fast ([`suite`]).
 //! - `lint`: `cargo fmt --check` and clippy only.
 //! - `setup`: the installs only (Debian packages and the Python venv of validators).
-//! - `bench [--size-mib N] [--no-build] [--only image|ldd|push]`: time kiln against `tar |
-//!   gzip` and `umoci insert` on a generated tree, `kiln ldd` against glibc's `ldd` and
-//!   `lddtree` on every ELF file in /usr/bin, and `kiln push` against `skopeo copy` of the
-//!   tree's image to a loopback registry, cold and warm ([`bench`], [`tree`]).
+//! - `bench [--size-mib N] [--no-build] [--only image|ldd|push|pull|base|deb]`: time kiln
+//!   against `tar | gzip` and `umoci insert` on a generated tree, `kiln ldd` against glibc's
+//!   `ldd` and `lddtree` on every ELF file in /usr/bin, `kiln push` and `kiln pull` against
+//!   `skopeo copy` of the tree's image to and from a loopback registry, a build on that image
+//!   as a base against `umoci unpack`, and the postgres image from Debian's archive against
+//!   `apt-get download` + `dpkg-deb -x`, cold and warm ([`bench`], [`tree`]).
 //! - `fuzz [--target NAME] [SECONDS]`: run a fuzz target (`elf_resolve`, the default,
 //!   `manifest`, `oci_read`, or `all`) for SECONDS (default 60), installing cargo-fuzz when missing
 //!   ([`fuzz`]); not part of `test`.
@@ -41,13 +43,17 @@ commands:
                              `cargo test --workspace --locked ARGS...`
   lint                       cargo fmt --check and clippy -D warnings
   setup                      install the Debian packages and the Python venv only
-  bench [--size-mib N] [--no-build] [--only image|ldd|push]
+  bench [--size-mib N] [--no-build] [--only image|ldd|push|pull|base|deb]
                              time kiln against tar|gzip and umoci insert on a
                              generated tree of N MiB (default 1024), `kiln ldd`
                              against batched ldd and lddtree on every ELF file
-                             in /usr/bin, and `kiln push` against `skopeo copy`
-                             of that tree's image to a local docker-registry,
-                             cold and warm; --only runs one section;
+                             in /usr/bin, `kiln push` and `kiln pull` against
+                             `skopeo copy` of that tree's image to and from a
+                             local docker-registry, cold and warm, a build on
+                             that image as a base against `umoci unpack`, and
+                             the postgres image from Debian's archive against
+                             `apt-get download` + `dpkg-deb -x`, cold and warm;
+                             --only runs one section;
                              --no-build uses the existing target/release/kiln
   fuzz [--target NAME] [SECONDS]
                              run fuzz target NAME (elf_resolve, the default;
