@@ -173,6 +173,8 @@ pub(crate) fn prepare(
     let mut urls: BTreeMap<String, String> = BTreeMap::new();
     // The suite that first listed each `.deb` (by its SHA-256), for provenance.
     let mut suite_of: BTreeMap<[u8; 32], String> = BTreeMap::new();
+    // The source whose index lists each `.deb`: where it is fetched from.
+    let mut source_of: BTreeMap<[u8; 32], String> = BTreeMap::new();
     for spec in manifest
         .sources
         .iter()
@@ -205,6 +207,9 @@ pub(crate) fn prepare(
                 let i = read_index(&fetcher, &cache, spec, &s, component, arch)?;
                 for r in i.records() {
                     suite_of.entry(r.sha256).or_insert_with(|| suite.clone());
+                    source_of
+                        .entry(r.sha256)
+                        .or_insert_with(|| spec.name.clone());
                 }
                 match &mut index {
                     Some(idx) => idx.extend(i),
@@ -220,15 +225,9 @@ pub(crate) fn prepare(
     let mut chosen: Vec<(usize, String, Vec<solve::Chosen>)> = Vec::new();
     let mut used: BTreeSet<String> = BTreeSet::new();
     let mut tree_set: BTreeMap<(String, String), (String, usize)> = BTreeMap::new();
+    merge_indexes(&mut indexes, requests);
     for r in requests.iter().filter(|r| !r.sources.is_empty()) {
         let key = r.sources.join("+");
-        if !indexes.contains_key(&key) {
-            let mut merged = Index::default();
-            for s in &r.sources {
-                merged.extend(indexes[*s].clone());
-            }
-            indexes.insert(key.clone(), merged);
-        }
         let index = &indexes[&key];
         let roots: Vec<RootPackage> = r
             .packages
@@ -274,7 +273,10 @@ pub(crate) fn prepare(
         .values()
         .map(|(key, rec)| {
             let r = &indexes[key].records()[*rec];
-            let from = origin(&indexes, key, r);
+            let from = source_of
+                .get(&r.sha256)
+                .cloned()
+                .unwrap_or_else(|| key.clone());
             let url = format!(
                 "{}/{}",
                 urls.get(&from).map_or("", String::as_str),
@@ -373,7 +375,9 @@ pub(crate) fn prepare(
                 .expect("every shipped package is in the tree");
             packages.push(shipped(
                 *component,
-                &origin(&indexes, key, r),
+                source_of
+                    .get(&r.sha256)
+                    .map_or(key.as_str(), String::as_str),
                 c,
                 r,
                 &unpacked[i],
@@ -427,18 +431,41 @@ pub(crate) fn prepare(
     Ok(target)
 }
 
-/// The source (of those `key` joins with `+`) whose index lists record `r`: the one its
-/// `.deb` is fetched from.
-fn origin(indexes: &BTreeMap<String, Index>, key: &str, r: &super::index::Record) -> String {
-    key.split('+')
-        .find(|s| {
-            indexes.get(*s).is_some_and(|i| {
-                i.get(&r.name, &r.version)
-                    .is_some_and(|x| x.sha256 == r.sha256)
-            })
-        })
-        .unwrap_or(key)
-        .to_string()
+/// Adds the merged index of each list of sources a request names (`bookworm+security`),
+/// moving a source's index into the one merge that uses it instead of copying it (an index of
+/// bookworm holds 63,000 packages).
+fn merge_indexes(indexes: &mut BTreeMap<String, Index>, requests: &[Request<'_>]) {
+    let combos: BTreeSet<Vec<&str>> = requests
+        .iter()
+        .filter(|r| r.sources.len() > 1)
+        .map(|r| r.sources.clone())
+        .collect();
+    let mut wanted: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in requests.iter().filter(|r| r.sources.len() == 1) {
+        *wanted.entry(r.sources[0]).or_default() += 1;
+    }
+    for c in &combos {
+        for s in c {
+            *wanted.entry(s).or_default() += 1;
+        }
+    }
+    for c in combos {
+        let key = c.join("+");
+        if indexes.contains_key(&key) {
+            continue;
+        }
+        let mut merged = Index::default();
+        for s in c {
+            let left = wanted.get_mut(s).expect("counted above");
+            *left -= 1;
+            let part = match *left {
+                0 => indexes.remove(s),
+                _ => indexes.get(s).cloned(),
+            };
+            merged.extend(part.unwrap_or_default());
+        }
+        indexes.insert(key, merged);
+    }
 }
 
 /// What one component ships of one package.
