@@ -12,8 +12,8 @@
 //!   `lddtree` on every ELF file in /usr/bin, and `kiln push` against `skopeo copy` of the
 //!   tree's image to a loopback registry, cold and warm ([`bench`], [`tree`]).
 //! - `fuzz [--target NAME] [SECONDS]`: run a fuzz target (`elf_resolve`, the default,
-//!   `manifest`, `oci_read`, or `all`) for SECONDS (default 60), installing cargo-fuzz when missing
-//!   ([`fuzz`]); not part of `test`.
+//!   `manifest`, `oci_read`, `deb_index`, `deb_release`, or `all`) for SECONDS (default 60),
+//!   installing cargo-fuzz when missing ([`fuzz`]); not part of `test`.
 //!
 //! Under `CI=true` a missing tool is always an error, never a skip.
 
@@ -51,8 +51,9 @@ commands:
                              --no-build uses the existing target/release/kiln
   fuzz [--target NAME] [SECONDS]
                              run fuzz target NAME (elf_resolve, the default;
-                             manifest; oci_read; or all, each in turn) for SECONDS
-                             (default 60); installs cargo-fuzz when missing
+                             manifest; oci_read; deb_index; deb_release; or all,
+                             each in turn) for SECONDS (default 60); installs
+                             cargo-fuzz when missing
   help                       this text
 
 environment:
