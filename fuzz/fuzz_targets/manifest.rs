@@ -36,7 +36,7 @@ fn check(m: &Manifest) {
         | ComponentSpec::CaBundle { to, .. }
         | ComponentSpec::Tzdata { to, .. }
         | ComponentSpec::OsRelease { to, .. } => Some(to),
-        ComponentSpec::Accounts { .. } | ComponentSpec::Base => None,
+        ComponentSpec::Accounts { .. } | ComponentSpec::Base | ComponentSpec::Deb { .. } => None,
     });
     for p in paths.chain(std::iter::once(&m.image.workdir)) {
         let s = p.as_str();

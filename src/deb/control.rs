@@ -152,6 +152,12 @@ impl<'a> Paragraphs<'a> {
                 let Some((_, value)) = fields.last_mut() else {
                     return Err(self.err("continuation line before any field"));
                 };
+                if line.trim().is_empty() {
+                    // Only whitespace that does not end the paragraph (a vertical tab, a
+                    // form feed, U+3000, …): nothing to add, as trailing whitespace of the
+                    // value is trimmed (its start and end would otherwise cross).
+                    continue;
+                }
                 let end = off + line.trim_end().len();
                 if end > value.end {
                     if value.start == value.end {
@@ -668,6 +674,22 @@ mod tests {
         for bad in ["a | b", "a (>= 1)", "a:any"] {
             assert!(parse_provides(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Found by the `deb_index` fuzz target: a continuation line of only whitespace that
+    /// `is_blank` does not count (here a vertical tab) after an empty first line made the
+    /// value's start pass its end, and `get` and `fields` panicked slicing it.
+    #[test]
+    fn whitespace_only_continuation_lines() {
+        let p = paragraphs("s:\n\t\x0b\n").next().unwrap().unwrap();
+        assert_eq!(p.get("s"), Some(""));
+        assert_eq!(p.fields().collect::<Vec<_>>(), [("s", "")]);
+        let text = "A:\n \u{3000}\n x\n B: y\n \x0c\nC: z \u{a0}\n";
+        let p = paragraphs(text).next().unwrap().unwrap();
+        assert_eq!(p.get("a"), Some("x\n B: y"));
+        assert_eq!(p.get("c"), Some("z"));
+        let p = paragraphs("D: 1\n \u{2000}\t\n").next().unwrap().unwrap();
+        assert_eq!(p.get("d"), Some("1"));
     }
 
     #[test]

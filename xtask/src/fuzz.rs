@@ -1,12 +1,13 @@
 //! `cargo xtask fuzz [--target NAME] [SECONDS]`: runs one fuzz target of `fuzz/` (a
 //! cargo-fuzz project with its own workspace) for SECONDS (default 60), on stable Rust
 //! without a sanitizer. NAME is `elf_resolve` (the default, so `cargo xtask fuzz 600` keeps
-//! its meaning), `manifest`, `oci_read`, or `all` (each target in turn, SECONDS each).
+//! its meaning), `manifest`, `oci_read`, `deb_index`, `deb_release`, or `all` (each target in
+//! turn, SECONDS each).
 //!
 //! Installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when `cargo fuzz` is missing,
 //! seeds the corpus `fuzz/corpus/NAME` when it is empty (`elf_resolve`: small ELF files of the
-//! host and truncated copies; `manifest`: the repository's manifests, good and bad; `oci_read`:
-//! `fuzz/seeds/oci_read/`), and runs
+//! host and truncated copies; `manifest`: the repository's manifests, good and bad; `oci_read`,
+//! `deb_index`, `deb_release`: `fuzz/seeds/NAME/`), and runs
 //! `cargo fuzz run -s none NAME CORPUS -- -max_total_time=SECONDS -rss_limit_mb=2048
 //! -timeout=10 -dict=fuzz/NAME.dict` with `CARGO_TARGET_DIR=fuzz/target`. Crashes land in
 //! `fuzz/artifacts/NAME/`. Not part of `cargo xtask test`.
@@ -28,16 +29,29 @@ pub enum Target {
     /// The layout and archive readers: `index.json`, manifests, oci-archives read in place
     /// and unpacked.
     OciRead,
+    /// Debian control data: deb822 paragraphs, relation and `Provides` fields, versions (and
+    /// their order), `Packages` indices.
+    DebIndex,
+    /// Debian archive files: `InRelease` framing, signatures and fields; `.deb` unpacking.
+    DebRelease,
 }
 
 impl Target {
-    pub const ALL: [Target; 3] = [Target::ElfResolve, Target::Manifest, Target::OciRead];
+    pub const ALL: [Target; 5] = [
+        Target::ElfResolve,
+        Target::Manifest,
+        Target::OciRead,
+        Target::DebIndex,
+        Target::DebRelease,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Target::ElfResolve => "elf_resolve",
             Target::Manifest => "manifest",
             Target::OciRead => "oci_read",
+            Target::DebIndex => "deb_index",
+            Target::DebRelease => "deb_release",
         }
     }
 
@@ -51,7 +65,9 @@ impl Target {
         match self {
             Target::ElfResolve => elf_seeds(),
             Target::Manifest => manifest_seeds(root),
-            Target::OciRead => dir_seeds(&root.join("fuzz/seeds/oci_read")),
+            Target::OciRead | Target::DebIndex | Target::DebRelease => {
+                dir_seeds(&root.join("fuzz/seeds").join(self.name()))
+            }
         }
     }
 }
@@ -90,8 +106,11 @@ fn elf_seeds() -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// Every file of `dir` (seeds kept in the repository: a small oci-archive kiln built, its
-/// `index.json` and its image manifest).
+/// Every file of `dir` (seeds kept in the repository: for `oci_read` a small oci-archive kiln
+/// built, its `index.json` and its image manifest; for `deb_index` a `Packages` snippet, a
+/// relation field and two versions; for `deb_release` an `InRelease` signed by the throw-away
+/// key of `keyring.gpg` (which the target verifies with, and a seed too), small `.deb`s (xz,
+/// gzip, zstd) and a `Packages` snippet).
 fn dir_seeds(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
         .into_iter()
@@ -159,7 +178,8 @@ impl Options {
                 Some("") => match it.next() {
                     Some(n) => Some(n.as_str()),
                     None => bail!(
-                        "`--target` wants a target name: elf_resolve, manifest, oci_read or all"
+                        "`--target` wants a target name: elf_resolve, manifest, oci_read, \
+                         deb_index, deb_release or all"
                     ),
                 },
                 Some(rest) if rest.starts_with('=') => Some(&rest[1..]),
@@ -174,7 +194,10 @@ impl Options {
                     n => match Target::parse(n) {
                         Some(t) => vec![t],
                         None => {
-                            bail!("unknown fuzz target `{n}`; one of: elf_resolve, manifest, oci_read, all")
+                            bail!(
+                                "unknown fuzz target `{n}`; one of: elf_resolve, manifest, \
+                                 oci_read, deb_index, deb_release, all"
+                            )
                         }
                     },
                 });
@@ -295,6 +318,8 @@ mod tests {
         assert_eq!(parse(&["600"]).unwrap().targets, [Target::ElfResolve]);
         let o = parse(&["--target", "manifest", "30"]).unwrap();
         assert_eq!((o.targets, o.seconds), (vec![Target::Manifest], 30));
+        let o = parse(&["--target=deb_release"]).unwrap();
+        assert_eq!(o.targets, [Target::DebRelease]);
         let o = parse(&["45", "--target=all"]).unwrap();
         assert_eq!((o.targets, o.seconds), (Target::ALL.to_vec(), 45));
         assert!(parse(&["--target"]).is_err());
@@ -313,5 +338,18 @@ mod tests {
         }
         assert!(manifest_seeds(&util::repo_root()).len() >= 30);
         assert_eq!(dir_seeds(&fuzz.join("seeds/oci_read")).len(), 3);
+        assert_eq!(dir_seeds(&fuzz.join("seeds/deb_index")).len(), 3);
+        let deb_release = dir_seeds(&fuzz.join("seeds/deb_release"));
+        let names: Vec<&str> = deb_release.iter().map(|(n, _)| n.as_str()).collect();
+        for seed in ["InRelease", "keyring.gpg", "fuzz-hello-xz.deb"] {
+            assert!(names.contains(&seed), "{names:?}");
+        }
+        for (name, bytes) in deb_release {
+            assert!(
+                bytes.len() < 20 << 10,
+                "seed {name} is {} bytes",
+                bytes.len()
+            );
+        }
     }
 }

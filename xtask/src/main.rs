@@ -14,8 +14,8 @@
 //!   as a base against `umoci unpack`, and the postgres image from Debian's archive against
 //!   `apt-get download` + `dpkg-deb -x`, cold and warm ([`bench`], [`tree`]).
 //! - `fuzz [--target NAME] [SECONDS]`: run a fuzz target (`elf_resolve`, the default,
-//!   `manifest`, `oci_read`, or `all`) for SECONDS (default 60), installing cargo-fuzz when missing
-//!   ([`fuzz`]); not part of `test`.
+//!   `manifest`, `oci_read`, `deb_index`, `deb_release`, or `all`) for SECONDS (default 60),
+//!   installing cargo-fuzz when missing ([`fuzz`]); not part of `test`.
 //!
 //! Under `CI=true` a missing tool is always an error, never a skip.
 
@@ -57,8 +57,9 @@ commands:
                              --no-build uses the existing target/release/kiln
   fuzz [--target NAME] [SECONDS]
                              run fuzz target NAME (elf_resolve, the default;
-                             manifest; oci_read; or all, each in turn) for SECONDS
-                             (default 60); installs cargo-fuzz when missing
+                             manifest; oci_read; deb_index; deb_release; or all,
+                             each in turn) for SECONDS (default 60); installs
+                             cargo-fuzz when missing
   help                       this text
 
 environment:
