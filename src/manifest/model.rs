@@ -936,7 +936,14 @@ fn allowed(kind: &str) -> &'static [&'static str] {
         "ca-bundle" => &["from", "extra", "to"],
         "tzdata" => &["zones", "from", "to"],
         "os-release" => &["fields", "to"],
-        "deb" => &["packages", "source", "include", "exclude", "depends"],
+        "deb" => &[
+            "packages",
+            "source",
+            "include",
+            "exclude",
+            "depends",
+            "loaded-from",
+        ],
         _ => &[],
     }
 }

@@ -619,10 +619,12 @@ pub fn build_with(
     }
     let mut roots = programs;
     roots.sort_by_key(|r| !r.3);
+    // Trees and packages hold libraries that only a program's own loader (a JVM's) loads.
     let from_tree = |ci: usize| {
         matches!(
             manifest.components[ci].spec,
             crate::manifest::ComponentSpec::Tree { .. }
+                | crate::manifest::ComponentSpec::Deb { .. }
         )
     };
     let mut covered: std::collections::BTreeSet<ImagePath> = std::collections::BTreeSet::new();
