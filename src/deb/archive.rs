@@ -403,12 +403,7 @@ pub(crate) fn prepare(
         packages.extend(p);
         used.extend(u);
     }
-    target.unused_waivers = manifest
-        .package_waivers
-        .iter()
-        .filter(|w| !used.contains(&w.package))
-        .map(|w| w.package.clone())
-        .collect();
+    target.unused_waivers = super::unused_waivers(manifest, &used);
     target.packages = packages;
     target.debs = members_src
         .iter()

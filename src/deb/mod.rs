@@ -106,6 +106,19 @@ pub(crate) fn debian_arch(manifest: &Manifest) -> &'static str {
         .debian_arch()
 }
 
+/// The `[[waive]] package` names no dependency closure used.
+pub(crate) fn unused_waivers(
+    manifest: &Manifest,
+    used: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    manifest
+        .package_waivers
+        .iter()
+        .filter(|w| !used.contains(&w.package))
+        .map(|w| w.package.clone())
+        .collect()
+}
+
 /// ` (needed by a ← b ← c)` for a chain of more than the package itself.
 pub(crate) fn chain_text(chain: &[String]) -> String {
     if chain.len() < 2 {
@@ -188,12 +201,7 @@ pub fn prepare(
         let mut t = TargetRoot::dir(root, kind);
         let (packages, used) = installed::select(root, debian_arch(manifest), &requests)?;
         t.packages = packages;
-        t.unused_waivers = manifest
-            .package_waivers
-            .iter()
-            .filter(|w| !used.contains(&w.package))
-            .map(|w| w.package.clone())
-            .collect();
+        t.unused_waivers = unused_waivers(manifest, &used);
         return Ok(t);
     }
     archive::prepare(manifest, &requests, opts)

@@ -440,6 +440,20 @@ impl Ctx<'_> {
         Ok(Some(n))
     }
 
+    /// Checks that include/exclude pattern `g` of `field` is a valid glob.
+    fn glob(&self, g: &S<String>, field: &str) -> R<()> {
+        globset::Glob::new(g.get_ref()).map(|_| ()).map_err(|e| {
+            self.err(
+                g.span(),
+                format!(
+                    "`{field}` pattern {:?} is not a valid glob: {}",
+                    g.get_ref(),
+                    e.kind()
+                ),
+            )
+        })
+    }
+
     fn nonempty(&self, v: &S<String>, what: &str) -> R<String> {
         let s = v.get_ref().trim();
         if s.is_empty() {
@@ -1125,16 +1139,7 @@ fn component(cx: &Ctx<'_>, c: &S<RawComponent>, d: &RawOwnership) -> R<Component
             let exclude = strings(&r.exclude).unwrap_or_default();
             for (list, field) in [(&r.include, "include"), (&r.exclude, "exclude")] {
                 for g in list.iter().flat_map(|l| l.get_ref().iter()) {
-                    if let Err(e) = globset::Glob::new(g.get_ref()) {
-                        return Err(cx.err(
-                            g.span(),
-                            format!(
-                                "`{field}` pattern {:?} is not a valid glob: {}",
-                                g.get_ref(),
-                                e.kind()
-                            ),
-                        ));
-                    }
+                    cx.glob(g, field)?;
                 }
             }
             ComponentSpec::Tree {

@@ -627,6 +627,7 @@ pub fn build_with(
                 | crate::manifest::ComponentSpec::Deb { .. }
         )
     };
+    let archive = *target.kind() == crate::root::RootKind::Archive;
     let mut covered: std::collections::BTreeSet<ImagePath> = std::collections::BTreeSet::new();
     let mut waivable: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut used_loaded_from: std::collections::BTreeSet<(usize, String)> =
@@ -652,11 +653,11 @@ pub fn build_with(
         let closure = match resolver.closure_loading(&path, &host, &loaded) {
             Ok(c) => c,
             Err(e) if !program && from_tree(ci) => {
-                return Err(library_error(comp, &path, &claims, e))
+                return Err(library_error(comp, &path, &claims, e, archive))
             }
             Err(e) => {
                 return Err(base::version_error(base.as_deref(), comp, &e)
-                    .unwrap_or_else(|| resolve_error(comp, e)))
+                    .unwrap_or_else(|| resolve_error(comp, e, archive)))
             }
         };
         // Only what components ship: libraries taken from the target root import these
@@ -1162,8 +1163,13 @@ fn clone_image(i: &ImageSpec) -> ImageSpec {
     }
 }
 
-fn resolve_error(comp: &Component, e: resolve::Error) -> Error {
+/// The error of a closure that does not resolve; `archive`: the target root is the packages of
+/// `[[source]]` archives, so a missing library is a package to add.
+fn resolve_error(comp: &Component, e: resolve::Error, archive: bool) -> Error {
     let hint = match &e {
+        resolve::Error::Missing { name, .. } if archive => format!(
+            "add the package that ships `{name}` to a deb component's `packages` (its files need not ship: the packages are the target root the closure is resolved in), or ship it with a `file` component in a directory the loader searches"
+        ),
         resolve::Error::Missing { name, .. } => format!(
             "install the package that provides `{name}` in the target root, or ship it with a `file` component in a directory the loader searches"
         ),
@@ -1183,8 +1189,14 @@ fn resolve_error(comp: &Component, e: resolve::Error) -> Error {
 /// A library of a tree that no program loads, whose own needs do not resolve: the error says
 /// which need, and shows `loaded-from` with the directory of the image that holds a file of
 /// that name, when one does.
-fn library_error(comp: &Component, path: &ImagePath, claims: &[Claim], e: resolve::Error) -> Error {
-    let mut err = resolve_error(comp, e);
+fn library_error(
+    comp: &Component,
+    path: &ImagePath,
+    claims: &[Claim],
+    e: resolve::Error,
+    archive: bool,
+) -> Error {
+    let mut err = resolve_error(comp, e, archive);
     if let Error::Resolve { hint, error, .. } = &mut err {
         if let resolve::Error::Missing { name, .. } = error.as_ref() {
             let dir = claims

@@ -1694,28 +1694,14 @@ building on a base of {} layer(s), {:.1} MiB compressed ({} MiB tree); {PULL_ROU
         mib(image.image_bytes),
         workspace.stats.bytes >> 20
     );
-    println!(
-        "{:<34} {:>9} {:>10} {:>14}",
-        "run", "best s", "slowest s", "peak RSS MiB"
+    print_runs(
+        &[
+            "kiln build, cold cache",
+            "umoci unpack of the base",
+            "kiln build, warm cache",
+        ],
+        &runs,
     );
-    let names = [
-        "kiln build, cold cache",
-        "umoci unpack of the base",
-        "kiln build, warm cache",
-    ];
-    for (name, r) in names.iter().zip(&runs) {
-        let (Some(best), Some(slow)) = (fastest(r), slowest(r)) else {
-            continue;
-        };
-        println!(
-            "{name:<34} {:>9.3} {:>10.3} {:>14}",
-            best.wall.as_secs_f64(),
-            slow.as_secs_f64(),
-            best.rss_kib
-                .map(|kib| format!("{:.1}", kib as f64 / 1024.0))
-                .unwrap_or_else(|| "n/a".to_string())
-        );
-    }
     let best = |r: &[Measurement]| fastest(r).map(|m| m.wall).unwrap_or_default();
     println!(
         "
@@ -2041,29 +2027,15 @@ fn deb_section(tools: &Tools, kiln: &Path) -> Result<()> {
         debs.len(),
         mib(bytes)
     );
-    println!(
-        "{:<34} {:>9} {:>10} {:>14}",
-        "run", "best s", "slowest s", "peak RSS MiB"
+    print_runs(
+        &[
+            "kiln build, cold cache",
+            "apt-get download + dpkg-deb -x",
+            "kiln build, warm cache",
+            "dpkg-deb -x of the downloads",
+        ],
+        &runs,
     );
-    let names = [
-        "kiln build, cold cache",
-        "apt-get download + dpkg-deb -x",
-        "kiln build, warm cache",
-        "dpkg-deb -x of the downloads",
-    ];
-    for (name, r) in names.iter().zip(&runs) {
-        let (Some(best), Some(slow)) = (fastest(r), slowest(r)) else {
-            continue;
-        };
-        println!(
-            "{name:<34} {:>9.3} {:>10.3} {:>14}",
-            best.wall.as_secs_f64(),
-            slow.as_secs_f64(),
-            best.rss_kib
-                .map(|kib| format!("{:.1}", kib as f64 / 1024.0))
-                .unwrap_or_else(|| "n/a".to_string())
-        );
-    }
     let best = |r: &[Measurement]| fastest(r).map(|m| m.wall).unwrap_or_default();
     println!(
         "\nkiln cold / peer cold: {}; kiln warm / peer warm: {} (below 1 means kiln is faster)",
@@ -2081,6 +2053,28 @@ fn deb_section(tools: &Tools, kiln: &Path) -> Result<()> {
         load_average()
     );
     Ok(())
+}
+
+/// The table of a section's runs: per kind of run (`names`, in `runs`' order) the fastest and
+/// slowest wall clock and the fastest run's peak RSS.
+fn print_runs(names: &[&str], runs: &[Vec<Measurement>]) {
+    println!(
+        "{:<34} {:>9} {:>10} {:>14}",
+        "run", "best s", "slowest s", "peak RSS MiB"
+    );
+    for (name, r) in names.iter().zip(runs) {
+        let (Some(best), Some(slow)) = (fastest(r), slowest(r)) else {
+            continue;
+        };
+        println!(
+            "{name:<34} {:>9.3} {:>10.3} {:>14}",
+            best.wall.as_secs_f64(),
+            slow.as_secs_f64(),
+            best.rss_kib
+                .map(|kib| format!("{:.1}", kib as f64 / 1024.0))
+                .unwrap_or_else(|| "n/a".to_string())
+        );
+    }
 }
 
 /// A parsed JSON value: just enough for index.json, image manifests and `kiln push --json`.

@@ -255,16 +255,7 @@ pub(super) fn component(
     let globs = |v: &Option<S<Vec<S<String>>>>, field: &str| -> R<Vec<String>> {
         let mut out = Vec::new();
         for g in v.iter().flat_map(|l| l.get_ref().iter()) {
-            if let Err(e) = globset::Glob::new(g.get_ref()) {
-                return Err(cx.err(
-                    g.span(),
-                    format!(
-                        "`{field}` pattern {:?} is not a valid glob: {}",
-                        g.get_ref(),
-                        e.kind()
-                    ),
-                ));
-            }
+            cx.glob(g, field)?;
             if !g.get_ref().starts_with('/') {
                 return Err(cx
                     .err(g.span(), format!("`{field}` pattern {:?} is not an absolute image path", g.get_ref()))
