@@ -164,62 +164,19 @@ pub(crate) fn prepare(
         what: "the cache".into(),
         source: Box::new(e),
     })?;
-    let used: BTreeSet<&str> = requests
-        .iter()
-        .flat_map(|r| r.sources.iter().copied())
-        .collect();
-    let mut suites = Vec::new();
-    let mut indexes: BTreeMap<String, Index> = BTreeMap::new();
-    let mut urls: BTreeMap<String, String> = BTreeMap::new();
-    // The suite that first listed each `.deb` (by its SHA-256), for provenance.
-    let mut suite_of: BTreeMap<[u8; 32], String> = BTreeMap::new();
-    // The source whose index lists each `.deb`: where it is fetched from.
-    let mut source_of: BTreeMap<[u8; 32], String> = BTreeMap::new();
-    for spec in manifest
-        .sources
-        .iter()
-        .filter(|s| used.contains(s.name.as_str()))
-    {
-        let url = match spec.url.as_str() {
-            "apt" => super::apt_sources::uri_for(Path::new("/etc/apt"), &spec.suites[0])
-                .ok_or_else(|| Error::NoAptSource {
-                    source_name: spec.name.clone(),
-                    suite: spec.suites[0].clone(),
-                })?,
-            u => u.to_string(),
-        };
-        urls.insert(spec.name.clone(), url.clone());
-        let keyring = Keyring::load(&spec.keyring).map_err(|e| Error::Keyring {
-            source_name: spec.name.clone(),
-            location: spec.location.clone(),
-            source: Box::new(e),
-        })?;
-        let mut index: Option<Index> = None;
-        for suite in &spec.suites {
-            let reach = Reach {
-                fetcher: &fetcher,
-                cache: &cache,
-                opts,
-                platform: platform.as_deref(),
-            };
-            let s = open_suite(&reach, spec, &url, suite, &keyring)?;
-            for component in &spec.components {
-                let i = read_index(&fetcher, &cache, spec, &s, component, arch)?;
-                for r in i.records() {
-                    suite_of.entry(r.sha256).or_insert_with(|| suite.clone());
-                    source_of
-                        .entry(r.sha256)
-                        .or_insert_with(|| spec.name.clone());
-                }
-                match &mut index {
-                    Some(idx) => idx.extend(i),
-                    None => index = Some(i),
-                }
-            }
-            suites.push(s);
-        }
-        indexes.insert(spec.name.clone(), index.unwrap_or_default());
-    }
+    let reach = Reach {
+        fetcher: &fetcher,
+        cache: &cache,
+        opts,
+        platform: platform.as_deref(),
+    };
+    let Opened {
+        suites,
+        mut indexes,
+        urls,
+        suite_of,
+        source_of,
+    } = open_sources(manifest, requests, &reach, arch)?;
     // What each request ships, and everything the tree holds (the full dependency closure,
     // so the resolver finds the libraries of `depends = false` components too).
     let mut chosen: Vec<(usize, String, Vec<solve::Chosen>)> = Vec::new();
@@ -229,38 +186,8 @@ pub(crate) fn prepare(
     for r in requests.iter().filter(|r| !r.sources.is_empty()) {
         let key = r.sources.join("+");
         let index = &indexes[&key];
-        let roots: Vec<RootPackage> = r
-            .packages
-            .iter()
-            .map(|p| {
-                RootPackage::parse(&p.written).map_err(|e| Error::Solve {
-                    component: r.name.to_string(),
-                    location: p.location.clone(),
-                    source: Box::new(e),
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let solve_with = |depends: bool| {
-            solve::solve(
-                index,
-                &solve::Request {
-                    roots: &roots,
-                    waived: r.waived,
-                    depends,
-                },
-            )
-            .map_err(|e| Error::Solve {
-                component: r.name.to_string(),
-                location: r.packages[0].location.clone(),
-                source: Box::new(e),
-            })
-        };
-        let shipped = solve_with(r.depends)?;
+        let (shipped, full) = solve_request(index, r)?;
         used.extend(shipped.waived_used.iter().map(|(n, _)| n.clone()));
-        let full = match r.depends {
-            true => shipped.packages.clone(),
-            false => solve_with(true)?.packages,
-        };
         for c in &full {
             tree_set
                 .entry((c.name.clone(), c.version.to_string()))
@@ -285,62 +212,7 @@ pub(crate) fn prepare(
             (from, r, url)
         })
         .collect();
-    let items: Vec<(String, Want)> = members_src
-        .iter()
-        .map(|(_, r, url)| {
-            (
-                url.clone(),
-                Want {
-                    sha256: r.sha256,
-                    size: r.size,
-                },
-            )
-        })
-        .collect();
-    let total: u64 = items.iter().map(|(_, w)| w.size).sum();
-    crate::progress::emit(crate::progress::Event::Start {
-        step: crate::progress::Step::Download,
-        label: "packages",
-        total: Some(total),
-    });
-    let done = std::cell::Cell::new(0u64);
-    let paths = fetcher
-        .get_many(&items, &|p| {
-            let by = p.done_bytes.saturating_sub(done.get());
-            done.set(p.done_bytes);
-            crate::progress::emit(crate::progress::Event::Advance {
-                step: crate::progress::Step::Download,
-                by,
-            });
-        })
-        .map_err(|e| match e {
-            super::fetch::FetchError::NotFound { url } => {
-                let (_, r, _) = members_src
-                    .iter()
-                    .find(|(_, _, u)| *u == url)
-                    .expect("fetched URLs come from the list");
-                Error::Gone {
-                    source_name: members_src
-                        .iter()
-                        .find(|(_, _, u)| *u == url)
-                        .map(|m| m.0.clone())
-                        .unwrap_or_default(),
-                    package: r.name.clone(),
-                    version: r.version.to_string(),
-                    url: super::fetch::redact_url(&url),
-                }
-            }
-            e => Error::Fetch {
-                source_name: members_src.first().map(|m| m.0.clone()).unwrap_or_default(),
-                what: "packages".into(),
-                source: Box::new(e),
-            },
-        })?;
-    crate::progress::emit(crate::progress::Event::Finish {
-        step: crate::progress::Step::Download,
-        items: items.len() as u64,
-        units: total,
-    });
+    let paths = fetch_debs(&fetcher, &members_src)?;
     let mut unpacked = Vec::new();
     for ((_, r, _), path) in members_src.iter().zip(&paths) {
         let u = super::debfile::unpack(path, &r.sha256, &cache).map_err(|e| Error::Deb {
@@ -424,6 +296,182 @@ pub(crate) fn prepare(
         .map(|s| (format!("{}/{}", s.source, s.name), s.pin))
         .collect();
     Ok(target)
+}
+
+/// The sources the requests name, opened: each suite's release verified, its indexes read.
+struct Opened {
+    suites: Vec<Suite>,
+    /// Source name → its suites' and components' merged index.
+    indexes: BTreeMap<String, Index>,
+    /// Source name → the archive URL (`url = "apt"` looked up).
+    urls: BTreeMap<String, String>,
+    /// The suite that first listed each `.deb` (by its SHA-256), for provenance.
+    suite_of: BTreeMap<[u8; 32], String>,
+    /// The source whose index lists each `.deb`: where it is fetched from.
+    source_of: BTreeMap<[u8; 32], String>,
+}
+
+/// Opens every `[[source]]` a request names, for architecture `arch`.
+fn open_sources(
+    manifest: &Manifest,
+    requests: &[Request<'_>],
+    reach: &Reach<'_>,
+    arch: &str,
+) -> Result<Opened, Error> {
+    let used: BTreeSet<&str> = requests
+        .iter()
+        .flat_map(|r| r.sources.iter().copied())
+        .collect();
+    let mut suites = Vec::new();
+    let mut indexes: BTreeMap<String, Index> = BTreeMap::new();
+    let mut urls: BTreeMap<String, String> = BTreeMap::new();
+    let mut suite_of: BTreeMap<[u8; 32], String> = BTreeMap::new();
+    let mut source_of: BTreeMap<[u8; 32], String> = BTreeMap::new();
+    for spec in manifest
+        .sources
+        .iter()
+        .filter(|s| used.contains(s.name.as_str()))
+    {
+        let url = match spec.url.as_str() {
+            "apt" => super::apt_sources::uri_for(Path::new("/etc/apt"), &spec.suites[0])
+                .ok_or_else(|| Error::NoAptSource {
+                    source_name: spec.name.clone(),
+                    suite: spec.suites[0].clone(),
+                })?,
+            u => u.to_string(),
+        };
+        urls.insert(spec.name.clone(), url.clone());
+        let keyring = Keyring::load(&spec.keyring).map_err(|e| Error::Keyring {
+            source_name: spec.name.clone(),
+            location: spec.location.clone(),
+            source: Box::new(e),
+        })?;
+        let mut index: Option<Index> = None;
+        for suite in &spec.suites {
+            let s = open_suite(reach, spec, &url, suite, &keyring)?;
+            for component in &spec.components {
+                let i = read_index(reach.fetcher, reach.cache, spec, &s, component, arch)?;
+                for r in i.records() {
+                    suite_of.entry(r.sha256).or_insert_with(|| suite.clone());
+                    source_of
+                        .entry(r.sha256)
+                        .or_insert_with(|| spec.name.clone());
+                }
+                match &mut index {
+                    Some(idx) => idx.extend(i),
+                    None => index = Some(i),
+                }
+            }
+            suites.push(s);
+        }
+        indexes.insert(spec.name.clone(), index.unwrap_or_default());
+    }
+    Ok(Opened {
+        suites,
+        indexes,
+        urls,
+        suite_of,
+        source_of,
+    })
+}
+
+/// Fetches every `.deb` of `members` (source, record, URL) into the cache, 4 at a time,
+/// reporting the `downloading` step; the verified blobs' paths in `members`' order.
+fn fetch_debs(
+    fetcher: &Fetcher,
+    members: &[(String, &super::index::Record, String)],
+) -> Result<Vec<PathBuf>, Error> {
+    let items: Vec<(String, Want)> = members
+        .iter()
+        .map(|(_, r, url)| {
+            let want = Want {
+                sha256: r.sha256,
+                size: r.size,
+            };
+            (url.clone(), want)
+        })
+        .collect();
+    let total: u64 = items.iter().map(|(_, w)| w.size).sum();
+    crate::progress::emit(crate::progress::Event::Start {
+        step: crate::progress::Step::Download,
+        label: "packages",
+        total: Some(total),
+    });
+    let done = std::cell::Cell::new(0u64);
+    let paths = fetcher
+        .get_many(&items, &|p| {
+            let by = p.done_bytes.saturating_sub(done.get());
+            done.set(p.done_bytes);
+            crate::progress::emit(crate::progress::Event::Advance {
+                step: crate::progress::Step::Download,
+                by,
+            });
+        })
+        .map_err(|e| match e {
+            // The error's URL is redacted: compare redacted forms.
+            super::fetch::FetchError::NotFound { url } => {
+                let gone = members
+                    .iter()
+                    .find(|(_, _, u)| super::fetch::redact_url(u) == url);
+                Error::Gone {
+                    source_name: gone.map(|m| m.0.clone()).unwrap_or_default(),
+                    package: gone.map(|m| m.1.name.clone()).unwrap_or_default(),
+                    version: gone.map(|m| m.1.version.to_string()).unwrap_or_default(),
+                    url,
+                }
+            }
+            e => Error::Fetch {
+                source_name: members.first().map(|m| m.0.clone()).unwrap_or_default(),
+                what: "packages".into(),
+                source: Box::new(e),
+            },
+        })?;
+    crate::progress::emit(crate::progress::Event::Finish {
+        step: crate::progress::Step::Download,
+        items: items.len() as u64,
+        units: total,
+    });
+    Ok(paths)
+}
+
+/// What request `r` ships of `index` (with `depends` as it says) and the full dependency
+/// closure of its packages (the tree the resolver looks in).
+fn solve_request(
+    index: &Index,
+    r: &Request<'_>,
+) -> Result<(solve::Solution, Vec<solve::Chosen>), Error> {
+    let roots: Vec<RootPackage> = r
+        .packages
+        .iter()
+        .map(|p| {
+            RootPackage::parse(&p.written).map_err(|e| Error::Solve {
+                component: r.name.to_string(),
+                location: p.location.clone(),
+                source: Box::new(e),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let solve_with = |depends: bool| {
+        solve::solve(
+            index,
+            &solve::Request {
+                roots: &roots,
+                waived: r.waived,
+                depends,
+            },
+        )
+        .map_err(|e| Error::Solve {
+            component: r.name.to_string(),
+            location: r.packages[0].location.clone(),
+            source: Box::new(e),
+        })
+    };
+    let shipped = solve_with(r.depends)?;
+    let full = match r.depends {
+        true => shipped.packages.clone(),
+        false => solve_with(true)?.packages,
+    };
+    Ok((shipped, full))
 }
 
 /// Adds the merged index of each list of sources a request names (`bookworm+security`),

@@ -232,14 +232,10 @@ fn deb_release_text_outside_the_signed_block_refused() {
 fn deb_release_debian_inreleases_verify() {
     let keyring = Keyring::load(Path::new("/usr/share/keyrings/debian-archive-keyring.gpg"))
         .expect("debian-archive-keyring is installed (apt-get install debian-archive-keyring)");
-    let lists = Path::new("/var/lib/apt/lists");
     let now = SystemTime::now();
-    for name in [
-        "deb.debian.org_debian_dists_bookworm_InRelease",
-        "deb.debian.org_debian_dists_bookworm-updates_InRelease",
-        "deb.debian.org_debian-security_dists_bookworm-security_InRelease",
-    ] {
-        let bytes = fs_err::read(lists.join(name))
+    for list in crate::util::apt_lists() {
+        let name = list.inrelease.display().to_string();
+        let bytes = fs_err::read(&list.inrelease)
             .unwrap_or_else(|e| panic!("{e}: run `apt-get update` for bookworm's lists"));
         let started = Instant::now();
         let verified = verify(

@@ -6,7 +6,7 @@ use crate::util::{require, tempdir};
 use kiln::deb::index::Index;
 use kiln::deb::solve::{solve, Request, RootPackage, SolveError};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+
 use std::process::Command;
 
 type Set = BTreeSet<(String, String)>;
@@ -196,50 +196,16 @@ fn deb_solve_matches_apt_on_a_flat_archive() {
     ));
 }
 
-/// The host's bookworm (+ updates + security) lists, lz4-compressed as apt keeps them.
-const LISTS: [(&str, &str); 3] = [
-    (
-        "deb.debian.org_debian_dists_bookworm",
-        "deb http://deb.debian.org/debian bookworm main\n",
-    ),
-    (
-        "deb.debian.org_debian_dists_bookworm-updates",
-        "deb http://deb.debian.org/debian bookworm-updates main\n",
-    ),
-    (
-        "deb.debian.org_debian-security_dists_bookworm-security",
-        "deb http://deb.debian.org/debian-security bookworm-security main\n",
-    ),
-];
-
 #[test]
 fn deb_solve_matches_apt_on_bookworm() {
-    require("lz4");
     require("apt-get");
-    let lists = Path::new("/var/lib/apt/lists");
     let mut sources = String::new();
     let mut index: Option<Index> = None;
     let mut parse_time = std::time::Duration::ZERO;
-    let mut present = Vec::new();
-    for (prefix, line) in LISTS {
-        let packages = lists.join(format!("{prefix}_main_binary-amd64_Packages.lz4"));
-        assert!(
-            packages.exists() || prefix != LISTS[0].0,
-            "{} is missing: this test needs the host's bookworm lists (apt-get update)",
-            packages.display()
-        );
-        if !packages.exists() {
-            continue;
-        }
-        sources.push_str(line);
-        present.push((prefix, packages.clone()));
-        let out = Command::new("lz4")
-            .arg("-dc")
-            .arg(&packages)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let text = String::from_utf8(out.stdout).unwrap();
+    let lists = crate::util::apt_lists();
+    for l in &lists {
+        sources.push_str(&l.source_line);
+        let text = crate::util::apt_list_text(&l.packages);
         let t = std::time::Instant::now();
         let one = Index::parse(&text, "amd64").unwrap();
         parse_time += t.elapsed();
@@ -252,10 +218,17 @@ fn deb_solve_matches_apt_on_bookworm() {
     let index = index.unwrap();
     let apt = Apt::new(&sources);
     let state_lists = apt.dir.path().join("state/lists");
-    for (prefix, packages) in &present {
-        std::fs::copy(packages, state_lists.join(packages.file_name().unwrap())).unwrap();
-        let inrelease = lists.join(format!("{prefix}_InRelease"));
-        std::fs::copy(&inrelease, state_lists.join(inrelease.file_name().unwrap())).unwrap();
+    for l in &lists {
+        std::fs::copy(
+            &l.packages,
+            state_lists.join(l.packages.file_name().unwrap()),
+        )
+        .unwrap();
+        std::fs::copy(
+            &l.inrelease,
+            state_lists.join(l.inrelease.file_name().unwrap()),
+        )
+        .unwrap();
     }
     for roots in [["nginx-light"], ["postgresql-15"]] {
         let want = apt

@@ -403,3 +403,68 @@ pub(crate) fn sha256_file(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
 }
+
+/// One `Packages` list apt keeps for this machine's sources (read through `apt-get
+/// indextargets`, so no host name is written here).
+pub(crate) struct AptList {
+    /// The list file, compressed as apt keeps it (lz4, gz, xz or plain).
+    pub(crate) packages: PathBuf,
+    /// The suite's `InRelease` beside it.
+    pub(crate) inrelease: PathBuf,
+    /// `deb URI SUITE COMPONENT`, the sources.list line apt made it from.
+    pub(crate) source_line: String,
+    /// The suite (`bookworm-updates`).
+    pub(crate) suite: String,
+}
+
+/// The amd64 `Packages` lists of the `main` component of bookworm's suites that this
+/// machine's apt has fetched (`apt-get update`), bookworm itself first.
+pub(crate) fn apt_lists() -> Vec<AptList> {
+    let out = run(
+        Command::new(require("apt-get")).args([
+            "indextargets",
+            "--format",
+            "$(FILENAME)|$(REPO_URI)|$(RELEASE)|$(COMPONENT)",
+            "Created-By: Packages",
+            "Architecture: amd64",
+            "Component: main",
+        ]),
+        "apt-get indextargets",
+    );
+    let mut lists: Vec<AptList> = out
+        .lines()
+        .filter_map(|l| {
+            let [file, uri, suite, component] = l.split('|').collect::<Vec<_>>()[..] else {
+                return None;
+            };
+            if !suite.starts_with("bookworm") || !Path::new(file).exists() {
+                return None;
+            }
+            let prefix = file
+                .split(&format!("_{component}_binary-amd64_Packages"))
+                .next()?;
+            Some(AptList {
+                packages: PathBuf::from(file),
+                inrelease: PathBuf::from(format!("{prefix}_InRelease")),
+                source_line: format!("deb {uri} {suite} {component}\n"),
+                suite: suite.to_string(),
+            })
+        })
+        .collect();
+    lists.sort_by_key(|l| (l.suite != "bookworm", l.suite.clone()));
+    assert!(
+        lists.first().is_some_and(|l| l.suite == "bookworm"),
+        "this test needs apt's lists of bookworm (apt-get update): {out}"
+    );
+    lists
+}
+
+/// The text of an apt list file, decompressed by apt itself.
+pub(crate) fn apt_list_text(path: &Path) -> String {
+    run(
+        Command::new("/usr/lib/apt/apt-helper")
+            .arg("cat-file")
+            .arg(path),
+        "apt-helper cat-file",
+    )
+}

@@ -149,7 +149,7 @@ fn url(cx: &Ctx<'_>, r: &RawSource, name: &str, header: &crate::span::Span) -> R
     let Some(u) = &r.url else {
         return Err(cx
             .err(header.clone(), format!("[[source]] `{name}` has no `url`"))
-            .with_hint("add the archive's root, e.g. url = \"http://deb.debian.org/debian\" or \"file:///srv/mirror/debian\""));
+            .with_hint("add the archive's root, e.g. url = \"http://MIRROR/debian\" or \"file:///srv/mirror/debian\""));
     };
     let s = u.get_ref().trim_end_matches('/');
     if s == "apt" {
