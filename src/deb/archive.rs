@@ -229,7 +229,7 @@ pub(crate) fn prepare(
             name: &r.name,
             arch: &r.arch,
             multi_arch_same: r.multi_arch == super::index::MultiArch::Same,
-            sha256: Box::leak(hex::encode(r.sha256).into_boxed_str()),
+            sha256: hex::encode(r.sha256),
             status: r.status_paragraph(),
             unpacked: u,
         })
@@ -350,7 +350,7 @@ fn open_sources(
         for suite in &spec.suites {
             let s = open_suite(reach, spec, &url, suite, &keyring)?;
             for component in &spec.components {
-                let i = read_index(reach.fetcher, reach.cache, spec, &s, component, arch)?;
+                let i = read_index(reach.fetcher, spec, &s, component, arch)?;
                 for r in i.records() {
                     suite_of.entry(r.sha256).or_insert_with(|| suite.clone());
                     source_of
@@ -656,7 +656,6 @@ fn open_suite(
 /// The `Packages` index of one component of a suite, by the hash its release lists.
 fn read_index(
     fetcher: &Fetcher,
-    cache: &Path,
     spec: &SourceSpec,
     s: &Suite,
     component: &str,
@@ -701,7 +700,6 @@ fn read_index(
         path: path.clone(),
         message: e.to_string(),
     })?;
-    let _ = cache;
     Index::parse(&text, arch).map_err(|e| Error::Index {
         source_name: spec.name.clone(),
         path,

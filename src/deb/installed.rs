@@ -146,14 +146,13 @@ fn closure(
     let mut chains: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut queue = VecDeque::new();
     for p in r.packages {
-        let Some(inst) = installed.get(&p.name) else {
+        if !installed.contains_key(&p.name) {
             return Err(Error::NotInstalled {
                 package: p.name.clone(),
                 chain: vec![p.name.clone()],
                 location: Some(p.location.clone()),
             });
-        };
-        let _ = inst;
+        }
         if chains
             .insert(p.name.clone(), vec![p.name.clone()])
             .is_none()

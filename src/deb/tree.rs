@@ -34,7 +34,7 @@ pub struct Member<'a> {
     /// Multi-Arch: same packages keep `NAME:ARCH.list` in dpkg's info folder.
     pub multi_arch_same: bool,
     /// The `.deb`'s SHA-256, hex.
-    pub sha256: &'a str,
+    pub sha256: String,
     /// Its status paragraph without `Status` (the index's fields minus download fields).
     pub status: String,
     /// The unpacked package.
@@ -102,7 +102,7 @@ pub fn build(
 fn key(members: &[Member<'_>], os_release: &str) -> String {
     let mut h = Sha256::new();
     h.update(FORMAT.as_bytes());
-    let mut ids: Vec<&str> = members.iter().map(|m| m.sha256).collect();
+    let mut ids: Vec<&str> = members.iter().map(|m| m.sha256.as_str()).collect();
     ids.sort_unstable();
     for id in ids {
         h.update(id.as_bytes());

@@ -510,7 +510,7 @@ pub(super) fn validate(file: &Arc<SourceFile>, dir: PathBuf, raw: RawManifest) -
     let gconv = gconv(&cx, image.get_ref().gconv.as_ref())?;
     let image = image_spec(&cx, image, &components)?;
     let sources = debian::sources(&cx, &raw.source)?;
-    check_source_names(&cx, &sources, &components)?;
+    check_source_names(&sources, &components)?;
     let mut waivers = Vec::new();
     let mut package_waivers = Vec::new();
     for w in &raw.waive {
@@ -588,7 +588,7 @@ fn package_waiver(cx: &Ctx<'_>, w: &S<super::raw::RawWaive>, p: &S<String>) -> R
 }
 
 /// Every `source` a `deb` component names is a `[[source]]`.
-fn check_source_names(cx: &Ctx<'_>, sources: &[SourceSpec], comps: &[Component]) -> R<()> {
+fn check_source_names(sources: &[SourceSpec], comps: &[Component]) -> R<()> {
     let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
     for c in comps {
         let ComponentSpec::Deb { sources: used, .. } = &c.spec else {
@@ -612,7 +612,6 @@ fn check_source_names(cx: &Ctx<'_>, sources: &[SourceSpec], comps: &[Component])
             }
         }
     }
-    let _ = cx;
     Ok(())
 }
 
